@@ -1,0 +1,102 @@
+"""modic: classify Modic changes of the vertebral endplates on lumbar spine MRI.
+
+Quick start
+-----------
+>>> import modic
+>>> result = modic.scan("path/to/dicom/folder")        # headers only  # doctest: +SKIP
+>>> for series in result.all_series():                   # doctest: +SKIP
+...     print(series.key, series.role.value, series.plane.value, series.description)
+>>> study = modic.load_study("path/to/dicom/folder")     # sagittal T1, T2, STIR  # doctest: +SKIP
+>>> study.t1.array.shape, study.t1.affine                # (slice, row, col), LPS mm  # doctest: +SKIP
+
+Sample data: ``modic.data.sample_study_path(name)``; synthetic studies with known
+ground truth: :mod:`modic.phantom`.
+
+Conventions: volumes are ``(slice, row, col)`` float32 arrays after RescaleSlope /
+RescaleIntercept; patient coordinates are DICOM LPS millimetres (see
+:mod:`modic.geometry`).
+
+The package imports its submodules lazily, so that ``import modic`` and the command
+line start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "__version__",
+    # folder -> studies / series
+    "scan",
+    "ScanResult",
+    "Study",
+    "Series",
+    "Frame",
+    "SkippedFile",
+    # what a series is
+    "Role",
+    "Plane",
+    "SeriesIdentity",
+    # series -> volume
+    "Volume",
+    "load_volume",
+    # study -> reading set
+    "LoadedStudy",
+    "load_study",
+    "select_series",
+    # geometry
+    "SliceGeometry",
+    "MappedRegion",
+    "map_region",
+    # submodules
+    "data",
+    "errors",
+    "phantom",
+]
+
+_LAZY: dict[str, str] = {
+    "scan": "modic.dicomfolder",
+    "ScanResult": "modic.series",
+    "Study": "modic.series",
+    "Series": "modic.series",
+    "Frame": "modic.series",
+    "SkippedFile": "modic.series",
+    "Role": "modic.sequence",
+    "Plane": "modic.sequence",
+    "SeriesIdentity": "modic.sequence",
+    "Volume": "modic.volume",
+    "load_volume": "modic.volume",
+    "LoadedStudy": "modic.study",
+    "load_study": "modic.study",
+    "select_series": "modic.study",
+    "SliceGeometry": "modic.geometry",
+    "MappedRegion": "modic.geometry",
+    "map_region": "modic.geometry",
+}
+_SUBMODULES = {"data", "errors", "phantom"}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import data, errors, phantom
+    from .dicomfolder import scan
+    from .geometry import MappedRegion, SliceGeometry, map_region
+    from .sequence import Plane, Role, SeriesIdentity
+    from .series import Frame, ScanResult, Series, SkippedFile, Study
+    from .study import LoadedStudy, load_study, select_series
+    from .volume import Volume, load_volume
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"modic.{name}")
+    raise AttributeError(f"module 'modic' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,132 @@
+"""The ``modic`` command line: a thin layer over the Python API.
+
+Results go to standard output; diagnostics go to standard error through logging.
+Exit codes: 0 success, 1 nothing usable found (or some inputs failed), 2 usage error.
+
+Heavy modules (numpy, pydicom, matplotlib) are imported inside the sub-commands, so
+that ``modic --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK = 0
+EXIT_NOTHING = 1
+EXIT_USAGE = 2
+
+
+def _role_override(text: str) -> tuple[str, str]:
+    """argparse type for ``SERIES=ROLE``."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected SERIES=ROLE (e.g. 5=T2), got {text!r}")
+    key, role = text.split("=", 1)
+    roles = ("T1", "T2", "STIR", "PD", "localizer", "other")
+    if role.strip().casefold() not in {r.casefold() for r in roles}:
+        raise argparse.ArgumentTypeError(f"unknown role {role!r} in {text!r}; choose from {', '.join(roles)}")
+    return key.strip(), role.strip()
+
+
+def _add_selection_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("series selection (series number, stack key like 7.2, UID or description)")
+    g.add_argument("--t1", metavar="SERIES", help="use this series as the sagittal T1")
+    g.add_argument("--t2", metavar="SERIES", help="use this series as the sagittal T2")
+    g.add_argument(
+        "--stir", metavar="SERIES", help="use this series as the sagittal STIR / fat-suppressed T2"
+    )
+    g.add_argument(
+        "--role",
+        metavar="SERIES=ROLE",
+        action="append",
+        type=_role_override,
+        default=[],
+        help="override the detected role of a series (repeatable), e.g. --role 5=T2",
+    )
+    g.add_argument("--study", metavar="KEY", help="which study, when the folder holds several (key or UID)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``modic`` command."""
+    parser = argparse.ArgumentParser(
+        prog="modic",
+        description="Classify Modic changes on lumbar spine MRI studies in DICOM.",
+        epilog="Run 'modic COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"modic {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics on stderr")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser(
+        "info",
+        help="list the studies and series found under a folder, with role, plane and why",
+        description=(
+            "Scan PATH recursively and list every study and series: role (T1, T2, STIR, PD, "
+            "localizer, other) and plane with the evidence for them, matrix, slices, spacing, "
+            "TR/TE/TI, warnings, the series picked for Modic reading, and the files skipped and why."
+        ),
+    )
+    info.add_argument("path", metavar="PATH", help="folder (scanned recursively) or DICOM file")
+    info.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    info.add_argument(
+        "--include-identifiers",
+        action="store_true",
+        help="also show patient name and ID, study date and UIDs (hidden by default)",
+    )
+    _add_selection_options(info)
+    info.set_defaults(func=_run_info)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("modic: %(levelname)s: %(message)s"))
+    root = logging.getLogger("modic")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from .info import run_info
+
+    return run_info(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``modic`` command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    _configure_logging(args.verbose, args.quiet)
+    log = logging.getLogger("modic")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except FileNotFoundError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 -- modic errors become one clear line
+        from ..errors import ModicError
+
+        if isinstance(exc, (ModicError, ValueError)):
+            log.error("%s", exc)
+            return EXIT_NOTHING
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

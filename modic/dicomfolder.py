@@ -1,0 +1,624 @@
+"""Scan a folder of DICOM files into studies and series, reading headers only.
+
+The scan walks the folder recursively, whatever the file names (most archives have
+no ``.dcm`` extension); it skips non-DICOM files and DICOM objects that are not images
+(DICOMDIR, structured reports...) and says why; it groups images by StudyInstanceUID
+and SeriesInstanceUID, splits a series that mixes orientations, matrix sizes or echo
+times into stacks, orders the slices of each stack along the slice normal, and reports
+gaps, uneven spacing and duplicate positions.
+
+Pixel data is not read here, but its location in each file is noted so that
+:mod:`modic.volume` can read it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from .errors import DicomFileError
+from .geometry import ORIENTATION_TOLERANCE, SliceGeometry, slice_normal
+from .sequence import Role, SequenceInfo, SeriesIdentity, identify
+from .series import Frame, PixelEncoding, ScanResult, Series, SkippedFile, Study
+
+__all__ = ["scan", "read_frames"]
+
+logger = logging.getLogger(__name__)
+
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+_PIXEL_DATA = 0x7FE00010
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+#: Two slices closer than this along the normal are at the same position (mm).
+DUPLICATE_TOLERANCE_MM = 0.01
+#: A step larger than this multiple of the median spacing is a gap (missing slices).
+GAP_FACTOR = 1.5
+#: Steps differing from the median by more than this fraction are reported as uneven.
+UNEVEN_FRACTION = 0.02
+
+
+class _Skip(Exception):
+    """A file is not used; the message says why (internal to the scan)."""
+
+
+def scan(
+    path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    roles: Mapping[str, Role | str] | None = None,
+) -> ScanResult:
+    """Find the DICOM studies and series under a folder (or in a list of files).
+
+    Parameters
+    ----------
+    path : path-like or iterable of path-like
+        A folder, scanned recursively (hidden folders included, symlinks followed
+        once), a single file, or a list of files.
+    roles : mapping of str to Role or str, optional
+        Override the detected role of series, keyed by series number (``"5"``), stack
+        key (``"5.2"``), SeriesInstanceUID or SeriesDescription (case-insensitive),
+        e.g. ``{"5": "T2"}``. The reasons of an overridden series say so.
+
+    Returns
+    -------
+    ScanResult
+        Studies with their series (stacks), and the files skipped with the reason.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+
+    Examples
+    --------
+    >>> import modic
+    >>> result = modic.scan(modic.data.sample_study_path("siemens_15T_type1_type2"))  # doctest: +SKIP
+    >>> [s.role.value for s in result.studies[0].series]  # doctest: +SKIP
+    ['localizer', 'T1', 'T2', 'STIR', 'T2']
+    """
+    root, files = _list_files(path)
+    skipped: list[SkippedFile] = []
+    # study uid -> series uid -> list of (frame, header dataset of its file)
+    groups: dict[str, dict[str, list[tuple[Frame, Dataset]]]] = defaultdict(lambda: defaultdict(list))
+    study_headers: dict[str, Dataset] = {}
+    study_folders: dict[str, set[Path]] = defaultdict(set)
+    for f in files:
+        try:
+            ds, frames = _read_frames(f)
+        except _Skip as exc:
+            skipped.append(SkippedFile(f, str(exc)))
+            logger.debug("skipped %s: %s", f, exc)
+            continue
+        st_uid = str(ds.StudyInstanceUID)
+        study_headers.setdefault(st_uid, ds)
+        study_folders[st_uid].add(f.parent)
+        for fr in frames:
+            groups[st_uid][str(ds.SeriesInstanceUID)].append((fr, ds))
+
+    studies: list[Study] = []
+    for st_uid, series_groups in groups.items():
+        series: list[Series] = []
+        for se_uid, items in series_groups.items():
+            series.extend(_build_stacks(st_uid, se_uid, items))
+        series.sort(key=lambda s: (s.number if s.number is not None else 1 << 30, s.series_uid, s.stack))
+        hdr = study_headers[st_uid]
+        studies.append(
+            Study(
+                study_uid=st_uid,
+                series=series,
+                description=str(hdr.get("StudyDescription", "") or ""),
+                date=str(hdr.get("StudyDate", "") or ""),
+                patient_name=str(hdr.get("PatientName", "") or ""),
+                patient_id=str(hdr.get("PatientID", "") or ""),
+                accession_number=str(hdr.get("AccessionNumber", "") or ""),
+                folders=sorted(study_folders[st_uid]),
+            )
+        )
+    studies.sort(key=lambda s: (s.date, s.study_uid))
+    result = ScanResult(root=root, studies=studies, skipped=skipped, n_files=len(files))
+    if roles:
+        _apply_role_overrides(result, roles)
+    logger.info(
+        "scanned %d files under %s: %d studies, %d series, %d files skipped",
+        len(files),
+        root,
+        len(studies),
+        len(result.all_series()),
+        len(skipped),
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------
+def _list_files(
+    path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> tuple[Path, list[Path]]:
+    if isinstance(path, (str, os.PathLike)):
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or folder")
+        if p.is_file():
+            return p.parent, [p]
+        files: list[Path] = []
+        seen: set[tuple[int, int]] = set()
+        for dirpath, dirnames, filenames in os.walk(p, followlinks=True):
+            st = os.stat(dirpath)
+            if (st.st_dev, st.st_ino) in seen:  # symlink loop
+                dirnames[:] = []
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            dirnames.sort()
+            files.extend(Path(dirpath) / name for name in sorted(filenames))
+        return p, files
+    paths = [Path(x) for x in path]
+    for q in paths:
+        if not q.is_file():
+            raise FileNotFoundError(f"{q}: no such file")
+    root = Path(os.path.commonpath([str(q.parent) for q in paths])) if paths else Path(".")
+    return root, paths
+
+
+def _looks_like_dicom(head: bytes) -> bool:
+    """DICM magic at 128, or (for files without preamble) a plausible first tag."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return True
+    if len(head) >= 8:
+        group, elem = struct.unpack("<HH", head[:4])
+        return group in (0x0002, 0x0008) and elem < 0x0100
+    return False
+
+
+def read_frames(path: str | os.PathLike[str]) -> tuple[Dataset, list[Frame]]:
+    """Read the header of one file and describe its image frames.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    header : pydicom.Dataset
+        The header, read up to (not including) Pixel Data.
+    frames : list of Frame
+        One per image frame (several for an Enhanced MR multi-frame object).
+
+    Raises
+    ------
+    DicomFileError
+        If the file is not a usable DICOM image; the message says why.
+    """
+    try:
+        return _read_frames(Path(path))
+    except _Skip as exc:
+        raise DicomFileError(str(path), str(exc)) from None
+
+
+def _read_frames(path: Path) -> tuple[Dataset, list[Frame]]:
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fp:
+            head = fp.read(132)
+            if size == 0:
+                raise _Skip("empty file")
+            if not _looks_like_dicom(head):
+                raise _Skip("not DICOM: no DICM marker and no DICOM header at the start")
+            fp.seek(0)
+            try:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True, force=head[128:132] != b"DICM")
+            except InvalidDicomError as exc:
+                raise _Skip(f"not DICOM: {exc}") from None
+            except Exception as exc:  # pydicom raises many kinds on corrupt headers
+                raise _Skip(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from None
+            pixel_tell = fp.tell()
+            element_header = fp.read(12)
+    except OSError as exc:
+        raise _Skip(f"cannot read file: {exc.strerror or exc}") from None
+
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    meta = getattr(ds, "file_meta", None)
+    if not sop_class and meta is not None:
+        sop_class = str(meta.get("MediaStorageSOPClassUID", "") or "")
+    if sop_class == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
+        raise _Skip("DICOMDIR: a directory index; the files it lists are scanned directly")
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+        if not ds.get(keyword):
+            raise _Skip(f"missing {keyword}: cannot tell which study or series the file belongs to")
+    if "Rows" not in ds or "Columns" not in ds:
+        modality = ds.get("Modality", "?")
+        raise _Skip(f"not an image: {modality} object without Rows/Columns (SOP class {sop_class or '?'})")
+    encoding = _pixel_encoding(path, ds, size, pixel_tell, element_header)
+    frames = _frames_of(path, ds, encoding)
+    return ds, frames
+
+
+def _pixel_encoding(path: Path, ds: Dataset, size: int, tell: int, header: bytes) -> PixelEncoding:
+    """Locate the Pixel Data value and check that the file holds all of it."""
+    meta = getattr(ds, "file_meta", None)
+    ts = (
+        UID(str(meta.get("TransferSyntaxUID", "")))
+        if meta is not None and "TransferSyntaxUID" in meta
+        else None
+    )
+    if ts is None:
+        implicit, little = ds.original_encoding[0], ds.original_encoding[1]
+        ts = UID("1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1")
+    else:
+        implicit, little = ts.is_implicit_VR, ts.is_little_endian
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    try:
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        raise _Skip(f"invalid NumberOfFrames {ds.get('NumberOfFrames')!r}") from None
+    bits_alloc = int(ds.get("BitsAllocated", 16) or 16)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    if spp != 1:
+        raise _Skip(f"not a greyscale MR image: SamplesPerPixel is {spp}")
+    if bits_alloc not in (8, 16, 32):
+        raise _Skip(f"unsupported BitsAllocated {bits_alloc}")
+
+    offset: int | None = None
+    length = 0
+    if ts.is_deflated:
+        offset = None
+        length = -1
+    else:
+        if len(header) < 8:
+            raise _Skip("no pixel data: the file ends before the Pixel Data element (truncated?)")
+        fmt = "<" if little else ">"
+        group, elem = struct.unpack(fmt + "HH", header[:4])
+        tag = (group << 16) | elem
+        if tag != _PIXEL_DATA:
+            if tag in (0x7FE00008, 0x7FE00009):
+                raise _Skip("floating-point pixel data is not supported")
+            raise _Skip("no pixel data: the file has no Pixel Data element")
+        if implicit:
+            (length,) = struct.unpack(fmt + "I", header[4:8])
+            offset = tell + 8
+        else:
+            if len(header) < 12:
+                raise _Skip("truncated file: ends inside the Pixel Data element header")
+            (length,) = struct.unpack(fmt + "I", header[8:12])
+            offset = tell + 12
+        expected = rows * cols * n_frames * (bits_alloc // 8)
+        if not ts.is_encapsulated:
+            if length != _UNDEFINED_LENGTH and length < expected:
+                raise _Skip(
+                    f"inconsistent pixel data: {length} bytes for {n_frames} frame(s) of "
+                    f"{rows}x{cols} at {bits_alloc} bits ({expected} bytes expected)"
+                )
+            if size - offset < expected:
+                raise _Skip(f"truncated file: pixel data has {max(size - offset, 0)} of {expected} bytes")
+        elif length != _UNDEFINED_LENGTH and size - offset < length:
+            raise _Skip(f"truncated file: pixel data has {max(size - offset, 0)} of {length} bytes")
+        elif size - offset < 16:
+            raise _Skip("truncated file: encapsulated pixel data is empty")
+    return PixelEncoding(
+        transfer_syntax=str(ts),
+        offset=offset,
+        length=int(length),
+        file_size=size,
+        bits_allocated=bits_alloc,
+        bits_stored=int(ds.get("BitsStored", bits_alloc) or bits_alloc),
+        pixel_representation=int(ds.get("PixelRepresentation", 0) or 0),
+        samples_per_pixel=spp,
+        photometric_interpretation=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
+        number_of_frames=n_frames,
+    )
+
+
+def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:
+    if value is None or value == "":
+        raise _Skip(f"missing {what}")
+    try:
+        out = tuple(float(v) for v in (value if not isinstance(value, (int, float)) else [value]))
+    except (TypeError, ValueError):
+        raise _Skip(f"invalid {what}: {value!r}") from None
+    if len(out) != n or not all(np.isfinite(out)):
+        raise _Skip(f"invalid {what}: expected {n} numbers, got {value!r}")
+    return out
+
+
+def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
+    if ds is None:
+        return None
+    seq = ds.get(keyword)
+    if seq is None or len(seq) == 0:
+        return None
+    item: Dataset = seq[0]
+    return item
+
+
+def _from_groups(keyword_seq: str, keyword: str, per_frame: Dataset | None, shared: Dataset | None) -> Any:
+    for group in (per_frame, shared):
+        item = _first_item(group, keyword_seq)
+        if item is not None and keyword in item:
+            return item.get(keyword)
+    return None
+
+
+def _frames_of(path: Path, ds: Dataset, enc: PixelEncoding) -> list[Frame]:
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    sop_uid = str(ds.get("SOPInstanceUID", "") or path.name)
+    inst = ds.get("InstanceNumber")
+    try:
+        instance_number = int(inst) if inst not in (None, "") else None
+    except (TypeError, ValueError):
+        instance_number = None
+    per_frame_seq = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame_seq is not None:
+        shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+        if len(per_frame_seq) != enc.number_of_frames:
+            raise _Skip(
+                f"inconsistent multi-frame header: {len(per_frame_seq)} per-frame items for "
+                f"NumberOfFrames {enc.number_of_frames}"
+            )
+        frames = []
+        for i, pf in enumerate(per_frame_seq):
+            where = f"frame {i + 1}"
+            pos = _from_groups("PlanePositionSequence", "ImagePositionPatient", pf, shared)
+            iop = _from_groups("PlaneOrientationSequence", "ImageOrientationPatient", pf, shared)
+            spacing = _from_groups("PixelMeasuresSequence", "PixelSpacing", pf, shared)
+            thick = _from_groups("PixelMeasuresSequence", "SliceThickness", pf, shared)
+            slope = _from_groups("PixelValueTransformationSequence", "RescaleSlope", pf, shared)
+            icept = _from_groups("PixelValueTransformationSequence", "RescaleIntercept", pf, shared)
+            te = _from_groups("MREchoSequence", "EffectiveEchoTime", pf, shared)
+            frames.append(
+                Frame(
+                    path=path,
+                    frame_index=i,
+                    sop_instance_uid=sop_uid,
+                    instance_number=instance_number,
+                    position=_floats(pos, 3, f"ImagePositionPatient of {where}"),
+                    orientation=_floats(iop, 6, f"ImageOrientationPatient of {where}"),
+                    pixel_spacing=_floats(spacing, 2, f"PixelSpacing of {where}"),
+                    rows=rows,
+                    columns=cols,
+                    rescale_slope=float(slope) if slope not in (None, "") else 1.0,
+                    rescale_intercept=float(icept) if icept not in (None, "") else 0.0,
+                    slice_thickness=float(thick) if thick not in (None, "") else None,
+                    echo_time=float(te) if te not in (None, "") else None,
+                    encoding=enc,
+                )
+            )
+        return frames
+    if enc.number_of_frames > 1:
+        raise _Skip(
+            f"multi-frame image ({enc.number_of_frames} frames) without per-frame functional "
+            "groups: slice positions unknown"
+        )
+    slope = ds.get("RescaleSlope")
+    icept = ds.get("RescaleIntercept")
+    thick = ds.get("SliceThickness")
+    te = ds.get("EchoTime")
+    return [
+        Frame(
+            path=path,
+            frame_index=0,
+            sop_instance_uid=sop_uid,
+            instance_number=instance_number,
+            position=_floats(ds.get("ImagePositionPatient"), 3, "ImagePositionPatient (0020,0032)"),
+            orientation=_floats(ds.get("ImageOrientationPatient"), 6, "ImageOrientationPatient (0020,0037)"),
+            pixel_spacing=_floats(ds.get("PixelSpacing"), 2, "PixelSpacing (0028,0030)"),
+            rows=rows,
+            columns=cols,
+            rescale_slope=float(slope) if slope not in (None, "") else 1.0,
+            rescale_intercept=float(icept) if icept not in (None, "") else 0.0,
+            slice_thickness=float(thick) if thick not in (None, "") else None,
+            echo_time=float(te) if te not in (None, "") else None,
+            encoding=enc,
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# series and stacks
+# --------------------------------------------------------------------------------------
+def _stack_key(fr: Frame) -> tuple[Any, ...]:
+    iop = tuple(round(v / ORIENTATION_TOLERANCE / 10) for v in fr.orientation)
+    te = None if fr.echo_time is None else round(fr.echo_time, 1)
+    return (iop, fr.rows, fr.columns, te)
+
+
+def _build_stacks(study_uid: str, series_uid: str, items: list[tuple[Frame, Dataset]]) -> list[Series]:
+    by_key: dict[tuple[Any, ...], list[tuple[Frame, Dataset]]] = defaultdict(list)
+    for item in items:
+        by_key[_stack_key(item[0])].append(item)
+    stacks = list(by_key.values())
+    # order stacks by their first instance, so numbering is stable
+    stacks.sort(key=lambda st: min((f.instance_number or 0, str(f.path), f.frame_index) for f, _ in st))
+    out = []
+    for i, stack in enumerate(stacks):
+        out.append(_build_series(study_uid, series_uid, i + 1 if len(stacks) > 1 else 0, stack))
+    return out
+
+
+def _build_series(study_uid: str, series_uid: str, stack: int, items: list[tuple[Frame, Dataset]]) -> Series:
+    frames = [f for f, _ in items]
+    header = items[0][1]
+    warnings: list[str] = []
+    problems: list[str] = []
+    normal = slice_normal(frames[0].orientation)
+    coords = np.array([np.dot(f.position, normal) for f in frames])
+    big = 1 << 30
+    order = sorted(
+        range(len(frames)),
+        key=lambda i: (
+            round(float(coords[i]) / DUPLICATE_TOLERANCE_MM),
+            frames[i].instance_number if frames[i].instance_number is not None else big,
+            str(frames[i].path),
+            frames[i].frame_index,
+        ),
+    )
+    frames = [frames[i] for i in order]
+    coords = coords[order]
+    # duplicates: keep the first of each position (lowest InstanceNumber, then path)
+    keep = [0]
+    for i in range(1, len(frames)):
+        if coords[i] - coords[keep[-1]] <= DUPLICATE_TOLERANCE_MM:
+            kept = frames[keep[-1]]
+            same = kept.sop_instance_uid == frames[i].sop_instance_uid
+            warnings.append(
+                f"duplicate slice position {coords[i]:.2f} mm along the normal: kept {kept.path} "
+                f"({_inst(kept)}), ignored {frames[i].path} ({_inst(frames[i])})"
+                + (" -- the same SOP instance twice" if same else "")
+            )
+        else:
+            keep.append(i)
+    frames = [frames[i] for i in keep]
+    coords = coords[keep]
+
+    spacings = {f.pixel_spacing for f in frames}
+    if len(spacings) > 1 and np.ptp(np.array(list(spacings)), axis=0).max() > 1e-3:
+        counts = defaultdict(list)
+        for f in frames:
+            counts[f.pixel_spacing].append(f)
+        detail = "; ".join(
+            f"{ps[0]:g}x{ps[1]:g} mm in {len(fs)} slices (e.g. {fs[0].path.name})"
+            for ps, fs in counts.items()
+        )
+        problems.append(f"inconsistent PixelSpacing within the stack: {detail}")
+    slopes = {(f.rescale_slope, f.rescale_intercept) for f in frames}
+    if len(slopes) > 1:
+        warnings.append(
+            f"RescaleSlope/Intercept vary between slices ({len(slopes)} distinct pairs); applied per slice"
+        )
+
+    if len(coords) > 1:
+        steps = np.diff(coords)
+        med = float(np.median(steps))
+        for j in np.flatnonzero(steps > GAP_FACTOR * med):
+            n_missing = int(round(steps[j] / med)) - 1
+            warnings.append(
+                f"gap of {steps[j]:.2f} mm between slices {j + 1} and {j + 2} "
+                f"(spacing {med:.2f} mm): about {n_missing} slice(s) missing"
+            )
+        regular = steps[steps <= GAP_FACTOR * med]
+        if regular.size and np.abs(regular - med).max() > max(UNEVEN_FRACTION * med, 0.01):
+            warnings.append(
+                f"uneven slice spacing: steps from {regular.min():.2f} to {regular.max():.2f} mm "
+                f"(median {med:.2f} mm); positions are used slice by slice"
+            )
+        nominal = header.get("SpacingBetweenSlices")
+        try:
+            nominal_f = float(nominal) if nominal not in (None, "") else None
+        except (TypeError, ValueError):
+            nominal_f = None
+        if nominal_f and abs(nominal_f - med) > max(0.05 * med, 0.1):
+            warnings.append(
+                f"SpacingBetweenSlices says {nominal_f:g} mm but the slice positions are {med:.2f} mm "
+                "apart; the positions are used"
+            )
+
+    geometry = None
+    if not problems:
+        try:
+            geometry = SliceGeometry(
+                positions=np.array([f.position for f in frames]),
+                orientation=np.array(frames[0].orientation),
+                pixel_spacing=(frames[0].pixel_spacing[0], frames[0].pixel_spacing[1]),
+                rows=frames[0].rows,
+                columns=frames[0].columns,
+                slice_thickness=frames[0].slice_thickness,
+            )
+        except ValueError as exc:
+            problems.append(f"inconsistent geometry: {exc}")
+
+    o = frames[0].orientation
+    info = replace(SequenceInfo.from_dataset(header), orientation=(o[0], o[1], o[2], o[3], o[4], o[5]))
+    if frames[0].echo_time is not None and info.echo_time is None:
+        info = replace(info, echo_time=frames[0].echo_time)
+    identity = identify(info)
+    number = header.get("SeriesNumber")
+    try:
+        number_i = int(number) if number not in (None, "") else None
+    except (TypeError, ValueError):
+        number_i = None
+    description = str(header.get("SeriesDescription", "") or "") or str(header.get("ProtocolName", "") or "")
+    image_type = tuple(str(v).upper() for v in (header.get("ImageType") or ()))
+    return Series(
+        study_uid=study_uid,
+        series_uid=series_uid,
+        stack=stack,
+        number=number_i,
+        description=description.strip(),
+        modality=str(header.get("Modality", "") or ""),
+        manufacturer=str(header.get("Manufacturer", "") or ""),
+        frame_of_reference_uid=str(header.get("FrameOfReferenceUID", "") or ""),
+        sop_class_uid=str(header.get("SOPClassUID", "") or ""),
+        frames=frames,
+        geometry=geometry,
+        sequence=info,
+        identity=identity,
+        image_type=image_type,
+        warnings=warnings,
+        problems=problems,
+    )
+
+
+def _inst(f: Frame) -> str:
+    return f"instance {f.instance_number}" if f.instance_number is not None else "no InstanceNumber"
+
+
+# --------------------------------------------------------------------------------------
+# overrides
+# --------------------------------------------------------------------------------------
+def series_matches(series: Series, selector: str | int) -> bool:
+    """Whether a user's selector names this series.
+
+    A selector is a series number (``7`` or ``"7"``, matching every stack of series 7),
+    a stack key (``"7.2"``), a SeriesInstanceUID, or a SeriesDescription (exact,
+    case-insensitive).
+    """
+    sel = str(selector).strip()
+    if not sel:
+        return False
+    if sel == series.key or sel == series.series_uid:
+        return True
+    if series.number is not None and sel == str(series.number):
+        return True
+    return sel.casefold() == series.description.casefold()
+
+
+def _apply_role_overrides(result: ScanResult, roles: Mapping[str, Role | str]) -> None:
+    for selector, role in roles.items():
+        try:
+            new_role = role if isinstance(role, Role) else _parse_role(str(role))
+        except ValueError as exc:
+            raise ValueError(f"role override {selector}={role}: {exc}") from None
+        hits = [s for s in result.all_series() if series_matches(s, selector)]
+        if not hits:
+            raise ValueError(
+                f"role override {selector}={new_role.value}: no series matches {selector!r} "
+                "(use a series number, stack key, SeriesInstanceUID or description)"
+            )
+        for s in hits:
+            old = s.identity
+            s.identity = SeriesIdentity(
+                role=new_role,
+                plane=old.plane,
+                fat_suppressed=old.fat_suppressed or new_role is Role.STIR,
+                reasons=(f"role set to {new_role.value} by the user (detected: {old.role.value})",)
+                + old.reasons,
+                tilt_degrees=old.tilt_degrees,
+            )
+
+
+def _parse_role(text: str) -> Role:
+    t = text.strip().casefold()
+    for r in Role:
+        if t in (r.value.casefold(), r.name.casefold()):
+            return r
+    raise ValueError(f"unknown role {text!r}; choose from {', '.join(r.value for r in Role)}")

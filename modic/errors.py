@@ -1,0 +1,60 @@
+"""The few exceptions modic raises on purpose.
+
+Every message names the file, series or argument at fault and says what is wrong, so
+that a user can act on it without reading a traceback. All of them derive from
+:class:`ModicError`, and from the built-in exception that fits, so that ``except
+ValueError`` keeps working for callers who do not know modic (as nibabel's
+``AffineError(ValueError)`` does).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ModicError",
+    "DicomFileError",
+    "GeometryError",
+    "OutsideVolumeError",
+    "SeriesSelectionError",
+    "MissingDependencyError",
+]
+
+
+class ModicError(Exception):
+    """Base class of every error modic raises on purpose."""
+
+
+class DicomFileError(ModicError, ValueError):
+    """A DICOM file cannot be used: unreadable, truncated, or missing a required attribute.
+
+    Parameters
+    ----------
+    path : str
+        The file at fault.
+    problem : str
+        What is wrong, in words a user can act on.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class GeometryError(ModicError, ValueError):
+    """A series' geometry is inconsistent (orientation, pixel spacing, slice positions)."""
+
+
+class OutsideVolumeError(GeometryError):
+    """A point or region falls outside the series it is mapped to."""
+
+
+class SeriesSelectionError(ModicError, LookupError):
+    """No series, or more than one, fits what was asked for (e.g. the sagittal T1)."""
+
+
+class MissingDependencyError(ModicError, ImportError):
+    """An optional dependency is needed for this operation; the message says which extra."""
+
+    def __init__(self, message: str, extra: str | None = None) -> None:
+        self.extra = extra
+        super().__init__(message)
