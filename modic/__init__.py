@@ -47,6 +47,19 @@ __all__ = [
     "LoadedStudy",
     "load_study",
     "select_series",
+    # annotations
+    "Annotations",
+    "ROI",
+    "RoiLabel",
+    "read_annotations",
+    "write_annotations",
+    "annotation_path_for",
+    # classification
+    "classify",
+    "ModicType",
+    "ModicResult",
+    "ModicResults",
+    "ClassifierParameters",
     # geometry
     "SliceGeometry",
     "MappedRegion",
@@ -72,6 +85,17 @@ _LAZY: dict[str, str] = {
     "LoadedStudy": "modic.study",
     "load_study": "modic.study",
     "select_series": "modic.study",
+    "Annotations": "modic.annotations",
+    "ROI": "modic.annotations",
+    "RoiLabel": "modic.annotations",
+    "read_annotations": "modic.annotations",
+    "write_annotations": "modic.annotations",
+    "annotation_path_for": "modic.annotations",
+    "classify": "modic.reading",
+    "ModicType": "modic.criteria",
+    "ModicResult": "modic.results",
+    "ModicResults": "modic.results",
+    "ClassifierParameters": "modic.criteria",
     "SliceGeometry": "modic.geometry",
     "MappedRegion": "modic.geometry",
     "map_region": "modic.geometry",
@@ -80,6 +104,10 @@ _SUBMODULES = {"data", "errors", "phantom"}
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import data, errors, phantom
+    from .annotations import ROI, Annotations, RoiLabel, annotation_path_for, read_annotations, write_annotations
+    from .criteria import ClassifierParameters, ModicType
+    from .reading import classify
+    from .results import ModicResult, ModicResults
     from .dicomfolder import scan
     from .geometry import MappedRegion, SliceGeometry, map_region
     from .sequence import Plane, Role, SeriesIdentity

@@ -15,7 +15,9 @@ __all__ = [
     "GeometryError",
     "OutsideVolumeError",
     "SeriesSelectionError",
+    "MeasurementError",
     "MissingDependencyError",
+    "AnnotationFormatError",
 ]
 
 
@@ -52,9 +54,44 @@ class SeriesSelectionError(ModicError, LookupError):
     """No series, or more than one, fits what was asked for (e.g. the sagittal T1)."""
 
 
+class MeasurementError(ModicError, ValueError):
+    """A region cannot be measured or classified (too few voxels, outside a series, no reference)."""
+
+
 class MissingDependencyError(ModicError, ImportError):
     """An optional dependency is needed for this operation; the message says which extra."""
 
     def __init__(self, message: str, extra: str | None = None) -> None:
         self.extra = extra
         super().__init__(message)
+
+
+class AnnotationFormatError(ModicError, ValueError):
+    """An annotation document, or a part of one (label, shape, image plane), is not valid.
+
+    Parameters
+    ----------
+    problem : str
+        What is wrong, in words a user can act on.
+    field : str, optional
+        Path of the offending JSON field, e.g. ``"rois[2].shape.points"``, or the name of
+        the constructor argument at fault.
+    source : str, optional
+        The file (or ``"<dict>"``) the document came from.
+
+    The message reads ``"<source>: <field>: <problem>"``, leaving out what is empty.
+    """
+
+    def __init__(self, problem: str, *, field: str = "", source: str = "") -> None:
+        self.problem = problem
+        self.field = field
+        self.source = source
+        super().__init__(": ".join(part for part in (source, field, problem) if part))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # keep field and source when the error crosses a process boundary (batch runs)
+        return (_rebuild_annotation_error, (self.problem, self.field, self.source))
+
+
+def _rebuild_annotation_error(problem: str, field: str, source: str) -> AnnotationFormatError:
+    return AnnotationFormatError(problem, field=field, source=source)

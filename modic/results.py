@@ -1,0 +1,259 @@
+"""Modic results per endplate, and their tables (records, CSV, JSON, pandas).
+
+A :class:`ModicResult` carries the type and everything behind it: the signal intensity
+ratios per sequence with their intervals, the voxel type fractions, the confidence, the
+series and slices used, the reference, warnings, and a one-line explanation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .annotations import RoiLabel
+from .criteria import ModicType, SignalRatio
+from .errors import MissingDependencyError
+from .sequence import Role
+
+__all__ = ["SeriesUsed", "ModicResult", "ModicResults", "RECORD_FIELDS", "atomic_write_text"]
+
+_ROLES = (Role.T1, Role.T2, Role.STIR)
+
+
+@dataclass(frozen=True)
+class SeriesUsed:
+    """Which series and slice a region was measured on, for one sequence."""
+
+    role: Role
+    series_key: str
+    series_description: str
+    slice_index: int
+    distance_mm: float
+    n_voxels: int
+
+
+@dataclass
+class ModicResult:
+    """The Modic type of one endplate ROI, with the numbers behind it.
+
+    Attributes
+    ----------
+    roi_id : str
+    label : RoiLabel
+    modic_type : ModicType
+    confidence : float
+        Share of bootstrap resamples of region and reference giving the same type.
+    ratios : dict of Role to SignalRatio
+    fractions : dict of str to float
+        Share of voxels of each voxel type ("0".."3", "unclassified").
+    reference_label : RoiLabel
+        The reference ROI used.
+    reference_id : str
+    series : dict of Role to SeriesUsed
+    warnings : list of str
+    study_key : str
+        Pseudonymous study key.
+    """
+
+    roi_id: str
+    label: RoiLabel
+    modic_type: ModicType
+    confidence: float
+    ratios: dict[Role, SignalRatio]
+    fractions: dict[str, float]
+    reference_label: RoiLabel
+    reference_id: str
+    series: dict[Role, SeriesUsed]
+    warnings: list[str] = field(default_factory=list)
+    study_key: str = ""
+
+    @property
+    def explanation(self) -> str:
+        """One line in plain language, e.g. ``"T1 0.71x and T2 1.62x of L4 reference marrow:
+        oedema pattern, Modic 1"``."""
+        parts = [f"{r.value} {self.ratios[r].ratio:.2f}x" for r in _ROLES if r in self.ratios]
+        ratios = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+        t = self.modic_type
+        head = f"{ratios} of {self.reference_label.vertebra} reference marrow: {t.tissue}"
+        if t is ModicType.NONE:
+            return f"{head}, no Modic change"
+        if t in (ModicType.MIXED_1_2, ModicType.MIXED_2_3):
+            a, b = t.value.split("/")
+            return (
+                f"{head} ({self.fractions[a]:.0%} type-{a} and {self.fractions[b]:.0%} type-{b} voxels), "
+                f"Modic {t.value}"
+            )
+        return f"{head}, Modic {t.value}"
+
+    def to_record(self) -> dict[str, Any]:
+        """A flat row for tables (see :data:`RECORD_FIELDS`)."""
+        rec: dict[str, Any] = {
+            "study": self.study_key,
+            "roi_id": self.roi_id,
+            "vertebra": self.label.vertebra,
+            "endplate": self.label.endplate.value if self.label.endplate else "",
+            "level": self.label.level or "",
+            "modic_type": self.modic_type.value,
+            "confidence": round(self.confidence, 3),
+        }
+        for r in _ROLES:
+            k = r.value.lower()
+            sr = self.ratios.get(r)
+            used = self.series.get(r)
+            rec[f"{k}_sir"] = None if sr is None else round(sr.ratio, 4)
+            rec[f"{k}_sir_low"] = None if sr is None else round(sr.low, 4)
+            rec[f"{k}_sir_high"] = None if sr is None else round(sr.high, 4)
+            rec[f"{k}_call"] = None if sr is None else sr.call.value
+            rec[f"{k}_series"] = None if used is None else used.series_key
+            rec[f"{k}_slice"] = None if used is None else used.slice_index
+            rec[f"{k}_distance_mm"] = None if used is None else round(used.distance_mm, 2)
+        rec["voxels"] = max((u.n_voxels for u in self.series.values()), default=0)
+        rec["reference_voxels"] = self.ratios[Role.T1].n_reference if Role.T1 in self.ratios else 0
+        for k in ("0", "1", "2", "3", "unclassified"):
+            rec[f"fraction_{k}"] = round(self.fractions.get(k, 0.0), 4)
+        rec["reference"] = str(self.reference_label)
+        rec["warnings"] = " | ".join(self.warnings)
+        rec["explanation"] = self.explanation
+        return rec
+
+    def to_dict(self) -> dict[str, Any]:
+        """A nested JSON-able dict with everything, including per-sequence details."""
+        return {
+            "study": self.study_key,
+            "roi_id": self.roi_id,
+            "label": str(self.label),
+            "vertebra": self.label.vertebra,
+            "endplate": self.label.endplate.value if self.label.endplate else None,
+            "level": self.label.level,
+            "modic_type": self.modic_type.value,
+            "confidence": self.confidence,
+            "ratios": {
+                r.value: {
+                    "sir": s.ratio,
+                    "ci95": [s.low, s.high],
+                    "call": s.call.value,
+                    "call_confidence": s.call_confidence,
+                    "region_median": s.region_median,
+                    "reference_median": s.reference_median,
+                    "reference_spread": s.reference_spread,
+                    "n_region": s.n_region,
+                    "n_reference": s.n_reference,
+                }
+                for r, s in self.ratios.items()
+            },
+            "fractions": dict(self.fractions),
+            "reference": {"label": str(self.reference_label), "roi_id": self.reference_id},
+            "series": {
+                r.value: {
+                    "series": u.series_key,
+                    "description": u.series_description,
+                    "slice_index": u.slice_index,
+                    "distance_mm": u.distance_mm,
+                    "voxels": u.n_voxels,
+                }
+                for r, u in self.series.items()
+            },
+            "warnings": list(self.warnings),
+            "explanation": self.explanation,
+        }
+
+
+def _fields() -> list[str]:
+    f = ["study", "roi_id", "vertebra", "endplate", "level", "modic_type", "confidence"]
+    for r in _ROLES:
+        k = r.value.lower()
+        f += [f"{k}_sir", f"{k}_sir_low", f"{k}_sir_high", f"{k}_call", f"{k}_series", f"{k}_slice", f"{k}_distance_mm"]
+    f += ["voxels", "reference_voxels"]
+    f += [f"fraction_{k}" for k in ("0", "1", "2", "3", "unclassified")]
+    f += ["reference", "warnings", "explanation"]
+    return f
+
+
+#: Column order of :meth:`ModicResults.to_csv` and :meth:`ModicResult.to_record`.
+RECORD_FIELDS: tuple[str, ...] = tuple(_fields())
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write text to ``path`` atomically: a temporary file in the same folder, then rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+class ModicResults:
+    """The results of one or more studies, as a list with table conversions."""
+
+    def __init__(self, results: Iterable[ModicResult] = ()) -> None:
+        self._results = list(results)
+
+    def __iter__(self) -> Iterator[ModicResult]:
+        return iter(self._results)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __getitem__(self, i: int) -> ModicResult:
+        return self._results[i]
+
+    def __repr__(self) -> str:
+        return f"<ModicResults {len(self)} endplates: {dict(self.type_counts())}>"
+
+    def type_counts(self) -> Counter[str]:
+        """How many endplates of each Modic type."""
+        return Counter(r.modic_type.value for r in self._results)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per endplate ROI (columns: :data:`RECORD_FIELDS`)."""
+        return [r.to_record() for r in self._results]
+
+    def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
+        """CSV text of :meth:`to_records`; written atomically to ``path`` when given."""
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(RECORD_FIELDS), lineterminator="\n")
+        w.writeheader()
+        for rec in self.to_records():
+            w.writerow({k: "" if v is None else v for k, v in rec.items()})
+        text = buf.getvalue()
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """JSON text (a list of :meth:`ModicResult.to_dict`); written atomically when ``path``."""
+        text = json.dumps([r.to_dict() for r in self._results], indent=2) + "\n"
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    def to_dataframe(self) -> Any:
+        """A pandas DataFrame of :meth:`to_records` (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise MissingDependencyError(
+                'ModicResults.to_dataframe needs pandas: pip install pandas (or "modic[notebook]")',
+                extra="notebook",
+            ) from None
+        return pd.DataFrame(self.to_records(), columns=list(RECORD_FIELDS))

@@ -1,0 +1,168 @@
+"""The Modic criteria on constructed regions whose statistics are known by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from modic.criteria import DEFAULT_PARAMETERS, Call, ClassifierParameters, ModicType, classify_samples
+from modic.errors import MeasurementError
+from modic.sequence import Role
+
+T1, T2, STIR = Role.T1, Role.T2, Role.STIR
+
+# Signal of each tissue relative to normal marrow (= 100) on T1, T2 (FSE) and STIR,
+# following the table of Modic 1988 / DOMAIN.md: oedema dark on T1 and bright on fluid
+# sequences; fat bright on T1 and T2 FSE, dark on STIR; sclerosis dark everywhere.
+TISSUE = {
+    "0": (100, 100, 100),
+    "1": (62, 150, 190),
+    "2": (140, 118, 45),
+    "3": (55, 58, 60),
+}
+
+
+def region(rng, kinds, n=200, sd=6.0, roles=(T1, T2, STIR)):
+    """n voxels split evenly among tissue kinds, the same voxels on every sequence."""
+    parts = np.array_split(np.arange(n), len(kinds))
+    out = {r: np.empty(n) for r in roles}
+    for kind, idx in zip(kinds, parts, strict=True):
+        for j, r in enumerate((T1, T2, STIR)):
+            if r in out:
+                out[r][idx] = rng.normal(TISSUE[kind][j], sd, idx.size)
+    return out
+
+
+def reference(rng, n=300, sd=6.0, roles=(T1, T2, STIR)):
+    return {r: rng.normal(100, sd, n) for r in roles}
+
+
+@pytest.mark.parametrize("kind", ["0", "1", "2", "3"])
+@pytest.mark.parametrize("roles", [(T1, T2, STIR), (T1, T2), (T1, STIR)], ids=["t1t2stir", "t1t2", "t1stir"])
+def test_each_pure_type(kind, roles):
+    rng = np.random.default_rng(1)
+    d = classify_samples(region(rng, [kind], roles=roles), reference(rng, roles=roles))
+    assert d.modic_type.value == kind
+    assert d.confidence >= 0.95
+    assert d.fractions[kind] >= 0.9
+    assert abs(sum(d.fractions.values()) - 1) < 1e-9
+
+
+@pytest.mark.parametrize(("kinds", "expected"), [(["1", "2"], "1/2"), (["2", "3"], "2/3")])
+def test_mixed_types(kinds, expected):
+    rng = np.random.default_rng(2)
+    d = classify_samples(region(rng, kinds, n=240), reference(rng))
+    assert d.modic_type.value == expected
+    a, b = expected.split("/")
+    assert 0.4 <= d.fractions[a] <= 0.6 and 0.4 <= d.fractions[b] <= 0.6
+
+
+def test_mixed_1_2_is_found_although_the_whole_roi_mean_is_near_iso():
+    # half oedema (T1 0.62) and half fat (T1 1.40): the whole-region T1 mean is ~1.0,
+    # so a whole-ROI ratio rule calls T1 iso; voxel-wise typing still finds both tissues
+    rng = np.random.default_rng(3)
+    reg = region(rng, ["1", "2"], n=200)
+    assert 0.9 < reg[T1].mean() / 100 < 1.1
+    d = classify_samples(reg, reference(rng))
+    assert d.modic_type is ModicType.MIXED_1_2
+
+
+def test_a_little_of_a_second_type_does_not_make_it_mixed():
+    rng = np.random.default_rng(4)
+    reg = region(rng, ["1"] * 9 + ["2"], n=200)  # 10 % fat inside an oedema region
+    d = classify_samples(reg, reference(rng))
+    assert d.modic_type is ModicType.TYPE1
+
+
+def test_ratios_and_intervals_match_the_construction():
+    rng = np.random.default_rng(5)
+    d = classify_samples(region(rng, ["1"], n=400, sd=4), reference(rng, n=400, sd=4))
+    t1, t2, stir = d.ratios[T1], d.ratios[T2], d.ratios[STIR]
+    assert t1.ratio == pytest.approx(0.62, abs=0.02)
+    assert t2.ratio == pytest.approx(1.50, abs=0.03)
+    assert stir.ratio == pytest.approx(1.90, abs=0.04)
+    assert t1.low < t1.ratio < t1.high and t1.high - t1.low < 0.05
+    assert (t1.call, t2.call, stir.call) == (Call.HYPO, Call.HYPER, Call.HYPER)
+    assert t1.n_region == 400 and t1.n_reference == 400
+
+
+def test_borderline_region_has_low_confidence():
+    # an oedema patch filling exactly the abnormal-fraction threshold of a normal region:
+    # resampling falls on either side, so the confidence must be far from certain
+    rng = np.random.default_rng(6)
+    share = DEFAULT_PARAMETERS.abnormal_fraction
+    n = 200
+    k = round(share * n)
+    reg = region(rng, ["0"], n=n)
+    patch = region(rng, ["1"], n=k)
+    for r in reg:
+        reg[r][:k] = patch[r]
+    d = classify_samples(reg, reference(rng))
+    assert d.modic_type in (ModicType.NONE, ModicType.TYPE1)
+    assert 0.3 <= d.confidence <= 0.8
+    clear = classify_samples(region(rng, ["1"], n=n), reference(rng))
+    assert clear.confidence >= 0.95
+
+
+def test_noise_level_matters_not_only_the_ratio():
+    # the same T1 ratio of 0.8 is a clear change in a quiet image and noise in a noisy one
+    rng = np.random.default_rng(7)
+    quiet = classify_samples(
+        {T1: rng.normal(80, 3, 200), T2: rng.normal(140, 3, 200)},
+        {T1: rng.normal(100, 3, 300), T2: rng.normal(100, 3, 300)},
+    )
+    noisy = classify_samples(
+        {T1: rng.normal(80, 25, 200), T2: rng.normal(140, 25, 200)},
+        {T1: rng.normal(100, 25, 300), T2: rng.normal(100, 25, 300)},
+    )
+    assert quiet.modic_type is ModicType.TYPE1 and quiet.confidence > 0.95
+    assert noisy.fractions["1"] < quiet.fractions["1"]
+
+
+def test_tiny_region_warns_and_too_tiny_is_refused():
+    rng = np.random.default_rng(8)
+    d = classify_samples(region(rng, ["1"], n=8), reference(rng))
+    assert d.modic_type is ModicType.TYPE1
+    assert any("only 8 voxels" in w for w in d.warnings)
+    with pytest.raises(MeasurementError, match="region has 4 voxels; at least 5"):
+        classify_samples(region(rng, ["1"], n=4), reference(rng))
+
+
+def test_fat_suppressed_t2_labelled_as_t2_is_flagged():
+    # a type-2 region on a series called T2 but fat-suppressed: fat is dark on it
+    rng = np.random.default_rng(9)
+    reg = {T1: rng.normal(140, 6, 200), T2: rng.normal(45, 6, 200)}
+    d = classify_samples(reg, {T1: rng.normal(100, 6, 300), T2: rng.normal(100, 6, 300)})
+    assert d.modic_type is ModicType.TYPE2  # T1 decides between 1 and 2
+    assert any("may be fat-suppressed" in w for w in d.warnings)
+
+
+def test_missing_sequences_and_bad_reference_are_refused():
+    rng = np.random.default_rng(10)
+    with pytest.raises(MeasurementError, match="T1-weighted sequence is needed"):
+        classify_samples({T2: rng.normal(100, 5, 50)}, {T2: rng.normal(100, 5, 50)})
+    with pytest.raises(MeasurementError, match="T2-weighted or STIR sequence is needed"):
+        classify_samples({T1: rng.normal(100, 5, 50)}, {T1: rng.normal(100, 5, 50)})
+    with pytest.raises(MeasurementError, match="reference median on T1 is -1"):
+        classify_samples(
+            {T1: rng.normal(100, 5, 50), T2: rng.normal(100, 5, 50)},
+            {T1: np.full(50, -1.0), T2: rng.normal(100, 5, 50)},
+        )
+    with pytest.raises(MeasurementError, match="same voxels on every sequence"):
+        classify_samples(
+            {T1: rng.normal(100, 5, 50), T2: rng.normal(100, 5, 40)},
+            {T1: rng.normal(100, 5, 50), T2: rng.normal(100, 5, 50)},
+        )
+
+
+def test_result_is_reproducible_for_a_seed():
+    rng = np.random.default_rng(11)
+    reg, ref = region(rng, ["1", "2"]), reference(rng)
+    a = classify_samples(reg, ref, seed=3)
+    b = classify_samples(reg, ref, seed=3)
+    assert a == b
+
+
+def test_parameters_are_checked():
+    with pytest.raises(ValueError, match="abnormal_fraction must be between 0 and 1"):
+        ClassifierParameters(abnormal_fraction=1.5)

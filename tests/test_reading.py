@@ -1,0 +1,159 @@
+"""Classifying ROIs on real DICOM: a lesion defined in patient space, written on T1, T2 and
+STIR grids that differ in matrix, field of view and slice positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dicomfactory import SAGITTAL, VENDORS, write_series
+
+import modic
+from modic.annotations import ROI, Annotations, ImagePlane, Rectangle, RoiLabel
+from modic.errors import MeasurementError
+from modic.measure import bilinear, sample_region
+
+# marrow = 1000 on every sequence; tissues relative to it (Modic 1988 / DOMAIN.md table)
+TISSUE = {"0": (1.0, 1.0, 1.0), "1": (0.62, 1.5, 1.9), "2": (1.4, 1.18, 0.45), "3": (0.55, 0.58, 0.6)}
+ROLE_INDEX = {"T1": 0, "T2": 1, "STIR": 2}
+# the lesion box in LPS mm: x (left-right) from -2 to 10, y (A-P) from -30 to -15, z from 0 to 10
+BOX = np.array([[-2.0, 10.0], [-30.0, -15.0], [0.0, 10.0]])
+STUDY_UID = "1.2.826.0.1.3680043.8.498.4242"
+
+
+def _grid_values(kind: str, role: str, origin, n, rows, cols, ps, step, rng, split=None):
+    """Signal on a sagittal grid: marrow everywhere, the lesion inside BOX.
+
+    With ``split=(a, b)`` the lower half of the box (z < 5) is tissue a and the upper half b.
+    """
+    o = np.asarray(origin, float)
+    rowc, colc = np.array(SAGITTAL[:3]), np.array(SAGITTAL[3:])
+    normal = np.cross(rowc, colc)
+    s, r, c = np.meshgrid(np.arange(n), np.arange(rows), np.arange(cols), indexing="ij")
+    p = o + s[..., None] * step * normal + c[..., None] * ps[1] * rowc + r[..., None] * ps[0] * colc
+    inside = np.all((p >= BOX[:, 0]) & (p <= BOX[:, 1]), axis=-1)
+    rel = np.ones((n, rows, cols))
+    i = ROLE_INDEX[role]
+    if split is None:
+        rel[inside] = TISSUE[kind][i]
+    else:
+        low = inside & (p[..., 2] < 5.0)
+        rel[low] = TISSUE[split[0]][i]
+        rel[inside & ~low] = TISSUE[split[1]][i]
+    values = 1000 * rel + rng.normal(0, 40, rel.shape)
+    return np.clip(values, 0, 65535).astype(np.uint16)
+
+
+def build_study(root: Path, kind: str = "1", *, split=None, with_stir: bool = True, seed: int = 0) -> Path:
+    """T1: 9 slices 48x48 at 1 mm, 4 mm apart, slice k at x = 16 - 4k. T2: 8 slices 60x60 at
+    0.8 mm, 4.4 mm apart, from x = 14.5. STIR: 10 slices 40x40 at 1.2 mm, 3.6 mm apart."""
+    rng = np.random.default_rng(seed)
+    h = VENDORS["siemens"]
+    grids = {
+        "T1": dict(origin=(16.0, -40.0, 20.0), n=9, rows=48, cols=48, ps=(1.0, 1.0), step=4.0, number=2),
+        "T2": dict(origin=(14.5, -43.0, 22.0), n=8, rows=60, cols=60, ps=(0.8, 0.8), step=4.4, number=3),
+        "STIR": dict(origin=(15.0, -41.0, 21.0), n=10, rows=40, cols=40, ps=(1.2, 1.2), step=3.6, number=4),
+    }
+    for role, g in grids.items():
+        if role == "STIR" and not with_stir:
+            continue
+        vals = _grid_values(kind, role, g["origin"], g["n"], g["rows"], g["cols"], g["ps"], g["step"], rng, split)
+        write_series(root / role, vals, origin=g["origin"], orientation=SAGITTAL, pixel_spacing=g["ps"],
+                     slice_spacing=g["step"], study_uid=STUDY_UID, series_number=g["number"], header=h[role])
+    return root
+
+
+def annotations_for(study: modic.LoadedStudy, *, reference: str | None = "L4") -> Annotations:
+    """An L4 inferior endplate ROI inside the lesion box, and a reference in normal marrow,
+    both on T1 slice 3 (x = 4 mm). T1 column c lies at y = -40 + c, row r at z = 20 - r."""
+    plane = ImagePlane.from_series(study.t1.series, 3)
+    # box y -30..-15 -> columns 10..25; z 0..10 -> rows 10..20; keep 2 pixels inside
+    roi = ROI(RoiLabel.for_endplate("L4", "inferior"), Rectangle(12, 12, 24, 19), plane)
+    rois = [roi]
+    if reference is not None:
+        # y -8..0 (columns 32..40), same rows: normal marrow
+        rois.append(ROI(RoiLabel.for_reference(reference), Rectangle(32, 12, 40, 19), plane))
+    return Annotations(rois=rois, study_instance_uid=STUDY_UID)
+
+
+@pytest.mark.parametrize("kind", ["0", "1", "2", "3"])
+def test_each_type_is_found_through_grids(tmp_path, kind):
+    study = modic.load_study(build_study(tmp_path, kind))
+    (res,) = modic.classify(study, annotations_for(study))
+    assert res.modic_type.value == kind
+    assert res.confidence > 0.9
+    for role, rel in zip(("T1", "T2", "STIR"), TISSUE[kind], strict=True):
+        assert res.ratios[modic.Role(role)].ratio == pytest.approx(rel, rel=0.05)
+
+
+def test_mixed_type_through_grids(tmp_path):
+    study = modic.load_study(build_study(tmp_path, split=("1", "2")))
+    (res,) = modic.classify(study, annotations_for(study))
+    assert res.modic_type.value == "1/2"
+    assert "Modic 1/2" in res.explanation
+
+
+def test_without_stir(tmp_path):
+    study = modic.load_study(build_study(tmp_path, "2", with_stir=False))
+    assert study.stir is None
+    (res,) = modic.classify(study, annotations_for(study))
+    assert res.modic_type.value == "2"
+    assert set(res.ratios) == {modic.Role.T1, modic.Role.T2}
+
+
+def test_slices_and_voxels_used_are_reported(tmp_path):
+    study = modic.load_study(build_study(tmp_path, "1"))
+    (res,) = modic.classify(study, annotations_for(study))
+    t1, t2, stir = (res.series[modic.Role(r)] for r in ("T1", "T2", "STIR"))
+    # ROI on T1 slice 3 (x = 4): 12 x 7 pixel centres
+    assert (t1.slice_index, t1.distance_mm, t1.n_voxels) == (3, 0.0, 84)
+    # T2 slices at x = 14.5 - 4.4 k: nearest to x = 4 is k = 2 (x = 5.7), 1.7 mm away
+    assert t2.slice_index == 2 and abs(t2.distance_mm) == pytest.approx(1.7)
+    # STIR slices at x = 15 - 3.6 k: nearest is k = 3 (x = 4.2), 0.2 mm away
+    assert stir.slice_index == 3 and abs(stir.distance_mm) == pytest.approx(0.2)
+    rec = res.to_record()
+    assert rec["level"] == "L4/L5" and rec["t2_slice"] == 2 and rec["voxels"] == 84
+    assert res.explanation.startswith("T1 0.6") and "of L4 reference marrow: oedema pattern, Modic 1" in res.explanation
+
+
+def test_nearest_reference_is_used_with_a_warning(tmp_path):
+    study = modic.load_study(build_study(tmp_path, "1"))
+    (res,) = modic.classify(study, annotations_for(study, reference="L3"))
+    assert res.modic_type.value == "1"
+    assert any("no reference marrow in L4; used the L3 reference (1 level away)" in w for w in res.warnings)
+
+
+def test_no_reference_is_an_error(tmp_path):
+    study = modic.load_study(build_study(tmp_path, "1"))
+    with pytest.raises(MeasurementError, match="no reference ROI"):
+        modic.classify(study, annotations_for(study, reference=None))
+
+
+def test_roi_outside_a_series_is_refused_with_its_name(tmp_path):
+    study = modic.load_study(build_study(tmp_path, "1"))
+    ann = annotations_for(study)
+    # an ROI at x = 17.5 is 1.5 mm from the T1's first slice (x = 16, within half of 4 mm)
+    # but 3.0 mm from the T2's first slice (x = 14.5), beyond half of 4.4 mm
+    far_plane = ImagePlane(**{**ann.rois[0].image.__dict__, "position": (17.5, -40.0, 20.0)})
+    far = ROI(RoiLabel.for_endplate("L4", "superior"), Rectangle(12, 12, 24, 19), far_plane)
+    errors: list = []
+    results = modic.classify(study, list(ann) + [far], errors=errors)
+    assert len(results) == 1
+    ((roi, msg),) = errors
+    assert roi is far
+    assert "L4 superior" in msg and "nearest slice of T2 series 3" in msg
+
+
+def test_bilinear_on_known_values():
+    img = np.arange(12, dtype=float).reshape(3, 4)  # value = 4 * row + col
+    pts = np.array([[0.0, 0.0], [1.5, 2.5], [2.0, 3.0], [0.25, 1.0]])
+    np.testing.assert_allclose(bilinear(img, pts), [0.0, 8.5, 11.0, 2.0])
+
+
+def test_sampling_the_roi_own_series_returns_its_pixels(tmp_path):
+    study = modic.load_study(build_study(tmp_path, "1"))
+    roi = annotations_for(study).rois[0]
+    s = sample_region(roi, study.t1)
+    expected = study.t1.array[3, 12:19, 12:24].ravel()
+    np.testing.assert_allclose(np.sort(s.values), np.sort(expected))
