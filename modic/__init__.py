@@ -104,12 +104,19 @@ _SUBMODULES = {"data", "errors", "phantom"}
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import data, errors, phantom
-    from .annotations import ROI, Annotations, RoiLabel, annotation_path_for, read_annotations, write_annotations
+    from .annotations import (
+        ROI,
+        Annotations,
+        RoiLabel,
+        annotation_path_for,
+        read_annotations,
+        write_annotations,
+    )
     from .criteria import ClassifierParameters, ModicType
-    from .reading import classify
-    from .results import ModicResult, ModicResults
     from .dicomfolder import scan
     from .geometry import MappedRegion, SliceGeometry, map_region
+    from .reading import classify
+    from .results import ModicResult, ModicResults
     from .sequence import Plane, Role, SeriesIdentity
     from .series import Frame, ScanResult, Series, SkippedFile, Study
     from .study import LoadedStudy, load_study, select_series

@@ -102,12 +102,10 @@ import logging
 import math
 import os
 import re
-import secrets
-import stat
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -119,6 +117,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import __version__
+from ._io import atomic_write_bytes
 from .errors import AnnotationFormatError, GeometryError
 from .geometry import SliceGeometry, slice_normal
 
@@ -1581,25 +1580,7 @@ def write_annotations(
     data = (_dumps(annotations.to_dict()) + "\n").encode("utf-8")
     if not overwrite and path.exists():
         raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it")
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder to write {path.name} in")
-    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(folder)
-    return path
+    return atomic_write_bytes(path, data, make_parents=False)
 
 
 def annotation_path_for(study_dir: str | os.PathLike[str]) -> Path:
@@ -1964,17 +1945,3 @@ def _dumps(value: Any, level: int = 0, indent: str = "  ") -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); harmless where folders cannot be opened."""
-    if os.name != "posix":  # pragma: no cover
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)

@@ -411,9 +411,7 @@ def classify_samples(
             Call.HYPER: float(np.mean(br > 1 + p.iso_margin)),
         }
         shares[Call.ISO] = 1.0 - shares[Call.HYPO] - shares[Call.HYPER]
-        call = (
-            Call.HYPO if ratio < 1 - p.iso_margin else Call.HYPER if ratio > 1 + p.iso_margin else Call.ISO
-        )
+        call = Call.HYPO if ratio < 1 - p.iso_margin else Call.HYPER if ratio > 1 + p.iso_margin else Call.ISO
         ratios[r] = SignalRatio(
             role=r,
             ratio=ratio,
@@ -446,12 +444,16 @@ def _consistency_warnings(
             "T2, so this 'T2' series may be fat-suppressed"
         )
     if t is ModicType.TYPE2 and stir is not None and stir.call is Call.HYPER:
-        out.append(f"STIR is bright ({stir.ratio:.2f}x) in a fatty region: is the STIR series really fat-suppressed?")
+        out.append(
+            f"STIR is bright ({stir.ratio:.2f}x) in a fatty region: is the STIR series really fat-suppressed?"
+        )
     if fractions["unclassified"] >= 0.25:
         out.append(
             f"{fractions['unclassified']:.0%} of the voxels have contradictory T1/T2/STIR signal "
             "(e.g. T1 dark but fluid-sensitive sequences iso)"
         )
     if t1 is not None and t is ModicType.NONE and t1.call is not Call.ISO and t1.call_confidence > 0.9:
-        out.append(f"T1 median is {t1.call.value} ({t1.ratio:.2f}x) but too few voxels are abnormal for a Modic type")
+        out.append(
+            f"T1 median is {t1.call.value} ({t1.ratio:.2f}x) but too few voxels are abnormal for a Modic type"
+        )
     return out

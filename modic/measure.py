@@ -126,7 +126,9 @@ def sample_region(
     series = volume.series
     role = series.role
     try:
-        m = map_region(pts, volume.geometry, tolerance=tolerance, name=f"{role.value} series {series.label()}")
+        m = map_region(
+            pts, volume.geometry, tolerance=tolerance, name=f"{role.value} series {series.label()}"
+        )
     except OutsideVolumeError as exc:
         raise MeasurementError(f"ROI {roi.label}: {exc}") from None
     values = bilinear(volume.array[m.slice_index], m.rowcol)

@@ -11,19 +11,18 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from ._io import atomic_write_text
 from .annotations import RoiLabel
 from .criteria import ModicType, SignalRatio
 from .errors import MissingDependencyError
 from .sequence import Role
 
-__all__ = ["SeriesUsed", "ModicResult", "ModicResults", "RECORD_FIELDS", "atomic_write_text"]
+__all__ = ["SeriesUsed", "ModicResult", "ModicResults", "RECORD_FIELDS"]
 
 _ROLES = (Role.T1, Role.T2, Role.STIR)
 
@@ -170,7 +169,15 @@ def _fields() -> list[str]:
     f = ["study", "roi_id", "vertebra", "endplate", "level", "modic_type", "confidence"]
     for r in _ROLES:
         k = r.value.lower()
-        f += [f"{k}_sir", f"{k}_sir_low", f"{k}_sir_high", f"{k}_call", f"{k}_series", f"{k}_slice", f"{k}_distance_mm"]
+        f += [
+            f"{k}_sir",
+            f"{k}_sir_low",
+            f"{k}_sir_high",
+            f"{k}_call",
+            f"{k}_series",
+            f"{k}_slice",
+            f"{k}_distance_mm",
+        ]
     f += ["voxels", "reference_voxels"]
     f += [f"fraction_{k}" for k in ("0", "1", "2", "3", "unclassified")]
     f += ["reference", "warnings", "explanation"]
@@ -179,27 +186,6 @@ def _fields() -> list[str]:
 
 #: Column order of :meth:`ModicResults.to_csv` and :meth:`ModicResult.to_record`.
 RECORD_FIELDS: tuple[str, ...] = tuple(_fields())
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write text to ``path`` atomically: a temporary file in the same folder, then rename.
-
-    A reader never sees a half-written file, and an interrupted write leaves the old file.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
 
 
 class ModicResults:

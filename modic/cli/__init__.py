@@ -83,7 +83,105 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_selection_options(info)
     info.set_defaults(func=_run_info)
+    _add_classify_parser(sub)
+    _add_batch_parser(sub)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    """argparse type for a count of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_classify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "classify",
+        help="classify the annotated endplates of one study",
+        description=(
+            "Load the sagittal T1, T2 and STIR series of the study in STUDY, read its annotations "
+            "(endplate and reference ROIs) and print the Modic type of every endplate ROI with "
+            "its signal intensity ratios (95 % intervals), voxels, the reference used, an "
+            "explanation and warnings. ROIs that cannot be measured are listed on stderr (exit 1)."
+        ),
+    )
+    p.add_argument("study_dir", metavar="STUDY", help="study folder (scanned recursively)")
+    p.add_argument(
+        "--annotations",
+        metavar="FILE",
+        help="annotation file (default: the sibling file STUDY.modic.json)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    p.add_argument(
+        "--include-identifiers",
+        action="store_true",
+        help="also show patient name and ID and the StudyInstanceUID (hidden by default)",
+    )
+    _add_selection_options(p)
+    p.set_defaults(func=_run_classify)
+
+
+_BATCH_LAYOUT = """\
+layout: every annotation file ROOT/**/NAME.modic.json is one job; its study is the
+sibling folder NAME/ next to it (the layout 'modic' writes annotations in):
+
+  ROOT/site-a/case7/             DICOM files of one study (any layout inside)
+  ROOT/site-a/case7.modic.json   its annotations
+  ROOT/case8/  ROOT/case8.modic.json
+
+An annotation file without its study folder is an error (stage "find"); a study
+folder without annotation file is not a job. OUTDIR may lie inside ROOT (it is not
+searched) but never inside a study folder: input folders are never written to.
+
+outputs in OUTDIR: results.csv (one row per endplate; 'study' is a pseudonymous key),
+results.jsonl (the same, with every detail), errors.csv (study, stage, message),
+summary.json (counts; no time stamps). Patient name and ID, UIDs and folder names
+appear only with --include-identifiers (errors.csv names the annotation file to fix).
+
+resuming: finished studies are kept in OUTDIR/.modic-batch/; running the same
+command again computes only the studies whose files or options changed (--force:
+all). Exit status: 0 all studies classified, 1 some study or ROI failed (or no
+annotation file found), 2 usage error.
+"""
+
+
+def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="classify every annotated study under a folder, in parallel and resumably",
+        description=(
+            "Classify every study under ROOT that has an annotation file, in parallel worker\n"
+            "processes (or on a Dask cluster), and write the tables to OUTDIR."
+        ),
+        epilog=_BATCH_LAYOUT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("root", metavar="ROOT", help="folder holding the studies and their NAME.modic.json files")
+    p.add_argument("-o", "--outdir", metavar="OUTDIR", required=True, help="output folder (created)")
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        type=_positive_int,
+        help="worker processes (default: the number of CPUs; 1 runs in this process)",
+    )
+    p.add_argument("--force", action="store_true", help="recompute every study, even those up to date")
+    p.add_argument(
+        "--include-identifiers",
+        action="store_true",
+        help="add study_folder, study_instance_uid, patient_id and patient_name columns",
+    )
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786), or 'local' for a new "
+        'local cluster; needs the dask extra: pip install "modic[dask]"',
+    )
+    p.set_defaults(func=_run_batch)
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
@@ -100,6 +198,18 @@ def _run_info(args: argparse.Namespace) -> int:
     from .info import run_info
 
     return run_info(args)
+
+
+def _run_classify(args: argparse.Namespace) -> int:
+    from .classify import run_classify
+
+    return run_classify(args)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch_command
+
+    return run_batch_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,878 @@
+"""Classify every annotated study under a folder, in parallel and resumably.
+
+Layout
+------
+A batch is driven by annotation files. Every file named ``<name>.modic.json`` found under
+ROOT (recursively; the output folder and symlinked folders are not searched) is one job,
+and its study is the sibling folder ``<name>/`` next to it -- the layout that
+:func:`modic.annotations.annotation_path_for` gives::
+
+    ROOT/
+      site-a/
+        case7/                 <- DICOM files of one study (any layout inside)
+        case7.modic.json       <- its annotations
+      case8/
+      case8.modic.json
+
+An annotation file whose study folder is missing is reported as an error (stage
+``"find"``); a study folder without annotation file is not a job and is not reported.
+When the folder holds several studies, the one the annotations were drawn on
+(``Annotations.study_instance_uid``) is read.
+
+Outputs (in OUTDIR)
+-------------------
+``results.csv``
+    One row per endplate ROI, columns :data:`modic.results.RECORD_FIELDS`; ``study`` is the
+    pseudonymous key. With ``include_identifiers`` the columns ``study_folder`` (relative
+    to ROOT), ``study_instance_uid``, ``patient_id`` and ``patient_name`` follow.
+``results.jsonl``
+    The same results, one :meth:`ModicResult.to_dict` per line, in the same order.
+``errors.csv``
+    ``study, stage, message``: one row per study that failed (stage ``find``,
+    ``annotations``, ``load``, ``classify``, or ``worker`` when a worker process died) and
+    per ROI that could not be measured (stage ``roi``; the study's other ROIs are still
+    in the results). ``study`` is the pseudonymous key for ``classify`` and ``roi``
+    errors, and the annotation file's path relative to ROOT for the others -- the file
+    or folder to fix.
+``summary.json``
+    Counts of studies and endplates per Modic type, and the modic version. No time
+    stamps and no paths, so that equal inputs give byte-identical files.
+
+Rows are ordered by annotation path (relative to ROOT), then as :func:`modic.classify`
+returns them (head to foot).
+
+Resuming
+--------
+Each finished study is stored as a shard ``OUTDIR/.modic-batch/<sha256 of its relative
+annotation path>.json`` with its rows and a fingerprint of its inputs: the modic version,
+the classifier parameters, the options that change the rows, the annotation file's size
+and modification time, and the relative path, size and modification time of every file
+in the study folder. A rerun skips the studies whose shard fingerprint matches and
+recomputes the others (``force=True`` recomputes all); the output files are then
+assembled from the shards. Every file is written atomically (temporary file, then
+:func:`os.replace`), so a run killed at any point leaves no half-written file, and an
+interrupted run resumed with the same arguments ends with the same bytes as an
+uninterrupted one.
+
+Patient name and ID, UIDs and folder names are kept out of every output, shards
+included, unless ``include_identifiers`` is true (the relative annotation path in
+``errors.csv`` excepted).
+
+Examples
+--------
+>>> from modic.batch import run_batch
+>>> summary = run_batch("archive/", "out/", workers=4)  # doctest: +SKIP
+>>> summary.n_ok, summary.n_failed, summary.type_counts  # doctest: +SKIP
+(118, 2, {'0': 1011, '1': 61, '2': 93, '3': 4, '1/2': 12, '2/3': 3})
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import hashlib
+import io
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from ._io import atomic_write_text
+from .errors import MissingDependencyError, ModicError
+from .results import RECORD_FIELDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .annotations import ROI, Annotations
+    from .series import ScanResult, Study
+
+__all__ = [
+    "ANNOTATION_SUFFIX",
+    "IDENTIFIER_FIELDS",
+    "ERROR_FIELDS",
+    "STAGES",
+    "BatchJob",
+    "BatchProgress",
+    "BatchSummary",
+    "OutputFolderError",
+    "find_jobs",
+    "check_outdir",
+    "run_batch",
+    "run_job",
+    "study_for_annotations",
+    "describe_roi_error",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Name ending of annotation files; ``case7.modic.json`` belongs to the folder ``case7/``.
+ANNOTATION_SUFFIX = ".modic.json"
+#: Columns added to ``results.csv`` (and keys to ``results.jsonl``) with ``include_identifiers``.
+IDENTIFIER_FIELDS: tuple[str, ...] = ("study_folder", "study_instance_uid", "patient_id", "patient_name")
+#: Columns of ``errors.csv``.
+ERROR_FIELDS: tuple[str, ...] = ("study", "stage", "message")
+#: Stages at which a study (or one ROI) can fail, in the order they run.
+STAGES: tuple[str, ...] = ("find", "annotations", "load", "classify", "roi", "worker")
+
+SHARD_DIR = ".modic-batch"
+SHARD_FORMAT = 1
+OUTPUT_FILES: dict[str, str] = {
+    "results": "results.csv",
+    "results_jsonl": "results.jsonl",
+    "errors": "errors.csv",
+    "summary": "summary.json",
+}
+_TYPES = ("0", "1", "2", "3", "1/2", "2/3")
+
+
+class OutputFolderError(ModicError, ValueError):
+    """The output folder cannot be used (it lies inside a study folder, or is ROOT itself)."""
+
+
+# -- finding the jobs ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One study to classify: an annotation file and the study folder beside it.
+
+    Attributes
+    ----------
+    annotation_path : Path
+        Absolute path of ``<name>.modic.json``.
+    study_dir : Path
+        Absolute path of the sibling folder ``<name>/`` (it may not exist).
+    relpath : str
+        The annotation file's path relative to ROOT, with ``/`` separators: the job's
+        name in logs and ``errors.csv``, and the sort key of the outputs.
+    """
+
+    annotation_path: Path
+    study_dir: Path
+    relpath: str
+
+    @property
+    def study_relpath(self) -> str:
+        """The study folder's path relative to ROOT, with ``/`` separators."""
+        return self.relpath[: -len(ANNOTATION_SUFFIX)]
+
+    @property
+    def shard_name(self) -> str:
+        """File name of the job's shard in ``OUTDIR/.modic-batch``."""
+        return hashlib.sha256(self.relpath.encode("utf-8")).hexdigest() + ".json"
+
+
+def _resolve(path: str | os.PathLike[str]) -> Path:
+    return Path(os.path.abspath(os.fspath(path))).resolve()
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def find_jobs(root: str | os.PathLike[str], outdir: str | os.PathLike[str] | None = None) -> list[BatchJob]:
+    """The annotation files under a folder, each with its study folder.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder searched recursively for ``*.modic.json`` (symlinked folders not followed).
+    outdir : path-like, optional
+        An output folder to leave out of the search when it lies inside ``root``.
+
+    Returns
+    -------
+    list of BatchJob
+        Sorted by the annotation file's path relative to ``root``. ``study_dir`` may not
+        exist (see :func:`run_batch`, stage ``"find"``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` is not a folder.
+
+    Examples
+    --------
+    >>> [j.relpath for j in find_jobs("archive")]  # doctest: +SKIP
+    ['case8.modic.json', 'site-a/case7.modic.json']
+    """
+    top = _resolve(root)
+    if not top.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    skip = None if outdir is None else _resolve(outdir)
+    jobs = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if skip is None or (here / d).resolve() != skip)
+        for name in filenames:
+            if not name.endswith(ANNOTATION_SUFFIX) or name == ANNOTATION_SUFFIX:
+                continue
+            path = here / name
+            rel = path.relative_to(top).as_posix()
+            jobs.append(BatchJob(path, here / name[: -len(ANNOTATION_SUFFIX)], rel))
+    jobs.sort(key=lambda j: j.relpath)
+    return jobs
+
+
+def check_outdir(
+    root: str | os.PathLike[str], outdir: str | os.PathLike[str], jobs: Sequence[BatchJob]
+) -> None:
+    """Refuse an output folder that would write into the inputs.
+
+    Raises
+    ------
+    OutputFolderError
+        If ``outdir`` is ``root`` itself, lies inside one of the jobs' study folders, or
+        is an existing file.
+    """
+    out, top = _resolve(outdir), _resolve(root)
+    if out == top:
+        raise OutputFolderError(f"the output folder {outdir} is the input folder; choose a separate one")
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"the output folder {outdir} is a file; choose a folder")
+    for job in jobs:
+        if job.study_dir.is_dir() and _is_within(out, job.study_dir.resolve()):
+            raise OutputFolderError(
+                f"the output folder {outdir} lies inside the study folder {job.study_dir}; modic never "
+                "writes into input folders: choose an output folder outside it"
+            )
+
+
+# -- one job ----------------------------------------------------------------------------
+
+
+def study_for_annotations(result: ScanResult, annotations: Annotations, choice: str | None = None) -> Study:
+    """The study of a scan that a set of annotations was drawn on.
+
+    Parameters
+    ----------
+    result : ScanResult
+    annotations : Annotations
+    choice : str, optional
+        The user's choice (study key, StudyInstanceUID or AccessionNumber); wins.
+
+    Returns
+    -------
+    Study
+        The study whose StudyInstanceUID the annotations name; the only study when the
+        annotations name none (or when there is a single study and no choice).
+
+    Raises
+    ------
+    SeriesSelectionError
+        If the annotations' study is not in the scan, or the choice matches none.
+    """
+    from .errors import SeriesSelectionError
+    from .series import pseudonym
+    from .study import select_study
+
+    uid = annotations.study_instance_uid
+    if not result.studies:
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped_summary().items()))
+        raise SeriesSelectionError(
+            f"no DICOM images found under {result.root} ({result.n_files} files looked at"
+            + (f"; skipped: {why})" if why else ")")
+        )
+    if choice is not None or not uid:
+        return select_study(result, choice)
+    for st in result.studies:
+        if st.study_uid == uid:
+            return st
+    keys = ", ".join(st.key for st in result.studies) or "none"
+    raise SeriesSelectionError(
+        f"the annotations were drawn on study {pseudonym(uid)}, which is not under {result.root} "
+        f"(studies found: {keys}); are the annotations next to the right folder?"
+    )
+
+
+def _error(study: str, stage: str, message: str) -> dict[str, str]:
+    return {"study": study, "stage": stage, "message": message}
+
+
+def describe_roi_error(roi: ROI, message: str) -> str:
+    """An ROI's measurement error as ``"ROI L4 inferior (<id>): <what is wrong>"``.
+
+    The label is not repeated when the message already starts with it.
+    """
+    head = f"ROI {roi.label}"
+    if message.startswith(head + " ("):
+        return message
+    message = message[len(head) + 2 :] if message.startswith(head + ": ") else message
+    return f"{head} ({roi.id}): {message}"
+
+
+def _relative(text: str, root: str) -> str:
+    """Paths in a message made relative to ROOT: shorter, and the same wherever ROOT is."""
+    return text.replace(root.rstrip(os.sep) + os.sep, "")
+
+
+def _message(exc: BaseException, root: str) -> str:
+    text = str(exc) or type(exc).__name__
+    if not isinstance(exc, ModicError | OSError):
+        text = f"{type(exc).__name__}: {text}"
+    return _relative(text, root)
+
+
+class _QuietLogs:
+    """Silence modic's own warnings during a job (they become error rows or result warnings)."""
+
+    def __enter__(self) -> None:
+        self._log = logging.getLogger("modic")
+        self._level = self._log.level
+        self._log.setLevel(max(logging.ERROR, self._level))
+
+    def __exit__(self, *exc: object) -> None:
+        self._log.setLevel(self._level)
+
+
+def run_job(
+    annotation_path: str,
+    study_dir: str,
+    root: str,
+    relpath: str,
+    include_identifiers: bool = False,
+) -> dict[str, Any]:
+    """Classify one study; the worker function of :func:`run_batch`.
+
+    Never raises for a bad study: every failure becomes an error row. Takes and returns
+    plain data, so that it runs in another process or on a Dask worker.
+
+    Parameters
+    ----------
+    annotation_path, study_dir : str
+        Absolute paths of the annotation file and the study folder.
+    root : str
+        Absolute path of the batch's root folder (messages give paths relative to it).
+    relpath : str
+        The annotation file's path relative to ``root`` (names the study in error rows
+        until its key is known).
+    include_identifiers : bool
+        Add :data:`IDENTIFIER_FIELDS` to the rows.
+
+    Returns
+    -------
+    dict
+        ``study`` (key or None), ``ok`` (no study-level error), ``records`` (list of
+        :meth:`ModicResult.to_record` dicts), ``dicts`` (:meth:`ModicResult.to_dict`),
+        ``errors`` (list of ``{"study", "stage", "message"}``).
+    """
+    out: dict[str, Any] = {"study": None, "ok": False, "records": [], "dicts": [], "errors": []}
+    with _QuietLogs():
+        try:
+            from .annotations import read_annotations
+
+            annotations = read_annotations(annotation_path)
+        except Exception as exc:  # noqa: BLE001 -- every failure becomes an error row
+            out["errors"].append(_error(relpath, "annotations", _message(exc, root)))
+            return out
+        try:
+            from .dicomfolder import scan
+            from .study import load_study
+
+            study = load_study(study_for_annotations(scan(study_dir), annotations))
+        except Exception as exc:  # noqa: BLE001
+            out["errors"].append(_error(relpath, "load", _message(exc, root)))
+            return out
+        key = study.key
+        out["study"] = key
+        roi_errors: list[tuple[ROI, str]] = []
+        try:
+            from .reading import classify
+
+            results = classify(study, annotations, errors=roi_errors)
+        except Exception as exc:  # noqa: BLE001
+            out["errors"].append(_error(key, "classify", _message(exc, root)))
+            return out
+    extra: dict[str, Any] = {}
+    if include_identifiers:
+        st = study.study
+        extra = {
+            "study_folder": relpath[: -len(ANNOTATION_SUFFIX)],
+            "study_instance_uid": st.study_uid,
+            "patient_id": st.patient_id,
+            "patient_name": st.patient_name,
+        }
+    out["ok"] = True
+    out["records"] = [{**r.to_record(), **extra} for r in results]
+    out["dicts"] = [{**r.to_dict(), **extra} for r in results]
+    out["errors"] = [
+        _error(key, "roi", _relative(describe_roi_error(roi, msg), root)) for roi, msg in roi_errors
+    ]
+    return out
+
+
+# -- fingerprints and shards ------------------------------------------------------------
+
+
+def _folder_listing(folder: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime_ns) of every file under a folder (symlinks followed once)."""
+    out = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path)
+            except OSError:  # dangling symlink, or removed meanwhile
+                continue
+            out.append((Path(os.path.relpath(path, folder)).as_posix(), st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+def _options(include_identifiers: bool) -> dict[str, Any]:
+    """The options that change a study's rows (part of its fingerprint)."""
+    from .criteria import DEFAULT_PARAMETERS
+
+    return {"include_identifiers": include_identifiers, "parameters": repr(DEFAULT_PARAMETERS), "seed": 0}
+
+
+def input_fingerprint(job: BatchJob, options: Mapping[str, Any]) -> str:
+    """SHA-256 of everything a job's rows depend on (see the module docstring).
+
+    Only the digest is stored, so that file names of the study folder stay out of the
+    outputs.
+    """
+    st = job.annotation_path.stat()
+    doc = {
+        "format": SHARD_FORMAT,
+        "modic": __version__,
+        "options": dict(options),
+        "annotation": [job.relpath, st.st_size, st.st_mtime_ns],
+        "study_files": _folder_listing(job.study_dir),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically (:func:`atomic_write_text`), unless it already holds the text.
+
+    A file that already holds ``text`` is left alone (a rerun with nothing to do changes
+    nothing, modification times included).
+    """
+    try:
+        if path.read_bytes() == text.encode("utf-8"):
+            return
+    except OSError:
+        pass
+    atomic_write_text(path, text)
+
+
+def _read_shard(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != SHARD_FORMAT:
+        return None
+    return data
+
+
+def _write_shard(path: Path, fingerprint: str, outcome: Mapping[str, Any]) -> dict[str, Any]:
+    data = {"format": SHARD_FORMAT, "fingerprint": fingerprint, **outcome}
+    _write(path, json.dumps(data, indent=1) + "\n")
+    return data
+
+
+def _remove_stale_temporaries(outdir: Path) -> None:
+    """Temporary files left by a run killed while writing (``atomic_write_text`` names)."""
+    names = tuple(f".{n}." for n in OUTPUT_FILES.values())
+    for folder in (outdir, outdir / SHARD_DIR):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if p.name.endswith(".tmp") and (folder != outdir or p.name.startswith(names)):
+                p.unlink(missing_ok=True)
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """One finished study, as reported to a ``progress`` callback.
+
+    Attributes
+    ----------
+    done, total : int
+        Studies finished so far, and to do, in this run (up-to-date studies not counted).
+    relpath : str
+        The annotation file's path relative to ROOT.
+    study : str or None
+        Pseudonymous key, when the study was loaded.
+    ok : bool
+        False when the study failed as a whole.
+    endplates : int
+        Endplates classified.
+    roi_errors : int
+        ROIs that could not be measured.
+    stage, message : str
+        Where and why the study failed (empty when ``ok``).
+    """
+
+    done: int
+    total: int
+    relpath: str
+    study: str | None
+    ok: bool
+    endplates: int = 0
+    roi_errors: int = 0
+    stage: str = ""
+    message: str = ""
+
+    def line(self) -> str:
+        """The parseable log line: ``study 3/12 ok <key> endplates=11``."""
+        head = f"study {self.done}/{self.total}"
+        if self.ok:
+            tail = f" roi_errors={self.roi_errors}" if self.roi_errors else ""
+            return f"{head} ok {self.study} endplates={self.endplates}{tail}"
+        first = self.message.splitlines()[0] if self.message else ""
+        return f"{head} failed {self.relpath} stage={self.stage}: {first}"
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did and where its files are.
+
+    Attributes
+    ----------
+    n_ok, n_failed : int
+        Studies classified, and studies that failed as a whole.
+    type_counts : dict of str to int
+        Endplates per Modic type (``"0"``, ``"1"``, ``"2"``, ``"3"``, ``"1/2"``, ``"2/3"``).
+    paths : dict of str to Path
+        The output files: ``results``, ``results_jsonl``, ``errors``, ``summary``.
+    n_jobs : int
+        Annotation files found.
+    n_computed, n_up_to_date : int
+        Studies computed in this run, and taken from up-to-date shards.
+    n_roi_errors : int
+        ROIs that could not be measured (in studies that otherwise succeeded).
+    stages : dict of str to int
+        Error rows per stage (see :data:`STAGES`), only the stages with errors.
+    """
+
+    n_ok: int
+    n_failed: int
+    type_counts: dict[str, int]
+    paths: dict[str, Path]
+    n_jobs: int = 0
+    n_computed: int = 0
+    n_up_to_date: int = 0
+    n_roi_errors: int = 0
+    stages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_endplates(self) -> int:
+        """Endplates classified."""
+        return sum(self.type_counts.values())
+
+    @property
+    def ok(self) -> bool:
+        """True when there was something to do and nothing failed (no study, no ROI)."""
+        return self.n_jobs > 0 and self.n_failed == 0 and self.n_roi_errors == 0
+
+
+_Task = tuple[BatchJob, tuple[str, str, str, str, bool]]
+#: What an executor yields per job: run_job's outcome, or the exception of a lost worker.
+_Done = tuple[BatchJob, dict[str, Any] | Exception]
+
+
+def _run_in_process(tasks: Sequence[_Task]) -> Iterator[_Done]:
+    for job, args in tasks:
+        yield job, run_job(*args)
+
+
+def _run_in_pool(tasks: Sequence[_Task], workers: int) -> Iterator[_Done]:
+    # spawn: the same on every platform, and safe when the caller runs threads
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(run_job, *args): job for job, args in tasks}
+        try:
+            for fut in concurrent.futures.as_completed(futures):
+                try:
+                    outcome: dict[str, Any] | Exception = fut.result()
+                except Exception as exc:  # noqa: BLE001 -- a worker died (run_job itself never raises)
+                    outcome = exc
+                yield futures[fut], outcome
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _import_dask() -> tuple[Any, Any, Any]:
+    """``Client``, ``LocalCluster`` and ``as_completed`` of dask.distributed, or an install hint."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise MissingDependencyError(
+            'running on a Dask cluster needs dask.distributed: pip install "modic[dask]"', extra="dask"
+        ) from None
+    return Client, LocalCluster, as_completed
+
+
+def _run_on_dask(tasks: Sequence[_Task], address: str, workers: int) -> Iterator[_Done]:
+    Client, LocalCluster, as_completed = _import_dask()
+    if address == "local":
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    else:
+        cluster = None
+        client = Client(address)
+    try:
+        futures = {client.submit(run_job, *args, pure=False): job for job, args in tasks}
+        for fut in as_completed(futures):
+            try:
+                outcome: dict[str, Any] | Exception = fut.result()
+            except Exception as exc:  # noqa: BLE001 -- worker lost
+                outcome = exc
+            yield futures[fut], outcome
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _execute(tasks: Sequence[_Task], workers: int, dask_address: str | None) -> Iterator[_Done]:
+    if not tasks:
+        return iter(())
+    if dask_address is not None:
+        return _run_on_dask(tasks, dask_address, workers)
+    if min(workers, len(tasks)) <= 1:
+        return _run_in_process(tasks)
+    return _run_in_pool(tasks, min(workers, len(tasks)))
+
+
+def _csv_text(fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: "" if row.get(k) is None else row[k] for k in fields})
+    return buf.getvalue()
+
+
+def _assemble(
+    outdir: Path, outcomes: Sequence[Mapping[str, Any]], include_identifiers: bool
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Write the four output files (atomically) from the jobs' outcomes, in job order."""
+    records = [r for o in outcomes for r in o["records"]]
+    dicts = [d for o in outcomes for d in o["dicts"]]
+    errors = [e for o in outcomes for e in o["errors"]]
+    counts = {t: 0 for t in _TYPES}
+    for r in records:
+        counts[str(r["modic_type"])] = counts.get(str(r["modic_type"]), 0) + 1
+    stages = {s: 0 for s in STAGES}
+    for e in errors:
+        stages[e["stage"]] = stages.get(e["stage"], 0) + 1
+    n_ok = sum(1 for o in outcomes if o["ok"])
+    summary = {
+        "modic_version": __version__,
+        "studies": {"total": len(outcomes), "ok": n_ok, "failed": len(outcomes) - n_ok},
+        "endplates": len(records),
+        "type_counts": counts,
+        "errors": {s: n for s, n in stages.items() if n},
+        "include_identifiers": include_identifiers,
+        "files": {k: v for k, v in OUTPUT_FILES.items() if k != "summary"},
+    }
+    fields = list(RECORD_FIELDS) + (list(IDENTIFIER_FIELDS) if include_identifiers else [])
+    paths = {k: outdir / v for k, v in OUTPUT_FILES.items()}
+    _write(paths["results"], _csv_text(fields, records))
+    _write(paths["results_jsonl"], "".join(json.dumps(d) + "\n" for d in dicts))
+    _write(paths["errors"], _csv_text(ERROR_FIELDS, errors))
+    _write(paths["summary"], json.dumps(summary, indent=2) + "\n")
+    return paths, summary
+
+
+def _worker_error(job: BatchJob, exc: Exception) -> dict[str, Any]:
+    msg = f"the worker process running this study was lost ({type(exc).__name__}: {exc})"
+    return {
+        "study": None,
+        "ok": False,
+        "records": [],
+        "dicts": [],
+        "errors": [_error(job.relpath, "worker", msg)],
+    }
+
+
+def _find_error(job: BatchJob) -> dict[str, Any]:
+    msg = f"no study folder {job.study_relpath}/ beside the annotation file {job.relpath}"
+    return {
+        "study": None,
+        "ok": False,
+        "records": [],
+        "dicts": [],
+        "errors": [_error(job.relpath, "find", msg)],
+    }
+
+
+def run_batch(
+    root: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    force: bool = False,
+    include_identifiers: bool = False,
+    dask_address: str | None = None,
+    progress: Callable[[BatchProgress], None] | None = None,
+) -> BatchSummary:
+    """Classify every annotated study under ``root``; write the tables to ``outdir``.
+
+    See the module docstring for the folder layout, the output files and how reruns
+    resume.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder holding ``<name>.modic.json`` annotation files beside ``<name>/`` study
+        folders, at any depth.
+    outdir : path-like
+        Output folder (created). It may lie inside ``root`` (it is not searched) but not
+        inside a study folder.
+    workers : int, optional
+        Worker processes (default :func:`os.cpu_count`); 1 runs in this process. With
+        ``dask_address="local"``, the number of Dask workers.
+    force : bool
+        Recompute every study, even those with an up-to-date shard.
+    include_identifiers : bool
+        Add the study folder, StudyInstanceUID, patient ID and name to the rows.
+    dask_address : str, optional
+        Run on the Dask cluster at this scheduler address (``"tcp://host:8786"``), or on
+        a new local cluster with ``"local"``. Needs the ``dask`` extra, and modic
+        installed on the workers; ROOT must be reachable by the workers at the same path.
+    progress : callable, optional
+        Called with a :class:`BatchProgress` after each study; when not given, one log
+        line per study is logged (INFO) instead.
+
+    Returns
+    -------
+    BatchSummary
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` is not a folder.
+    OutputFolderError
+        If ``outdir`` lies inside a study folder or is ``root``.
+    MissingDependencyError
+        If ``dask_address`` is given and dask.distributed is not installed.
+    """
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if dask_address is not None:
+        _import_dask()  # fail before any work when the extra is missing
+    top = _resolve(root)
+    out = _resolve(outdir)
+    jobs = find_jobs(top, out)
+    check_outdir(top, out, jobs)
+    shard_dir = out / SHARD_DIR
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out)
+    options = _options(include_identifiers)
+
+    outcomes: dict[str, dict[str, Any]] = {}
+    fingerprints: dict[str, str] = {}
+    tasks: list[_Task] = []
+    missing: list[BatchJob] = []
+    for job in jobs:
+        if not job.study_dir.is_dir():
+            missing.append(job)
+            continue
+        fp = input_fingerprint(job, options)
+        shard = None if force else _read_shard(shard_dir / job.shard_name)
+        if shard is not None and shard.get("fingerprint") == fp:
+            outcomes[job.relpath] = shard
+            continue
+        fingerprints[job.relpath] = fp
+        tasks.append(
+            (job, (str(job.annotation_path), str(job.study_dir), str(top), job.relpath, include_identifiers))
+        )
+    n_up_to_date = len(outcomes)
+    _log_plan(len(jobs), n_up_to_date, len(tasks), len(missing), top)
+
+    total = len(missing) + len(tasks)
+    done = 0
+
+    def report(job: BatchJob, outcome: Mapping[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        errs = outcome["errors"]
+        failure = next((e for e in errs if e["stage"] != "roi"), None)
+        p = BatchProgress(
+            done=done,
+            total=total,
+            relpath=job.relpath,
+            study=outcome["study"],
+            ok=bool(outcome["ok"]),
+            endplates=len(outcome["records"]),
+            roi_errors=sum(1 for e in errs if e["stage"] == "roi"),
+            stage="" if failure is None else failure["stage"],
+            message="" if failure is None else failure["message"],
+        )
+        if progress is not None:
+            progress(p)
+        elif p.ok:
+            logger.info("%s", p.line())
+        else:
+            logger.warning("%s", p.line())
+
+    for job in missing:
+        outcomes[job.relpath] = _find_error(job)
+        report(job, outcomes[job.relpath])
+    n_workers = workers or os.cpu_count() or 1
+    for job, result in _execute(tasks, n_workers, dask_address):
+        if isinstance(result, Exception):  # no shard: the study is retried on the next run
+            outcomes[job.relpath] = _worker_error(job, result)
+        else:
+            outcomes[job.relpath] = _write_shard(
+                shard_dir / job.shard_name, fingerprints[job.relpath], result
+            )
+        report(job, outcomes[job.relpath])
+
+    _prune_shards(shard_dir, jobs)
+    ordered = [outcomes[j.relpath] for j in jobs]
+    paths, summary = _assemble(out, ordered, include_identifiers)
+    return BatchSummary(
+        n_ok=summary["studies"]["ok"],
+        n_failed=summary["studies"]["failed"],
+        type_counts=dict(summary["type_counts"]),
+        paths=paths,
+        n_jobs=len(jobs),
+        n_computed=len(tasks),
+        n_up_to_date=n_up_to_date,
+        n_roi_errors=summary["errors"].get("roi", 0),
+        stages=dict(summary["errors"]),
+    )
+
+
+def _log_plan(n_jobs: int, n_up_to_date: int, n_tasks: int, n_missing: int, root: Path) -> None:
+    if n_jobs == 0:
+        logger.info("no annotation files (*%s) found under %s", ANNOTATION_SUFFIX, root)
+        return
+    if n_tasks == 0 and n_missing == 0:
+        logger.info("all %d studies up to date; nothing to compute (use --force to recompute)", n_jobs)
+        return
+    parts = [f"{n_tasks} to compute"]
+    if n_up_to_date:
+        parts.append(f"{n_up_to_date} up to date")
+    if n_missing:
+        parts.append(f"{n_missing} without study folder")
+    logger.info("%d annotated studies: %s", n_jobs, ", ".join(parts))
+
+
+def _prune_shards(shard_dir: Path, jobs: Sequence[BatchJob]) -> None:
+    """Remove shards of annotation files that are gone, so the folder does not grow."""
+    keep = {j.shard_name for j in jobs}
+    for p in shard_dir.glob("*.json"):
+        if p.name not in keep:
+            p.unlink(missing_ok=True)

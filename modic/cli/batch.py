@@ -1,0 +1,110 @@
+"""``modic batch``: classify every annotated study under a folder (see :mod:`modic.batch`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import TextIO
+
+from ..batch import BatchProgress, BatchSummary, OutputFolderError, run_batch
+
+__all__ = ["run_batch_command", "ProgressBar", "format_summary"]
+
+logger = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal, redrawn in place with ``\\r``.
+
+    Failures are written on their own line above the bar, so they stay visible.
+
+    Parameters
+    ----------
+    stream : text stream
+        A terminal (usually ``sys.stderr``).
+    width : int
+        Characters of the bar itself.
+    """
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.failed = 0
+        self._drawn = False
+
+    def __call__(self, p: BatchProgress) -> None:
+        if not p.ok:
+            self.failed += 1
+            self._clear()
+            self.stream.write(f"modic: WARNING: {p.line()}\n")
+        filled = self.width * p.done // max(p.total, 1)
+        bar = "#" * filled + "-" * (self.width - filled)
+        failed = f", {self.failed} failed" if self.failed else ""
+        self.stream.write(f"\rmodic: [{bar}] {p.done}/{p.total} studies{failed}")
+        self.stream.flush()
+        self._drawn = True
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.stream.write("\r\033[K")
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def format_summary(summary: BatchSummary) -> str:
+    """The final report on stdout: studies ok/failed, endplates per type, the files."""
+    s = summary
+    studies = f"{s.n_ok} stud{'y' if s.n_ok == 1 else 'ies'} classified, {s.n_failed} failed"
+    if s.n_roi_errors:
+        studies += f", {s.n_roi_errors} ROI{'s' if s.n_roi_errors != 1 else ''} not measurable"
+    done = f"({s.n_computed} computed, {s.n_up_to_date} up to date)"
+    types = ", ".join(f"type {t}: {n}" for t, n in s.type_counts.items())
+    width = max(len(k) for k in s.paths) + 1
+    lines = [
+        f"{studies} {done}",
+        f"{s.n_endplates} endplate{'s' if s.n_endplates != 1 else ''}: {types}",
+        *(f"{k + ':':<{width}} {p}" for k, p in s.paths.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    """Run ``modic batch``; returns the exit code."""
+    if not args.quiet and args.verbose == 0:
+        # the per-study lines are the command's progress: shown unless -q
+        logging.getLogger("modic.batch").setLevel(logging.INFO)
+    bar = ProgressBar(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
+    try:
+        summary = run_batch(
+            args.root,
+            args.outdir,
+            workers=args.workers,
+            force=args.force,
+            include_identifiers=args.include_identifiers,
+            dask_address=args.dask,
+            progress=bar,
+        )
+    except OutputFolderError as exc:
+        logger.error("%s", exc)
+        return EXIT_USAGE
+    finally:
+        if bar is not None:
+            bar.close()
+    sys.stdout.write(format_summary(summary))
+    if summary.n_jobs == 0:
+        logger.error(
+            "no annotation files (NAME.modic.json beside a study folder NAME/) under %s; "
+            "see 'modic batch --help' for the layout",
+            os.fspath(args.root),
+        )
+        return 1
+    return 0 if summary.ok else 1

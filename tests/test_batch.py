@@ -1,0 +1,506 @@
+"""``modic batch`` and :mod:`modic.batch`: many annotated studies, in parallel, resumably.
+
+The studies are real DICOM written with pydicom (:mod:`dicomfactory`): a sagittal T1, T2
+and STIR on one grid, Gaussian noise around normal-marrow signal, and a block of changed
+signal under the L4 inferior endplate whose T1/T2/STIR pattern is that of a known Modic
+type. The annotations are made with :mod:`modic.annotations`: two endplate polygons and
+two reference rectangles on the middle T1 slice.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dicomfactory import SAGITTAL, VENDORS, write_series
+from pydicom import dcmread
+from pydicom.uid import generate_uid
+
+from modic.annotations import (
+    ROI,
+    Annotations,
+    ImagePlane,
+    Polygon,
+    Rectangle,
+    RoiLabel,
+    annotation_path_for,
+    read_annotations,
+    write_annotations,
+)
+from modic.batch import (
+    IDENTIFIER_FIELDS,
+    SHARD_DIR,
+    BatchProgress,
+    OutputFolderError,
+    find_jobs,
+    run_batch,
+    run_job,
+)
+from modic.cli.batch import ProgressBar
+from modic.errors import MissingDependencyError
+from modic.results import RECORD_FIELDS
+from modic.series import pseudonym
+
+PATIENT_NAME = "TEST^PATIENT"  # written by dicomfactory.base_dataset
+PATIENT_ID = "TEST-0001"
+OUTPUTS = ("results.csv", "results.jsonl", "errors.csv", "summary.json")
+
+# T1, T2, STIR signal of the changed block relative to normal marrow, per Modic type
+LESION = {"0": (1.0, 1.0, 1.0), "1": (0.6, 1.6, 1.8), "2": (1.5, 1.3, 0.5), "3": (0.5, 0.5, 0.5)}
+MARROW = (600.0, 400.0, 250.0)
+SHAPE = (5, 64, 40)  # slices, rows, columns; 1 mm pixels, 4 mm slices
+
+
+def write_annotated_study(
+    folder: Path, modic_type: str = "1", *, seed: int = 0, extra_rois: tuple[ROI, ...] = ()
+) -> str:
+    """Write a three-series sagittal study into ``folder`` and its annotations beside it.
+
+    Rows 8-15 x columns 8-31 of every slice hold the change of ``modic_type`` (marked
+    "L4 inferior"); rows 36-43 are normal marrow ("L5 superior"); rows 22-33 and 46-57 are
+    the L4 and L5 reference rectangles. Returns the StudyInstanceUID.
+    """
+    rng = np.random.default_rng(seed)
+    study_uid = generate_uid(entropy_srcs=[str(folder), str(seed)])
+    n, rows, cols = SHAPE
+    t1_files: list[Path] = []
+    for k, (role, number) in enumerate([("T1", 2), ("T2", 3), ("STIR", 4)]):
+        vol = rng.normal(MARROW[k], 15.0, SHAPE)
+        vol[:, 8:16, 8:32] *= LESION[modic_type][k]
+        files = write_series(
+            folder / role,
+            np.clip(vol, 1, 4000).astype(np.uint16),
+            origin=(8.0, -20.0, 30.0),
+            orientation=SAGITTAL,
+            pixel_spacing=(1.0, 1.0),
+            slice_spacing=4.0,
+            study_uid=study_uid,
+            series_number=number,
+            header=VENDORS["siemens"][role],
+        )
+        if role == "T1":
+            t1_files = files
+    ds = dcmread(t1_files[2], stop_before_pixels=True)
+    plane = ImagePlane(
+        str(ds.SeriesInstanceUID),
+        str(ds.SOPInstanceUID),
+        1,
+        rows,
+        cols,
+        tuple(float(v) for v in ds.ImagePositionPatient),  # type: ignore[arg-type]
+        tuple(float(v) for v in ds.ImageOrientationPatient),  # type: ignore[arg-type]
+        (float(ds.PixelSpacing[0]), float(ds.PixelSpacing[1])),
+        series_number=2,
+        series_description=str(ds.SeriesDescription),
+    )
+    rois = [
+        ROI(RoiLabel.for_endplate("L4", "inferior"), Polygon([(8, 8), (32, 8), (32, 16), (8, 16)]), plane),
+        ROI(RoiLabel.for_reference("L4"), Rectangle(8, 22, 32, 34), plane),
+        ROI(RoiLabel.for_endplate("L5", "superior"), Polygon([(8, 36), (32, 36), (32, 44), (8, 44)]), plane),
+        ROI(RoiLabel.for_reference("L5"), Rectangle(8, 46, 32, 58), plane),
+    ]
+    rois += [ROI(r.label, r.shape, plane) for r in extra_rois]
+    ann = Annotations(rois, study_instance_uid=study_uid, frame_of_reference_uid=str(ds.FrameOfReferenceUID))
+    write_annotations(ann, annotation_path_for(folder))
+    return study_uid
+
+
+def off_image_roi() -> ROI:
+    """An L3 inferior endplate ROI drawn entirely outside the image: it covers no pixel."""
+    plane = ImagePlane("1.2.3", "1.2.3.4", 1, 8, 8, (0.0, 0.0, 0.0), SAGITTAL, (1.0, 1.0))
+    return ROI(RoiLabel.for_endplate("L3", "inferior"), Rectangle(100, 100, 110, 110), plane)
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------
+FOUR = {"site-a/case0": "0", "site-a/deep/case1": "1", "site-b/case2": "2", "case3": "3"}
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Four annotated studies in nested folders; returns (root, {relative folder: uid})."""
+    root = tmp_path_factory.mktemp("archive")
+    uids = {rel: write_annotated_study(root / rel, t, seed=i) for i, (rel, t) in enumerate(FOUR.items())}
+    return root, uids
+
+
+@pytest.fixture(scope="module")
+def six(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six annotated studies for the resumption tests (copied by each test that edits)."""
+    root = tmp_path_factory.mktemp("six")
+    for i in range(6):
+        write_annotated_study(root / f"g{i % 2}" / f"s{i}", "0123"[i % 4], seed=10 + i)
+    return root
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modic", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "modic", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+def tree_digest(root: Path) -> dict[str, tuple[str, int]]:
+    """sha256 and mtime_ns of every file under a folder."""
+    return {
+        p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def outputs(outdir: Path) -> dict[str, bytes]:
+    return {name: (outdir / name).read_bytes() for name in OUTPUTS}
+
+
+def all_output_text(outdir: Path) -> str:
+    """Every file batch wrote, shards included."""
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(outdir.rglob("*")) if p.is_file())
+
+
+def leftovers(outdir: Path) -> list[str]:
+    return [p.name for p in outdir.rglob("*.tmp")]
+
+
+LINE_OK = re.compile(r"^modic: INFO: study (\d+)/(\d+) ok ([0-9a-f]{10}) endplates=(\d+)$", re.M)
+LINE_FAILED = re.compile(r"^modic: WARNING: study (\d+)/(\d+) failed (\S+) stage=(\w+): (.*)$", re.M)
+
+
+# ---------------------------------------------------------------------------------------
+# finding the jobs
+# ---------------------------------------------------------------------------------------
+def test_find_jobs_pairs_annotation_files_with_sibling_folders(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    for rel in ("b/case7", "a/x/case1", "case0"):
+        (root / rel).mkdir(parents=True)
+        (root / f"{rel}.modic.json").write_text("{}")
+    (root / "lonely.modic.json").write_text("{}")  # no folder beside it
+    (root / "unannotated").mkdir()  # no annotation file: not a job
+    (root / "out" / "old").mkdir(parents=True)
+    (root / "out" / "old.modic.json").write_text("{}")  # inside OUTDIR: not searched
+    jobs = find_jobs(root, outdir=root / "out")
+    assert [j.relpath for j in jobs] == [
+        "a/x/case1.modic.json",
+        "b/case7.modic.json",
+        "case0.modic.json",
+        "lonely.modic.json",
+    ]
+    assert jobs[1].study_dir == (root / "b" / "case7").resolve()
+    assert jobs[1].study_relpath == "b/case7"
+    assert not jobs[3].study_dir.exists()
+    assert len({j.shard_name for j in jobs}) == 4
+    assert len(find_jobs(root)) == 5  # without OUTDIR everything is searched
+    with pytest.raises(FileNotFoundError):
+        find_jobs(tmp_path / "nope")
+
+
+def test_outdir_inside_a_study_folder_is_refused(archive: tuple[Path, dict[str, str]]) -> None:
+    root, _ = archive
+    before = tree_digest(root)
+    with pytest.raises(OutputFolderError, match="inside the study folder"):
+        run_batch(root, root / "case3" / "out", workers=1)
+    r = run("batch", str(root), "-o", str(root / "site-a" / "case0" / "T1" / "out"))
+    assert r.returncode == 2, r.stderr
+    assert "never writes into input folders" in r.stderr
+    r = run("batch", str(root), "-o", str(root))
+    assert r.returncode == 2 and "is the input folder" in r.stderr
+    assert tree_digest(root) == before
+
+
+def test_run_job_returns_plain_picklable_data(archive: tuple[Path, dict[str, str]]) -> None:
+    root, uids = archive
+    pickle.dumps(run_job)
+    ann = root / "case3.modic.json"
+    out = run_job(str(ann), str(root / "case3"), str(root), "case3.modic.json")
+    assert out == json.loads(json.dumps(out))
+    assert pickle.loads(pickle.dumps(out)) == out
+    assert out["ok"] and out["study"] == pseudonym(uids["case3"]) and out["errors"] == []
+    assert [r["modic_type"] for r in out["records"]] == ["3", "0"]
+    assert list(out["records"][0]) == list(RECORD_FIELDS)
+
+
+# ---------------------------------------------------------------------------------------
+# the command on good and bad studies
+# ---------------------------------------------------------------------------------------
+def test_batch_of_four_nested_studies_in_two_workers(
+    archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    root, uids = archive
+    before = tree_digest(root)
+    out = tmp_path / "out"
+    r = run("batch", str(root), "-o", str(out), "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert tree_digest(root) == before  # inputs untouched
+
+    rows = read_csv(out / "results.csv")
+    assert list(rows[0]) == list(RECORD_FIELDS)
+    # sorted by annotation path: case3, site-a/case0, site-a/deep/case1, site-b/case2
+    order = ["case3", "site-a/case0", "site-a/deep/case1", "site-b/case2"]
+    assert [r["study"] for r in rows] == [pseudonym(uids[rel]) for rel in order for _ in range(2)]
+    assert [(r["vertebra"], r["endplate"]) for r in rows[:2]] == [("L4", "inferior"), ("L5", "superior")]
+    assert [r["modic_type"] for r in rows[::2]] == [FOUR[rel] for rel in order]
+    assert all(r["modic_type"] == "0" for r in rows[1::2])
+    assert read_csv(out / "errors.csv") == []
+    assert (out / "errors.csv").read_text() == "study,stage,message\n"
+
+    lines = [json.loads(s) for s in (out / "results.jsonl").read_text().splitlines()]
+    assert [(d["study"], d["roi_id"]) for d in lines] == [(r["study"], r["roi_id"]) for r in rows]
+    assert lines[2]["ratios"]["T1"]["sir"] == pytest.approx(float(rows[2]["t1_sir"]), abs=1e-4)
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["studies"] == {"total": 4, "ok": 4, "failed": 0}
+    assert summary["type_counts"] == {"0": 5, "1": 1, "2": 1, "3": 1, "1/2": 0, "2/3": 0}
+    assert "time" not in json.dumps(summary) and str(tmp_path) not in json.dumps(summary)
+
+    # one parseable line per study on stderr (not a terminal), the report on stdout
+    found = LINE_OK.findall(r.stderr)
+    assert sorted(int(m[0]) for m in found) == [1, 2, 3, 4]
+    assert {m[2] for m in found} == {pseudonym(u) for u in uids.values()}
+    assert "4 studies classified, 0 failed" in r.stdout
+    assert "type 0: 5, type 1: 1, type 2: 1, type 3: 1" in r.stdout
+    assert str(out / "results.csv") in r.stdout
+
+    # pseudonymous unless asked, shards included; no temporary files left
+    text = all_output_text(out)
+    assert PATIENT_NAME not in text and PATIENT_ID not in text
+    assert not any(uid in text for uid in uids.values())
+    assert "site-a" not in text
+    assert leftovers(out) == []
+    assert len(list((out / SHARD_DIR).glob("*.json"))) == 4
+
+
+def test_failed_studies_become_error_rows_and_the_others_complete(
+    archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    root = copy_tree(archive[0], tmp_path / "root")
+    uids = archive[1]
+    for f in (root / "site-b" / "case2").rglob("*"):  # garbage instead of DICOM
+        if f.is_file():
+            f.write_bytes(b"\x00garbage" * 10)
+    shutil.copy(root / "case3.modic.json", root / "site-a" / "ghost.modic.json")  # no ghost/ folder
+    bad_roi = write_annotated_study(root / "zz" / "case9", "1", seed=9, extra_rois=(off_image_roi(),))
+    out = root / "results"  # OUTDIR inside ROOT is fine: it is not searched
+    r = run("batch", str(root), "-o", str(out), "--workers", "2")
+    assert r.returncode == 1, r.stderr
+
+    errors = read_csv(out / "errors.csv")
+    by_stage = {e["stage"]: e for e in errors}
+    assert sorted(by_stage) == ["find", "load", "roi"]
+    assert by_stage["load"]["study"] == "site-b/case2.modic.json"
+    assert "no DICOM images found under site-b/case2" in by_stage["load"]["message"]
+    assert by_stage["find"]["study"] == "site-a/ghost.modic.json"
+    assert "no study folder site-a/ghost/" in by_stage["find"]["message"]
+    assert by_stage["roi"]["study"] == pseudonym(bad_roi)
+    assert "L3 inferior" in by_stage["roi"]["message"]
+    assert str(root) not in (out / "errors.csv").read_text()  # paths relative to ROOT
+
+    rows = read_csv(out / "results.csv")
+    studies = [r["study"] for r in rows]
+    assert pseudonym(uids["site-b/case2"]) not in studies
+    assert studies.count(pseudonym(bad_roi)) == 2  # its measurable ROIs are classified
+    for rel in ("case3", "site-a/case0", "site-a/deep/case1"):
+        assert studies.count(pseudonym(uids[rel])) == 2
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["studies"] == {"total": 6, "ok": 4, "failed": 2}
+    assert summary["errors"] == {"find": 1, "load": 1, "roi": 1}
+    failed = {m[2]: m[3] for m in LINE_FAILED.findall(r.stderr)}
+    assert failed == {"site-a/ghost.modic.json": "find", "site-b/case2.modic.json": "load"}
+    assert "roi_errors=1" in r.stderr
+    assert "4 studies classified, 2 failed, 1 ROI not measurable" in r.stdout
+
+
+def test_no_annotation_files_is_said_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "root" / "study").mkdir(parents=True)
+    r = run("batch", str(tmp_path / "root"), "-o", str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert "no annotation files" in r.stderr and "modic batch --help" in r.stderr
+
+
+def test_batch_help_documents_the_layout() -> None:
+    r = run("batch", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "NAME.modic.json" in text and "sibling folder NAME/" in text
+    assert "--dask ADDRESS" in text and "--workers N" in text
+    assert run("batch", "root").returncode == 2  # -o is required
+    assert run("batch", "root", "-o", "out", "--workers", "0").returncode == 2
+
+
+# ---------------------------------------------------------------------------------------
+# identifiers
+# ---------------------------------------------------------------------------------------
+def test_identifiers_only_when_asked(archive: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    root, uids = archive
+    out = tmp_path / "out"
+    r = run("batch", str(root), "-o", str(out), "--workers", "1", "--include-identifiers")
+    assert r.returncode == 0, r.stderr
+    rows = read_csv(out / "results.csv")
+    assert list(rows[0]) == list(RECORD_FIELDS) + list(IDENTIFIER_FIELDS)
+    first = rows[0]
+    assert first["study_folder"] == "case3"
+    assert first["patient_name"] == PATIENT_NAME and first["patient_id"] == PATIENT_ID
+    assert first["study_instance_uid"] == uids["case3"]
+    line = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    assert line["patient_id"] == PATIENT_ID and line["study_folder"] == "case3"
+    # the same OUTDIR without the option: every study is recomputed and the identifiers go
+    r = run("batch", str(root), "-o", str(out), "--workers", "1")
+    assert r.returncode == 0 and "4 to compute" in r.stderr
+    text = all_output_text(out)
+    assert PATIENT_NAME not in text and PATIENT_ID not in text
+
+
+# ---------------------------------------------------------------------------------------
+# resuming
+# ---------------------------------------------------------------------------------------
+def test_killed_run_resumed_gives_the_same_bytes(six: Path, tmp_path: Path) -> None:
+    reference = tmp_path / "uninterrupted"
+    assert run("batch", str(six), "-o", str(reference), "--workers", "1").returncode == 0
+
+    out = tmp_path / "out"
+    shards = out / SHARD_DIR
+    proc = start("batch", str(six), "-o", str(out), "--workers", "1")
+    deadline = time.monotonic() + 60
+    while not (shards.is_dir() and any(shards.glob("*.json"))):
+        assert proc.poll() is None, "the run ended before its first shard was seen"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    done = len(list(shards.glob("*.json")))
+    assert 1 <= done < 6
+    assert not (out / "results.csv").exists()  # final files are only written at the end
+    for shard in shards.glob("*.json"):  # complete, or not there at all
+        json.loads(shard.read_text())
+
+    r = run("batch", str(six), "-o", str(out), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert f"{6 - done} to compute, {done} up to date" in r.stderr
+    assert outputs(out) == outputs(reference)
+    assert leftovers(out) == []
+
+
+def test_rerun_skips_force_recomputes_edit_recomputes_one(six: Path, tmp_path: Path) -> None:
+    root = copy_tree(six, tmp_path / "root")
+    out = tmp_path / "out"
+    assert run("batch", str(root), "-o", str(out), "--workers", "2").returncode == 0
+    first = tree_digest(out)
+
+    r = run("batch", str(root), "-o", str(out), "--workers", "2")
+    assert r.returncode == 0
+    assert "all 6 studies up to date" in r.stderr and not LINE_OK.search(r.stderr)
+    assert tree_digest(out) == first  # nothing rewritten, not even touched
+
+    r = run("batch", str(root), "-o", str(out), "--workers", "1", "--force")
+    assert r.returncode == 0 and "6 to compute" in r.stderr
+    assert len(LINE_OK.findall(r.stderr)) == 6
+    forced = tree_digest(out)
+    assert forced == first  # recomputed to the same bytes (identical files are not rewritten)
+
+    # move the L5 superior ROI of one study onto the L4 change: only that study is redone
+    path = root / "g1" / "s3.modic.json"
+    ann = read_annotations(path)
+    (l5,) = ann.find("L5", "superior")
+    l5.shape = Polygon([(8, 9), (32, 9), (32, 15), (8, 15)])
+    write_annotations(ann, path)
+    r = run("batch", str(root), "-o", str(out), "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert "1 to compute, 5 up to date" in r.stderr
+    (line,) = LINE_OK.findall(r.stderr)
+    assert line[0:2] == ("1", "1")
+    edited = tree_digest(out)
+    changed = {k for k in edited if edited[k] != forced[k]}
+    assert {k for k in changed if k.startswith(SHARD_DIR)} == {
+        f"{SHARD_DIR}/{hashlib.sha256(b'g1/s3.modic.json').hexdigest()}.json"
+    }
+    rows = [r for r in read_csv(out / "results.csv") if r["study"] == line[2]]
+    assert [r["modic_type"] for r in rows] == ["3", "3"]  # s3 holds a type-3 change
+
+
+# ---------------------------------------------------------------------------------------
+# the Python API and Dask
+# ---------------------------------------------------------------------------------------
+def test_run_batch_api_reports_progress(archive: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    root, _ = archive
+    seen: list[BatchProgress] = []
+    summary = run_batch(root, tmp_path / "out", workers=1, progress=seen.append)
+    assert (summary.n_ok, summary.n_failed, summary.n_computed, summary.n_up_to_date) == (4, 0, 4, 0)
+    assert summary.type_counts == {"0": 5, "1": 1, "2": 1, "3": 1, "1/2": 0, "2/3": 0}
+    assert summary.ok and summary.n_endplates == 8
+    assert summary.paths["results"] == (tmp_path / "out" / "results.csv").resolve()
+    assert [p.done for p in seen] == [1, 2, 3, 4] and all(p.total == 4 and p.ok for p in seen)
+    assert seen[0].line().startswith("study 1/4 ok ")
+    again = run_batch(root, tmp_path / "out", workers=1, progress=seen.append)
+    assert (again.n_computed, again.n_up_to_date, len(seen)) == (0, 4, 4)
+    with pytest.raises(ValueError, match="workers"):
+        run_batch(root, tmp_path / "out", workers=0)
+
+
+def test_dask_local_cluster_gives_the_same_results(
+    archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")
+    root, _ = archive
+    r1 = run("batch", str(root), "-o", str(tmp_path / "one"), "--workers", "1")
+    assert r1.returncode == 0, r1.stderr
+    rd = run("batch", str(root), "-o", str(tmp_path / "dask"), "--dask", "local", "--workers", "2")
+    assert rd.returncode == 0, rd.stderr
+    assert outputs(tmp_path / "dask") == outputs(tmp_path / "one")
+
+
+def test_progress_bar_redraws_one_line_and_keeps_failures() -> None:
+    stream = io.StringIO()
+    bar = ProgressBar(stream, width=10)
+    bar(BatchProgress(1, 4, "a.modic.json", "0123456789", True, endplates=2))
+    bar(BatchProgress(2, 4, "b.modic.json", None, False, stage="load", message="no DICOM\nmore"))
+    bar(BatchProgress(4, 4, "c.modic.json", "abcdefabcd", True, endplates=2))
+    bar.close()
+    text = stream.getvalue()
+    assert text.count("\n") == 2  # the failure's line and the end of the bar
+    assert "\rmodic: [#####-----] 2/4 studies, 1 failed" in text
+    assert "modic: WARNING: study 2/4 failed b.modic.json stage=load: no DICOM\n" in text
+    assert text.endswith("\rmodic: [##########] 4/4 studies, 1 failed\n")
+
+
+def test_dask_missing_gives_an_install_hint(
+    archive: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(MissingDependencyError, match=r"modic\[dask\]"):
+        run_batch(archive[0], tmp_path / "out", dask_address="local")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_imports_stay_light() -> None:
+    heavy = "('numpy', 'pydicom', 'modic.batch')"
+    code = f"import sys, modic.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
