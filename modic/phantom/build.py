@@ -1,0 +1,309 @@
+"""Draw a study's anatomy from its seed: vertebrae on a spinal curve, discs, torso, lesions."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .anatomy import Anatomy, Disc, Segment, Vertebra
+from .grid import rotation_about
+from .lesion import Lesion, LesionMeasure, side_split
+from .spec import VERTEBRAE, LesionSpec, StudySpec
+from .tissue import Tissue, base_tissue, disc_nucleus, modic_tissue, normal_marrow
+
+__all__ = ["build_anatomy"]
+
+FloatArray = NDArray[np.float64]
+
+# --- nominal dimensions (mm): width (L-R), depth (A-P), height; canal half width, depth;
+# tilt of the superior axis from vertical in the sagittal plane (deg, + = top posterior)
+_NOMINAL: dict[str, tuple[float, float, float, float, float, float]] = {
+    "T8": (32, 27, 20, 8.0, 14, 6), "T9": (33, 28, 21, 8.0, 14, 9),
+    "T10": (35, 29, 22, 8.5, 14, 11), "T11": (37, 30, 23, 9.0, 15, 12),
+    "T12": (40, 31, 24, 9.5, 15, 11), "L1": (42, 31, 25, 10.5, 16, 8),
+    "L2": (44, 32, 26, 11.0, 16, 3), "L3": (46, 33, 26.5, 11.5, 15.5, -3),
+    "L4": (48, 34, 26.5, 12.0, 15, -10), "L5": (50, 34, 26, 12.5, 15, -20),
+    "S1": (50, 34, 27, 12.0, 12, -35), "S2": (40, 27, 22, 10.0, 9, -29),
+    "S3": (32, 21, 18, 8.0, 7, -20), "S4": (24, 16, 15, 6.0, 5, -10),
+}
+# nominal disc heights at the centre (mm), by upper vertebra
+_DISC_HEIGHT = {"T8": 5.0, "T9": 5.0, "T10": 5.5, "T11": 6.0, "T12": 7.0, "L1": 8.5,
+                "L2": 9.5, "L3": 10.0, "L4": 10.5, "L5": 9.5, "S1": 2.0, "S2": 1.6, "S3": 1.3}
+
+_TAGS = {"anatomy": 1, "texture": 2, "lesion": 3}
+
+
+def _rng(seed: int, purpose: str, *extra: int) -> np.random.Generator:
+    return np.random.default_rng([seed, _TAGS[purpose], *extra])
+
+
+def build_anatomy(spec: StudySpec) -> Anatomy:
+    """Draw the anatomy of study ``spec`` (deterministic in ``spec.seed``).
+
+    Examples
+    --------
+    >>> from modic.phantom import default_study_spec
+    >>> anat = build_anatomy(default_study_spec(1))
+    >>> [v.name for v in anat.vertebrae][4:11]
+    ['T12', 'L1', 'L2', 'L3', 'L4', 'L5', 'S1']
+    """
+    rng = _rng(spec.seed, "anatomy")
+    anat = Anatomy(spec)
+    fs = spec.field_strength
+    for name in ("air", "skin", "subcutaneous_fat", "fascia_fat", "muscle", "viscera", "lung",
+                 "flow_void", "cortical_bone", "ligament", "epidural_fat", "csf", "cord",
+                 "cauda", "annulus", "cartilage", "disc_remnant"):
+        anat.add_tissue(base_tissue(name, fs))
+    viscera = anat.tissues[anat.code("viscera")]
+    anat.tissues[anat.code("viscera")] = Tissue(viscera.name, viscera.pd, viscera.ff,
+                                                viscera.water, texture=0.08)
+
+    # ---- global shape parameters
+    size = float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12))
+    lordosis = float(np.clip(rng.normal(1.0, 0.15), 0.65, 1.35))
+    pelvic = float(rng.normal(0.0, 3.0))
+    base_ff = (spec.marrow_fat_fraction if spec.marrow_fat_fraction is not None
+               else float(rng.uniform(0.35, 0.55)))
+    lesion_levels = {les.vertebra for les in spec.lesions}
+
+    # ---- vertebrae (frames) starting at L3, then up and down
+    names = list(VERTEBRAE)
+    i3 = names.index("L3")
+    phi = {}
+    for n in names:
+        # lordosis scales the lumbar curve; thoracic kyphosis and the sacral curve follow
+        anchor = n if n[0] == "L" or n == "S1" else ("T12" if n[0] == "T" else "S1")
+        phi[n] = (_NOMINAL[n][5] + (lordosis - 1.0) * _NOMINAL[anchor][5] + pelvic
+                  + float(rng.normal(0.0, 1.0)))
+    dims = {}
+    for n in names:
+        w, d, h, cw, cd, _ = _NOMINAL[n]
+        f = size * float(rng.normal(1.0, 0.025))
+        dims[n] = (w * f, d * f, h * size * float(rng.normal(1.0, 0.03)),
+                   cw * float(rng.normal(1.0, 0.05)), cd * float(rng.normal(1.0, 0.05)))
+    disc_h = {}
+    hydration = {}
+    for n in names[:-1]:
+        h = _DISC_HEIGHT[n] * size * float(rng.normal(1.0, 0.08))
+        hyd = float(np.clip(rng.uniform(0.75, 1.0), 0, 1))
+        lower = names[names.index(n) + 1]
+        if n in ("L4", "L5"):
+            hyd = float(rng.uniform(0.3, 0.95))
+        if n in lesion_levels or lower in lesion_levels:
+            hyd *= 0.5
+            h *= 0.8
+        disc_h[n] = h
+        hydration[n] = hyd
+
+    def frame(angle: float, lat: float, rot: float) -> FloatArray:
+        t = np.deg2rad(angle)
+        left = np.array([1.0, 0.0, 0.0])
+        post = np.array([0.0, np.cos(t), -np.sin(t)])
+        sup = np.array([0.0, np.sin(t), np.cos(t)])
+        r = rotation_about(sup, rot) @ rotation_about(post, lat)
+        return np.stack([r @ left, r @ post, r @ sup])
+
+    axes = {n: frame(phi[n], float(rng.normal(0, 1.5)), float(rng.normal(0, 2.0)))
+            for n in names}
+    centers: dict[str, FloatArray] = {}
+    centers["L3"] = np.array([rng.normal(0, 3.0), rng.normal(-10.0, 8.0), rng.normal(15.0, 10.0)])
+    # upwards
+    for j in range(i3, 0, -1):
+        lo_n, up_n = names[j], names[j - 1]
+        o_sup = centers[lo_n] + axes[lo_n][2] * dims[lo_n][2] / 2
+        nrm = axes[lo_n][2] + axes[up_n][2]
+        nrm /= np.linalg.norm(nrm)
+        o_inf = o_sup + nrm * disc_h[up_n]
+        centers[up_n] = o_inf + axes[up_n][2] * dims[up_n][2] / 2
+    # downwards
+    for j in range(i3, len(names) - 1):
+        up_n, lo_n = names[j], names[j + 1]
+        o_inf = centers[up_n] - axes[up_n][2] * dims[up_n][2] / 2
+        nrm = axes[lo_n][2] + axes[up_n][2]
+        nrm /= np.linalg.norm(nrm)
+        o_sup = o_inf - nrm * disc_h[up_n]
+        centers[lo_n] = o_sup - axes[lo_n][2] * dims[lo_n][2] / 2
+
+    for j, n in enumerate(names):
+        w, d, h, cw, cd = dims[n]
+        ff = base_ff + 0.012 * (j - i3) + float(rng.normal(0.0, 0.02))
+        if n.startswith("S"):
+            ff += 0.05
+        ff = float(np.clip(ff, 0.05, 0.85))
+        v = Vertebra(name=n, center=centers[n], axes=axes[n], width=w, depth=d, height=h,
+                     concavity_sup=float(rng.uniform(0.8, 1.8)),
+                     concavity_inf=float(rng.uniform(1.2, 2.4)),
+                     cortex=float(rng.uniform(0.9, 1.2)), endplate=float(rng.uniform(0.8, 1.1)),
+                     canal_half_width=cw, canal_depth=cd, fat_fraction=ff,
+                     exponent=float(rng.uniform(2.4, 2.9)))
+        if n.startswith("S"):
+            v.concavity_inf = 0.3
+            if n != "S1":
+                v.concavity_sup = 0.3
+        v.marrow_code = anat.add_tissue(
+            normal_marrow(f"marrow_{n}", ff, fs, texture=spec.marrow_texture))
+        anat.vertebrae.append(v)
+    for j, n in enumerate(names[:-1]):
+        lower = names[j + 1]
+        disc = Disc(name=f"{n}/{lower}", upper=j, lower=j + 1, height=disc_h[n],
+                    hydration=hydration[n])
+        disc.nucleus_code = anat.add_tissue(
+            disc_nucleus(f"nucleus_{n}_{lower}", disc.hydration, fs))
+        anat.discs.append(disc)
+
+    _build_segments(anat)
+    _build_torso(anat, rng)
+    # landmarks along the canal
+    anat.conus_s = anat._s_of("L1", float(rng.uniform(-0.3, 0.6)))
+    anat.sac_end_s = anat._s_of("S2", float(rng.uniform(0.2, 0.8)))
+    anat.bifurcation_s = anat._s_of("L4", float(rng.uniform(0.2, 0.8)))
+    # marrow texture
+    trng = _rng(spec.seed, "texture")
+    n_waves = 24
+    k = 2 * np.pi / trng.uniform(5.0, 30.0, size=n_waves)
+    dirs = trng.normal(size=(n_waves, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    anat.texture_waves = np.column_stack([dirs * k[:, None],
+                                          trng.uniform(0, 2 * np.pi, n_waves)])
+    # lesions
+    for n_les, les_spec in enumerate(spec.lesions):
+        anat.lesions.append(_make_lesion(anat, les_spec, n_les))
+    for lesion in anat.lesions:
+        _measure_lesion(anat, lesion)
+    return anat
+
+
+def _build_segments(anat: Anatomy) -> None:
+    verts = anat.vertebrae
+    segs: list[Segment] = []
+    s = 0.0
+    # bottom (S4) to top (T8)
+    for j in range(len(verts) - 1, -1, -1):
+        v = verts[j]
+        o0, _ = v.plane(False)
+        o1, _ = v.plane(True)
+        dims = np.array([v.width / 2, v.depth / 2, v.canal_half_width, v.canal_depth])
+        segs.append(Segment("body", v.name, j, o0, v.axes, o1, v.axes, s, s + v.height,
+                             dims, dims.copy()))
+        s += v.height
+        if j > 0:
+            up = verts[j - 1]
+            disc = anat.discs[j - 1]
+            oa, _ = v.plane(True)
+            ob, _ = up.plane(False)
+            h = float(np.linalg.norm(ob - oa))
+            dims_up = np.array([up.width / 2, up.depth / 2, up.canal_half_width,
+                                up.canal_depth])
+            segs.append(Segment("disc", disc.name, j - 1, oa, v.axes, ob, up.axes, s, s + h,
+                                 dims, dims_up))
+            s += h
+    for seg in segs:
+        cs = []
+        for o, f, d in ((seg.o0, seg.f0, seg.dims0), (seg.o1, seg.f1, seg.dims1)):
+            for xx in (-95.0, 95.0):
+                for yy in (-(d[1] + 35.0), d[1] + d[3] + 55.0):
+                    cs.append(o + xx * f[0] + yy * f[1])
+        arr = np.array(cs)
+        seg.lo = arr.min(axis=0) - 1.0
+        seg.hi = arr.max(axis=0) + 1.0
+    anat._segments = segs
+
+
+def _build_torso(anat: Anatomy, rng: np.random.Generator) -> None:
+    anat.torso_ax = float(rng.uniform(140.0, 175.0))
+    anat.torso_ay = float(rng.uniform(108.0, 128.0))
+    anat.fat_thickness = float(rng.uniform(9.0, 28.0))
+    zs, ys, depth = [], [], []
+    for v in anat.vertebrae:
+        if v.kind == "sacral":
+            muscle = {"S1": 30.0, "S2": 14.0}.get(v.name, 6.0)
+        elif v.kind == "thoracic":
+            muscle = 42.0
+        else:
+            muscle = 52.0
+        zs.append(v.center[2])
+        ys.append(v.center[1])
+        depth.append(v.depth / 2 + 1.5 + v.canal_depth + muscle + anat.fat_thickness + 2.0)
+    order = np.argsort(zs)
+    z_s, y_s, d_s = np.array(zs)[order], np.array(ys)[order], np.array(depth)[order]
+    # smooth the piecewise-linear profiles (Gaussian, sigma 20 mm) on a 2 mm grid
+    zg = np.arange(z_s[0] - 60.0, z_s[-1] + 60.0, 2.0)
+    kern = np.exp(-0.5 * (np.arange(-30, 31) * 2.0 / 20.0) ** 2)
+    kern /= kern.sum()
+
+    def smooth(vals: FloatArray) -> FloatArray:
+        g = np.interp(zg, z_s, vals)
+        padded = np.concatenate([np.full(30, g[0]), g, np.full(30, g[-1])])
+        out: FloatArray = np.convolve(padded, kern, mode="valid")
+        return out
+
+    anat.back_depth_table = (zg, smooth(y_s), smooth(d_s))
+
+
+def _make_lesion(anat: Anatomy, les: LesionSpec, n: int) -> Lesion:
+    i = anat.vertebra_index(les.vertebra)
+    v = anat.vertebrae[i]
+    rng = _rng(anat.spec.seed, "lesion", n)
+    superior = les.endplate == "superior"
+    x0 = les.lr_position * v.width / 2
+    y0 = les.ap_position * v.depth / 2
+    rx = les.width_fraction * v.width / 2
+    ry = les.depth_fraction * v.depth / 2
+    xa, ya = np.array([x0]), np.array([y0])
+    local_h = float(v.z_surface(xa, ya, True)[0] - v.z_surface(xa, ya, False)[0])
+    h0 = les.height_fraction * local_h
+    k = 2 * np.pi / rng.uniform(8.0, 20.0, size=3)
+    ang = rng.uniform(0, 2 * np.pi, size=3)
+    waves = np.column_stack([k * np.cos(ang), k * np.sin(ang), rng.uniform(0, 2 * np.pi, 3)])
+    types = les.types
+    q = 3.0
+    split = les.mix_fraction
+    if len(types) == 2 and les.mix_layout == "side":
+        split = side_split(q, les.mix_fraction)
+    lesion = Lesion(spec=les, vertebra=i, superior=superior, x0=x0, y0=y0, rx=rx, ry=ry,
+                    h0=h0, local_height=local_h, q=q, irregularity=les.irregularity,
+                    waves=waves, types=types, split=split)
+    codes = []
+    for t in types:
+        ff = les.fat_fraction if len(types) == 1 else None
+        tis = modic_tissue(f"modic{t}_{les.vertebra}_{les.endplate}", t, anat.field_strength,
+                           fat_fraction=ff, texture=anat.spec.marrow_texture)
+        code = anat.add_tissue(tis)
+        anat.lesion_type_of_code[code] = int(t)
+        codes.append(code)
+    lesion.codes = tuple(codes)
+    return lesion
+
+
+def _measure_lesion(anat: Anatomy, les: Lesion) -> None:
+    """Volume, per-type volume fractions and maximum height of the painted change."""
+    v = anat.vertebrae[les.vertebra]
+    step = 0.4
+    xs = np.arange(les.x0 - les.rx, les.x0 + les.rx + step, step)
+    ys = np.arange(les.y0 - les.ry, les.y0 + les.ry + step, step)
+    if les.superior:
+        z_hi = v.height / 2
+        z_lo = v.height / 2 - v.concavity_sup - les.h0 - 1.0
+    else:
+        z_lo = -v.height / 2
+        z_hi = -v.height / 2 + v.concavity_inf + les.h0 + 1.0
+    zs = np.arange(z_lo, z_hi + step, step)
+    X, Y, Z = np.meshgrid(xs, ys, zs, indexing="ij")
+    x, y, z = X.ravel(), Y.ravel(), Z.ravel()
+    codes = anat._body_codes(les.vertebra, x, y, z)
+    counts = {t: int(np.count_nonzero(codes == c))
+              for t, c in zip(les.types, les.codes, strict=True)}
+    total = sum(counts.values())
+    vol = total * step ** 3
+    in_les = np.isin(codes, np.array(les.codes))
+    if total:
+        w = les.depth_below(v, x[in_les], y[in_les], z[in_les])
+        local_h = (v.z_surface(x[in_les], y[in_les], True)
+                   - v.z_surface(x[in_les], y[in_les], False))
+        max_frac = float(np.max(w / local_h))
+    else:
+        max_frac = 0.0
+    fractions = {t: (counts[t] / total if total else 0.0) for t in les.types}
+    les.measured = LesionMeasure(volume_mm3=float(vol), fractions=fractions,
+                                 max_height_fraction=max_frac)
+

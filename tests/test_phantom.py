@@ -1,0 +1,445 @@
+"""Tests of modic.phantom: written studies are valid DICOM whose images obey MR physics.
+
+The images are read back with plain pydicom and sampled at ground-truth points through
+DICOM geometry computed here by hand (ImagePositionPatient, ImageOrientationPatient,
+PixelSpacing), not through any modic loader.  Expected signal directions are MR physics
+facts (Modic 1988; fat nulled by STIR; CSF long T1 and T2), not numbers from the code
+under test.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from numpy.typing import NDArray
+from pydicom.uid import RLELossless
+
+from modic.phantom import (
+    GroundTruth,
+    LesionSpec,
+    SeriesSpec,
+    StudySpec,
+    default_study_spec,
+    lesion_mask,
+    tissue_at,
+    write_study,
+)
+
+MR = "1.2.840.10008.5.1.4.1.1.4"
+ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
+
+
+def _test_series() -> list[SeriesSpec]:
+    return [
+        SeriesSpec(role="localizer", plane="3plane", rows=64, cols=64, fov_mm=(420.0, 420.0),
+                   n_slices=1, slice_thickness=8.0, slice_gap=0.0),
+        SeriesSpec(role="t1", plane="sagittal", rows=128, cols=128, fov_mm=(260.0, 260.0),
+                   n_slices=9, slice_thickness=4.0, slice_gap=0.4),
+        SeriesSpec(role="t2", plane="sagittal", rows=144, cols=144, fov_mm=(280.0, 280.0),
+                   n_slices=9, slice_thickness=4.0, slice_gap=0.4, slice_offset=1.8,
+                   center_offset=(0.0, 4.0, -6.0), transfer_syntax="rle"),
+        SeriesSpec(role="stir", plane="sagittal", rows=112, cols=112, fov_mm=(280.0, 280.0),
+                   n_slices=9, slice_thickness=4.0, slice_gap=0.4, slice_offset=1.8,
+                   enhanced=True),
+        SeriesSpec(role="t2", plane="axial", rows=64, cols=64, fov_mm=(200.0, 200.0),
+                   n_slices=4, slice_thickness=4.0, slice_gap=1.0),
+    ]
+
+
+def _test_spec(seed: int = 5) -> StudySpec:
+    return StudySpec(
+        seed=seed, vendor="philips", field_strength=1.5, snr=60.0, bias=0.2,
+        lesions=[
+            LesionSpec("L4", "inferior", "1", height_fraction=0.45, width_fraction=0.8,
+                       depth_fraction=0.8),
+            LesionSpec("L5", "superior", "2", height_fraction=0.4, width_fraction=0.8,
+                       depth_fraction=0.8),
+            LesionSpec("L2", "inferior", "3", height_fraction=0.35, width_fraction=0.8,
+                       depth_fraction=0.8),
+            LesionSpec("S1", "superior", "1/2", height_fraction=0.5, width_fraction=0.8,
+                       depth_fraction=0.8, mix_fraction=0.5, mix_layout="layered"),
+        ],
+        series=_test_series())
+
+
+@dataclass
+class Volume:
+    """A series read with pydicom: real-world values and hand-built geometry."""
+
+    data: NDArray[np.float64]  # (slice, row, col)
+    ipps: NDArray[np.float64]  # (slice, 3)
+    row_dir: NDArray[np.float64]
+    col_dir: NDArray[np.float64]
+    spacing: tuple[float, float]  # (row spacing, column spacing)
+    thickness: float
+
+    @property
+    def normal(self) -> NDArray[np.float64]:
+        return np.cross(self.row_dir, self.col_dir)
+
+    def sample(self, point: list[float] | NDArray[np.float64], half: int = 1) -> float:
+        """Median of the (2 half + 1)^2 pixels around the pixel containing ``point``."""
+        p = np.asarray(point, dtype=float)
+        dist = (p - self.ipps) @ self.normal
+        k = int(np.argmin(np.abs(dist)))
+        assert abs(dist[k]) <= self.thickness / 2 + 0.6, "point not in any slice"
+        d = p - self.ipps[k]
+        r = int(round(float(d @ self.col_dir) / self.spacing[0]))
+        c = int(round(float(d @ self.row_dir) / self.spacing[1]))
+        assert 0 <= r < self.data.shape[1] and 0 <= c < self.data.shape[2]
+        patch = self.data[k, max(r - half, 0):r + half + 1, max(c - half, 0):c + half + 1]
+        return float(np.median(patch))
+
+
+def read_volume(root: Path, files: list[str]) -> Volume:
+    dss = [pydicom.dcmread(root / f) for f in files]
+    if len(dss) == 1 and "PerFrameFunctionalGroupsSequence" in dss[0]:
+        ds = dss[0]
+        shared = ds.SharedFunctionalGroupsSequence[0]
+        iop = np.array(shared.PlaneOrientationSequence[0].ImageOrientationPatient, float)
+        pm = shared.PixelMeasuresSequence[0]
+        pvt = shared.PixelValueTransformationSequence[0]
+        data = ds.pixel_array * float(pvt.RescaleSlope) + float(pvt.RescaleIntercept)
+        ipps = np.array([f.PlanePositionSequence[0].ImagePositionPatient
+                         for f in ds.PerFrameFunctionalGroupsSequence], float)
+        spacing = (float(pm.PixelSpacing[0]), float(pm.PixelSpacing[1]))
+        thickness = float(pm.SliceThickness)
+    else:
+        iop = np.array(dss[0].ImageOrientationPatient, float)
+        ipps = np.array([d.ImagePositionPatient for d in dss], float)
+        data = np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept)
+                         for d in dss])
+        spacing = (float(dss[0].PixelSpacing[0]), float(dss[0].PixelSpacing[1]))
+        thickness = float(dss[0].SliceThickness)
+    normal = np.cross(iop[:3], iop[3:])
+    order = np.argsort(ipps @ normal)  # by position along the normal, not file order
+    return Volume(data=np.asarray(data, float)[order], ipps=ipps[order], row_dir=iop[:3],
+                  col_dir=iop[3:], spacing=spacing, thickness=thickness)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GroundTruth]:
+    root = tmp_path_factory.mktemp("phantom") / "study"
+    truth = write_study(_test_spec(), root)
+    return root, truth
+
+
+@pytest.fixture(scope="module")
+def volumes(study: tuple[Path, GroundTruth]) -> dict[str, Volume]:
+    root, truth = study
+    out = {}
+    for role in ("t1", "t2", "stir"):
+        out[role] = read_volume(root, truth.series_by_role(role, "sagittal").files)
+    return out
+
+
+def _lesion_point(truth: GroundTruth, vertebra: str, endplate: str, depth: float = 0.5
+                  ) -> NDArray[np.float64]:
+    les = truth.endplate(vertebra, endplate).lesion
+    assert les is not None
+    g = les.geometry
+    return (np.array(g["center_on_endplate"])
+            + np.array(g["inward_normal"]) * depth * g["max_depth_mm"])
+
+
+# ------------------------------------------------------------------ files and headers
+def test_files_are_valid_dicom(study: tuple[Path, GroundTruth]) -> None:
+    root, truth = study
+    files = [p for p in (root / "dicom").rglob("*") if p.is_file()]
+    assert len(files) == sum(len(s.files) for s in truth.series)
+    studies, frames, numbers = set(), set(), set()
+    for path in files:
+        ds = pydicom.dcmread(path)  # no force=True: preamble and file meta must be valid
+        assert ds.SOPClassUID in (MR, ENHANCED_MR)
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert ds.Modality == "MR"
+        assert str(ds.PatientName) == "PHANTOM^5"
+        assert float(ds.MagneticFieldStrength) == 1.5
+        assert ds.Manufacturer.startswith("Philips")
+        studies.add(ds.StudyInstanceUID)
+        frames.add(ds.FrameOfReferenceUID)
+        numbers.add((ds.SeriesInstanceUID, ds.SeriesNumber))
+    assert studies == {truth.study_instance_uid}
+    assert frames == {truth.frame_of_reference_uid}
+    assert len(numbers) == len(truth.series)
+    assert (root / "truth.json").is_file()
+
+
+def test_series_headers_describe_contrast(study: tuple[Path, GroundTruth]) -> None:
+    root, truth = study
+    t1 = pydicom.dcmread(root / truth.series_by_role("t1").files[0])
+    assert t1.SeriesDescription == "sT1W_TSE"
+    assert float(t1.RepetitionTime) < 1000 and float(t1.EchoTime) < 30
+    assert float(t1.RescaleSlope) != 1.0  # Philips style
+    t2 = pydicom.dcmread(root / truth.series_by_role("t2", "sagittal").files[0])
+    assert float(t2.RepetitionTime) > 2000 and float(t2.EchoTime) > 80
+    stir = pydicom.dcmread(root / truth.series_by_role("stir").files[0])
+    mod = stir.SharedFunctionalGroupsSequence[0].MRModifierSequence[0]
+    assert mod.InversionRecovery == "YES"
+    ti = float(np.atleast_1d(mod.InversionTimes)[0])  # VM 1..n: one value reads as a float
+    assert 130 <= ti <= 170  # 1.5 T STIR nulls fat (T1_fat ln 2)
+    loc = [pydicom.dcmread(root / f) for f in truth.series_by_role("localizer").files]
+    normals = {tuple(np.round(np.cross(np.array(d.ImageOrientationPatient[:3], float),
+                                       np.array(d.ImageOrientationPatient[3:], float))))
+               for d in loc}
+    assert len(normals) == 3  # one series holding sagittal, coronal and axial images
+
+
+def test_t1_and_t2_grids_differ(study: tuple[Path, GroundTruth],
+                                volumes: dict[str, Volume]) -> None:
+    t1, t2 = volumes["t1"], volumes["t2"]
+    assert t1.data.shape[1:] != t2.data.shape[1:]
+    assert not np.isclose(t1.spacing[0], t2.spacing[0])
+    pos1 = t1.ipps @ t1.normal
+    pos2 = t2.ipps @ t2.normal
+    assert np.allclose(t1.normal, t2.normal)
+    frac = (pos2[:, None] - pos1[None, :]) / (pos1[1] - pos1[0])
+    nearest = np.min(np.abs(frac - np.round(frac)), axis=1)
+    assert np.all(nearest > 0.3)  # every T2 slice falls between two T1 slices
+
+
+def test_rle_and_enhanced_decode(study: tuple[Path, GroundTruth]) -> None:
+    root, truth = study
+    t2 = truth.series_by_role("t2", "sagittal")
+    assert t2.transfer_syntax == "rle"
+    ds = pydicom.dcmread(root / t2.files[0])
+    assert ds.file_meta.TransferSyntaxUID == RLELossless
+    assert ds.pixel_array.shape == (144, 144)
+    stir = truth.series_by_role("stir")
+    assert stir.enhanced and len(stir.files) == 1
+    ds = pydicom.dcmread(root / stir.files[0])
+    assert ds.SOPClassUID == ENHANCED_MR
+    assert int(ds.NumberOfFrames) == 9
+    assert ds.pixel_array.shape == (9, 112, 112)
+    positions = [f.PlanePositionSequence[0].ImagePositionPatient
+                 for f in ds.PerFrameFunctionalGroupsSequence]
+    assert len({tuple(p) for p in positions}) == 9
+    stack_pos = [f.FrameContentSequence[0].InStackPositionNumber
+                 for f in ds.PerFrameFunctionalGroupsSequence]
+    assert stack_pos == list(range(1, 10))
+
+
+# ------------------------------------------------------------------ determinism
+def _tiny_spec(seed: int, vendor: str = "siemens", **kw: object) -> StudySpec:
+    series = [
+        SeriesSpec(role="t1", plane="sagittal", rows=48, cols=48, fov_mm=(280.0, 280.0),
+                   n_slices=3, slice_thickness=4.0, slice_gap=0.4),
+        SeriesSpec(role="stir", plane="sagittal", rows=40, cols=40, fov_mm=(280.0, 280.0),
+                   n_slices=3, slice_thickness=4.0, slice_gap=0.4, enhanced=True,
+                   transfer_syntax="rle"),
+    ]
+    return default_study_spec(seed, vendor=vendor, series=series, supersample=(2, 2, 2),
+                              lesions=[LesionSpec("L4", "inferior", "1")], **kw)
+
+
+def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
+    write_study(_tiny_spec(11), tmp_path / "a")
+    write_study(_tiny_spec(11), tmp_path / "b")
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                     if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*")
+                     if p.is_file())
+    assert files_a == files_b and len(files_a) == 5
+    for rel in files_a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_other_seed_gives_other_study(tmp_path: Path) -> None:
+    ta = write_study(_tiny_spec(11), tmp_path / "a")
+    tb = write_study(_tiny_spec(12), tmp_path / "b")
+    assert ta.study_instance_uid != tb.study_instance_uid
+    assert ta.vertebra("L3").center != tb.vertebra("L3").center
+
+
+def test_refuses_to_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("user data")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_study(_tiny_spec(1), tmp_path / "x")
+    write_study(_tiny_spec(1), tmp_path / "x", overwrite=True)
+    assert (tmp_path / "x" / "keep.txt").read_text() == "user data"
+
+
+@pytest.mark.parametrize("vendor", ["siemens", "ge", "philips"])
+def test_vendor_conventions(tmp_path: Path, vendor: str) -> None:
+    truth = write_study(_tiny_spec(3, vendor=vendor, field_strength=3.0), tmp_path / vendor)
+    ds = pydicom.dcmread(tmp_path / vendor / truth.series_by_role("t1").files[0])
+    expected = {"siemens": ("SIEMENS", "t1_tse_sag"), "ge": ("GE MEDICAL SYSTEMS", "SAG T1 FSE"),
+                "philips": ("Philips Healthcare", "sT1W_TSE")}[vendor]
+    assert (ds.Manufacturer, ds.SeriesDescription) == expected
+    assert float(ds.MagneticFieldStrength) == 3.0
+    assert ds.PixelRepresentation == (1 if vendor == "ge" else 0)
+    assert (float(ds.RescaleSlope) != 1.0) == (vendor == "philips")
+    if vendor == "siemens":
+        assert ds.SequenceName == "*tse2d1_4"
+    stir = pydicom.dcmread(tmp_path / vendor / truth.series_by_role("stir").files[0])
+    mod = stir.SharedFunctionalGroupsSequence[0].MRModifierSequence[0]
+    ti = float(np.atleast_1d(mod.InversionTimes)[0])
+    assert 200 <= ti <= 240  # 3 T STIR
+
+
+def test_implicit_syntax_and_tilted_stack(tmp_path: Path) -> None:
+    spec = default_study_spec(6, transfer_syntax="implicit", supersample=(1, 1, 1), series=[
+        SeriesSpec(role="t2", rows=64, cols=64, n_slices=3, tilt_deg=(4.0, -3.0))])
+    truth = write_study(spec, tmp_path / "imp")
+    ds = pydicom.dcmread(tmp_path / "imp" / truth.series[0].files[0])
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    iop = np.array(ds.ImageOrientationPatient, float)
+    assert abs(iop[:3] @ iop[3:]) < 1e-6
+    assert np.allclose(np.linalg.norm(iop.reshape(2, 3), axis=1), 1.0)
+    normal = np.cross(iop[:3], iop[3:])
+    assert 0.98 < abs(normal[0]) < 0.9999  # still sagittal, but oblique
+    vol = read_volume(tmp_path / "imp", truth.series[0].files)
+    v = truth.vertebra("L3")
+    assert v.csf_point is not None and v.reference_marrow_point is not None
+    # CSF stays bright against marrow on T2 when sampled through the oblique geometry
+    assert vol.sample(v.csf_point, 0) > 1.5 * vol.sample(v.reference_marrow_point, 0)
+
+
+def test_jpeg2000_lossless(tmp_path: Path) -> None:
+    pytest.importorskip("openjpeg")
+    spec = default_study_spec(4, series=[SeriesSpec(
+        role="t1", rows=48, cols=48, n_slices=2, transfer_syntax="jpeg2000")],
+        supersample=(1, 1, 1))
+    truth = write_study(spec, tmp_path / "j2k")
+    ds = pydicom.dcmread(tmp_path / "j2k" / truth.series[0].files[0])
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
+    assert ds.pixel_array.shape == (48, 48)
+
+
+# ------------------------------------------------------------------ ground truth
+def test_truth_json_round_trip(study: tuple[Path, GroundTruth]) -> None:
+    root, truth = study
+    path = root / "truth.json"
+    loaded = GroundTruth.from_json(path)
+    assert loaded == truth
+    assert loaded.to_dict() == json.loads(path.read_text())
+    assert loaded.study_spec == _test_spec()
+
+
+def test_truth_lists_every_endplate(study: tuple[Path, GroundTruth]) -> None:
+    _, truth = study
+    keys = [(e.vertebra, e.endplate) for e in truth.endplates]
+    assert len(keys) == 13 and ("S1", "inferior") not in keys
+    types = {(e.vertebra, e.endplate): e.modic_type for e in truth.endplates}
+    assert types[("L4", "inferior")] == "1"
+    assert types[("L5", "superior")] == "2"
+    assert types[("L2", "inferior")] == "3"
+    assert types[("S1", "superior")] == "1/2"
+    assert sum(t != "0" for t in types.values()) == 4
+    les = truth.endplate("L4", "inferior").lesion
+    assert les is not None and les.udby_grade == "B"
+    assert abs(les.measured_height_fraction - 0.45) < 0.05
+    mixed = truth.endplate("S1", "superior").lesion
+    assert mixed is not None and set(mixed.fractions) == {"1", "2"}
+    assert abs(sum(mixed.fractions.values()) - 1.0) < 1e-6
+    assert abs(mixed.fractions["1"] - 0.5) < 0.1
+    t1_number = truth.series_by_role("t1").series_number
+    assert t1_number in truth.endplate("L4", "inferior").visible_in
+
+
+def test_lesion_mask_at_truth_points(study: tuple[Path, GroundTruth]) -> None:
+    _, truth = study
+    pts = np.array([_lesion_point(truth, "L4", "inferior"),
+                    _lesion_point(truth, "L5", "superior"),
+                    _lesion_point(truth, "L2", "inferior"),
+                    _lesion_point(truth, "S1", "superior", 0.2),  # layered: type 1 first
+                    _lesion_point(truth, "S1", "superior", 0.8),
+                    truth.vertebra("L3").reference_marrow_point])
+    assert lesion_mask(truth, pts).tolist() == [1, 2, 3, 1, 2, 0]
+    csf, ref = truth.vertebra("L3").csf_point, truth.vertebra("L3").reference_marrow_point
+    assert csf is not None and ref is not None
+    names = tissue_at(truth, [csf, ref])
+    assert names.tolist() == ["csf", "marrow_L3"]
+    # the change stays inside the body: just beyond the endplate lies disc, not lesion
+    ep = truth.endplate("L4", "inferior")
+    outside = np.array(ep.center) + 1.5 * np.array(ep.normal)
+    assert lesion_mask(truth, outside[None, :]).tolist() == [0]
+
+
+# ------------------------------------------------------------------ MR physics
+def _ref(truth: GroundTruth, vertebra: str) -> list[float]:
+    ref = truth.vertebra(vertebra).reference_marrow_point
+    assert ref is not None
+    return ref
+
+
+def test_type1_is_hypo_t1_hyper_t2_and_stir(study: tuple[Path, GroundTruth],
+                                            volumes: dict[str, Volume]) -> None:
+    _, truth = study
+    p, ref = _lesion_point(truth, "L4", "inferior"), _ref(truth, "L4")
+    assert volumes["t1"].sample(p) < 0.85 * volumes["t1"].sample(ref)
+    assert volumes["t2"].sample(p) > 1.15 * volumes["t2"].sample(ref)
+    assert volumes["stir"].sample(p) > 1.5 * volumes["stir"].sample(ref)
+
+
+def test_type2_is_hyper_t1_and_dark_on_stir(study: tuple[Path, GroundTruth],
+                                            volumes: dict[str, Volume]) -> None:
+    _, truth = study
+    p, ref = _lesion_point(truth, "L5", "superior"), _ref(truth, "L5")
+    assert volumes["t1"].sample(p) > 1.15 * volumes["t1"].sample(ref)
+    assert volumes["t2"].sample(p) > 0.95 * volumes["t2"].sample(ref)  # iso or hyper
+    assert volumes["stir"].sample(p) < 0.7 * volumes["stir"].sample(ref)
+
+
+def test_type3_is_hypo_on_t1_and_t2(study: tuple[Path, GroundTruth],
+                                    volumes: dict[str, Volume]) -> None:
+    _, truth = study
+    p, ref = _lesion_point(truth, "L2", "inferior"), _ref(truth, "L2")
+    assert volumes["t1"].sample(p) < 0.7 * volumes["t1"].sample(ref)
+    assert volumes["t2"].sample(p) < 0.7 * volumes["t2"].sample(ref)
+
+
+def test_csf_and_fat(study: tuple[Path, GroundTruth], volumes: dict[str, Volume]) -> None:
+    _, truth = study
+    v = truth.vertebra("L3")
+    assert v.csf_point is not None and v.fat_point is not None
+    t1, t2, stir = volumes["t1"], volumes["t2"], volumes["stir"]
+    ref = _ref(truth, "L3")
+    # CSF: long T1 -> dark on T1; long T2 -> bright on T2 and STIR
+    assert t1.sample(v.csf_point, 0) < 0.6 * t1.sample(ref)
+    assert t2.sample(v.csf_point, 0) > 1.5 * t2.sample(ref)
+    assert stir.sample(v.csf_point, 0) > 2.0 * stir.sample(ref)
+    # fat: short T1 -> bright on T1; nulled by the inversion -> dark on STIR
+    assert t1.sample(v.fat_point, 0) > 1.2 * t1.sample(ref)
+    assert stir.sample(v.fat_point, 0) < 0.3 * stir.sample(v.csf_point, 0)
+
+
+def test_background_noise_matches_truth_sigma(study: tuple[Path, GroundTruth],
+                                              volumes: dict[str, Volume]) -> None:
+    _, truth = study
+    t1 = volumes["t1"]
+    k = t1.data.shape[0] // 2
+    rows, cols = np.meshgrid(np.arange(t1.data.shape[1]), np.arange(t1.data.shape[2]),
+                             indexing="ij")
+    pts = (t1.ipps[k] + cols[..., None] * t1.spacing[1] * t1.row_dir
+           + rows[..., None] * t1.spacing[0] * t1.col_dir).reshape(-1, 3)
+    air = tissue_at(truth, pts) == "air"
+    assert air.sum() > 500
+    # magnitude of pure complex Gaussian noise is Rayleigh: mean = sigma sqrt(pi / 2)
+    sigma = truth.series_by_role("t1").noise_sigma
+    mean_air = float(t1.data[k].ravel()[air].mean())
+    assert mean_air == pytest.approx(sigma * np.sqrt(np.pi / 2), rel=0.15)
+
+
+# ------------------------------------------------------------------ validation
+def test_specs_validate_arguments() -> None:
+    with pytest.raises(ValueError, match="vertebra"):
+        LesionSpec("L6", "superior", "1")
+    with pytest.raises(ValueError, match="S1"):
+        LesionSpec("S1", "inferior", "2")
+    with pytest.raises(ValueError, match="modic_type"):
+        LesionSpec("L4", "superior", "4")
+    with pytest.raises(ValueError, match="field_strength"):
+        StudySpec(seed=1, field_strength=7.0)
+    with pytest.raises(ValueError, match="two lesions"):
+        StudySpec(seed=1, lesions=[LesionSpec("L4", "superior", "1"),
+                                   LesionSpec("L4", "superior", "2")])
+    assert LesionSpec("L4", "superior", "2/1").canonical_type == "1/2"
+    assert [LesionSpec("L4", "superior", "1", height_fraction=h).udby_grade
+            for h in (0.2, 0.3, 0.6)] == ["A", "B", "C"]
