@@ -78,11 +78,12 @@ def classify_roi(
         raise MeasurementError(f"ROI {roi.label}: {exc}") from None
     warnings = ([ref_warning] if ref_warning else []) + list(decision.warnings)
     for role, s in region.items():
-        vol = study.volumes[role]
-        if abs(s.distance_mm) > 0.25 * vol.geometry.slice_spacing:
+        g = study.volumes[role].geometry
+        half_slab = (g.slice_thickness or g.slice_spacing) / 2
+        if abs(s.distance_mm) > half_slab:
             warnings.append(
-                f"{role.value} slice {s.slice_index + 1} is {abs(s.distance_mm):.1f} mm from the ROI "
-                f"(slice spacing {vol.geometry.slice_spacing:.1f} mm): partial volume possible"
+                f"{role.value} slice {s.slice_index + 1} is {abs(s.distance_mm):.1f} mm from the ROI, "
+                f"beyond its half thickness ({half_slab:.1f} mm): the ROI falls in the gap between slices"
             )
     series = {
         role: SeriesUsed(
