@@ -3,11 +3,20 @@
 Quick start
 -----------
 >>> import modic
->>> result = modic.scan("path/to/dicom/folder")        # headers only  # doctest: +SKIP
->>> for series in result.all_series():                   # doctest: +SKIP
+>>> folder = modic.data.sample_study_path("siemens_15T_type1_type2")  # any DICOM folder
+>>> result = modic.scan(folder)                          # headers only
+>>> for series in result.all_series()[3:]:
 ...     print(series.key, series.role.value, series.plane.value, series.description)
->>> study = modic.load_study("path/to/dicom/folder")     # sagittal T1, T2, STIR  # doctest: +SKIP
->>> study.t1.array.shape, study.t1.affine                # (slice, row, col), LPS mm  # doctest: +SKIP
+2 T1 sagittal t1_tse_sag
+3 T2 sagittal t2_tse_sag
+4 STIR sagittal t2_tirm_sag
+5 T2 axial t2_tse_tra
+>>> study = modic.load_study(result)                     # sagittal T1, T2, STIR volumes
+>>> study.t1.array.shape                                 # (slice, row, col), float32
+(13, 192, 192)
+>>> rois = modic.read_annotations(modic.data.sample_annotations_path("siemens_15T_type1_type2"))
+>>> print(modic.classify(study, rois)[7].explanation)
+T1 0.65x, T2 1.19x and STIR 4.27x of L4 reference marrow: oedema pattern, Modic 1
 
 Sample data: ``modic.data.sample_study_path(name)``; synthetic studies with known
 ground truth: :mod:`modic.phantom`.

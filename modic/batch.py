@@ -60,10 +60,12 @@ included, unless ``include_identifiers`` is true (the relative annotation path i
 
 Examples
 --------
+>>> import tempfile, modic
 >>> from modic.batch import run_batch
->>> summary = run_batch("archive/", "out/", workers=4)  # doctest: +SKIP
->>> summary.n_ok, summary.n_failed, summary.type_counts  # doctest: +SKIP
-(118, 2, {'0': 1011, '1': 61, '2': 93, '3': 4, '1/2': 12, '2/3': 3})
+>>> out = tempfile.mkdtemp()
+>>> summary = run_batch(modic.data.sample_data_dir(), out, workers=1)
+>>> summary.n_ok, summary.n_failed, dict(summary.type_counts)
+(4, 0, {'0': 37, '1': 2, '2': 2, '3': 1, '1/2': 1, '2/3': 1})
 """
 
 from __future__ import annotations
@@ -197,8 +199,9 @@ def find_jobs(root: str | os.PathLike[str], outdir: str | os.PathLike[str] | Non
 
     Examples
     --------
-    >>> [j.relpath for j in find_jobs("archive")]  # doctest: +SKIP
-    ['case8.modic.json', 'site-a/case7.modic.json']
+    >>> import modic
+    >>> [j.relpath for j in find_jobs(modic.data.sample_data_dir())][:2]
+    ['ge_3T_type3_mixed12.modic.json', 'philips_15T_mixed23_enhanced.modic.json']
     """
     top = _resolve(root)
     if not top.is_dir():

@@ -59,6 +59,7 @@ __all__ = [
     "SignalRatio",
     "TypeDecision",
     "classify_samples",
+    "decide_type",
 ]
 
 
@@ -305,6 +306,36 @@ def _as_samples(name: str, values: ArrayLike) -> NDArray[np.float64]:
     return a
 
 
+def _point_estimate(
+    reg: Mapping[Role, NDArray[np.float64]],
+    stats: Mapping[Role, tuple[NDArray[np.float64], NDArray[np.float64]]],
+    p: ClassifierParameters,
+) -> tuple[int, NDArray[np.float64]]:
+    """Region type code and voxel-type fractions from region samples and reference stats."""
+    calls = {
+        r: _voxel_calls(reg[r][None, :], np.atleast_1d(stats[r][0]), np.atleast_1d(stats[r][1]), p)[0]
+        for r in reg
+    }
+    frac = _fractions(_voxel_types(calls))
+    return int(_decide(frac, p)), frac
+
+
+def decide_type(
+    region: Mapping[Role, ArrayLike],
+    reference: Mapping[Role, ArrayLike],
+    parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+) -> tuple[ModicType, dict[str, float]]:
+    """The type and voxel-type fractions alone, without bootstrap, ratios or checks.
+
+    Fast; for calibration sweeps. Same inputs as :func:`classify_samples`.
+    """
+    roles = [r for r in (Role.T1, Role.T2, Role.STIR) if r in region and r in reference]
+    reg = {r: np.asarray(region[r], dtype=float).reshape(-1) for r in roles}
+    stats = {r: _robust(np.asarray(reference[r], dtype=float).reshape(-1)) for r in roles}
+    code, frac = _point_estimate(reg, stats, parameters)
+    return _CODE_TO_TYPE[code], {k: float(v) for k, v in zip(_VOXEL_KEYS, frac, strict=True)}
+
+
 def classify_samples(
     region: Mapping[Role, ArrayLike],
     reference: Mapping[Role, ArrayLike],
@@ -376,13 +407,7 @@ def classify_samples(
 
     # -- point estimate ------------------------------------------------------------------
     stats = {r: _robust(ref[r]) for r in roles}
-    calls = {
-        r: _voxel_calls(reg[r][None, :], np.atleast_1d(stats[r][0]), np.atleast_1d(stats[r][1]), p)[0]
-        for r in roles
-    }
-    types = _voxel_types(calls)
-    frac = _fractions(types)
-    code = int(_decide(frac, p))
+    code, frac = _point_estimate(reg, stats, p)
     modic_type = _CODE_TO_TYPE[code]
 
     # -- bootstrap: resample region voxels (jointly across sequences) and reference -------

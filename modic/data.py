@@ -13,9 +13,9 @@ which is the layout ``modic batch`` reads (an annotation file beside its study f
 Code reaches the files through these functions, never through hard-coded paths:
 
 >>> import modic
->>> modic.data.sample_study_names()  # doctest: +SKIP
-['siemens_15T_type1_type2', 'ge_3T_type3_mixed12', 'philips_15T_mixed23_enhanced', 'siemens_3T_rle_t2fs']
->>> study = modic.load_study(modic.data.sample_study_path("ge_3T_type3_mixed12"))  # doctest: +SKIP
+>>> modic.data.sample_study_names()[:2]
+['siemens_15T_type1_type2', 'ge_3T_type3_mixed12']
+>>> study = modic.load_study(modic.data.sample_study_path("ge_3T_type3_mixed12"))
 
 The folder is found in this order: the ``MODIC_SAMPLE_DATA`` environment variable; the
 ``sample_data/`` folder of a source checkout; else a per-user cache, where the studies are

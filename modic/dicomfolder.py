@@ -83,9 +83,9 @@ def scan(
     Examples
     --------
     >>> import modic
-    >>> result = modic.scan(modic.data.sample_study_path("siemens_15T_type1_type2"))  # doctest: +SKIP
-    >>> [s.role.value for s in result.studies[0].series]  # doctest: +SKIP
-    ['localizer', 'T1', 'T2', 'STIR', 'T2']
+    >>> result = modic.scan(modic.data.sample_study_path("siemens_15T_type1_type2"))
+    >>> [s.role.value for s in result.studies[0].series]
+    ['localizer', 'localizer', 'localizer', 'T1', 'T2', 'STIR', 'T2']
     """
     root, files = _list_files(path)
     skipped: list[SkippedFile] = []

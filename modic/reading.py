@@ -148,10 +148,12 @@ def classify(
     Examples
     --------
     >>> import modic
-    >>> study = modic.load_study(modic.data.sample_study_path("siemens_15T_type1_type2"))  # doctest: +SKIP
-    >>> rois = modic.read_annotations(modic.data.sample_annotations_path("siemens_15T_type1_type2"))  # doctest: +SKIP
-    >>> modic.classify(study, rois).to_records()[0]["modic_type"]  # doctest: +SKIP
-    '0'
+    >>> name = "siemens_15T_type1_type2"
+    >>> study = modic.load_study(modic.data.sample_study_path(name))
+    >>> rois = modic.read_annotations(modic.data.sample_annotations_path(name))
+    >>> results = modic.classify(study, rois)
+    >>> [(str(r.label), r.modic_type.value) for r in results if r.modic_type.value != "0"]
+    [('L4 inferior', '1'), ('L5 superior', '2')]
     """
     rois = list(annotations)
     endplates = [r for r in rois if r.label.kind == "endplate"]

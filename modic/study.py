@@ -255,9 +255,11 @@ def load_study(
     Examples
     --------
     >>> import modic
-    >>> st = modic.load_study(modic.data.sample_study_path("siemens_15T_type1_type2"))  # doctest: +SKIP
-    >>> st.t1.array.shape  # doctest: +SKIP
-    (13, 192, 192)
+    >>> st = modic.load_study(modic.data.sample_study_path("ge_3T_type3_mixed12"))
+    >>> st
+    <LoadedStudy cbc2380c2f: T1=2, T2=3, STIR=4>
+    >>> st.t2.shape, [round(v, 2) for v in st.t2.spacing]  # T2 on its own grid: (slice, row, col), mm
+    ((13, 208, 208), [4.4, 1.44, 1.44])
     """
     if isinstance(source, Study):
         the_study = source

@@ -9,8 +9,8 @@ the ``jpeg`` / ``gpl-license`` extras.
 from __future__ import annotations
 
 import logging
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -237,9 +237,34 @@ def _decode(frame: Frame, ts: UID) -> NDArray[np.generic]:
             photometric_interpretation=enc.photometric_interpretation,
             number_of_frames=enc.number_of_frames,
         )
+        # The fastest installed plugin first, as measured by benchmarks/bench_load.py:
+        # pyjpegls decodes JPEG-LS ~4x faster than pylibjpeg (libjpeg), gdcm decodes JPEG
+        # Lossless ~1.6x faster than pylibjpeg but JPEG 2000 ~1.15x slower than it. Other
+        # syntaxes, or none of these installed: pydicom's own order.
+        preferred = {
+            "1.2.840.10008.1.2.4.57": ("gdcm", "pylibjpeg"),  # JPEG Lossless (Process 14)
+            "1.2.840.10008.1.2.4.70": ("gdcm", "pylibjpeg"),  # JPEG Lossless SV1
+            "1.2.840.10008.1.2.4.80": ("pyjpegls", "gdcm", "pylibjpeg"),  # JPEG-LS Lossless
+            "1.2.840.10008.1.2.4.81": ("pyjpegls", "gdcm", "pylibjpeg"),  # JPEG-LS Near-Lossless
+            "1.2.840.10008.1.2.4.90": ("pylibjpeg", "pillow", "gdcm"),  # JPEG 2000 Lossless
+            "1.2.840.10008.1.2.4.91": ("pylibjpeg", "pillow", "gdcm"),  # JPEG 2000
+        }.get(str(ts), ())
+        decoder = get_decoder(ts)
+        available = decoder.available_plugins
+        plugin = next((name for name in preferred if name in available), "")
         with open(frame.path, "rb") as fp:
             fp.seek(enc.offset)
-            arr, _ = get_decoder(ts).as_array(fp, index=frame.frame_index, **options)
+            try:
+                arr, _ = decoder.as_array(fp, index=frame.frame_index, decoding_plugin=plugin, **options)
+            except OSError:
+                raise
+            except Exception as exc:
+                if not plugin:
+                    raise
+                # a plugin may reject a stream another one decodes: try them all
+                logger.debug("%s: plugin %s failed (%s); trying pydicom's order", frame.path, plugin, exc)
+                fp.seek(enc.offset)
+                arr, _ = decoder.as_array(fp, index=frame.frame_index, **options)
         return arr
     except OSError:
         raise

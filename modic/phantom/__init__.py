@@ -16,13 +16,17 @@ Quick start
 ...     7, vendor="ge", field_strength=3.0, series=small_series(),
 ...     lesions=[LesionSpec("L4", "inferior", "1", height_fraction=0.4),
 ...              LesionSpec("L5", "superior", "1/2", mix_layout="side")])
->>> truth = write_study(spec, "out/ge_3T")                  # doctest: +SKIP
->>> truth.endplate("L4", "inferior").lesion.udby_grade     # doctest: +SKIP
+>>> spec.lesions[0].udby_grade        # height 40 % of the body: Udby grade B
 'B'
->>> lesion_mask(truth, [[0.0, 0.0, 0.0]])                   # doctest: +SKIP
-array([0], dtype=int8)
 
-``python -m modic.phantom OUT_DIR`` writes the project's sample data set.
+Writing it takes a few seconds::
+
+    truth = write_study(spec, "out/ge_3T")      # DICOM in out/ge_3T/dicom, truth.json
+    truth.endplate("L4", "inferior").modic_type  # '1'
+    lesion_mask(truth, points_lps)               # Modic type at any patient point
+
+``python -m modic.phantom OUT_DIR --lesion L4:inferior:1`` writes one study from the command
+line; ``python -m modic.data`` writes the project's sample data set.
 
 Conventions: patient coordinates are DICOM LPS millimetres; image volumes are
 ``(slice, row, col)``.

@@ -1,56 +1,82 @@
-"""``python -m modic.phantom OUT_DIR``: write the sample data set (see :mod:`.samples`)."""
+"""``python -m modic.phantom OUT_DIR``: write one synthetic study with known Modic changes.
+
+Example::
+
+    python -m modic.phantom /tmp/case7 --seed 7 --vendor ge --field 3 \\
+        --lesion L4:inferior:1 --lesion L5:superior:2/3 --snr 15 --annotations
+
+writes ``/tmp/case7/`` (DICOM) and, beside it, ``/tmp/case7.truth.json`` and (with
+``--annotations``) ``/tmp/case7.modic.json``. The project's sample data set is written by
+``python -m modic.data``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .samples import SAMPLE_NAMES, sample_specs
+from .spec import MODIC_TYPES, LesionSpec, default_study_spec, small_series
 from .study import write_study
 
 
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}")
-    return value
+def _lesion(text: str) -> LesionSpec:
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(
+            f"expected VERTEBRA:ENDPLATE:TYPE (e.g. L4:inferior:1), got {text!r}"
+        )
+    try:
+        return LesionSpec(parts[0], parts[1], parts[2])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write the sample studies into OUT_DIR/<name>/ (DICOM in dicom/, truth.json beside)."""
-    parser = argparse.ArgumentParser(
+    """Write one phantom study; returns the exit code."""
+    p = argparse.ArgumentParser(
         prog="python -m modic.phantom",
-        description="Write synthetic lumbar spine MRI studies (DICOM + truth.json) with "
-                    "known Modic changes: the project's sample data set.")
-    parser.add_argument("out_dir", type=Path, help="folder receiving one sub-folder per study")
-    parser.add_argument("--seed", type=_seed, default=1000,
-                        help="base seed; study i uses seed + i (default 1000)")
-    parser.add_argument("--only", nargs="+", choices=SAMPLE_NAMES, metavar="NAME",
-                        help=f"write only these studies ({', '.join(SAMPLE_NAMES)})")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the DICOM and truth.json of existing study folders")
-    args = parser.parse_args(argv)
-    specs = sample_specs(args.seed)
-    names = args.only or list(SAMPLE_NAMES)
-    total = 0
-    for name in names:
-        folder = args.out_dir / name
-        t0 = time.perf_counter()
-        try:
-            truth = write_study(specs[name], folder, overwrite=args.overwrite)
-        except FileExistsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        total += size
-        lesions = ", ".join(f"{e.vertebra} {e.endplate} type {e.modic_type}"
-                            for e in truth.endplates if e.modic_type != "0")
-        print(f"{folder}  {len(truth.series)} series  {size / 1e6:.1f} MB  "
-              f"{time.perf_counter() - t0:.1f} s  [{lesions}]")
-    print(f"total {total / 1e6:.1f} MB")
+        description="Write a synthetic lumbar spine MRI study (DICOM) with known Modic changes.",
+    )
+    p.add_argument("out_dir", type=Path, help="study folder to create (must be empty or absent)")
+    p.add_argument("--seed", type=int, default=0, help="seed (anatomy, noise, UIDs); default 0")
+    p.add_argument("--vendor", choices=("siemens", "ge", "philips"), default="siemens")
+    p.add_argument("--field", type=float, choices=(1.5, 3.0), default=1.5, help="field strength in tesla")
+    p.add_argument("--snr", type=float, default=25.0, help="marrow SNR on the T1 (default 25)")
+    p.add_argument(
+        "--lesion",
+        type=_lesion,
+        action="append",
+        default=[],
+        metavar="V:E:T",
+        help=f"a Modic change, e.g. L4:inferior:1 (types {', '.join(MODIC_TYPES)}); repeatable",
+    )
+    p.add_argument("--small", action="store_true", help="small matrices (as the sample data)")
+    p.add_argument(
+        "--annotations", action="store_true", help="also write the ROIs a careful reader would draw"
+    )
+    args = p.parse_args(argv)
+    overrides = dict(vendor=args.vendor, field_strength=args.field, snr=args.snr, lesions=args.lesion)
+    if args.small:
+        overrides["series"] = small_series()
+    spec = default_study_spec(args.seed, **overrides)
+    out = args.out_dir
+    truth_path = out.with_name(out.name + ".truth.json")
+    try:
+        truth = write_study(spec, out, truth_path=truth_path, dicom_subdir=".")
+    except (FileExistsError, NotADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{out}: {len(truth.series)} series; truth {truth_path}")
+    if args.annotations:
+        from ..annotations import write_annotations
+        from ..study import load_study
+        from .reader import reader_annotations
+
+        ann_path = out.with_name(out.name + ".modic.json")
+        write_annotations(reader_annotations(truth, load_study(out)), ann_path)
+        print(f"annotations {ann_path}")
     return 0
 
 

@@ -44,8 +44,8 @@ def _slice_points(
     hr, hc = half_mm / g.pixel_spacing[0], half_mm / g.pixel_spacing[1]
     rows = np.arange(max(0, int(r0 - hr)), min(g.rows, int(r0 + hr) + 1))
     cols = np.arange(max(0, int(c0 - hc)), min(g.columns, int(c0 + hc) + 1))
-    rr, cc = np.meshgrid(rows, cols, indexing="ij")
-    rr, cc = rr.ravel(), cc.ravel()
+    grid_r, grid_c = np.meshgrid(rows, cols, indexing="ij")
+    rr, cc = grid_r.ravel(), grid_c.ravel()
     pts = g.index_to_patient(np.column_stack([np.full(rr.size, k), rr, cc]))
     return rr, cc, pts
 

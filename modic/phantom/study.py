@@ -198,14 +198,7 @@ def write_study(spec: StudySpec, out_dir: str | Path, *, truth_path: str | Path 
     GroundTruth
         Also written to ``truth_path``.
 
-    Examples
-    --------
-    >>> from modic.phantom import LesionSpec, default_study_spec, small_series
-    >>> spec = default_study_spec(3, lesions=[LesionSpec("L4", "inferior", "1")],
-    ...                           series=small_series())
-    >>> truth = write_study(spec, tmp / "study")  # doctest: +SKIP
-    >>> truth.endplate("L4", "inferior").modic_type  # doctest: +SKIP
-    '1'
+    See the example in :mod:`modic.phantom`.
     """
     out_dir = Path(out_dir)
     tpath = Path(truth_path) if truth_path is not None else out_dir / "truth.json"

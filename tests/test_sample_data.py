@@ -1,0 +1,88 @@
+"""The shipped sample data: the README's main job gets every annotated endplate right, and
+the data regenerate byte for byte from the documented command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import modic
+from modic.data import sample_data_dir, sample_study_names
+
+
+def _truth_types(name: str) -> dict[tuple[str, str], str]:
+    truth = json.loads(modic.data.sample_truth_path(name).read_text())
+    canon = {"2/1": "1/2", "3/2": "2/3"}
+    return {(e["vertebra"], e["endplate"]): canon.get(e["modic_type"], e["modic_type"]) for e in truth["endplates"]}
+
+
+def test_sample_data_is_complete():
+    root = sample_data_dir()
+    assert root == Path(__file__).resolve().parent.parent / "sample_data"
+    for name in sample_study_names():
+        assert (root / name).is_dir()
+        assert (root / f"{name}.modic.json").is_file()
+        assert (root / f"{name}.truth.json").is_file()
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    assert size < 20e6
+
+
+def test_readme_main_job_types_every_shipped_endplate_correctly(tmp_path):
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [sys.executable, "-m", "modic", "batch", str(sample_data_dir()), "-o", str(out), "--include-identifiers"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "4 studies classified, 0 failed" in r.stdout
+    with (out / "results.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 44  # 11 endplates (L1 superior .. S1 superior) in each of 4 studies
+    by_study = {Path(row["study_folder"]).name for row in rows}
+    assert by_study == set(sample_study_names())
+    wrong = []
+    for row in rows:
+        expected = _truth_types(Path(row["study_folder"]).name)[(row["vertebra"], row["endplate"])]
+        if row["modic_type"] != expected:
+            wrong.append((row["study_folder"], row["vertebra"], row["endplate"], expected, row["modic_type"]))
+    assert wrong == []
+    assert (out / "errors.csv").read_text().strip() == "study,stage,message"
+
+
+def test_info_describes_the_sample_studies():
+    r = subprocess.run(
+        [sys.executable, "-m", "modic", "info", str(sample_data_dir()), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert len(d["studies"]) == 4
+    for st in d["studies"]:
+        reading = {role: sel["series"] for role, sel in st["reading"].items()}
+        assert all(reading[role] is not None for role in ("T1", "T2", "STIR")), st["description"]
+    # the annotation and truth JSON files beside the studies are skipped as non-DICOM
+    assert d["skipped_summary"] == {"not DICOM": 9}
+
+
+@pytest.mark.parametrize("name", ["siemens_15T_type1_type2"])
+def test_sample_study_regenerates_byte_for_byte(tmp_path, name):
+    modic.data.write_sample_data(tmp_path, names=[name])
+    shipped = sample_data_dir()
+    files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file() and p.name != "README.md")
+    expected = sorted(
+        p.relative_to(shipped)
+        for p in shipped.rglob("*")
+        if p.is_file() and (p.name.startswith(name) or name in p.parts[len(shipped.parts) :][:1])
+    )
+    assert files == expected
+    for rel in files:
+        assert (tmp_path / rel).read_bytes() == (shipped / rel).read_bytes(), rel
