@@ -58,9 +58,20 @@ def build_study(root: Path, kind: str = "1", *, split=None, with_stir: bool = Tr
     for role, g in grids.items():
         if role == "STIR" and not with_stir:
             continue
-        vals = _grid_values(kind, role, g["origin"], g["n"], g["rows"], g["cols"], g["ps"], g["step"], rng, split)
-        write_series(root / role, vals, origin=g["origin"], orientation=SAGITTAL, pixel_spacing=g["ps"],
-                     slice_spacing=g["step"], study_uid=STUDY_UID, series_number=g["number"], header=h[role])
+        vals = _grid_values(
+            kind, role, g["origin"], g["n"], g["rows"], g["cols"], g["ps"], g["step"], rng, split
+        )
+        write_series(
+            root / role,
+            vals,
+            origin=g["origin"],
+            orientation=SAGITTAL,
+            pixel_spacing=g["ps"],
+            slice_spacing=g["step"],
+            study_uid=STUDY_UID,
+            series_number=g["number"],
+            header=h[role],
+        )
     return root
 
 
@@ -114,7 +125,10 @@ def test_slices_and_voxels_used_are_reported(tmp_path):
     assert stir.slice_index == 3 and abs(stir.distance_mm) == pytest.approx(0.2)
     rec = res.to_record()
     assert rec["level"] == "L4/L5" and rec["t2_slice"] == 2 and rec["voxels"] == 84
-    assert res.explanation.startswith("T1 0.6") and "of L4 reference marrow: oedema pattern, Modic 1" in res.explanation
+    assert (
+        res.explanation.startswith("T1 0.6")
+        and "of L4 reference marrow: oedema pattern, Modic 1" in res.explanation
+    )
 
 
 def test_nearest_reference_is_used_with_a_warning(tmp_path):
