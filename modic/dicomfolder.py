@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -176,8 +177,10 @@ def _looks_like_dicom(head: bytes) -> bool:
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True
     if len(head) >= 8:
-        group, elem = struct.unpack("<HH", head[:4])
-        return group in (0x0002, 0x0008) and elem < 0x0100
+        for order in "<>":  # little- or big-endian data set without file meta
+            group, elem = struct.unpack(order + "HH", head[:4])
+            if group in (0x0002, 0x0008) and elem < 0x0100:
+                return True
     return False
 
 
@@ -207,6 +210,17 @@ def read_frames(path: str | os.PathLike[str]) -> tuple[Dataset, list[Frame]]:
 
 
 def _read_frames(path: Path) -> tuple[Dataset, list[Frame]]:
+    """Read one file's header; pydicom's warnings about odd values are logged, not raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _read_frames_unguarded(path)
+        finally:
+            for w in caught:
+                logger.debug("%s: %s", path, w.message)
+
+
+def _read_frames_unguarded(path: Path) -> tuple[Dataset, list[Frame]]:
     try:
         size = path.stat().st_size
         with open(path, "rb") as fp:

@@ -9,6 +9,7 @@ the ``jpeg`` / ``gpl-license`` extras.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,6 +197,17 @@ def _native_dtype(enc: PixelEncoding, little: bool) -> np.dtype[np.generic]:
 
 
 def _read_frame(frame: Frame) -> NDArray[np.generic]:
+    """One frame's stored values; pydicom's warnings are logged with the file, not raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _read_frame_unguarded(frame)
+        finally:
+            for w in caught:
+                logger.info("%s: %s", frame.path, w.message)
+
+
+def _read_frame_unguarded(frame: Frame) -> NDArray[np.generic]:
     enc = frame.encoding
     ts = UID(enc.transfer_syntax)
     try:
