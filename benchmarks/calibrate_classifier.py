@@ -26,9 +26,9 @@ from modic.criteria import _CODE_TO_TYPE, DEFAULT_PARAMETERS, _decide, decide_ty
 
 GRID = {
     "voxel_z": [1.5, 2.0, 2.5, 3.0],
-    "min_voxel_change": [0.06, 0.08, 0.10, 0.12, 0.15, 0.20],
+    "min_voxel_change": [0.08, 0.10, 0.12, 0.15, 0.18, 0.20, 0.25],
     "abnormal_fraction": [0.15, 0.2, 0.25, 0.3, 0.4, 0.5],
-    "mixed_fraction": [0.1, 0.15, 0.2, 0.25, 0.3, 0.35],
+    "mixed_fraction": [0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
 }
 
 
@@ -77,6 +77,10 @@ def main() -> None:
     from cohort import format_confusion
 
     print(format_confusion(results[0][4]))
+    print("\nbest kappa for each mixed_fraction (the other three free):")
+    for mf in GRID["mixed_fraction"]:
+        k, acc, _, values, _ = max((r for r in results if r[3][3] == mf), key=lambda r: (r[0], r[1]))
+        print(f"  mixed_fraction={mf}: kappa {k:.4f}, accuracy {acc:.4f} at " + ", ".join(f"{n}={v}" for n, v in zip(names[:3], values[:3], strict=True)))
 
 
 if __name__ == "__main__":

@@ -52,12 +52,17 @@ def naive_type(case: Case) -> str:
     return "0"
 
 
+#: How the simulated reader outlines changes (see modic.phantom.reader); the environment
+#: variable MODIC_READER_ERODE=0 outlines the whole change, border included.
+ERODE = os.environ.get("MODIC_READER_ERODE", "1") != "0"
+
+
 def collect_cases(st: CohortStudy) -> tuple[list[Case], list[str]]:
     """The graded cases of one cohort study, and notes on endplates that could not be read."""
     truth = GroundTruth.from_json(st.truth_path)
     types = truth_types(truth)
     study = modic.load_study(st.folder)
-    ann = reader_annotations(truth, study)
+    ann = reader_annotations(truth, study, erode=ERODE)
     refs = ann.references()
     cases, notes = [], []
     marked = {(r.label.vertebra, r.label.endplate.value) for r in ann.endplates() if r.label.endplate}

@@ -85,7 +85,7 @@ def _roi(truth: GroundTruth, label: RoiLabel, shape: Polygon | Mask, plane: Imag
     )
 
 
-def _lesion_roi(study: LoadedStudy, truth: GroundTruth, e: EndplateTruth) -> ROI | None:
+def _lesion_roi(study: LoadedStudy, truth: GroundTruth, e: EndplateTruth, erode: bool = True) -> ROI | None:
     g = study.t1.geometry
     name_tail = f"_{e.vertebra}_{e.endplate}"
     best: tuple[int, int, NDArray[np.bool_]] | None = None
@@ -106,7 +106,11 @@ def _lesion_roi(study: LoadedStudy, truth: GroundTruth, e: EndplateTruth) -> ROI
     if best is None:
         return None
     k, _, mask = best
-    eroded = erosion(mask, footprint=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool))
+    eroded = (
+        mask
+        if not erode
+        else erosion(mask, footprint=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool))
+    )
     if eroded.sum() >= 12:
         mask = _largest_component(eroded)
     label = RoiLabel.for_endplate(e.vertebra, e.endplate)
@@ -138,6 +142,8 @@ def _normal_roi(study: LoadedStudy, truth: GroundTruth, e: EndplateTruth, v: Ver
 
 def _reference_roi(study: LoadedStudy, truth: GroundTruth, v: VertebraTruth) -> ROI | None:
     g = study.t1.geometry
+    if v.reference_marrow_point is None:  # changes fill the body: no normal marrow to mark
+        return None
     centre = np.asarray(v.reference_marrow_point, dtype=float)
     (k,), dist = g.nearest_slice(centre[None])
     if abs(dist[0]) > g.slice_spacing:
@@ -159,7 +165,7 @@ def _reference_roi(study: LoadedStudy, truth: GroundTruth, v: VertebraTruth) -> 
 
 
 def reader_annotations(
-    truth: GroundTruth, study: LoadedStudy, *, vertebrae: tuple[str, ...] | None = None
+    truth: GroundTruth, study: LoadedStudy, *, vertebrae: tuple[str, ...] | None = None, erode: bool = True
 ) -> Annotations:
     """The ROIs a careful reader would draw on a phantom study.
 
@@ -171,6 +177,9 @@ def reader_annotations(
         The same study loaded with :func:`modic.load_study`; ROIs are drawn on its T1.
     vertebrae : tuple of str, optional
         Which vertebrae to read (default: L1 to S1).
+    erode : bool
+        Outline changes one pixel inside their border (default), as a reader who avoids the
+        blurred edge does; False outlines the whole change, border included.
 
     Returns
     -------
@@ -189,7 +198,11 @@ def reader_annotations(
             if name == "S1" and side == "inferior":
                 continue
             e = truth.endplate(name, side)
-            roi = _lesion_roi(study, truth, e) if e.modic_type != "0" else _normal_roi(study, truth, e, v)
+            roi = (
+                _lesion_roi(study, truth, e, erode)
+                if e.modic_type != "0"
+                else _normal_roi(study, truth, e, v)
+            )
             if roi is not None:
                 rois.append(roi)
     rois.sort(key=lambda r: (VERTEBRAE.index(r.label.vertebra), r.label.sort_key))
