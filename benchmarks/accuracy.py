@@ -64,11 +64,16 @@ def main() -> None:
     ap.add_argument("--studies", type=int, default=200)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--json", help="also write the numbers to this JSON file")
+    ap.add_argument(
+        "--whole-change",
+        action="store_true",
+        help="the simulated reader outlines the whole change, border included (default: one pixel inside)",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     seeds = range(EVALUATION_BASE, EVALUATION_BASE + args.studies)
     studies = generate(seeds, args.workers)
-    cases, notes = collect(studies, args.workers)
+    cases, notes = collect(studies, args.workers, erode=not args.whole_change)
     print(
         f"evaluation cohort: {len(studies)} studies (seeds {seeds.start}-{seeds.stop - 1}), {len(cases)} endplate ROIs"
     )

@@ -52,17 +52,16 @@ def naive_type(case: Case) -> str:
     return "0"
 
 
-#: How the simulated reader outlines changes (see modic.phantom.reader); the environment
-#: variable MODIC_READER_ERODE=0 outlines the whole change, border included.
-ERODE = os.environ.get("MODIC_READER_ERODE", "1") != "0"
+def collect_cases(st: CohortStudy, erode: bool = True) -> tuple[list[Case], list[str]]:
+    """The graded cases of one cohort study, and notes on endplates that could not be read.
 
-
-def collect_cases(st: CohortStudy) -> tuple[list[Case], list[str]]:
-    """The graded cases of one cohort study, and notes on endplates that could not be read."""
+    ``erode``: the simulated reader outlines changes one pixel inside their border (True)
+    or outlines the whole change, border included (False); see modic.phantom.reader.
+    """
     truth = GroundTruth.from_json(st.truth_path)
     types = truth_types(truth)
     study = modic.load_study(st.folder)
-    ann = reader_annotations(truth, study, erode=ERODE)
+    ann = reader_annotations(truth, study, erode=erode)
     refs = ann.references()
     cases, notes = [], []
     marked = {(r.label.vertebra, r.label.endplate.value) for r in ann.endplates() if r.label.endplate}
@@ -106,11 +105,13 @@ def collect_cases(st: CohortStudy) -> tuple[list[Case], list[str]]:
     return cases, notes
 
 
-def collect(studies: list[CohortStudy], workers: int | None = None) -> tuple[list[Case], list[str]]:
+def collect(
+    studies: list[CohortStudy], workers: int | None = None, erode: bool = True
+) -> tuple[list[Case], list[str]]:
     cases: list[Case] = []
     notes: list[str] = []
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        for i, (c, n) in enumerate(pool.map(collect_cases, studies), 1):
+        for i, (c, n) in enumerate(pool.map(collect_cases, studies, [erode] * len(studies)), 1):
             cases += c
             notes += n
             if i % 20 == 0 or i == len(studies):
