@@ -73,6 +73,8 @@ __all__ = [
     "SliceGeometry",
     "MappedRegion",
     "map_region",
+    # annotation UI (matplotlib; Jupyter with the notebook extra)
+    "annotate",
     # submodules
     "data",
     "errors",
@@ -108,6 +110,7 @@ _LAZY: dict[str, str] = {
     "SliceGeometry": "modic.geometry",
     "MappedRegion": "modic.geometry",
     "map_region": "modic.geometry",
+    "annotate": "modic.annotator",
 }
 _SUBMODULES = {"data", "errors", "phantom"}
 
@@ -121,6 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover
         read_annotations,
         write_annotations,
     )
+    from .annotator import annotate
     from .criteria import ClassifierParameters, ModicType
     from .dicomfolder import scan
     from .geometry import MappedRegion, SliceGeometry, map_region

@@ -18,7 +18,10 @@ from modic.data import sample_data_dir, sample_study_names
 def _truth_types(name: str) -> dict[tuple[str, str], str]:
     truth = json.loads(modic.data.sample_truth_path(name).read_text())
     canon = {"2/1": "1/2", "3/2": "2/3"}
-    return {(e["vertebra"], e["endplate"]): canon.get(e["modic_type"], e["modic_type"]) for e in truth["endplates"]}
+    return {
+        (e["vertebra"], e["endplate"]): canon.get(e["modic_type"], e["modic_type"])
+        for e in truth["endplates"]
+    }
 
 
 def test_sample_data_is_complete():
@@ -35,7 +38,16 @@ def test_sample_data_is_complete():
 def test_readme_main_job_types_every_shipped_endplate_correctly(tmp_path):
     out = tmp_path / "out"
     r = subprocess.run(
-        [sys.executable, "-m", "modic", "batch", str(sample_data_dir()), "-o", str(out), "--include-identifiers"],
+        [
+            sys.executable,
+            "-m",
+            "modic",
+            "batch",
+            str(sample_data_dir()),
+            "-o",
+            str(out),
+            "--include-identifiers",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -69,15 +81,18 @@ def test_info_describes_the_sample_studies():
     for st in d["studies"]:
         reading = {role: sel["series"] for role, sel in st["reading"].items()}
         assert all(reading[role] is not None for role in ("T1", "T2", "STIR")), st["description"]
-    # the annotation and truth JSON files beside the studies are skipped as non-DICOM
-    assert d["skipped_summary"] == {"not DICOM": 9}
+    # the annotation and truth JSON files beside the studies, the README, and the teaching
+    # cases' case.json and key.json files and README (sample_data/teaching) are not DICOM
+    assert d["skipped_summary"] == {"not DICOM": 16}
 
 
 @pytest.mark.parametrize("name", ["siemens_15T_type1_type2"])
 def test_sample_study_regenerates_byte_for_byte(tmp_path, name):
     modic.data.write_sample_data(tmp_path, names=[name])
     shipped = sample_data_dir()
-    files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file() and p.name != "README.md")
+    files = sorted(
+        p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file() and p.name != "README.md"
+    )
     expected = sorted(
         p.relative_to(shipped)
         for p in shipped.rglob("*")

@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_run_info)
     _add_classify_parser(sub)
     _add_batch_parser(sub)
+    _add_annotate_parser(sub)
+    _add_teach_parser(sub)
     return parser
 
 
@@ -184,6 +186,40 @@ def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=_run_batch)
 
 
+def _add_teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .teach import add_teach_arguments
+
+    p = sub.add_parser(
+        "teach",
+        help="teaching cases for trainees: author, list, run, grade, summary",
+        description=(
+            "Teaching cases: an expert builds a case (study + answer key) with 'author'; a trainee "
+            "reads it blind with 'run' (or has a saved answer graded with 'grade'); 'summary' shows "
+            "each trainee's agreement with the keys next to the expert range."
+        ),
+    )
+    add_teach_arguments(p)
+    p.set_defaults(func=_run_teach)
+
+
+def _add_annotate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .annotate import add_annotate_arguments
+
+    p = sub.add_parser(
+        "annotate",
+        help="draw and edit the endplate and reference ROIs of one study in a window",
+        description=(
+            "Open the annotator on the study in STUDY: sagittal T1, T2 and STIR side by side, linked in "
+            "patient space, with polygon / rectangle / ellipse / freehand ROIs, live Modic results and "
+            "autosave to the annotation file beside the study folder. Press h in the window for the "
+            "shortcuts. Needs a display (Tk, or Qt); --screenshot renders a picture without one."
+        ),
+    )
+    add_annotate_arguments(p)
+    _add_selection_options(p)
+    p.set_defaults(func=_run_annotate)
+
+
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     handler = logging.StreamHandler(sys.stderr)
@@ -210,6 +246,18 @@ def _run_batch(args: argparse.Namespace) -> int:
     from .batch import run_batch_command
 
     return run_batch_command(args)
+
+
+def _run_annotate(args: argparse.Namespace) -> int:
+    from .annotate import run_annotate
+
+    return run_annotate(args)
+
+
+def _run_teach(args: argparse.Namespace) -> int:
+    from .teach import run_teach
+
+    return run_teach(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,112 @@
+"""Live Modic results: re-classify only the endplate ROIs a change can affect.
+
+An endplate's result depends on its own ROI and on the reference it is compared with
+(:func:`modic.measure.choose_reference`: the same vertebra's, else the nearest). So after
+a change only these are classified again (:func:`modic.reading.classify_roi`):
+
+* endplate ROIs that were added or changed (shape, label, image);
+* when a reference changes, appears or goes: the endplates of its vertebra (old and new
+  label), those that used it, those without a reference of their own vertebra (the
+  nearest may now be another) and those that failed (perhaps for want of a reference).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from ..annotations import ROI, Annotations
+from ..errors import ModicError
+from ..reading import classify_roi
+from ..results import ModicResult
+from ..study import LoadedStudy
+
+__all__ = ["LiveResults", "changed_ids"]
+
+logger = logging.getLogger(__name__)
+
+
+def _key(roi: ROI) -> tuple[object, ...]:
+    return (roi.label, roi.shape, roi.image)
+
+
+def changed_ids(before: Iterable[ROI], after: Iterable[ROI]) -> tuple[set[str], set[str]]:
+    """``(added or changed, removed)`` ROI ids between two versions of a document."""
+    old = {r.id: _key(r) for r in before}
+    new = {r.id: _key(r) for r in after}
+    changed = {i for i, k in new.items() if old.get(i) != k}
+    removed = set(old) - set(new)
+    return changed, removed
+
+
+class LiveResults:
+    """The Modic result (or the reason there is none) of every endplate ROI of a document.
+
+    Parameters
+    ----------
+    study : LoadedStudy
+        The volumes the ROIs are measured on.
+
+    Attributes
+    ----------
+    results : dict of str to ModicResult or str
+        By ROI id: the result, or the message saying why the ROI cannot be classified.
+    """
+
+    def __init__(self, study: LoadedStudy) -> None:
+        self.study = study
+        self.results: dict[str, ModicResult | str] = {}
+
+    def classify(self, roi: ROI, references: list[ROI]) -> ModicResult | str:
+        """The result of one endplate ROI, or the error message."""
+        try:
+            return classify_roi(self.study, roi, references)
+        except (ModicError, ValueError) as exc:
+            logger.debug("ROI %s (%s): %s", roi.label, roi.id, exc)
+            return str(exc)
+
+    def refresh_all(self, annotations: Annotations) -> set[str]:
+        """Classify every endplate ROI; returns their ids."""
+        refs = annotations.references()
+        self.results = {r.id: self.classify(r, refs) for r in annotations.endplates()}
+        return set(self.results)
+
+    def update(self, before: Annotations, after: Annotations) -> set[str]:
+        """Bring the results from ``before`` to ``after``; returns the ids classified again.
+
+        Parameters
+        ----------
+        before, after : Annotations
+            The document before and after a change (or an undo / redo).
+        """
+        changed, removed = changed_ids(before, after)
+        old_rois = {r.id: r for r in before}
+        rois = {r.id: r for r in after}
+        for i in removed | changed:
+            if i not in rois or rois[i].label.kind != "endplate":
+                self.results.pop(i, None)
+        touched_refs = {
+            i for i in changed | removed if (i in old_rois and old_rois[i].label.kind == "reference")
+        } | {i for i in changed if rois[i].label.kind == "reference"}
+        ref_vertebrae = {old_rois[i].label.vertebra for i in touched_refs if i in old_rois} | {
+            rois[i].label.vertebra for i in touched_refs if i in rois
+        }
+        todo: set[str] = {i for i in changed if rois[i].label.kind == "endplate"}
+        if touched_refs:
+            for roi in after.endplates():
+                res = self.results.get(roi.id)
+                if (
+                    roi.label.vertebra in ref_vertebrae
+                    or not isinstance(res, ModicResult)
+                    or res.reference_id in touched_refs
+                    or res.reference_label.vertebra != roi.label.vertebra
+                ):
+                    todo.add(roi.id)
+        refs = after.references()
+        for i in todo:
+            self.results[i] = self.classify(rois[i], refs)
+        return todo
+
+    def types(self) -> dict[str, str]:
+        """Modic type value by ROI id, for the ROIs that have a result."""
+        return {i: r.modic_type.value for i, r in self.results.items() if isinstance(r, ModicResult)}

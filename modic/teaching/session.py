@@ -1,0 +1,274 @@
+"""A trainee's attempt at one case around the annotator: start -> draw and commit -> submit -> feedback.
+
+In a notebook (JupyterLab with ipympl, ``%matplotlib widget``)::
+
+    from modic.teaching import TeachingSession, load_case, shipped_cases_dir
+    session = TeachingSession(load_case(shipped_cases_dir() / "t1-decides"), "alice")
+    session.start()       # the annotator (results hidden) and the answer sheet
+    # ... draw ROIs, click a type per endplate, press Submit (or call session.submit())
+    print(session.grade.to_text())
+    session.feedback      # your ROIs next to the key; the key is also overlaid on the annotator
+
+On the command line, ``modic teach run CASES_DIR`` does the same in windows.
+
+The drawing is autosaved as a draft in ``LOGDIR/drafts/TRAINEE/CASE.rois.json`` (the
+annotation format) and the committed types in ``LOGDIR/drafts/TRAINEE/CASE.types.json``,
+so an interrupted attempt resumes where it stopped; both are removed on submit. Nothing is
+written into the case folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._io import atomic_write_text
+from .answer import TraineeAnswer
+from .case import TeachingCase
+from .feedback import feedback_figure
+from .grading import Grade, grade
+from .log import _check_not_inside, default_log_dir, log_attempt
+from .sheet import AnswerSheet
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from ..annotator import Annotator
+    from ..study import LoadedStudy
+
+__all__ = ["TeachingSession"]
+
+logger = logging.getLogger(__name__)
+
+
+def _offscreen() -> bool:
+    """Whether pyplot cannot show windows (Agg, PDF ..., Jupyter's inline)."""
+    import matplotlib
+
+    backend = str(matplotlib.get_backend()).lower()
+    try:
+        from matplotlib.backends import BackendFilter, backend_registry
+
+        return backend in backend_registry.list_builtin(BackendFilter.NON_INTERACTIVE) or "inline" in backend
+    except ImportError:  # pragma: no cover - matplotlib < 3.9
+        return backend in ("agg", "pdf", "ps", "svg", "pgf", "cairo", "template") or "inline" in backend
+
+
+def _new_figure(figsize: tuple[float, float], title: str) -> Figure:
+    """A pyplot figure (a window, or an ipympl canvas), or an off-screen Agg figure."""
+    if _offscreen():
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        FigureCanvasAgg(fig)
+        return fig
+    import matplotlib.pyplot as plt
+
+    with plt.ioff():
+        fig = plt.figure(figsize=figsize)
+    manager = fig.canvas.manager
+    if manager is not None:
+        manager.set_window_title(title)
+    return fig
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "trainee"
+
+
+class TeachingSession:
+    """One trainee reading one case, in the annotator with the classifier's results hidden.
+
+    Parameters
+    ----------
+    case : TeachingCase
+    trainee : str
+        The name the attempt is logged under.
+    log_dir : path-like, optional
+        Where the attempt is logged and the drafts kept (default
+        :func:`~modic.teaching.default_log_dir`); never inside the case folder.
+    study : LoadedStudy, optional
+        The case's study, if already loaded.
+    on_submit : callable, optional
+        Called with the :class:`~modic.teaching.Grade` after a submission (the command line
+        prints it).
+
+    Attributes
+    ----------
+    annotator : Annotator or None
+        After :meth:`start`.
+    sheet : AnswerSheet or None
+        After :meth:`start`.
+    grade : Grade or None
+        After :meth:`submit`.
+    feedback : Figure or None
+        The feedback figure, after :meth:`submit`.
+    """
+
+    def __init__(
+        self,
+        case: TeachingCase,
+        trainee: str,
+        log_dir: str | os.PathLike[str] | None = None,
+        *,
+        study: LoadedStudy | None = None,
+        on_submit: Callable[[Grade], None] | None = None,
+    ) -> None:
+        if not isinstance(case, TeachingCase):
+            raise TypeError(f"case must be a TeachingCase (from load_case), got {type(case).__name__}")
+        if not isinstance(trainee, str) or not trainee.strip():
+            raise ValueError("trainee must be a non-empty name (it names the attempts in the log)")
+        self.case = case
+        self.trainee = trainee.strip()
+        self.log_dir = Path(log_dir) if log_dir is not None else default_log_dir()
+        if case.path is not None:
+            _check_not_inside(self.log_dir, [case.path])
+        self.study = study
+        self.on_submit = on_submit
+        self.annotator: Annotator | None = None
+        self.sheet: AnswerSheet | None = None
+        self.grade: Grade | None = None
+        self.feedback: Figure | None = None
+
+    # -- files -----------------------------------------------------------------------
+    @property
+    def draft_paths(self) -> tuple[Path, Path]:
+        """``(ROIs, types)`` draft files of this trainee and case."""
+        folder = self.log_dir / "drafts" / _safe(self.trainee)
+        return folder / f"{self.case.id}.rois.json", folder / f"{self.case.id}.types.json"
+
+    def _save_types(self, sheet: AnswerSheet) -> None:
+        types_path = self.draft_paths[1]
+        doc = {str(k): v.value for k, v in sheet.types.items()}
+        atomic_write_text(types_path, json.dumps(doc, indent=2) + "\n")
+
+    def _draft_types(self) -> dict[str, Any]:
+        path = self.draft_paths[1]
+        if not path.is_file():
+            return {}
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            logger.warning("%s: cannot read the draft types (%s); starting afresh", path, exc)
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    # -- the flow --------------------------------------------------------------------
+    def start(self) -> TeachingSession:
+        """Open the annotator (results hidden) and the answer sheet; resume a draft if there is one.
+
+        Returns the session (so that a notebook cell ``TeachingSession(...).start()`` shows it).
+        """
+        from ..annotator import Annotator
+
+        if self.annotator is not None:
+            return self
+        if self.study is None:
+            self.study = self.case.load_study()
+        rois_path, _ = self.draft_paths
+        rois_path.parent.mkdir(parents=True, exist_ok=True)
+        if rois_path.is_file():
+            logger.info("resuming the draft %s", rois_path)
+        self.annotator = Annotator(
+            self.study,
+            None,
+            path=rois_path,
+            author=self.trainee,
+            show_results=False,
+            autosave=True,
+        )
+        n = len(self.case.key)
+        fig = _new_figure((7.5, 2.4 + 0.34 * n), f"modic teach - answer sheet - {self.case.id}")
+        self.sheet = AnswerSheet(
+            self.case,
+            types=self._draft_types(),
+            figure=fig,
+            on_change=self._save_types,
+            on_submit=lambda _sheet: self._submit_from_sheet(),
+        )
+        return self
+
+    def set_type(self, endplate: str, modic_type: str | None) -> None:
+        """Commit (None: clear) the type of an endplate, as a click on the answer sheet does."""
+        self._started().set_type(endplate, modic_type)
+
+    def answer(self) -> TraineeAnswer:
+        """The answer as it stands: the annotator's ROIs and the sheet's types."""
+        sheet = self._started()
+        assert self.annotator is not None
+        return TraineeAnswer(
+            self.annotator.annotations, types=dict(sheet.types), trainee=self.trainee, case_id=self.case.id
+        )
+
+    def submit(self) -> Grade:
+        """Grade the answer, log the attempt, reveal the key and draw the feedback.
+
+        After submitting: the key's ROIs are overlaid on the annotator (dash-dotted) and the
+        classifier's results are shown on every ROI; the sheet shows the key's types, the
+        credits and the Dice; :attr:`feedback` holds the feedback figure. The drafts are
+        removed. Submitting twice returns the first grade.
+        """
+        if self.grade is not None:
+            return self.grade
+        answer = self.answer()
+        assert self.annotator is not None and self.sheet is not None
+        result = grade(self.case, answer, self.study, trainee=self.trainee)
+        log_attempt(result, self.log_dir)
+        self.grade = result
+        self.annotator.overlay(self.case.rois, style="key")
+        self.annotator.show_results = True
+        self.sheet.reveal(result)
+        fig = _new_figure((11, 5.5), f"modic teach - feedback - {self.case.id}")
+        self.feedback = feedback_figure(result, study=self.study, figure=fig)
+        for path in self.draft_paths:
+            path.unlink(missing_ok=True)
+        logger.info("case %s: %s scored %.0f%%", self.case.id, self.trainee, 100 * result.score)
+        if self.on_submit is not None:
+            self.on_submit(result)
+        if self.feedback.canvas.manager is not None and not _offscreen():
+            self.feedback.show()
+        return result
+
+    def _submit_from_sheet(self) -> None:
+        try:
+            self.submit()
+        except Exception as exc:  # noqa: BLE001 -- a button callback must not kill the window
+            logger.error("submitting failed: %s", exc)
+
+    def show(self) -> None:
+        """Show the annotator and the answer sheet (a notebook displays them; a desktop opens windows)."""
+        sheet = self._started()
+        assert self.annotator is not None
+        if self.annotator.widget is not None:
+            from IPython.display import display
+
+            display(self.annotator.widget)
+            display(sheet.figure.canvas)
+            return
+        import matplotlib.pyplot as plt
+
+        plt.show(block=True)
+
+    def close(self) -> None:
+        """Close the annotator's and the sheet's figures."""
+        if self.annotator is not None:
+            self.annotator.close()
+        import matplotlib.pyplot as plt
+
+        for fig in (self.sheet.figure if self.sheet else None, self.feedback):
+            if fig is not None:
+                plt.close(fig)
+
+    def _ipython_display_(self) -> None:  # pragma: no cover - needs a Jupyter front end
+        self.show()
+
+    def _started(self) -> AnswerSheet:
+        if self.sheet is None:
+            raise RuntimeError("call start() first")
+        return self.sheet

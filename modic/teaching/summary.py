@@ -1,0 +1,337 @@
+"""Summarise the attempt log: per trainee agreement with the keys, and the hardest cases.
+
+Agreement is Cohen's kappa (unweighted) between the trainee's types and the keys' over
+every endplate the trainee answered in their **first** attempt at each case (later
+attempts come after the key was revealed), shown next to the published agreement
+between expert readers: kappa 0.56-0.74 (Fayad 2009), 0.59 (Carrino 2009).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .log import read_attempts
+
+__all__ = [
+    "EXPERT_KAPPA_RANGE",
+    "EXPERT_KAPPA_SOURCE",
+    "cohen_kappa",
+    "TraineeSummary",
+    "CaseSummary",
+    "EndplateMisses",
+    "TeachingSummary",
+    "summary",
+]
+
+#: Published agreement between expert readers on the Modic type (Cohen's kappa).
+EXPERT_KAPPA_RANGE: tuple[float, float] = (0.56, 0.74)
+EXPERT_KAPPA_SOURCE = "expert readers: kappa 0.56-0.74 (Fayad 2009); 0.59 (Carrino 2009)"
+
+
+def cohen_kappa(rater_a: Sequence[str], rater_b: Sequence[str]) -> float | None:
+    """Cohen's kappa (unweighted) between two raters' labels of the same items.
+
+    ``kappa = (p_o - p_e) / (1 - p_e)`` with ``p_o`` the observed share of agreement and
+    ``p_e = sum_c p_a(c) p_b(c)`` the agreement expected from the two raters' label
+    frequencies.
+
+    Returns
+    -------
+    float or None
+        None when kappa is undefined: no items, or both raters used one and the same
+        label for everything (``p_e = 1``).
+
+    Examples
+    --------
+    >>> cohen_kappa(["0", "0", "1", "2"], ["0", "0", "1", "1"])  # p_o = 3/4, p_e = 3/8
+    0.6
+    """
+    if len(rater_a) != len(rater_b):
+        raise ValueError(
+            f"the raters labelled {len(rater_a)} and {len(rater_b)} items; they must label the same"
+        )
+    n = len(rater_a)
+    if n == 0:
+        return None
+    p_o = sum(1 for a, b in zip(rater_a, rater_b, strict=True) if a == b) / n
+    ca, cb = Counter(rater_a), Counter(rater_b)
+    p_e = sum(ca[c] * cb[c] for c in ca) / (n * n)
+    if p_e >= 1.0:
+        return None
+    return (p_o - p_e) / (1.0 - p_e)
+
+
+@dataclass(frozen=True)
+class TraineeSummary:
+    """One trainee's record.
+
+    Attributes
+    ----------
+    trainee : str
+    attempts : int
+    cases : int
+        Distinct cases attempted.
+    mean_score : float
+        Over all attempts.
+    first_score : float
+        Mean score of the first attempt at each case.
+    kappa : float or None
+        Cohen's kappa of the first attempts' answered types against the keys.
+    n_kappa : int
+        Endplates behind the kappa.
+    n_missed : int
+        Endplates of the keys left unanswered in first attempts (not in the kappa).
+    """
+
+    trainee: str
+    attempts: int
+    cases: int
+    mean_score: float
+    first_score: float
+    kappa: float | None
+    n_kappa: int
+    n_missed: int
+
+    @property
+    def versus_experts(self) -> str:
+        """``"below"``, ``"within"`` or ``"above"`` the expert range, or ``"n/a"``."""
+        if self.kappa is None:
+            return "n/a"
+        lo, hi = EXPERT_KAPPA_RANGE
+        return "below" if self.kappa < lo else "above" if self.kappa > hi else "within"
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """How a case went: attempts, trainees, mean score (all attempts)."""
+
+    case: str
+    title: str
+    attempts: int
+    trainees: int
+    mean_score: float
+
+
+@dataclass(frozen=True)
+class EndplateMisses:
+    """How often one endplate of one case was not given full credit (all attempts).
+
+    ``wrong_answers`` counts the answers given instead (``"-"`` = not answered).
+    """
+
+    case: str
+    endplate: str
+    key: str
+    graded: int
+    missed: int
+    wrong_answers: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.missed / self.graded if self.graded else 0.0
+
+
+@dataclass
+class TeachingSummary:
+    """The summary of an attempt log (:func:`summary`)."""
+
+    trainees: list[TraineeSummary]
+    cases: list[CaseSummary]
+    endplates: list[EndplateMisses]
+    n_attempts: int
+    source: str = ""
+    expert_range: tuple[float, float] = EXPERT_KAPPA_RANGE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_attempts": self.n_attempts,
+            "expert_kappa_range": list(self.expert_range),
+            "expert_kappa_source": EXPERT_KAPPA_SOURCE,
+            "trainees": [
+                {
+                    "trainee": t.trainee,
+                    "attempts": t.attempts,
+                    "cases": t.cases,
+                    "mean_score": round(t.mean_score, 4),
+                    "first_attempt_score": round(t.first_score, 4),
+                    "kappa": None if t.kappa is None else round(t.kappa, 4),
+                    "kappa_endplates": t.n_kappa,
+                    "unanswered": t.n_missed,
+                    "versus_experts": t.versus_experts,
+                }
+                for t in self.trainees
+            ],
+            "cases": [
+                {
+                    "case": c.case,
+                    "title": c.title,
+                    "attempts": c.attempts,
+                    "trainees": c.trainees,
+                    "mean_score": round(c.mean_score, 4),
+                }
+                for c in self.cases
+            ],
+            "most_missed": [
+                {
+                    "case": e.case,
+                    "endplate": e.endplate,
+                    "key": e.key,
+                    "graded": e.graded,
+                    "missed": e.missed,
+                    "rate": round(e.rate, 4),
+                    "answers_instead": dict(e.wrong_answers),
+                }
+                for e in self.endplates
+            ],
+        }
+
+    def to_text(self, top: int = 5) -> str:
+        """A readable report (what ``modic teach summary`` prints)."""
+        if not self.n_attempts:
+            return f"No attempts logged{f' in {self.source}' if self.source else ''} yet.\n"
+        lines = [
+            f"{self.n_attempts} attempt{'s' if self.n_attempts != 1 else ''} by {len(self.trainees)} "
+            f"trainee{'s' if len(self.trainees) != 1 else ''} on {len(self.cases)} "
+            f"case{'s' if len(self.cases) != 1 else ''}" + (f" ({self.source})" if self.source else ""),
+            f"Agreement with the keys (Cohen's kappa, first attempts) next to {EXPERT_KAPPA_SOURCE}",
+            "",
+        ]
+        header = (
+            "trainee",
+            "attempts",
+            "cases",
+            "mean score",
+            "first-attempt score",
+            "kappa (endplates)",
+            "vs experts",
+        )
+        rows = [
+            (
+                t.trainee or "(unnamed)",
+                str(t.attempts),
+                str(t.cases),
+                f"{t.mean_score:.0%}",
+                f"{t.first_score:.0%}",
+                ("n/a" if t.kappa is None else f"{t.kappa:.2f}") + f" ({t.n_kappa})",
+                t.versus_experts,
+            )
+            for t in self.trainees
+        ]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+        for r in rows:
+            lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        lines.append("")
+        lines.append("Cases, hardest first:")
+        for c in self.cases[:top]:
+            plural = "s" if c.attempts != 1 else ""
+            lines.append(
+                f"  {c.case}: mean score {c.mean_score:.0%} over {c.attempts} attempt{plural} ({c.title})"
+            )
+        missed = [e for e in self.endplates if e.missed][:top]
+        if missed:
+            lines.append("Endplates most often missed (less than full credit):")
+            for e in missed:
+                instead = ", ".join(
+                    f"{'not answered' if a == '-' else a} x{n}"
+                    for a, n in sorted(e.wrong_answers.items(), key=lambda kv: -kv[1])
+                )
+                lines.append(
+                    f"  {e.case} {e.endplate} (key {e.key}): missed in {e.missed} of {e.graded} "
+                    f"attempt{'s' if e.graded != 1 else ''} (answered {instead})"
+                )
+        return "\n".join(lines) + "\n"
+
+
+def summary(
+    log: str | os.PathLike[str] | Iterable[Mapping[str, Any]] | None = None,
+) -> TeachingSummary:
+    """Summarise an attempt log.
+
+    Parameters
+    ----------
+    log : path-like or iterable of dict, optional
+        A log folder (default :func:`~modic.teaching.default_log_dir`), or attempt records
+        as :func:`~modic.teaching.read_attempts` returns them.
+
+    Returns
+    -------
+    TeachingSummary
+        Trainees by name; cases hardest first (lowest mean score); endplates by how
+        often they were missed (credit below 1, or not answered), most often first.
+    """
+    records: list[dict[str, Any]]
+    if log is None or isinstance(log, (str, os.PathLike)):
+        source = str(log) if log is not None else ""
+        records = read_attempts(Path(log) if log is not None else None)
+    else:
+        source = ""
+        records = [dict(r) for r in log]
+    by_trainee: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for rec in sorted(records, key=lambda r: str(r.get("time", ""))):
+        by_trainee[str(rec["trainee"])].append(rec)
+
+    trainees = []
+    for name in sorted(by_trainee):
+        recs = by_trainee[name]
+        first: dict[str, Mapping[str, Any]] = {}
+        for attempt in recs:
+            first.setdefault(str(attempt["case"]), attempt)
+        answers, keys, n_missed = [], [], 0
+        for attempt in first.values():
+            for e in attempt["endplates"]:
+                if e["answer"] is None:
+                    n_missed += 1
+                else:
+                    answers.append(str(e["answer"]))
+                    keys.append(str(e["key"]))
+        trainees.append(
+            TraineeSummary(
+                trainee=name,
+                attempts=len(recs),
+                cases=len(first),
+                mean_score=sum(float(r["score"]) for r in recs) / len(recs),
+                first_score=sum(float(r["score"]) for r in first.values()) / len(first),
+                kappa=cohen_kappa(answers, keys),
+                n_kappa=len(answers),
+                n_missed=n_missed,
+            )
+        )
+
+    by_case: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for rec in records:
+        by_case[str(rec["case"])].append(rec)
+    cases = [
+        CaseSummary(
+            case=cid,
+            title=str(recs[-1].get("case_title", "")),
+            attempts=len(recs),
+            trainees=len({r["trainee"] for r in recs}),
+            mean_score=sum(float(r["score"]) for r in recs) / len(recs),
+        )
+        for cid, recs in by_case.items()
+    ]
+    cases.sort(key=lambda c: (c.mean_score, c.case))
+
+    counts: dict[tuple[str, str], list[Any]] = {}
+    for rec in records:
+        for e in rec["endplates"]:
+            k = (str(rec["case"]), str(e["endplate"]))
+            entry = counts.setdefault(k, [str(e["key"]), 0, 0, Counter()])
+            entry[1] += 1
+            if e["answer"] is None or float(e["credit"]) < 1.0:
+                entry[2] += 1
+                entry[3]["-" if e["answer"] is None else str(e["answer"])] += 1
+    endplates = [
+        EndplateMisses(case=c, endplate=ep, key=v[0], graded=v[1], missed=v[2], wrong_answers=dict(v[3]))
+        for (c, ep), v in counts.items()
+    ]
+    endplates.sort(key=lambda e: (-e.rate, -e.missed, e.case, e.endplate))
+    return TeachingSummary(
+        trainees=trainees, cases=cases, endplates=endplates, n_attempts=len(records), source=source
+    )

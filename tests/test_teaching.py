@@ -1,0 +1,738 @@
+"""Teaching cases (:mod:`modic.teaching`, ``modic teach``): author a key, grade a trainee's
+attempt with deliberate mistakes, log it, summarise the log; the shipped cases; bad bundles.
+
+The end-to-end flow runs the real command line in subprocesses on the shipped sample
+study ``siemens_15T_type1_type2`` (L4 inferior Modic 1, L5 superior Modic 2). Nothing is
+written into sample_data: every output goes to ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.backend_bases import KeyEvent, MouseEvent
+from pydicom import dcmread
+
+from modic.annotations import ROI, Annotations, ImagePlane, Polygon, Rectangle, RoiLabel, read_annotations
+from modic.criteria import ModicType
+from modic.data import sample_annotations_path, sample_data_dir, sample_study_path
+from modic.teaching import (
+    DICE_MATCH,
+    SHIPPED_CASES,
+    TeachingFormatError,
+    TeachingSession,
+    TraineeAnswer,
+    cohen_kappa,
+    default_log_dir,
+    feedback_figure,
+    grade,
+    list_cases,
+    load_case,
+    log_attempt,
+    read_answer,
+    read_attempts,
+    roi_dice,
+    shipped_cases_dir,
+    summary,
+    type_credit,
+    write_answer,
+    write_teaching_cases,
+)
+from modic.teaching.log import CSV_FIELDS
+from modic.teaching.sheet import AnswerSheet
+
+matplotlib.use("Agg")
+
+STUDY = "siemens_15T_type1_type2"
+L4I, L5S = RoiLabel.parse("L4 inferior"), RoiLabel.parse("L5 superior")
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modic", "teach", *args], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An environment whose per-user folders are temporary (nothing lands in the real home)."""
+    root = tmp_path_factory.mktemp("home")
+    env = {k: v for k, v in os.environ.items() if k != "MODIC_TEACHING_LOG"}
+    env.update(HOME=str(root), XDG_DATA_HOME=str(root / "data"), MPLBACKEND="Agg")
+    return env
+
+
+# ----------------------------------------------------------------------------------------
+# grading rules, by hand
+# ----------------------------------------------------------------------------------------
+# answer -> key -> credit, written out from the table in docs/teaching.md
+CREDITS = {
+    "0": {"0": 1, "1": 0, "2": 0, "3": 0, "1/2": 0, "2/3": 0},
+    "1": {"0": 0, "1": 1, "2": 0, "3": 0, "1/2": 0.5, "2/3": 0},
+    "2": {"0": 0, "1": 0, "2": 1, "3": 0, "1/2": 0.5, "2/3": 0.5},
+    "3": {"0": 0, "1": 0, "2": 0, "3": 1, "1/2": 0, "2/3": 0.5},
+    "1/2": {"0": 0, "1": 0.5, "2": 0.5, "3": 0, "1/2": 1, "2/3": 1 / 3},
+    "2/3": {"0": 0, "1": 0, "2": 0.5, "3": 0.5, "1/2": 1 / 3, "2/3": 1},
+}
+
+
+def test_type_credit_follows_the_documented_table() -> None:
+    for answer, row in CREDITS.items():
+        for key, credit in row.items():
+            assert type_credit(answer, key) == pytest.approx(credit), (answer, key)
+
+
+def _plane(sop: str = "1.2.3.1", x: float = 0.0, rows: int = 40, cols: int = 40) -> ImagePlane:
+    """A sagittal image at LPS x = ``x`` mm, 1 mm pixels."""
+    return ImagePlane("1.2.3", sop, 1, rows, cols, (x, -20.0, 20.0), (0, 1, 0, 0, 0, -1), (1.0, 1.0))
+
+
+def test_dice_of_hand_computable_rois() -> None:
+    key = ROI(L4I, Rectangle(10, 10, 18, 14), _plane())  # 8 x 4 pixels
+    same = ROI(L4I, Rectangle(10, 10, 18, 14), _plane())
+    assert roi_dice(same, key, max_distance_mm=2.0) == (1.0, "")
+    shifted = ROI(L4I, Rectangle(14, 10, 22, 14), _plane())  # by half its width: overlap 4 x 4
+    assert roi_dice(shifted, key, max_distance_mm=2.0) == (0.5, "")
+    # the same rectangle drawn on another image 1 mm away (within half a slice): carried
+    # over through patient coordinates, its pixels are the key's
+    near = ROI(L4I, Rectangle(10, 10, 18, 14), _plane("1.2.3.2", x=1.0))
+    assert roi_dice(near, key, max_distance_mm=2.0) == (1.0, "")
+    # ... and on an image with 0.5 mm pixels: the rectangle covers the same tissue
+    fine = ImagePlane("1.2.4", "1.2.4.1", 1, 80, 80, (0.0, -20.25, 19.75), (0, 1, 0, 0, 0, -1), (0.5, 0.5))
+    assert roi_dice(ROI(L4I, Rectangle(20, 20, 36, 28), fine), key, max_distance_mm=2.0) == (1.0, "")
+    # 3 mm away is another slice
+    far = ROI(L4I, Rectangle(10, 10, 18, 14), _plane("1.2.3.3", x=3.0))
+    dice, note = roi_dice(far, key, max_distance_mm=2.0)
+    assert dice == 0.0 and "another slice" in note and "3.0 mm" in note
+
+
+# ----------------------------------------------------------------------------------------
+# the flow end to end: author -> answer with mistakes -> grade (CLI and API) -> log
+# ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def authored(tmp_path_factory: pytest.TempPathFactory, home: dict[str, str]) -> Path:
+    """A case authored with the real CLI from the sample study and its reader ROIs."""
+    out = tmp_path_factory.mktemp("author") / "t1-vs-t2"
+    r = run(
+        "author",
+        str(sample_study_path(STUDY)),
+        "-o",
+        str(out),
+        "--annotations",
+        str(sample_annotations_path(STUDY)),
+        "--type",
+        "L4 inferior=1",
+        "--type",
+        "L5s=2",
+        "--extent",
+        "L4i=B",
+        "--normal-rest",
+        "--title",
+        "Modic 1 vs 2",
+        "--difficulty",
+        "beginner",
+        "--tag",
+        "type 1",
+        "--history",
+        "Low back pain.",
+        env=home,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Case t1-vs-t2 written" in r.stdout
+    return out
+
+
+def test_author_builds_a_self_contained_bundle(authored: Path) -> None:
+    assert sorted(p.name for p in authored.iterdir()) == ["case.json", "key.json", "study"]
+    doc = json.loads((authored / "case.json").read_text())
+    assert doc["format"] == "modic-teaching-case" and doc["version"] == "1.0"
+    assert (doc["id"], doc["title"], doc["difficulty"], doc["tags"]) == (
+        "t1-vs-t2",
+        "Modic 1 vs 2",
+        "beginner",
+        ["type 1"],
+    )
+    assert doc["study"] == {"path": "study"}
+    assert doc["key"]["L4 inferior"] == {"type": "1", "extent": "B"}
+    assert doc["key"]["L5 superior"] == {"type": "2"}
+    assert len(doc["key"]) == 11 and sum(v["type"] == "0" for v in doc["key"].values()) == 9
+    # the DICOM of the study is copied (not the junk beside it), the key is the reader's ROIs
+    copied = sorted(p.relative_to(authored / "study") for p in (authored / "study").rglob("*") if p.is_file())
+    source = sample_study_path(STUDY)
+    assert copied == sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
+    assert (
+        read_annotations(authored / "key.json").to_dict()
+        == read_annotations(sample_annotations_path(STUDY)).to_dict()
+    )
+    case = load_case(authored)
+    assert case.study_path == (authored / "study").resolve()
+    assert str(case.changes()[0].label) == "L4 inferior"
+
+
+def test_author_refuses_untyped_rois_and_existing_folders(
+    authored: Path, tmp_path: Path, home: dict[str, str]
+) -> None:
+    args = [
+        str(sample_study_path(STUDY)),
+        "--annotations",
+        str(sample_annotations_path(STUDY)),
+        "--title",
+        "T",
+    ]
+    r = run("author", *args, "-o", str(tmp_path / "c"), "--type", "L4i=1", env=home)
+    assert r.returncode == 2 and "no --type for L1 superior" in r.stderr and "--normal-rest" in r.stderr
+    assert not (tmp_path / "c").exists()
+    r = run("author", *args, "-o", str(authored), "--normal-rest", env=home)
+    assert r.returncode == 1 and "already exists" in r.stderr
+    r = run("author", *args[:3], "-o", str(tmp_path / "d"), env=home)  # no --title
+    assert r.returncode == 2 and "--title is required" in r.stderr
+    r = run("author", args[0], "-o", str(tmp_path / "e"), env=home)  # interactive, but no terminal
+    assert r.returncode == 2 and "run it in a terminal" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _shift(roi: ROI, dx: float) -> ROI:
+    assert isinstance(roi.shape, Polygon)
+    return ROI(roi.label, Polygon(roi.shape.points + [dx, 0.0]), roi.image)
+
+
+def _mask_dice(a: ROI, b: ROI) -> float:
+    ma, mb = a.pixel_mask(), b.pixel_mask()
+    return 2 * float((ma & mb).sum()) / float(ma.sum() + mb.sum())
+
+
+@pytest.fixture(scope="module")
+def answer_file(authored: Path) -> Path:
+    """The trainee's answer: L4 inferior (Modic 1) answered 1/2 with an ROI shifted 5 pixels
+    forward (Dice < 0.8), L5 superior exactly like the key, every other endplate 0, and L1
+    superior left unanswered."""
+    case = load_case(authored)
+    key_l4, key_l5 = case.key_roi(L4I), case.key_roi(L5S)
+    assert key_l4 is not None and key_l5 is not None
+    rois = Annotations(
+        [_shift(key_l4, 5.0), ROI(L5S, key_l5.shape, key_l5.image)]
+        + [r for r in case.references() if r.label.vertebra in ("L4", "L5")],
+        study_instance_uid=case.rois.study_instance_uid,
+    )
+    types = {str(label): "0" for label in case.key} | {"L4 inferior": "1/2", "L5 superior": "2"}
+    del types["L1 superior"]
+    answer = TraineeAnswer(rois, types=types, extents={"L4 inferior": "B"}, trainee="alice", case_id=case.id)
+    return write_answer(answer, authored.parent / "alice-answer.json")
+
+
+EXPECTED_SCORE = (9 + 0.5) / 11  # 11 endplates: 9 full credits, L4 inferior half, L1 superior missed
+
+
+def _check_grade(d: dict[str, Any], dice_l4: float) -> None:
+    rows = {e["endplate"]: e for e in d["endplates"]}
+    assert list(rows)[:3] == ["L1 superior", "L1 inferior", "L2 superior"] and len(rows) == 11
+    assert d["score"] == pytest.approx(EXPECTED_SCORE, abs=1e-4)
+    assert rows["L4 inferior"]["credit"] == 0.5 and rows["L4 inferior"]["verdict"] == "half credit"
+    assert rows["L4 inferior"]["dice"] == pytest.approx(dice_l4, abs=1e-4)
+    assert rows["L4 inferior"]["roi_match"] is False
+    assert rows["L5 superior"]["credit"] == 1.0 and rows["L5 superior"]["dice"] == 1.0
+    assert rows["L5 superior"]["roi_match"] is True
+    assert rows["L1 superior"]["answer"] is None and rows["L1 superior"]["verdict"] == "missed"
+    assert rows["L1 superior"]["credit"] == 0.0
+    assert all(rows[k]["credit"] == 1.0 for k in rows if k not in ("L1 superior", "L4 inferior"))
+    assert (d["n_missed"], d["n_roi_compared"], d["n_roi_match"]) == (1, 2, 1)
+
+
+def test_grade_a_saved_answer_on_the_command_line(
+    authored: Path, answer_file: Path, tmp_path: Path, home: dict[str, str]
+) -> None:
+    case = load_case(authored)
+    key_l4 = case.key_roi(L4I)
+    assert key_l4 is not None
+    dice_l4 = _mask_dice(_shift(key_l4, 5.0), key_l4)
+    assert 0.3 < dice_l4 < DICE_MATCH
+    log = tmp_path / "log"
+    r = run("grade", str(authored), "--answer", str(answer_file), "--log-dir", str(log), "--json", env=home)
+    assert r.returncode == 0, r.stderr
+    _check_grade(json.loads(r.stdout), dice_l4)
+    # the same as text: plain-language feedback
+    r = run("grade", str(authored), "--answer", str(answer_file), "--log-dir", str(log), env=home)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    assert "Score: 86% (9.5 of 11 endplates)" in text
+    assert "L4 inferior: you said 1/2, the key says 1 (half credit): Modic 1 is oedema: dark on T1" in text
+    assert (
+        "key's ROI: T1 0.65x, T2 1.19x and STIR 4.27x of L4 reference marrow: oedema pattern, Modic 1" in text
+    )
+    assert f"Dice {dice_l4:.2f} with" not in text and f"Dice {dice_l4:.2f} (a match needs 0.8)" in text
+    assert "L5 superior: you said 2, the key says 2 (correct)" in text
+    assert "L1 superior: not answered; the key says 0 (no credit)" in text
+    # two attempts logged, nothing written to the case or the real home
+    assert len(read_attempts(log)) == 2
+    assert sorted(p.name for p in authored.iterdir()) == ["case.json", "key.json", "study"]
+    assert not (Path(home["HOME"]) / "data").exists()
+
+
+def test_grade_with_the_python_api_and_log(authored: Path, answer_file: Path, tmp_path: Path) -> None:
+    case = load_case(authored)
+    answer = read_answer(answer_file)
+    g = grade(case, answer)
+    key_l4 = case.key_roi(L4I)
+    assert key_l4 is not None
+    _check_grade(g.to_dict(), _mask_dice(_shift(key_l4, 5.0), key_l4))
+    assert g.trainee == "alice" and g.missed == [RoiLabel.parse("L1 superior")]
+    row = g.row("L4i")
+    # the classifier inside the trainee's ROI and the expert's, side by side
+    assert row.key_result is not None and row.key_result.modic_type is ModicType.TYPE1
+    assert row.trainee_result is not None and row.trainee_result.reference_label == RoiLabel.parse("ref L4")
+    assert row.trainee_result_note == ""  # the trainee drew their own reference marrow in L4
+    # log: JSON Lines + CSV, one row per endplate, no patient identifiers
+    log = tmp_path / "log"
+    log_attempt(g, log)
+    log_attempt(grade(case, answer, trainee="bob"), log)
+    records = read_attempts(log)
+    assert [r["trainee"] for r in records] == ["alice", "bob"]
+    assert records[0]["case"] == "t1-vs-t2" and records[0]["score"] == pytest.approx(EXPECTED_SCORE, abs=1e-4)
+    assert {e["endplate"]: e["answer"] for e in records[0]["endplates"]}["L4 inferior"] == "1/2"
+    with (log / "attempts.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == CSV_FIELDS and len(rows) == 22
+    l4 = next(r for r in rows if r["trainee"] == "alice" and r["endplate"] == "L4 inferior")
+    assert (l4["key"], l4["answer"], l4["credit"], l4["roi_match"]) == ("1", "1/2", "0.5", "False")
+    ds = dcmread(next(p for p in (authored / "study").rglob("*") if p.is_file()), stop_before_pixels=True)
+    for name in ("attempts.jsonl", "attempts.csv"):
+        text = (log / name).read_text()
+        for secret in (
+            str(ds.PatientName),
+            str(ds.PatientID),
+            str(ds.StudyInstanceUID),
+            str(ds.SOPInstanceUID),
+        ):
+            assert secret not in text, (name, secret)
+    # the log never goes into the case folder
+    with pytest.raises(ValueError, match="inside the case folder"):
+        log_attempt(g, authored / "log")
+    # an attempts.csv with other columns is refused, not mixed
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "attempts.csv").write_text("who,what\n")
+    with pytest.raises(ValueError, match="columns"):
+        log_attempt(g, bad)
+    assert not (bad / "attempts.jsonl").exists()
+
+
+def test_a_roi_drawn_on_another_series_is_compared_in_patient_space(authored: Path) -> None:
+    case = load_case(authored)
+    study = case.load_study()
+    key = case.key_roi(L5S)
+    assert key is not None
+    # the trainee draws L5 superior on the T2 (another grid; its slice is 1.8 mm from the key's)
+    k = int(study.t2.geometry.nearest_slice(np.asarray(key.image.position)[None, :])[0][0])
+    t2_plane = ImagePlane.from_series(study.t2.series, k)
+    on_t2 = ROI(L5S, Polygon(t2_plane.patient_to_pixel(key.patient_outline())), t2_plane)
+    # ... and L4 inferior on the T1 two slices away
+    k1 = int(study.t1.geometry.nearest_slice(np.asarray(key.image.position)[None, :])[0][0])
+    key_l4 = case.key_roi(L4I)
+    assert key_l4 is not None
+    away = ROI(L4I, key_l4.shape, ImagePlane.from_series(study.t1.series, k1 + 2))
+    answer = TraineeAnswer(Annotations([on_t2, away]), types={"L5 superior": "2", "L4 inferior": "1"})
+    g = grade(case, answer, study)
+    assert g.row(L5S).dice == pytest.approx(1.0)
+    assert g.row(L4I).dice == 0.0 and "on another slice" in g.row(L4I).roi_note
+    assert g.row(L5S).trainee_result_note == "you drew no reference marrow: measured against the key's"
+    assert "you drew no reference marrow" in g.to_text()
+
+
+def test_feedback_figure(authored: Path, answer_file: Path, tmp_path: Path) -> None:
+    g = grade(load_case(authored), read_answer(answer_file))
+    fig = feedback_figure(g)
+    png = tmp_path / "feedback.png"
+    fig.savefig(png, dpi=60)
+    assert png.stat().st_size > 10_000
+    you, key = fig.axes[0], fig.axes[1]
+    assert you.get_title().startswith("Your ROIs") and key.get_title().startswith("Key")
+    you_labels = {t.get_text() for t in you.texts}
+    assert "L4 inf: 1/2  Dice " + f"{g.row(L4I).dice:.2f}" in you_labels
+    assert {"L4 inf: 1 (B)", "L5 sup: 2"} <= {t.get_text() for t in key.texts}
+
+
+# ----------------------------------------------------------------------------------------
+# summary: kappa by hand
+# ----------------------------------------------------------------------------------------
+def _record(trainee: str, case: str, time: str, pairs: list[tuple[str | None, str]]) -> dict[str, Any]:
+    endplates = [
+        {
+            "endplate": f"L{i + 1} inferior",
+            "in_key": True,
+            "key": key,
+            "answer": answer,
+            "credit": 0.0 if answer is None else type_credit(answer, key),
+            "dice": None,
+            "roi_match": None,
+        }
+        for i, (answer, key) in enumerate(pairs)
+    ]
+    score = sum(e["credit"] for e in endplates) / len(endplates)
+    return {"attempt": f"{trainee}-{time}", "time": time, "trainee": trainee, "case": case, "score": score,
+            "case_title": case.upper(), "endplates": endplates}  # fmt: skip
+
+
+def test_summary_kappa_against_a_hand_computed_example(tmp_path: Path) -> None:
+    assert cohen_kappa(["0", "0", "1", "2"], ["0", "0", "1", "1"]) == pytest.approx(0.6)
+    assert cohen_kappa(["0", "0"], ["0", "0"]) is None and cohen_kappa([], []) is None
+    log = [
+        # ann, first attempts: (answer, key) pairs
+        _record("ann", "c1", "2026-01-01T10:00:00Z", [("0", "0"), ("0", "0"), ("1", "1"), ("1/2", "1")]),
+        _record("ann", "c2", "2026-01-01T11:00:00Z", [("0", "0"), ("2", "2"), ("0", "2"), (None, "3")]),
+        # ann again at c1 after seeing the key: not in the kappa, in the mean score
+        _record("ann", "c1", "2026-01-02T10:00:00Z", [("0", "0"), ("0", "0"), ("1", "1"), ("1", "1")]),
+        _record("ben", "c1", "2026-01-01T12:00:00Z", [("0", "0"), ("1", "0"), ("2", "1"), ("1", "1")]),
+    ]
+    path = tmp_path / "attempts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in log))
+    s = summary(tmp_path)
+    ann, ben = s.trainees
+    # ann: answers 0 0 1 1/2 0 2 0 against keys 0 0 1 1 0 2 2 (the unanswered L4 left out):
+    # p_o = 5/7; answer counts 0:4 1:1 1/2:1 2:1, key counts 0:3 1:2 2:2 -> p_e = (12 + 2 + 2)/49
+    p_o, p_e = 5 / 7, 16 / 49
+    assert ann.kappa == pytest.approx((p_o - p_e) / (1 - p_e)) == pytest.approx(19 / 33)
+    assert (ann.attempts, ann.cases, ann.n_kappa, ann.n_missed) == (3, 2, 7, 1)
+    assert ann.first_score == pytest.approx((3.5 / 4 + 2 / 4) / 2)
+    assert ann.mean_score == pytest.approx((3.5 / 4 + 2 / 4 + 1) / 3)
+    assert ann.versus_experts == "within"
+    # ben: 0 1 2 1 against 0 0 1 1: p_o = 2/4, p_e = (1*2 + 2*2 + 1*0)/16
+    assert ben.kappa == pytest.approx((0.5 - 6 / 16) / (1 - 6 / 16)) and ben.versus_experts == "below"
+    # the cases and endplates most often missed
+    assert [c.case for c in s.cases] == ["c2", "c1"]
+    top = s.endplates[0]
+    assert (top.case, top.endplate, top.missed, top.graded) == ("c2", "L3 inferior", 1, 1)
+    c1_l3 = next(e for e in s.endplates if (e.case, e.endplate) == ("c1", "L3 inferior"))
+    assert (c1_l3.missed, c1_l3.graded, c1_l3.wrong_answers) == (1, 3, {"2": 1})
+    text = s.to_text()
+    assert "kappa 0.56-0.74 (Fayad 2009); 0.59 (Carrino 2009)" in text
+    assert "0.58 (7)" in text and "within" in text
+    assert summary(log).to_dict() == s.to_dict()
+
+
+def test_summary_command(tmp_path: Path, home: dict[str, str]) -> None:
+    r = run("summary", "--log-dir", str(tmp_path), env=home)
+    assert r.returncode == 0 and "No attempts logged" in r.stdout
+    (tmp_path / "attempts.jsonl").write_text(
+        json.dumps(_record("ann", "c1", "2026-01-01T10:00:00Z", [("0", "0"), ("1", "1"), ("2", "1")])) + "\n"
+    )
+    r = run("summary", "--log-dir", str(tmp_path), "--json", env=home)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["expert_kappa_range"] == [0.56, 0.74]
+    assert d["trainees"][0]["kappa"] == pytest.approx(0.5)  # p_o 2/3, p_e (1 + 2)/9
+    assert d["most_missed"][0]["endplate"] == "L3 inferior"
+
+
+def test_default_log_dir_is_per_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MODIC_TEACHING_LOG", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    if sys.platform.startswith("linux"):
+        assert default_log_dir() == tmp_path / "modic" / "teaching"
+    monkeypatch.setenv("MODIC_TEACHING_LOG", str(tmp_path / "x"))
+    assert default_log_dir() == tmp_path / "x"
+
+
+# ----------------------------------------------------------------------------------------
+# the shipped cases
+# ----------------------------------------------------------------------------------------
+def test_shipped_cases_load_and_grade_against_themselves_with_full_marks() -> None:
+    folder = shipped_cases_dir()
+    assert folder == sample_data_dir() / "teaching"
+    cases = list_cases(folder)
+    assert tuple(c.id for c in cases) == SHIPPED_CASES
+    assert [c.difficulty for c in cases] == ["beginner", "intermediate", "advanced"]
+    changes = {c.id: [(str(k.label), k.modic_type.value, k.extent) for k in c.changes()] for c in cases}
+    assert changes == {
+        "t1-decides": [("L4 inferior", "1", "B"), ("L5 superior", "2", "A")],
+        "sclerosis-and-mixed": [("L3 inferior", "3", "A"), ("S1 superior", "1/2", "C")],
+        "fat-saturated-t2": [("L5 inferior", "1", "C"), ("S1 superior", "2", "B")],
+    }
+    for case in cases:
+        assert case.title and case.history and case.discussion
+        assert case.study_ref.startswith("../../")
+        answer = TraineeAnswer(case.rois, types={label: k.modic_type for label, k in case.key.items()})
+        g = grade(case, answer)
+        assert g.score == 1.0, case.id
+        assert all(r.dice == 1.0 for r in g.rows), case.id
+        # the classifier agrees with the key inside the key's ROIs
+        assert all(r.key_result is not None and r.key_result.modic_type is r.key_type for r in g.rows), (
+            case.id
+        )
+
+
+def test_shipped_cases_regenerate_byte_for_byte(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "teaching", tmp_path / "b" / "teaching"
+    write_teaching_cases(first)
+    write_teaching_cases(second)
+    shipped = sample_data_dir() / "teaching"
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file())
+    assert len(files) == 7  # case.json and key.json of three cases, and a README
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes() == (shipped / rel).read_bytes(), rel
+    with pytest.raises(FileExistsError):
+        write_teaching_cases(first)
+    (first / "t1-decides" / "case.json").write_text("{}")
+    write_teaching_cases(first, overwrite=True)
+    assert (first / "t1-decides" / "case.json").read_bytes() == (
+        shipped / "t1-decides" / "case.json"
+    ).read_bytes()
+
+
+def test_list_command(home: dict[str, str]) -> None:
+    r = run("list", str(shipped_cases_dir()), env=home)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith(" 1. t1-decides  Modic 1 vs 2 across one disc: the T1 decides")
+
+
+# ----------------------------------------------------------------------------------------
+# bad bundles and answers: errors name the file and the field
+# ----------------------------------------------------------------------------------------
+@pytest.fixture
+def linked_case(tmp_path: Path) -> Path:
+    """A copy of a shipped case's files whose study link points at the sample study."""
+    folder = tmp_path / "case"
+    shutil.copytree(shipped_cases_dir() / "t1-decides", folder)
+    doc = json.loads((folder / "case.json").read_text())
+    doc["study"]["path"] = os.path.relpath(sample_study_path(STUDY), folder)
+    (folder / "case.json").write_text(json.dumps(doc))
+    assert load_case(folder).id == "t1-decides"
+    return folder
+
+
+def _edit(folder: Path, name: str, change: Any) -> None:
+    doc = json.loads((folder / name).read_text())
+    change(doc)
+    (folder / name).write_text(json.dumps(doc))
+
+
+BAD_CASES = [
+    (
+        "case.json",
+        lambda d: d["key"]["L4 inferior"].update(type="4"),
+        "key['L4 inferior'].type: unknown Modic type '4'",
+    ),
+    (
+        "case.json",
+        lambda d: d["key"]["L1 superior"].update(extent="B"),
+        "key['L1 superior'].extent: an extent needs",
+    ),
+    (
+        "case.json",
+        lambda d: d["key"]["L4 inferior"].update(extent="D"),
+        "key['L4 inferior'].extent: expected a Udby",
+    ),
+    ("case.json", lambda d: d.pop("title"), "case.json: title: required field is missing"),
+    ("case.json", lambda d: d.update(difficulty="hard"), "case.json: difficulty: expected one of beginner"),
+    (
+        "case.json",
+        lambda d: d.update(format="modic-annotations"),
+        "case.json: format: expected 'modic-teaching-case'",
+    ),
+    ("case.json", lambda d: d.update(version="2.0"), "case.json: version: version '2.0' is not supported"),
+    ("case.json", lambda d: d.update(colour="red"), "case.json: colour: unknown field"),
+    (
+        "case.json",
+        lambda d: d["study"].update(path="../nowhere"),
+        "case.json: study.path: no study folder at",
+    ),
+    (
+        "case.json",
+        lambda d: d["key"].update({"L4 ref": {"type": "0"}}),
+        "key['L4 ref']: 'L4 reference' is not an endplate",
+    ),
+    (
+        "case.json",
+        lambda d: d["key"].pop("L3 inferior"),
+        "case.json: key: key.json: rois[8] is an ROI of L3 inferior",
+    ),
+    ("case.json", lambda d: d.update(id="Bad Id"), "case.json: id: a case id is"),
+    (
+        "key.json",
+        lambda d: d["rois"][0]["shape"].update(points=[[1, 1], [2, 2]]),
+        "key.json: rois[0].shape.points",
+    ),
+    (
+        "key.json",
+        lambda d: d["rois"].append(dict(d["rois"][0], id="x")),
+        "key.json: rois[17].label: a second ROI for L1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "message"), BAD_CASES)
+def test_bad_bundles_name_the_file_and_the_field(
+    linked_case: Path, name: str, change: Any, message: str
+) -> None:
+    _edit(linked_case, name, change)
+    with pytest.raises(TeachingFormatError) as info:
+        load_case(linked_case)
+    assert message in str(info.value)
+    assert str(linked_case / name) in str(info.value)
+
+
+def test_broken_json_and_missing_files(linked_case: Path, home: dict[str, str]) -> None:
+    (linked_case / "case.json").write_text('{"format": "modic-teaching-case",\n "version": }')
+    with pytest.raises(TeachingFormatError, match=r"case\.json: invalid JSON at line 2, column 13"):
+        load_case(linked_case)
+    r = run("grade", str(linked_case), "--answer", str(linked_case / "x.json"), "--no-log", env=home)
+    assert r.returncode == 1 and "case.json: invalid JSON at line 2" in r.stderr
+    (linked_case / "key.json").unlink()
+    (linked_case / "case.json").unlink()
+    with pytest.raises(FileNotFoundError, match="case.json: no such file"):
+        load_case(linked_case)
+    errors: list[tuple[Path, str]] = []
+    assert list_cases(linked_case.parent, errors=errors) == [] and errors == []
+
+
+def test_bad_answers_name_the_file_and_the_field(tmp_path: Path) -> None:
+    case = load_case(shipped_cases_dir() / "t1-decides")
+    good = TraineeAnswer(types={"L4 inferior": "1"}, case_id="t1-decides").to_dict()
+    bad = {
+        "types": ({**good, "types": {"L4 inferior": "4"}}, "types['L4 inferior']: unknown Modic type '4'"),
+        "label": ({**good, "types": {"L9 inferior": "1"}}, "types['L9 inferior']: cannot read 'L9 inferior'"),
+        "extent": ({**good, "extents": {"L4i": "E"}}, "extents['L4i']: expected a Udby grade"),
+        "format": ({**good, "format": "x"}, "format: expected 'modic-teaching-answer'"),
+        "rois": (
+            {**good, "annotations": {**good["annotations"], "rois": [{"id": "a"}]}},
+            "annotations.rois[0].label: required field is missing",
+        ),
+    }
+    for what, (doc, message) in bad.items():
+        path = tmp_path / f"{what}.json"
+        path.write_text(json.dumps(doc))
+        with pytest.raises(TeachingFormatError) as info:
+            read_answer(path)
+        assert str(info.value).startswith(f"{path}: ") and message in str(info.value), what
+    other = TraineeAnswer(types={"L4 inferior": "1"}, case_id="sclerosis-and-mixed")
+    with pytest.raises(TeachingFormatError, match="case: the answer is for case 'sclerosis-and-mixed'"):
+        grade(case, other)
+    # an answer may keep its ROIs in the annotation file the annotator saved, beside it
+    ann = tmp_path / "rois.modic-draft.json"
+    shutil.copy(shipped_cases_dir() / "t1-decides" / "key.json", ann)
+    (tmp_path / "by-path.json").write_text(json.dumps({**good, "annotations": ann.name}))
+    assert len(read_answer(tmp_path / "by-path.json").annotations) == 17
+
+
+# ----------------------------------------------------------------------------------------
+# the answer sheet, driven with real events on Agg
+# ----------------------------------------------------------------------------------------
+def _click(sheet: AnswerSheet, label: str, modic_type: str) -> None:
+    x, y = sheet.ax.transData.transform(sheet.cell_centre(label, modic_type))
+    canvas = sheet.figure.canvas
+    canvas.callbacks.process("button_press_event", MouseEvent("button_press_event", canvas, x, y, button=1))
+
+
+def test_answer_sheet_clicks_keys_submit_and_reveal() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    case = load_case(shipped_cases_dir() / "t1-decides")
+    submitted: list[dict[RoiLabel, ModicType]] = []
+    sheet = AnswerSheet(case, types={"L1 superior": "0"}, on_submit=lambda s: submitted.append(dict(s.types)))
+    FigureCanvasAgg(sheet.figure)
+    _click(sheet, "L4 inferior", "1/2")
+    _click(sheet, "L5 superior", "2")
+    _click(sheet, "L5 superior", "2")  # a second click clears
+    assert {str(k): v.value for k, v in sheet.types.items()} == {"L1 superior": "0", "L4 inferior": "1/2"}
+    canvas = sheet.figure.canvas
+    canvas.callbacks.process("key_press_event", KeyEvent("key_press_event", canvas, "down"))
+    canvas.callbacks.process("key_press_event", KeyEvent("key_press_event", canvas, "3"))
+    # the keys act on the current row: the last one clicked (L5 superior), then one down
+    assert sheet.types[RoiLabel.parse("L5 inferior")] is ModicType.TYPE3
+    with pytest.raises(ValueError, match="not on the answer sheet"):
+        sheet.set_type("T12 superior", "1")
+    sheet.submit()
+    assert len(submitted) == 1 and len(submitted[0]) == 3
+    g = grade(case, TraineeAnswer(types=sheet.types))
+    sheet.reveal(g)
+    assert sheet.button.label.get_text() == f"Score {g.score:.0%}"
+    with pytest.raises(ValueError, match="submitted"):
+        sheet.set_type("L4i", "1")
+    texts = {t.get_text() for t in sheet.ax.texts}
+    assert {"key", "credit", "Dice", "0.5"} <= texts
+
+
+# ----------------------------------------------------------------------------------------
+# the notebook session around the annotator, driven on Agg (no window)
+# ----------------------------------------------------------------------------------------
+def _press_button(sheet: AnswerSheet) -> None:
+    canvas = sheet.figure.canvas
+    bbox = sheet.button_ax.get_window_extent()
+    x, y = (bbox.x0 + bbox.x1) / 2, (bbox.y0 + bbox.y1) / 2
+    for name in ("button_press_event", "button_release_event"):
+        canvas.callbacks.process(name, MouseEvent(name, canvas, x, y, button=1))
+
+
+def test_teaching_session_start_draw_commit_submit_feedback(tmp_path: Path) -> None:
+    case = load_case(shipped_cases_dir() / "t1-decides")
+    log = tmp_path / "log"
+    graded: list[Any] = []
+    session = TeachingSession(case, "carol", log, on_submit=graded.append).start()
+    ann, sheet = session.annotator, session.sheet
+    assert ann is not None and sheet is not None
+    assert ann.show_results is False  # trainee mode: no classifier results while reading
+    key_l4 = case.key_roi(L4I)
+    assert key_l4 is not None
+    ann.add_roi(ROI(L4I, key_l4.shape, key_l4.image))  # drawn exactly where the expert drew
+    _click(sheet, "L4 inferior", "1")
+    rois_draft, types_draft = session.draft_paths
+    assert rois_draft.parent == log / "drafts" / "carol"
+    assert len(read_annotations(rois_draft)) == 1
+    assert json.loads(types_draft.read_text()) == {"L4 inferior": "1"}
+    # an interrupted attempt resumes from the drafts
+    again = TeachingSession(case, "carol", log, study=session.study).start()
+    assert again.sheet is not None and again.sheet.types == sheet.types
+    assert again.annotator is not None and len(again.annotator.annotations) == 1
+    again.close()
+    for label in case.key:
+        if label not in sheet.types:
+            session.set_type(str(label), "0")
+    session.set_type("L5 superior", "2")
+    _press_button(sheet)  # Submit
+    g = session.grade
+    assert g is not None and graded == [g] and g.trainee == "carol"
+    assert g.score == 1.0 and g.row(L4I).dice == 1.0
+    # the key is revealed: overlaid on the annotator, results shown, on the sheet
+    assert ann.show_results is True and len(ann.overlay_results) == 1
+    assert sheet.submitted and sheet.button.label.get_text() == "Score 100%"
+    assert session.feedback is not None
+    session.feedback.savefig(tmp_path / "feedback.png", dpi=50)
+    assert [r["trainee"] for r in read_attempts(log)] == ["carol"]
+    assert not rois_draft.exists() and not types_draft.exists()
+    assert session.submit() is g  # once
+    session.close()
+    with pytest.raises(ValueError, match="inside the case folder"):
+        TeachingSession(load_case_copy(tmp_path), "carol", tmp_path / "copy" / "log")
+
+
+def load_case_copy(tmp_path: Path) -> Any:
+    folder = tmp_path / "copy"
+    shutil.copytree(shipped_cases_dir() / "t1-decides", folder)
+    _edit(
+        folder,
+        "case.json",
+        lambda d: d["study"].update(path=os.path.relpath(sample_study_path(STUDY), folder)),
+    )
+    return load_case(folder)
+
+
+def test_run_command_without_a_window(tmp_path: Path, home: dict[str, str]) -> None:
+    cases = str(shipped_cases_dir())
+    r = run("run", cases, "--trainee", "dan", "--log-dir", str(tmp_path), env=home)
+    assert r.returncode == 2 and "t1-decides" in r.stdout and "choose a case with --case" in r.stderr
+    r = run("run", cases, "--case", "t1-decides", "--trainee", "dan", "--log-dir", str(tmp_path), env=home)
+    assert r.returncode == 1, r.stderr
+    assert "History: 48-year-old" in r.stdout and "Not submitted" in r.stdout
+    r = run("run", cases, "--case", "t1-decides", "--log-dir", str(Path(cases) / "log"), env=home)
+    assert r.returncode == 1 and "inside the case folder" in r.stderr
+    assert not (Path(cases) / "log").exists()
