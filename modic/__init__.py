@@ -76,9 +76,11 @@ __all__ = [
     # annotation UI (matplotlib; Jupyter with the notebook extra)
     "annotate",
     # submodules
+    "batch",
     "data",
     "errors",
     "phantom",
+    "teaching",
 ]
 
 _LAZY: dict[str, str] = {
@@ -112,10 +114,10 @@ _LAZY: dict[str, str] = {
     "map_region": "modic.geometry",
     "annotate": "modic.annotator",
 }
-_SUBMODULES = {"data", "errors", "phantom"}
+_SUBMODULES = {"data", "errors", "phantom", "teaching", "batch"}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import data, errors, phantom
+    from . import batch, data, errors, phantom, teaching
     from .annotations import (
         ROI,
         Annotations,
