@@ -105,9 +105,7 @@ import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -118,6 +116,18 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import __version__
 from ._io import atomic_write_bytes
+from ._jsondoc import (
+    as_object,
+    at,
+    check_keys,
+    check_timestamp,
+    check_version,
+    dumps,
+    get_str,
+    json_type,
+    read_json,
+    utc_now,
+)
 from .errors import AnnotationFormatError, GeometryError
 from .geometry import SliceGeometry, slice_normal
 
@@ -167,10 +177,6 @@ OUTLINE_TOLERANCE_MM = 1.0
 #: Points of an ellipse outline unless told otherwise.
 DEFAULT_OUTLINE_POINTS = 64
 
-_TIMESTAMP_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:\d{2})$"
-)
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 _BASE64_RE = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
 
 
@@ -230,35 +236,6 @@ def _last_axis(values: ArrayLike, n: int, name: str) -> NDArray[np.float64]:
 
 def _round(value: float, decimals: int) -> float:
     return round(float(value), decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def _utc_now() -> str:
-    """Now as ISO 8601 UTC with milliseconds: ``"2024-05-01T10:00:00.123Z"``."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _check_timestamp(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise AnnotationFormatError(
-            f"expected an ISO 8601 time as a string, got {_json_type(value)}", field=name
-        )
-    m = _TIMESTAMP_RE.match(value)
-    ok = m is not None
-    if m is not None:
-        y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-        try:
-            datetime(y, mo, d, h, mi, s)
-        except ValueError:
-            ok = False
-        zone = m.group(8)
-        if zone != "Z" and (int(zone[1:3]) > 23 or int(zone[4:6]) > 59):
-            ok = False
-    if not ok:
-        raise AnnotationFormatError(
-            f"{value!r} is not an ISO 8601 date and time with a time zone, e.g. '2024-05-01T10:00:00Z'",
-            field=name,
-        )
-    return value
 
 
 # ----------------------------------------------------------------------------------------
@@ -457,14 +434,14 @@ class RoiLabel:
 
         ``strict=False`` ignores unknown fields (documents of a later 1.x version).
         """
-        d = _as_object(d)
-        _check_keys(d, ("kind", "vertebra"), ("endplate",), strict=strict)
-        kind = _get_str(d, "kind")
-        vertebra = _get_str(d, "vertebra")
+        d = as_object(d)
+        check_keys(d, ("kind", "vertebra"), ("endplate",), strict=strict)
+        kind = get_str(d, "kind")
+        vertebra = get_str(d, "vertebra")
         endplate = d.get("endplate")
         if endplate is not None and not isinstance(endplate, str):
             raise AnnotationFormatError(
-                f"expected a string or null, got {_json_type(endplate)}", field="endplate"
+                f"expected a string or null, got {json_type(endplate)}", field="endplate"
             )
         return cls(kind, vertebra, endplate)  # type: ignore[arg-type]
 
@@ -704,7 +681,7 @@ class ImagePlane:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> ImagePlane:
         """Build from the JSON form; errors name the JSON field."""
-        d = _as_object(d)
+        d = as_object(d)
         required = (
             "series_instance_uid",
             "sop_instance_uid",
@@ -715,12 +692,12 @@ class ImagePlane:
             "image_orientation_patient",
             "pixel_spacing",
         )
-        _check_keys(d, required, ("series_number", "series_description"), strict=strict)
+        check_keys(d, required, ("series_number", "series_description"), strict=strict)
         number = d.get("series_number")
         try:
             return cls(
-                series_instance_uid=_get_str(d, "series_instance_uid"),
-                sop_instance_uid=_get_str(d, "sop_instance_uid"),
+                series_instance_uid=get_str(d, "series_instance_uid"),
+                sop_instance_uid=get_str(d, "sop_instance_uid"),
                 frame_number=_get_int(d, "frame_number"),
                 rows=_get_int(d, "rows"),
                 columns=_get_int(d, "columns"),
@@ -728,7 +705,7 @@ class ImagePlane:
                 orientation=_get_numbers(d, "image_orientation_patient", 6),  # type: ignore[arg-type]
                 pixel_spacing=_get_numbers(d, "pixel_spacing", 2),  # type: ignore[arg-type]
                 series_number=None if number is None else _get_int(d, "series_number"),
-                series_description=_get_str(d, "series_description") if "series_description" in d else "",
+                series_description=get_str(d, "series_description") if "series_description" in d else "",
             )
         except AnnotationFormatError as e:
             head, sep, rest = e.field.partition("[")
@@ -827,8 +804,8 @@ class Polygon(Shape):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> Polygon:
         """Build from ``{"type": "polygon", "points": [[x, y], ...]}``."""
-        d = _as_object(d)
-        _check_keys(d, ("type", "points"), strict=strict)
+        d = as_object(d)
+        check_keys(d, ("type", "points"), strict=strict)
         _check_type(d, cls.type)
         return cls(np.asarray(_get_points(d, "points", 2), dtype=float))
 
@@ -885,8 +862,8 @@ class Rectangle(Shape):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> Rectangle:
         """Build from ``{"type": "rectangle", "x0", "y0", "x1", "y1"}``."""
-        d = _as_object(d)
-        _check_keys(d, ("type", "x0", "y0", "x1", "y1"), strict=strict)
+        d = as_object(d)
+        check_keys(d, ("type", "x0", "y0", "x1", "y1"), strict=strict)
         _check_type(d, cls.type)
         return cls(*(_get_number(d, k) for k in ("x0", "y0", "x1", "y1")))
 
@@ -980,8 +957,8 @@ class Ellipse(Shape):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> Ellipse:
         """Build from ``{"type": "ellipse", "cx", "cy", "rx", "ry", "angle_deg"}`` (angle optional, 0)."""
-        d = _as_object(d)
-        _check_keys(d, ("type", "cx", "cy", "rx", "ry"), ("angle_deg",), strict=strict)
+        d = as_object(d)
+        check_keys(d, ("type", "cx", "cy", "rx", "ry"), ("angle_deg",), strict=strict)
         _check_type(d, cls.type)
         angle = _get_number(d, "angle_deg") if "angle_deg" in d else 0.0
         cx, cy, rx, ry = (_get_number(d, k) for k in ("cx", "cy", "rx", "ry"))
@@ -1096,12 +1073,12 @@ class Mask(Shape):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> Mask:
         """Build from ``{"type": "mask", "x0", "y0", "height", "width", "bits"}``."""
-        d = _as_object(d)
-        _check_keys(d, ("type", "x0", "y0", "height", "width", "bits"), strict=strict)
+        d = as_object(d)
+        check_keys(d, ("type", "x0", "y0", "height", "width", "bits"), strict=strict)
         _check_type(d, cls.type)
         x0, y0 = _get_int(d, "x0", minimum=0), _get_int(d, "y0", minimum=0)
         h, w = _get_int(d, "height", minimum=1), _get_int(d, "width", minimum=1)
-        bits = _get_str(d, "bits")
+        bits = get_str(d, "bits")
         if not _BASE64_RE.match(bits):
             raise AnnotationFormatError(
                 "not valid base64 (standard alphabet, with '=' padding)", field="bits"
@@ -1139,10 +1116,10 @@ def shape_from_dict(d: Mapping[str, Any], *, strict: bool = True) -> Shape:
     AnnotationFormatError
         Naming the field, e.g. ``"type"`` for an unknown shape type.
     """
-    d = _as_object(d)
+    d = as_object(d)
     if "type" not in d:
         raise AnnotationFormatError("required field is missing", field="type")
-    kind = _get_str(d, "type")
+    kind = get_str(d, "type")
     if kind not in _SHAPES:
         raise AnnotationFormatError(
             f"unknown shape type {kind!r}; expected one of {', '.join(_SHAPES)}", field="type"
@@ -1242,6 +1219,19 @@ def _mask_outline(mask: NDArray[np.bool_]) -> NDArray[np.float64]:
 # ----------------------------------------------------------------------------------------
 # ROI and the document
 # ----------------------------------------------------------------------------------------
+def _check_strings_and_times(obj: ROI | Annotations, names: Sequence[str]) -> None:
+    """Check that the attributes ``names`` of ``obj`` are strings and that its ``created`` and
+    ``modified`` are timestamps; an empty ``modified`` becomes ``created``."""
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, str):
+            raise AnnotationFormatError(f"must be a string, got {type(value).__name__}", field=name)
+    check_timestamp(obj.created, "created")
+    if not obj.modified:
+        obj.modified = obj.created
+    check_timestamp(obj.modified, "modified")
+
+
 @dataclass
 class ROI:
     """One region of interest: what it marks, its shape, and the image it was drawn on.
@@ -1267,7 +1257,7 @@ class ROI:
     image: ImagePlane
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     author: str = ""
-    created: str = field(default_factory=_utc_now)
+    created: str = field(default_factory=utc_now)
     modified: str = ""
     tool_version: str = __version__
     comment: str = ""
@@ -1286,15 +1276,7 @@ class ROI:
             )
         if not isinstance(self.id, str) or not self.id:
             raise AnnotationFormatError(f"must be a non-empty string, got {self.id!r}", field="id")
-        for name in ("author", "tool_version", "comment"):
-            if not isinstance(getattr(self, name), str):
-                raise AnnotationFormatError(
-                    f"must be a string, got {type(getattr(self, name)).__name__}", field=name
-                )
-        _check_timestamp(self.created, "created")
-        if not self.modified:
-            self.modified = self.created
-        _check_timestamp(self.modified, "modified")
+        _check_strings_and_times(self, ("author", "tool_version", "comment"))
         if isinstance(self.shape, Mask):
             s, im = self.shape, self.image
             if s.x0 + s.width > im.columns or s.y0 + s.height > im.rows:
@@ -1306,7 +1288,7 @@ class ROI:
 
     def touch(self) -> None:
         """Set :attr:`modified` to now (call after editing the ROI)."""
-        self.modified = _utc_now()
+        self.modified = utc_now()
 
     def patient_outline(self, n: int = DEFAULT_OUTLINE_POINTS) -> NDArray[np.float64]:
         """(N, 3) LPS mm of the shape's outline (:meth:`Shape.outline`) on its image plane."""
@@ -1369,7 +1351,7 @@ class Annotations:
     study_instance_uid: str = ""
     frame_of_reference_uid: str = ""
     description: str = ""
-    created: str = field(default_factory=_utc_now)
+    created: str = field(default_factory=utc_now)
     modified: str = ""
     tool: dict[str, str] = field(default_factory=_default_tool)
 
@@ -1384,15 +1366,7 @@ class Annotations:
                     f"duplicate id {roi.id!r} (also rois[{seen[roi.id]}])", field=f"rois[{i}].id"
                 )
             seen[roi.id] = i
-        for name in ("study_instance_uid", "frame_of_reference_uid", "description"):
-            if not isinstance(getattr(self, name), str):
-                raise AnnotationFormatError(
-                    f"must be a string, got {type(getattr(self, name)).__name__}", field=name
-                )
-        _check_timestamp(self.created, "created")
-        if not self.modified:
-            self.modified = self.created
-        _check_timestamp(self.modified, "modified")
+        _check_strings_and_times(self, ("study_instance_uid", "frame_of_reference_uid", "description"))
         if (
             not isinstance(self.tool, Mapping)
             or set(self.tool) != {"name", "version"}
@@ -1417,7 +1391,7 @@ class Annotations:
         if any(r.id == roi.id for r in self.rois):
             raise ValueError(f"an ROI with id {roi.id!r} is already in the annotations; remove it first")
         self.rois.append(roi)
-        self.modified = _utc_now()
+        self.modified = utc_now()
         return roi
 
     def get(self, id: str) -> ROI:
@@ -1431,7 +1405,7 @@ class Annotations:
         """Remove the ROI with this id, update :attr:`modified`, and return it; ``KeyError`` if absent."""
         roi = self.get(id)
         self.rois.remove(roi)
-        self.modified = _utc_now()
+        self.modified = utc_now()
         return roi
 
     def endplates(self) -> list[ROI]:
@@ -1528,21 +1502,7 @@ def read_annotations(path: str | os.PathLike[str]) -> Annotations:
     FileNotFoundError
         If there is no such file.
     """
-    name = os.fspath(path)
-    raw = Path(path).read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise AnnotationFormatError(f"not UTF-8 text (bad byte at offset {e.start})", source=name) from None
-    try:
-        doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-    except json.JSONDecodeError as e:
-        raise AnnotationFormatError(
-            f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}", source=name
-        ) from None
-    except ValueError as e:
-        raise AnnotationFormatError(f"invalid JSON: {e}", source=name) from None
-    return Annotations.from_dict(doc, source=name)
+    return Annotations.from_dict(read_json(path), source=os.fspath(path))
 
 
 def write_annotations(
@@ -1577,7 +1537,7 @@ def write_annotations(
     if not isinstance(annotations, Annotations):
         raise TypeError(f"expected Annotations, got {type(annotations).__name__}")
     path = Path(path)
-    data = (_dumps(annotations.to_dict()) + "\n").encode("utf-8")
+    data = dumps(annotations.to_dict()).encode("utf-8")
     if not overwrite and path.exists():
         raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it")
     return atomic_write_bytes(path, data, make_parents=False)
@@ -1619,73 +1579,13 @@ def annotation_schema() -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------
 # validation helpers: each raises AnnotationFormatError naming the field
 # ----------------------------------------------------------------------------------------
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
-    if isinstance(value, str):
-        return f"a string ({value!r})" if len(value) <= 40 else "a string"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
-
-
-def _join(prefix: str, name: str) -> str:
-    if not name:
-        return prefix
-    if not prefix:
-        return name
-    return prefix + name if name.startswith("[") else f"{prefix}.{name}"
-
-
-@contextmanager
-def _at(prefix: str) -> Iterator[None]:
-    """Prefix the field of AnnotationFormatErrors raised inside with ``prefix``."""
-    try:
-        yield
-    except AnnotationFormatError as e:
-        raise AnnotationFormatError(e.problem, field=_join(prefix, e.field)) from None
-
-
-def _as_object(d: object, name: str = "") -> Mapping[str, Any]:
-    if not isinstance(d, Mapping):
-        raise AnnotationFormatError(f"expected an object, got {_json_type(d)}", field=name)
-    return d
-
-
-def _check_keys(
-    d: Mapping[str, Any], required: Sequence[str], optional: Sequence[str] = (), *, strict: bool = True
-) -> None:
-    for key in required:
-        if key not in d:
-            raise AnnotationFormatError("required field is missing", field=key)
-    known = (*required, *optional)
-    unknown = [k for k in d if k not in known]
-    if unknown and strict:
-        raise AnnotationFormatError(f"unknown field; expected only {', '.join(known)}", field=str(unknown[0]))
-    for key in unknown:
-        logger.debug("ignoring unknown field %r (written by a newer version?)", key)
-
-
 def _check_type(d: Mapping[str, Any], expected: str) -> None:
     if d["type"] != expected:
         raise AnnotationFormatError(f"expected {expected!r}, got {d['type']!r}", field="type")
 
 
 def _get_object(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    return _as_object(d[key], key)
-
-
-def _get_str(d: Mapping[str, Any], key: str) -> str:
-    value = d[key]
-    if not isinstance(value, str):
-        raise AnnotationFormatError(f"expected a string, got {_json_type(value)}", field=key)
-    return value
+    return as_object(d[key], key)
 
 
 def _get_int(d: Mapping[str, Any], key: str, *, minimum: int | None = None) -> int:
@@ -1693,31 +1593,31 @@ def _get_int(d: Mapping[str, Any], key: str, *, minimum: int | None = None) -> i
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # JSON Schema's "integer" accepts 2.0
     if isinstance(value, bool) or not isinstance(value, int):
-        raise AnnotationFormatError(f"expected an integer, got {_json_type(value)}", field=key)
+        raise AnnotationFormatError(f"expected an integer, got {json_type(value)}", field=key)
     return _as_int(value, key, minimum=minimum)
 
 
 def _get_number(d: Mapping[str, Any], key: str) -> float:
     value = d[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AnnotationFormatError(f"expected a number, got {_json_type(value)}", field=key)
+        raise AnnotationFormatError(f"expected a number, got {json_type(value)}", field=key)
     return _as_float(value, key)
 
 
 def _get_numbers(d: Mapping[str, Any], key: str, n: int) -> tuple[float, ...]:
     value = d[key]
     if not isinstance(value, list) or len(value) != n:
-        got = f"{len(value)} values" if isinstance(value, list) else _json_type(value)
+        got = f"{len(value)} values" if isinstance(value, list) else json_type(value)
         raise AnnotationFormatError(f"expected an array of {n} numbers, got {got}", field=key)
-    with _at(key):
+    with at(key):
         return tuple(_get_number({f"[{i}]": v}, f"[{i}]") for i, v in enumerate(value))
 
 
 def _get_points(d: Mapping[str, Any], key: str, dim: int) -> list[tuple[float, ...]]:
     value = d[key]
     if not isinstance(value, list):
-        raise AnnotationFormatError(f"expected an array of points, got {_json_type(value)}", field=key)
-    with _at(key):
+        raise AnnotationFormatError(f"expected an array of points, got {json_type(value)}", field=key)
+    with at(key):
         return [_get_numbers({f"[{i}]": p}, f"[{i}]", dim) for i, p in enumerate(value)]
 
 
@@ -1746,7 +1646,7 @@ def _as_floats(values: object, name: str, n: int) -> tuple[float, ...]:
         raise AnnotationFormatError(f"must be {n} numbers, got {values!r}", field=name) from None
     if len(seq) != n:
         raise AnnotationFormatError(f"must be {n} numbers, got {len(seq)}", field=name)
-    with _at(name):
+    with at(name):
         return tuple(_as_float(v, f"[{i}]") for i, v in enumerate(seq))
 
 
@@ -1764,59 +1664,21 @@ def _as_point_array(points: object, name: str, dim: int) -> NDArray[np.float64]:
     return a
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {key!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _check_version(d: Mapping[str, Any]) -> bool:
-    """Check ``format`` and ``version``; returns whether unknown fields are errors."""
-    if "format" not in d:
-        raise AnnotationFormatError(
-            f"required field is missing (expected {FORMAT_NAME!r}); is this a modic annotation file?",
-            field="format",
-        )
-    if d["format"] != FORMAT_NAME:
-        raise AnnotationFormatError(
-            f"expected {FORMAT_NAME!r}, got {d['format']!r}: this is not a modic annotation file",
-            field="format",
-        )
-    if "version" not in d:
-        raise AnnotationFormatError("required field is missing", field="version")
-    version = d["version"]
-    m = _VERSION_RE.match(version) if isinstance(version, str) else None
-    if m is None or int(m.group(1)) != _MAJOR:
-        raise AnnotationFormatError(
-            f"version {version!r} is not supported: this modic ({__version__}) reads versions "
-            f"{_MAJOR}.x (it writes {FORMAT_VERSION}); a newer modic may read it",
-            field="version",
-        )
-    return int(m.group(2)) <= _MINOR
-
-
 def _roi_from_dict(d: object, *, strict: bool) -> tuple[ROI, NDArray[np.float64] | None]:
-    d = _as_object(d)
+    d = as_object(d)
     optional = ("patient", "author", "comment", "tool_version")
-    _check_keys(d, ("id", "label", "shape", "image", "created", "modified"), optional, strict=strict)
-    with _at("label"):
-        label = RoiLabel.from_dict(_as_object(d["label"]), strict=strict)
-    with _at("shape"):
-        shape = shape_from_dict(_as_object(d["shape"]), strict=strict)
-    with _at("image"):
-        image = ImagePlane.from_dict(_as_object(d["image"]), strict=strict)
+    check_keys(d, ("id", "label", "shape", "image", "created", "modified"), optional, strict=strict)
+    with at("label"):
+        label = RoiLabel.from_dict(as_object(d["label"]), strict=strict)
+    with at("shape"):
+        shape = shape_from_dict(as_object(d["shape"]), strict=strict)
+    with at("image"):
+        image = ImagePlane.from_dict(as_object(d["image"]), strict=strict)
     stored = None
     if "patient" in d:
-        with _at("patient"):
+        with at("patient"):
             patient = _get_object(d, "patient")
-            _check_keys(patient, ("outline_lps",), strict=strict)
+            check_keys(patient, ("outline_lps",), strict=strict)
             points = _get_points(patient, "outline_lps", 3)
             if len(points) < 3:
                 raise AnnotationFormatError(
@@ -1827,12 +1689,12 @@ def _roi_from_dict(d: object, *, strict: bool) -> tuple[ROI, NDArray[np.float64]
         label=label,
         shape=shape,
         image=image,
-        id=_get_str(d, "id"),
-        author=_get_str(d, "author") if "author" in d else "",
-        created=_check_timestamp(d["created"], "created"),
-        modified=_check_timestamp(d["modified"], "modified"),
-        tool_version=_get_str(d, "tool_version") if "tool_version" in d else "",
-        comment=_get_str(d, "comment") if "comment" in d else "",
+        id=get_str(d, "id"),
+        author=get_str(d, "author") if "author" in d else "",
+        created=check_timestamp(d["created"], "created"),
+        modified=check_timestamp(d["modified"], "modified"),
+        tool_version=get_str(d, "tool_version") if "tool_version" in d else "",
+        comment=get_str(d, "comment") if "comment" in d else "",
     )
     return roi, stored
 
@@ -1878,8 +1740,18 @@ def _distance_to_closed_polyline(
 
 
 def _annotations_from_dict(d: object, source: str) -> Annotations:
-    d = _as_object(d, "(document)")
-    strict = _check_version(d)
+    d = as_object(d, "(document)")
+    strict = check_version(
+        d,
+        FORMAT_NAME,
+        _MAJOR,
+        _MINOR,
+        "a modic annotation file",
+        missing_format=f"required field is missing (expected {FORMAT_NAME!r}); "
+        "is this a modic annotation file?",
+        unsupported=f"this modic ({__version__}) reads versions {_MAJOR}.x (it writes {FORMAT_VERSION}); "
+        "a newer modic may read it",
+    )
     if not strict:
         logger.warning(
             "%s: written in annotation format %s, newer than %s; fields this modic does not know are ignored",
@@ -1887,25 +1759,25 @@ def _annotations_from_dict(d: object, source: str) -> Annotations:
             d["version"],
             FORMAT_VERSION,
         )
-    _check_keys(d, ("format", "version", "study", "tool", "created", "modified", "rois"), strict=strict)
-    with _at("study"):
+    check_keys(d, ("format", "version", "study", "tool", "created", "modified", "rois"), strict=strict)
+    with at("study"):
         study = _get_object(d, "study")
-        _check_keys(study, ("study_instance_uid", "frame_of_reference_uid"), ("description",), strict=strict)
-        study_uid = _get_str(study, "study_instance_uid")
-        for_uid = _get_str(study, "frame_of_reference_uid")
-        description = _get_str(study, "description") if "description" in study else ""
-    with _at("tool"):
+        check_keys(study, ("study_instance_uid", "frame_of_reference_uid"), ("description",), strict=strict)
+        study_uid = get_str(study, "study_instance_uid")
+        for_uid = get_str(study, "frame_of_reference_uid")
+        description = get_str(study, "description") if "description" in study else ""
+    with at("tool"):
         tool = _get_object(d, "tool")
-        _check_keys(tool, ("name", "version"), strict=strict)
-        tool_dict = {"name": _get_str(tool, "name"), "version": _get_str(tool, "version")}
-    created = _check_timestamp(d["created"], "created")
-    modified = _check_timestamp(d["modified"], "modified")
+        check_keys(tool, ("name", "version"), strict=strict)
+        tool_dict = {"name": get_str(tool, "name"), "version": get_str(tool, "version")}
+    created = check_timestamp(d["created"], "created")
+    modified = check_timestamp(d["modified"], "modified")
     items = d["rois"]
     if not isinstance(items, list):
-        raise AnnotationFormatError(f"expected an array, got {_json_type(items)}", field="rois")
+        raise AnnotationFormatError(f"expected an array, got {json_type(items)}", field="rois")
     rois: list[ROI] = []
     for i, item in enumerate(items):
-        with _at(f"rois[{i}]"):
+        with at(f"rois[{i}]"):
             roi, stored = _roi_from_dict(item, strict=strict)
         _check_outline(roi, stored, f"{source}: rois[{i}] ({roi.label})")
         rois.append(roi)
@@ -1918,30 +1790,3 @@ def _annotations_from_dict(d: object, source: str) -> Annotations:
         modified=modified,
         tool=tool_dict,
     )
-
-
-def _dumps(value: Any, level: int = 0, indent: str = "  ") -> str:
-    """JSON with objects one key per line and arrays of numbers on one line."""
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        pad = indent * (level + 1)
-        items = [
-            f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {_dumps(v, level + 1, indent)}"
-            for k, v in value.items()
-        ]
-        return "{\n" + ",\n".join(items) + "\n" + indent * level + "}"
-    if isinstance(value, (list, tuple)):
-        if all(not isinstance(v, (Mapping, list, tuple)) for v in value):
-            return "[" + ", ".join(_dumps(v, level, indent) for v in value) + "]"
-        pad = indent * (level + 1)
-        return (
-            "[\n"
-            + ",\n".join(pad + _dumps(v, level + 1, indent) for v in value)
-            + "\n"
-            + indent * level
-            + "]"
-        )
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
-
-

@@ -364,13 +364,6 @@ def _from_groups(keyword_seq: str, keyword: str, per_frame: Dataset | None, shar
 
 
 def _frames_of(path: Path, ds: Dataset, enc: PixelEncoding) -> list[Frame]:
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    sop_uid = str(ds.get("SOPInstanceUID", "") or path.name)
-    inst = ds.get("InstanceNumber")
-    try:
-        instance_number = int(inst) if inst not in (None, "") else None
-    except (TypeError, ValueError):
-        instance_number = None
     per_frame_seq = ds.get("PerFrameFunctionalGroupsSequence")
     if per_frame_seq is not None:
         shared = _first_item(ds, "SharedFunctionalGroupsSequence")
@@ -389,52 +382,66 @@ def _frames_of(path: Path, ds: Dataset, enc: PixelEncoding) -> list[Frame]:
             slope = _from_groups("PixelValueTransformationSequence", "RescaleSlope", pf, shared)
             icept = _from_groups("PixelValueTransformationSequence", "RescaleIntercept", pf, shared)
             te = _from_groups("MREchoSequence", "EffectiveEchoTime", pf, shared)
-            frames.append(
-                Frame(
-                    path=path,
-                    frame_index=i,
-                    sop_instance_uid=sop_uid,
-                    instance_number=instance_number,
-                    position=_floats(pos, 3, f"ImagePositionPatient of {where}"),
-                    orientation=_floats(iop, 6, f"ImageOrientationPatient of {where}"),
-                    pixel_spacing=_floats(spacing, 2, f"PixelSpacing of {where}"),
-                    rows=rows,
-                    columns=cols,
-                    rescale_slope=float(slope) if slope not in (None, "") else 1.0,
-                    rescale_intercept=float(icept) if icept not in (None, "") else 0.0,
-                    slice_thickness=float(thick) if thick not in (None, "") else None,
-                    echo_time=float(te) if te not in (None, "") else None,
-                    encoding=enc,
-                )
+            geometry = (
+                _floats(pos, 3, f"ImagePositionPatient of {where}"),
+                _floats(iop, 6, f"ImageOrientationPatient of {where}"),
+                _floats(spacing, 2, f"PixelSpacing of {where}"),
             )
+            frames.append(_frame(path, ds, enc, i, geometry, (slope, icept), thick, te))
         return frames
     if enc.number_of_frames > 1:
         raise _Skip(
             f"multi-frame image ({enc.number_of_frames} frames) without per-frame functional "
             "groups: slice positions unknown"
         )
-    slope = ds.get("RescaleSlope")
-    icept = ds.get("RescaleIntercept")
-    thick = ds.get("SliceThickness")
-    te = ds.get("EchoTime")
-    return [
-        Frame(
-            path=path,
-            frame_index=0,
-            sop_instance_uid=sop_uid,
-            instance_number=instance_number,
-            position=_floats(ds.get("ImagePositionPatient"), 3, "ImagePositionPatient (0020,0032)"),
-            orientation=_floats(ds.get("ImageOrientationPatient"), 6, "ImageOrientationPatient (0020,0037)"),
-            pixel_spacing=_floats(ds.get("PixelSpacing"), 2, "PixelSpacing (0028,0030)"),
-            rows=rows,
-            columns=cols,
-            rescale_slope=float(slope) if slope not in (None, "") else 1.0,
-            rescale_intercept=float(icept) if icept not in (None, "") else 0.0,
-            slice_thickness=float(thick) if thick not in (None, "") else None,
-            echo_time=float(te) if te not in (None, "") else None,
-            encoding=enc,
-        )
-    ]
+    slope, icept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    thick, te = ds.get("SliceThickness"), ds.get("EchoTime")
+    geometry = (
+        _floats(ds.get("ImagePositionPatient"), 3, "ImagePositionPatient (0020,0032)"),
+        _floats(ds.get("ImageOrientationPatient"), 6, "ImageOrientationPatient (0020,0037)"),
+        _floats(ds.get("PixelSpacing"), 2, "PixelSpacing (0028,0030)"),
+    )
+    return [_frame(path, ds, enc, 0, geometry, (slope, icept), thick, te)]
+
+
+def _frame(
+    path: Path,
+    ds: Dataset,
+    enc: PixelEncoding,
+    index: int,
+    geometry: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]],
+    rescale: tuple[Any, Any],
+    thickness: Any,
+    echo_time: Any,
+) -> Frame:
+    """Frame ``index`` of the file ``path`` with header ``ds``.
+
+    ``geometry`` is its checked ``(position, orientation, pixel spacing)``; ``rescale``
+    (slope, intercept), ``thickness`` and ``echo_time`` are header values, None or "" when
+    absent (slope 1, intercept 0, thickness and echo time unknown).
+    """
+    inst = ds.get("InstanceNumber")
+    try:
+        instance_number = int(inst) if inst not in (None, "") else None
+    except (TypeError, ValueError):
+        instance_number = None
+    slope, intercept = rescale
+    return Frame(
+        path=path,
+        frame_index=index,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or path.name),
+        instance_number=instance_number,
+        position=geometry[0],
+        orientation=geometry[1],
+        pixel_spacing=geometry[2],
+        rows=int(ds.Rows),
+        columns=int(ds.Columns),
+        rescale_slope=float(slope) if slope not in (None, "") else 1.0,
+        rescale_intercept=float(intercept) if intercept not in (None, "") else 0.0,
+        slice_thickness=float(thickness) if thickness not in (None, "") else None,
+        echo_time=float(echo_time) if echo_time not in (None, "") else None,
+        encoding=enc,
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
+from .._jsondoc import json_type
 from ..annotations import Annotations, RoiLabel, read_annotations
 from ..criteria import ModicType
-from ..errors import AnnotationFormatError
 from ._json import (
     TeachingFormatError,
     as_object,
@@ -40,7 +40,7 @@ from ._json import (
     check_version,
     dumps,
     get_str,
-    json_type,
+    in_file,
     read_json,
 )
 from .case import EXTENT_GRADES, parse_endplate, parse_modic_type
@@ -132,7 +132,7 @@ def answer_from_dict(d: object, base: Path | None = None, source: str = "<dict>"
 
     ``base`` is the folder a relative ``annotations`` path is resolved against.
     """
-    try:
+    with in_file(source):
         doc = as_object(d, "(document)")
         strict = check_version(doc, ANSWER_FORMAT, _MAJOR, _MINOR, "a modic teaching answer")
         check_keys(
@@ -158,8 +158,6 @@ def answer_from_dict(d: object, base: Path | None = None, source: str = "<dict>"
             trainee=get_str(doc, "trainee") if "trainee" in doc else "",
             case_id=get_str(doc, "case") if "case" in doc else "",
         )
-    except AnnotationFormatError as e:
-        raise TeachingFormatError(e.problem, field=e.field, source=e.source or source) from None
 
 
 def read_answer(path: str | os.PathLike[str]) -> TraineeAnswer:

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_write_text
+from .._jsondoc import json_type, utc_now
 from ..annotations import ROI, Annotations, RoiLabel, read_annotations, write_annotations
 from ..criteria import ModicType
 from ..errors import AnnotationFormatError
@@ -66,9 +67,8 @@ from ._json import (
     dumps,
     get_str,
     get_timestamp,
-    json_type,
+    in_file,
     read_json,
-    utc_now,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -465,10 +465,8 @@ def load_case(path: str | os.PathLike[str]) -> TeachingCase:
     doc = read_json(case_file)
     if not key_file.is_file():
         raise FileNotFoundError(f"{key_file}: no such file; the expert's ROIs of the case are missing")
-    try:
+    with in_file(str(key_file)):
         rois = read_annotations(key_file)
-    except AnnotationFormatError as e:
-        raise TeachingFormatError(e.problem, field=e.field, source=e.source) from None
     try:
         case = case_from_dict(doc, rois, folder.resolve())
     except AnnotationFormatError as e:

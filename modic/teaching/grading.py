@@ -44,11 +44,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import __version__
+from .._jsondoc import utc_now
 from ..annotations import ROI, ImagePlane, Polygon, RoiLabel
 from ..criteria import ModicType
 from ..errors import MeasurementError
 from ..sequence import Role
-from ._json import TeachingFormatError, utc_now
+from ._json import TeachingFormatError
 from .answer import TraineeAnswer
 from .case import TeachingCase
 
