@@ -3,7 +3,7 @@
 Run:  python benchmarks/calibrate_classifier.py [--studies 60]
 
 Generates (or reuses) the calibration cohort (seeds 500000+, disjoint from the evaluation
-seeds 900000+ of benchmarks/accuracy.py), draws the ROIs a careful reader would draw from
+seeds 910000+ of benchmarks/accuracy.py), draws the ROIs a careful reader would draw from
 the ground truth in two styles (one pixel inside the change's border, and the whole
 change), samples them once, then sweeps three thresholds of
 ``modic.criteria.ClassifierParameters`` (voxel_z, min_voxel_change, abnormal_fraction)

@@ -24,7 +24,9 @@ How a region is decided
 2. **Voxel calls**: a voxel is hypo- or hyper-intense on a sequence when it differs from
    the reference median by more than ``max(min_voxel_change, voxel_z x cv)`` where ``cv`` is
    the reference's relative spread, so a noisier image needs a larger difference.
-3. **Voxel types** from the T1 / T2 / STIR pattern above.
+3. **Voxel types** from the T1 / T2 / STIR pattern above (a dark-T1 voxel whose STIR and T2
+   are both iso is typed by the direction of their deviation: every dark-T1 voxel is
+   abnormal, and a fast spin-echo T2 can hide oedema behind fat).
 4. **Region type**: if abnormal voxels are fewer than ``abnormal_fraction``, type 0;
    otherwise the dominant abnormal type, or a mixed type (1/2, 2/3) when the second type
    makes up at least ``mixed_fraction`` of the abnormal voxels.
@@ -252,30 +254,46 @@ def _voxel_calls(
     return out
 
 
-def _voxel_types(calls: Mapping[Role, NDArray[np.int8]]) -> NDArray[np.int8]:
-    """Voxel Modic type (0-3, 4 = unclassified) from per-sequence calls."""
+def _voxel_types(calls: Mapping[Role, NDArray[np.int8]], fluid_dev: NDArray[np.float64]) -> NDArray[np.int8]:
+    """Voxel Modic type (0-3, 4 = unclassified) from per-sequence calls.
+
+    ``fluid_dev`` is the summed relative deviation from the reference median of the
+    fluid-sensitive sequences (STIR, T2), same shape as the calls: it decides oedema versus
+    sclerosis for a dark-T1 voxel whose fluid-sensitive calls are both iso.
+    """
     t1 = calls[Role.T1]
-    fluid = [calls[r] for r in (Role.STIR, Role.T2) if r in calls]
     stir = calls.get(Role.STIR)
     t2 = calls.get(Role.T2)
     types = np.zeros(t1.shape, dtype=np.int8)
-    # T1 hypo: fluid-sensitive sequences separate oedema (1, bright) from sclerosis (3, dark)
+    # T1 hypo: fluid-sensitive sequences separate oedema (1, bright) from sclerosis (3, dark).
+    # STIR is the more specific of the two (fat suppressed); T2 decides when STIR is iso or
+    # absent; when both are iso, the direction of their (sub-threshold) deviation decides:
+    # every dark-T1 voxel is abnormal, and a fast spin-echo T2 can hide oedema behind fat.
     hypo = t1 < 0
-    # STIR is the more specific of the two (fat suppressed); T2 decides when STIR is iso/absent
-    fluid_sign = np.zeros(t1.shape, dtype=np.int8)
+    fluid_sign = np.sign(fluid_dev).astype(np.int8)
     if t2 is not None:
-        fluid_sign = t2.copy()
+        fluid_sign = np.where(t2 != 0, t2, fluid_sign).astype(np.int8)
     if stir is not None:
         fluid_sign = np.where(stir != 0, stir, fluid_sign).astype(np.int8)
-    types[hypo & (fluid_sign > 0)] = 1
+    types[hypo & (fluid_sign >= 0)] = 1
     types[hypo & (fluid_sign < 0)] = 3
-    types[hypo & (fluid_sign == 0)] = _UNCLASSIFIED if fluid else 3
     # T1 hyper: fatty marrow, type 2 -- unless STIR is bright too (fat would be dark on STIR)
     hyper = t1 > 0
     types[hyper] = 2
     if stir is not None:
         types[hyper & (stir > 0)] = _UNCLASSIFIED
     return types
+
+
+def _fluid_deviation(
+    reg: Mapping[Role, NDArray[np.float64]], med: Mapping[Role, NDArray[np.float64]]
+) -> NDArray[np.float64]:
+    """Summed relative deviation of STIR and T2 from their reference medians, (..., n)."""
+    out = np.zeros(reg[Role.T1].shape)
+    for r in (Role.STIR, Role.T2):
+        if r in reg:
+            out = out + reg[r] / np.expand_dims(med[r], -1) - 1.0
+    return out
 
 
 def _fractions(types: NDArray[np.int8]) -> NDArray[np.float64]:
@@ -327,7 +345,8 @@ def _point_estimate(
         r: _voxel_calls(reg[r][None, :], np.atleast_1d(stats[r][0]), np.atleast_1d(stats[r][1]), p)[0]
         for r in reg
     }
-    frac = _fractions(_voxel_types(calls))
+    fluid = _fluid_deviation(reg, {r: np.asarray(stats[r][0]) for r in reg})
+    frac = _fractions(_voxel_types(calls, fluid))
     return int(_decide(frac, p)), frac
 
 
@@ -427,13 +446,17 @@ def classify_samples(
     idx = rng.integers(0, n_reg, size=(b, n_reg))
     boot_calls = {}
     boot_ratio = {}
+    boot_reg = {}
+    boot_med = {}
     for r in roles:
         ref_b = ref[r][rng.integers(0, ref[r].size, size=(b, ref[r].size))]
         med_b, spread_b = _robust(ref_b)
         reg_b = reg[r][idx]
         boot_calls[r] = _voxel_calls(reg_b, med_b, spread_b, p)
         boot_ratio[r] = np.median(reg_b, axis=1) / med_b
-    boot_codes = _decide(_fractions(_voxel_types(boot_calls)), p)
+        boot_reg[r], boot_med[r] = reg_b, med_b
+    boot_types = _voxel_types(boot_calls, _fluid_deviation(boot_reg, boot_med))
+    boot_codes = _decide(_fractions(boot_types), p)
     confidence = float(np.mean(boot_codes == code))
 
     ratios = {}

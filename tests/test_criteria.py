@@ -166,3 +166,14 @@ def test_result_is_reproducible_for_a_seed():
 def test_parameters_are_checked():
     with pytest.raises(ValueError, match="abnormal_fraction must be between 0 and 1"):
         ClassifierParameters(abnormal_fraction=1.5)
+
+
+def test_dark_t1_with_iso_fluid_signal_is_still_a_change():
+    # T1 clearly dark; T2 only slightly brighter than marrow (within its voxel threshold), as
+    # when fat on a fast spin-echo T2 masks oedema: the change must not be called normal
+    rng = np.random.default_rng(12)
+    ref = {T1: rng.normal(100, 5, 300), T2: rng.normal(100, 5, 300)}
+    oedema = classify_samples({T1: rng.normal(62, 5, 200), T2: rng.normal(106, 5, 200)}, ref)
+    assert oedema.modic_type is ModicType.TYPE1
+    sclerosis = classify_samples({T1: rng.normal(62, 5, 200), T2: rng.normal(94, 5, 200)}, ref)
+    assert sclerosis.modic_type is ModicType.TYPE3
