@@ -379,7 +379,7 @@ class NotebookControls:
                 "ellipse (e)",
                 "freehand (f)",
             ],
-            style={"button_width": "76px"},
+            style={"button_width": "92px"},
         )
         self.tool.observe(self._guard(lambda ch: a.set_tool(ch["new"])), names="value")
         self.label = W.Dropdown(
@@ -400,7 +400,7 @@ class NotebookControls:
             ("reset view", "refresh", a.reset_view),
             ("help", "question", a.toggle_help),
         ):
-            b = W.Button(description=name, icon=icon, layout=W.Layout(width="100px"))
+            b = W.Button(description=name, icon=icon, layout=W.Layout(width="auto", min_width="112px"))
             b.on_click(lambda btn, action=action: action())
             self.buttons[name] = b
         self.preset = W.ToggleButtons(options=list(WINDOW_PRESETS), value=None)

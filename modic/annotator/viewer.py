@@ -67,6 +67,13 @@ _TOOL_ALIASES = {"lasso": "freehand", "rect": "rectangle", "poly": "polygon", "m
 #: Display pixels of right-drag per default window width (window/level sensitivity).
 _WINDOW_DRAG_PX = 300.0
 _DESKTOP_SIZE = (15.5, 8.6)
+#: How each drawing tool is used (the bottom line says it while nothing is selected).
+_HOW_TO_DRAW = {
+    "polygon": "click the vertices, then click the first one to close",
+    "rectangle": "drag a box",
+    "ellipse": "drag its bounding box",
+    "freehand": "drag around the region",
+}
 _NOTEBOOK_SIZE = (11.0, 5.0)
 
 
@@ -367,7 +374,8 @@ class Annotator:
             x = left + i * (width + gap)
             ax = fig.add_axes((x, bottom, width, height))
             pane = Pane(ax, role, vol)
-            sax = fig.add_axes((x + 0.045 * width, bottom - 0.045, 0.8 * width, 0.022))
+            # the value text ("slice 13 / 13") goes right of the slider: keep it inside the pane's width
+            sax = fig.add_axes((x + 0.04 * width, bottom - 0.045, 0.66 * width, 0.022))
             sax.set_facecolor(THEME["panel"])
             slider = Slider(
                 sax,
@@ -950,7 +958,8 @@ class Annotator:
     def _selected_text(self) -> str:
         if self._selected is None:
             return (
-                f"Draw the {self._label} ROI with the {self._tool} tool."
+                f"Draw the {self._label} ROI with the {self._tool} tool: {_HOW_TO_DRAW.get(self._tool, '')}."
+                "   Tools: p r e f; label: [ ] s i n (or the buttons); h: all keys."
                 if self._tool != "select"
                 else "Click inside an ROI to select it; drag to move; drag a polygon's vertices to reshape."
             )

@@ -13,6 +13,7 @@ Built on :class:`matplotlib.figure.Figure` without pyplot, so it works on any ba
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -166,6 +167,7 @@ def feedback_figure(
         figure = Figure(figsize=(11, 5.5 * max(1, len(panels))), layout="constrained")
     else:
         figure.clear()
+        figure.set_layout_engine("constrained")
     n = max(1, len(panels))
     axes = figure.subplots(n, 2, squeeze=False)
     who = grade.trainee or "trainee"
@@ -238,9 +240,10 @@ def feedback_figure(
                 Line2D([], [], color=TYPE_COLOURS[t], linewidth=2, label=f"Modic {t.value}")
                 for t in shown_types
             ],
-            loc="lower left",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
             fontsize=8,
-            framealpha=0.6,
+            frameon=False,
         )
         # answers without an ROI on this image: list them under the trainee's panel
         no_roi = [
@@ -252,7 +255,7 @@ def feedback_figure(
             ax_you.text(
                 0.01,
                 0.01,
-                "also not full credit (no ROI drawn): " + ", ".join(no_roi),
+                textwrap.fill("also not full credit (no ROI drawn): " + ", ".join(no_roi), 60),
                 transform=ax_you.transAxes,
                 color="white",
                 fontsize=8,

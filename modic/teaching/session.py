@@ -33,7 +33,7 @@ from .case import TeachingCase
 from .feedback import feedback_figure
 from .grading import Grade, grade
 from .log import _check_not_inside, default_log_dir, log_attempt
-from .sheet import AnswerSheet
+from .sheet import AnswerSheet, sheet_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -70,12 +70,38 @@ def _new_figure(figsize: tuple[float, float], title: str) -> Figure:
         return fig
     import matplotlib.pyplot as plt
 
-    with plt.ioff():
+    with plt.ioff(), plt.rc_context({"toolbar": "None"}):  # pan/zoom buttons would only confuse
         fig = plt.figure(figsize=figsize)
     manager = fig.canvas.manager
     if manager is not None:
         manager.set_window_title(title)
     return fig
+
+
+def _place_bottom_right(fig: Figure) -> None:
+    """Fit a Tk window in the screen's bottom-right corner and keep it above the annotator.
+
+    The annotator's window fills the screen and would hide the answer sheet (opened at the
+    same place) from a trainee who does not know it exists. The bottom-right corner is over
+    the annotator's empty results area (hidden in trainee mode), clear of its images and tools.
+    """
+    window: Any = getattr(fig.canvas.manager, "window", None)
+    if not hasattr(window, "winfo_screenwidth"):  # Qt, ipympl ...: leave it to the window manager
+        return
+    try:
+        sw, sh = int(window.winfo_screenwidth()), int(window.winfo_screenheight())
+        scale = min(
+            1.0, 0.42 * sh / (fig.get_figheight() * fig.dpi), 0.5 * sw / (fig.get_figwidth() * fig.dpi)
+        )
+        if scale < 1.0:  # below the annotator's images: smaller dots per inch keep the layout
+            fig.set_dpi(fig.dpi * scale)
+            fig.canvas.draw_idle()
+        w, h = (int(v) for v in fig.get_size_inches() * fig.dpi)
+        window.wm_geometry(f"{w}x{h}+{max(0, sw - w - 8)}+{max(0, sh - h - 8)}")
+        window.attributes("-topmost", True)
+        window.after(800, window.lift)  # above the annotator, also without a window manager
+    except Exception as exc:  # noqa: BLE001 -- a window we cannot place stays where it is
+        logger.debug("cannot place the answer sheet: %s", exc)
 
 
 def _safe(name: str) -> str:
@@ -184,7 +210,8 @@ class TeachingSession:
             autosave=True,
         )
         n = len(self.case.key)
-        fig = _new_figure((7.5, 2.4 + 0.34 * n), f"modic teach - answer sheet - {self.case.id}")
+        fig = _new_figure(sheet_size(n), f"modic teach - answer sheet - {self.case.id}")
+        _place_bottom_right(fig)
         self.sheet = AnswerSheet(
             self.case,
             types=self._draft_types(),

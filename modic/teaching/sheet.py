@@ -2,9 +2,9 @@
 
 One row per endplate of the case's key (head to foot), one column per type; a click on a
 cell commits that type (a second click on it clears it). The arrow keys up/down move the
-current row and the keys ``0``-``3`` commit a pure type on it. **Submit** hands the types
-to the session, which grades them; :meth:`AnswerSheet.reveal` then shows the key's type,
-the credit and the Dice of every row.
+current row and the keys ``0``-``3`` commit a pure type on it and move to the next row.
+**Submit** hands the types to the session, which grades them; :meth:`AnswerSheet.reveal`
+then shows the key's type, the credit and the Dice of every row.
 
 Built on a plain :class:`matplotlib.figure.Figure` unless a (pyplot) figure is passed, so it
 is driven the same way in tests (Agg), notebooks and windows.
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .grading import Grade
 
-__all__ = ["AnswerSheet", "TYPE_ORDER"]
+__all__ = ["AnswerSheet", "TYPE_ORDER", "sheet_size"]
 
 #: The columns of the sheet.
 TYPE_ORDER: tuple[ModicType, ...] = (
@@ -50,6 +50,11 @@ TYPE_COLOURS: dict[ModicType, str] = {
 }
 _BG, _TEXT, _GRID, _CURRENT = "#1E1F22", "#E8EAED", "#5F6368", "#00E5FF"
 _LABEL_W = 2.2  # width of the endplate column, in cell units
+
+
+def sheet_size(n: int) -> tuple[float, float]:
+    """The answer sheet's size in inches for ``n`` endplates (small enough to sit beside the annotator)."""
+    return 7.5, 2.45 + 0.22 * n
 
 
 class AnswerSheet:
@@ -102,25 +107,38 @@ class AnswerSheet:
                 self.types[lab] = parse_modic_type(value)
         n = len(self.labels)
         if figure is None:
-            figure = Figure(figsize=(7.5, 2.4 + 0.34 * n))
+            figure = Figure(figsize=sheet_size(n))
         self.figure: Figure = figure
         figure.set_facecolor(_BG)
-        top = 1.0 - 1.25 / figure.get_figheight()
-        self.ax: Axes = figure.add_axes((0.03, 0.12, 0.94, top - 0.12))
-        self.button_ax: Axes = figure.add_axes((0.74, 0.02, 0.23, 0.07))
-        self.button: Button = Button(self.button_ax, "Submit", color="#3C4043", hovercolor="#1A73E8")
+        height = figure.get_figheight()
+        top = 1.0 - 1.45 / height
+        bottom = 0.55 / height
+        self.ax: Axes = figure.add_axes((0.03, bottom, 0.94, top - bottom))
+        self.button_ax: Axes = figure.add_axes((0.74, 0.08 / height, 0.23, 0.36 / height))
+        self.button: Button = Button(self.button_ax, "Submit answer", color="#1A73E8", hovercolor="#4285F4")
         self.button.label.set_color(_TEXT)
         self.button.on_clicked(lambda _event: self.submit())
         self._cids = [
             figure.canvas.mpl_connect("button_press_event", self._on_click),
             figure.canvas.mpl_connect("key_press_event", self._on_key),
         ]
-        history = textwrap.fill(case.history, 110) if case.history else ""
+        history = textwrap.fill(case.history, 100) if case.history else ""
         self.header = figure.text(
             0.03, 0.985, case.title, color=_TEXT, fontsize=9.5, va="top", ha="left", fontweight="bold"
         )
-        figure.text(0.03, 0.985 - 0.3 / figure.get_figheight(), history, color=_TEXT, fontsize=8.5, va="top")
-        self.status = figure.text(0.03, 0.045, "", color="#9AA0A6", fontsize=8.5, va="center")
+        figure.text(0.03, 0.985 - 0.3 / height, history, color=_TEXT, fontsize=8.5, va="top")
+        figure.text(
+            0.03,
+            0.985 - 0.92 / height,
+            "In the annotator window: draw an ROI on every endplate you call abnormal (and reference "
+            "marrow).\nHere: commit a Modic type for every endplate, then press Submit answer.",
+            color=_CURRENT,
+            fontsize=8.5,
+            va="top",
+        )
+        self.status = figure.text(
+            0.03, 0.26 / height, "", color="#BDC1C6", fontsize=8.5, va="center", linespacing=1.4
+        )
         self.draw()
 
     # -- state -----------------------------------------------------------------------
@@ -216,7 +234,11 @@ class AnswerSheet:
             self.current = min(len(self.labels) - 1, self.current + 1)
             self.draw()
         elif key in ("0", "1", "2", "3"):
-            self.set_type(self.labels[self.current], key)
+            row = self.current
+            self.set_type(self.labels[row], key)
+            if row + 1 < len(self.labels):  # on to the next endplate, as a reader goes head to foot
+                self.current = row + 1
+                self.draw()
 
     # -- drawing ---------------------------------------------------------------------
     def draw(self) -> None:
@@ -232,8 +254,10 @@ class AnswerSheet:
         ax.set_xlim(0, width)
         ax.set_ylim(n, -1)
         ax.set_axis_off()
+        ax.text(0.1, -0.5, "endplate", color="#9AA0A6", va="center", fontsize=8.5)
         for j, t in enumerate(TYPE_ORDER):
-            ax.text(_LABEL_W + j + 0.5, -0.5, t.value, color=_TEXT, ha="center", va="center", fontsize=9)
+            head = "normal" if t is ModicType.NONE else f"type {t.value}" if j < 4 else t.value
+            ax.text(_LABEL_W + j + 0.5, -0.5, head, color=_TEXT, ha="center", va="center", fontsize=8.5)
         if self.grade is not None:
             for j, head in enumerate(("key", "credit", "Dice")):
                 x = _LABEL_W + len(TYPE_ORDER) + j + 0.5
@@ -292,8 +316,12 @@ class AnswerSheet:
         answered = sum(1 for label in self.labels if label in self.types)
         if self.grade is None:
             self.status.set_text(
-                f"{answered} of {n} answered. Click a type (again: clear); keys up/down, 0-3."
+                f"{answered} of {n} answered. Click a box to commit that type\n"
+                "(again: clear; or keys 0-3 and up/down), then Submit answer."
             )
         else:
-            self.status.set_text(f"Submitted. Score {self.grade.score:.0%}: the key is revealed.")
+            self.status.set_text(
+                f"Submitted: score {self.grade.score:.0%}. Key, credit and Dice: right-hand\n"
+                "columns; the key is dash-dotted on the images."
+            )
         self.figure.canvas.draw_idle()
