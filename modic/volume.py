@@ -503,6 +503,20 @@ def _read_frame_unguarded(frame: Frame) -> NDArray[np.generic]:
         raise DicomFileError(str(frame.path), f"cannot read pixel data: {exc.strerror or exc}") from None
 
 
+#: The fastest installed pydicom plugin first, per transfer syntax, as measured by
+#: benchmarks/bench_load.py (used when imagecodecs is not installed or falls back):
+#: pyjpegls decodes JPEG-LS ~4x faster than pylibjpeg (libjpeg); gdcm decodes JPEG Lossless
+#: ~1.7x faster than pylibjpeg but JPEG 2000 ~1.15x slower. Others: pydicom's own order.
+_PREFERRED_PLUGINS: dict[str, tuple[str, ...]] = {
+    "1.2.840.10008.1.2.4.57": ("gdcm", "pylibjpeg"),  # JPEG Lossless (Process 14)
+    "1.2.840.10008.1.2.4.70": ("gdcm", "pylibjpeg"),  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80": ("pyjpegls", "gdcm", "pylibjpeg"),  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81": ("pyjpegls", "gdcm", "pylibjpeg"),  # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90": ("pylibjpeg", "pillow", "gdcm"),  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91": ("pylibjpeg", "pillow", "gdcm"),  # JPEG 2000
+}
+
+
 def _decode(frame: Frame, ts: UID) -> NDArray[np.generic]:
     """Decode one compressed (or deflated) frame with pydicom's decoders."""
     from pydicom.pixels import get_decoder, pixel_array
@@ -522,18 +536,7 @@ def _decode(frame: Frame, ts: UID) -> NDArray[np.generic]:
             photometric_interpretation=enc.photometric_interpretation,
             number_of_frames=enc.number_of_frames,
         )
-        # The fastest installed plugin first, as measured by benchmarks/bench_load.py:
-        # pyjpegls decodes JPEG-LS ~4x faster than pylibjpeg (libjpeg), gdcm decodes JPEG
-        # Lossless ~1.7x faster than pylibjpeg but JPEG 2000 ~1.15x slower than it. Other
-        # syntaxes, or none of these installed: pydicom's own order.
-        preferred = {
-            "1.2.840.10008.1.2.4.57": ("gdcm", "pylibjpeg"),  # JPEG Lossless (Process 14)
-            "1.2.840.10008.1.2.4.70": ("gdcm", "pylibjpeg"),  # JPEG Lossless SV1
-            "1.2.840.10008.1.2.4.80": ("pyjpegls", "gdcm", "pylibjpeg"),  # JPEG-LS Lossless
-            "1.2.840.10008.1.2.4.81": ("pyjpegls", "gdcm", "pylibjpeg"),  # JPEG-LS Near-Lossless
-            "1.2.840.10008.1.2.4.90": ("pylibjpeg", "pillow", "gdcm"),  # JPEG 2000 Lossless
-            "1.2.840.10008.1.2.4.91": ("pylibjpeg", "pillow", "gdcm"),  # JPEG 2000
-        }.get(str(ts), ())
+        preferred = _PREFERRED_PLUGINS.get(str(ts), ())
         decoder = get_decoder(ts)
         available = decoder.available_plugins
         plugin = next((name for name in preferred if name in available), "")
