@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import write_lumbar_study
 
 
@@ -91,3 +93,24 @@ def test_info_on_folder_without_dicom_exits_1(tmp_path):
     r = run("info", str(tmp_path))
     assert r.returncode == 1
     assert "no usable DICOM image series" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["info", "--json"], ["info"], ["classify"]])
+def test_a_closed_pipe_ends_quietly(args):
+    # `modic info PATH --json | head -1`: the reader goes away before modic has written;
+    # like other Unix tools modic stops without a BrokenPipeError traceback
+    from modic.data import sample_data_dir, sample_study_path
+
+    path = sample_study_path("siemens_15T_type1_type2") if args[0] == "classify" else sample_data_dir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modic", args[0], str(path), *args[1:]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # closed before the first write
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    code = proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert code == 141

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -260,6 +261,27 @@ def _run_teach(args: argparse.Namespace) -> int:
     return run_teach(args)
 
 
+#: Exit status when the reader of our output went away (``modic info | head``): 128 +
+#: SIGPIPE, what a shell reports for Unix tools killed by it.
+EXIT_CLOSED_PIPE = 141
+
+
+def _closed_pipe() -> int:
+    """End quietly when stdout's reader has closed the pipe (Python docs, "Note on SIGPIPE").
+
+    Further writes, including the interpreter's final flush, go to /dev/null, so no
+    ``BrokenPipeError`` traceback follows.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured)
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_CLOSED_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``modic`` command line; returns the exit code."""
     parser = build_parser()
@@ -270,7 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose, args.quiet)
     log = logging.getLogger("modic")
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
