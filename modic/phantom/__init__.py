@@ -8,6 +8,14 @@ gradient-echo signal equations, coil sensitivity and Rician noise give vendor-st
 sagittal T1 / T2 / STIR, axial T2 and localizer series.  Modic changes of type 1, 2, 3
 and mixed 1/2, 2/3 are placed at chosen endplates.
 
+Opt-in realism (all off by default): weak changes and fat islands in oedema
+(:class:`LesionSpec` ``t1_ratio``, ``fat_islands``), incomplete STIR fat nulling
+(:class:`SeriesSpec` ``stir_efficiency``), a head-foot receive-coil gradient, patchy
+fatty marrow with focal fat islands, undulating endplates for partial volume in thick
+slices, degenerated discs, hemangiomas and Schmorl nodes (:class:`StudySpec`); the
+ground truth then records these factors.  :mod:`modic.phantom.reader` draws ROIs in
+several reader styles (:class:`~modic.phantom.reader.ReaderStyle`).
+
 Quick start
 -----------
 >>> from modic.phantom import (LesionSpec, default_study_spec, lesion_mask, small_series,
@@ -41,7 +49,9 @@ from .signal import Sequence, default_sequence
 from .spec import (
     LESION_VERTEBRAE,
     MODIC_TYPES,
+    HemangiomaSpec,
     LesionSpec,
+    SchmorlNodeSpec,
     SeriesSpec,
     StudySpec,
     default_series,
@@ -61,6 +71,8 @@ from .truth import (
 
 __all__ = [
     "LesionSpec",
+    "HemangiomaSpec",
+    "SchmorlNodeSpec",
     "SeriesSpec",
     "StudySpec",
     "default_study_spec",

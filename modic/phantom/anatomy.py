@@ -23,7 +23,8 @@ coordinates interpolated between the frames of the two planes, continuous across
 Painter's order: torso (skin, subcutaneous fat, fat, abdominal wall, viscera, lungs),
 kidneys, muscles and vessels, posterior elements and sacral alae, ligamentum flavum and
 canal (epidural fat, thecal sac, cord, cauda equina), discs, vertebral bodies (cortex,
-endplates, marrow, Modic changes).
+endplates, marrow, focal fat islands, hemangiomas, Modic changes and their fat islands,
+Schmorl nodes).
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ class Vertebra:
     waist: float = 0.06
     kidney: float = 0.08
     marrow_code: int = 0
+    #: Amplitude (mm) of the undulation of the endplate surfaces (0 = smooth domes).
+    surface_amp: float = 0.0
+    #: (2, n, 3) waves (kx, ky, phase) of the superior [0] and inferior [1] surface.
+    surface_waves: FloatArray = field(default_factory=lambda: np.zeros((2, 0, 3)))
+    #: Focal fat islands of normal marrow: (n, 4) body-local centre (mm) and radius.
+    focal_fat: FloatArray = field(default_factory=lambda: np.zeros((0, 4)))
+    focal_fat_code: int = -1
+    #: Hemangiomas: (n, 4) body-local centre and radius, mm, with their tissue codes.
+    hemangiomas: FloatArray = field(default_factory=lambda: np.zeros((0, 4)))
+    hemangioma_codes: tuple[int, ...] = ()
+    #: Schmorl nodes, see :class:`SchmorlNode`.
+    schmorl_nodes: list[SchmorlNode] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -106,9 +119,23 @@ class Vertebra:
 
     def concavity(self, x: NDArray[np.floating], y: NDArray[np.floating],
                   superior: bool) -> NDArray[np.floating]:
-        """Depth of the endplate surface below the rim plane at local (x, y), mm."""
+        """Depth of the endplate surface below the rim plane at local (x, y), mm.
+
+        ``c (1 - rho**2)`` (a dome; ``rho`` the normalised distance from the centre), or
+        with an undulation ``max(0, (c + a n(x, y)) (1 - rho**2))``, ``n`` the mean of
+        the surface's cosine waves (in [-1, 1]), ``a`` :attr:`surface_amp`.
+        """
         rho2 = (x / (self.width / 2)) ** 2 + (y / (self.depth / 2)) ** 2
         cc = self.concavity_sup if superior else self.concavity_inf
+        waves = self.surface_waves[0 if superior else 1]
+        if self.surface_amp > 0 and len(waves):
+            n = np.zeros(np.shape(x), dtype=np.float64)
+            for kx, ky, ph in waves:
+                n += np.cos(kx * x + ky * y + ph)
+            depth = np.clip(cc + self.surface_amp * n / len(waves), 0.0, None)
+            out_u: NDArray[np.floating] = (depth * np.clip(1.0 - rho2, 0.0, None)).astype(
+                np.result_type(x, np.float32))
+            return out_u
         out: NDArray[np.floating] = cc * np.clip(1.0 - rho2, 0.0, None)
         return out
 
@@ -141,9 +168,29 @@ class Vertebra:
     def endplate_center(self, superior: bool) -> FloatArray:
         """Centre of the (concave) endplate surface, LPS mm."""
         cc = self.concavity_sup if superior else self.concavity_inf
+        if self.surface_amp > 0:  # the undulating surface over the centre
+            cc = float(self.concavity(np.zeros(1), np.zeros(1), superior)[0])
         sign = 1.0 if superior else -1.0
         c: FloatArray = self.center + sign * self.axes[2] * (self.height / 2 - cc)
         return c
+
+
+@dataclass
+class SchmorlNode:
+    """A Schmorl node in its vertebra's local frame (mm).
+
+    Disc material fills the dome ``0 <= w <= depth * sqrt(1 - rho**2)`` (``w`` the depth
+    below the endplate surface, ``rho`` the distance from ``(x0, y0)`` over ``radius``),
+    rimmed by ``rim`` mm of sclerotic cortex.
+    """
+
+    superior: bool
+    x0: float
+    y0: float
+    radius: float
+    depth: float
+    code: int
+    rim: float = 0.7
 
 
 @dataclass
@@ -221,6 +268,7 @@ class Anatomy:
         self.sac_end_s = 0.0
         self.bifurcation_s = 0.0
         self.texture_waves = np.zeros((0, 4))
+        self.patch_waves = np.zeros((0, 4))
         self._prim_cache: dict[int, list[tuple[str, tuple[float, ...], FloatArray,
                                                FloatArray]]] = {}
 
@@ -635,9 +683,15 @@ class Anatomy:
         table[self.code("cortical_bone")] = True
         for v in self.vertebrae:
             table[v.marrow_code] = True
+            if v.focal_fat_code >= 0:
+                table[v.focal_fat_code] = True
+            for c in v.hemangioma_codes:
+                table[c] = True
         for les in self.lesions:
             for c in les.codes:
                 table[c] = True
+            if les.island_code >= 0:
+                table[les.island_code] = True
         out: BoolArray = table[lab]
         return out
 
@@ -711,6 +765,14 @@ class Anatomy:
         r_in = v.section(x, y, z, inset=v.cortex)
         marrow = core & (r_in <= 1.0) & (z <= zs - v.endplate) & (z >= zi + v.endplate)
         out[marrow] = v.marrow_code
+        # focal fat islands and hemangiomas of normal marrow
+        if len(v.focal_fat) or len(v.hemangiomas):
+            wm = np.flatnonzero(marrow)
+            xm, ym, zm = x[wm], y[wm], z[wm]
+            if len(v.focal_fat):
+                out[wm[in_spheres(v.focal_fat, xm, ym, zm)]] = v.focal_fat_code
+            for sphere, code in zip(v.hemangiomas, v.hemangioma_codes, strict=True):
+                out[wm[in_spheres(sphere[None, :], xm, ym, zm)]] = code
         # Modic changes
         for les in self.lesions:
             if les.vertebra != i:
@@ -718,6 +780,26 @@ class Anatomy:
             comp = les.classify(v, x, y, z)
             for j, c in enumerate(les.codes):
                 out[marrow & (comp == j)] = c
+            if les.island_code >= 0 and len(les.islands):
+                j1 = les.types.index("1")
+                sel = marrow & (comp == j1)
+                if sel.any():
+                    ws = np.flatnonzero(sel)
+                    inside = in_spheres(les.islands, x[ws], y[ws], z[ws])
+                    out[ws[inside]] = les.island_code
+        # Schmorl nodes: disc material through the endplate, with a sclerotic rim
+        for node in v.schmorl_nodes:
+            w = (zs - z) if node.superior else (z - zi)
+            d2 = (x - node.x0) ** 2 + (y - node.y0) ** 2
+            rho2 = d2 / node.radius ** 2
+            dome = core & (w >= 0) & (rho2 < 1.0) & (
+                w <= node.depth * np.sqrt(np.clip(1.0 - rho2, 0.0, None)))
+            ro = node.radius + node.rim
+            rho2o = d2 / ro ** 2
+            rim = core & (w >= 0) & (rho2o < 1.0) & (
+                w <= (node.depth + node.rim) * np.sqrt(np.clip(1.0 - rho2o, 0.0, None)))
+            out[rim & ~dome] = self.code("cortical_bone")
+            out[dome] = node.code
         # concave part of the disc above / below the rim planes
         for superior in (True, False):
             zsurf = zs if superior else zi
@@ -755,3 +837,26 @@ class Anatomy:
             acc += np.cos(P @ np.array([kx, ky, kz], dtype=np.float32) + np.float32(ph))
         acc *= np.float32(np.sqrt(2.0 / max(len(self.texture_waves), 1)))
         return acc
+
+    def patchiness(self, points: NDArray[np.floating]) -> F32:
+        """Blotchy zero-mean field (N,) in (-1, 1) of heterogeneous marrow.
+
+        ``tanh(1.5 g)`` of a unit-std sum of cosines ``g`` (patches 6-20 mm): flat-topped
+        patches of fattier and leaner marrow rather than a gentle ripple.
+        """
+        P = np.asarray(points, dtype=np.float32).reshape(-1, 3)
+        acc = np.zeros(len(P), dtype=np.float32)
+        for kx, ky, kz, ph in self.patch_waves:
+            acc += np.cos(P @ np.array([kx, ky, kz], dtype=np.float32) + np.float32(ph))
+        acc *= np.float32(np.sqrt(2.0 / max(len(self.patch_waves), 1)))
+        out: F32 = np.tanh(np.float32(1.5) * acc)
+        return out
+
+
+def in_spheres(spheres: NDArray[np.floating], x: NDArray[np.floating],
+                y: NDArray[np.floating], z: NDArray[np.floating]) -> BoolArray:
+    """Whether local points (x, y, z) lie in any of ``spheres`` ((n, 4): centre, radius)."""
+    out = np.zeros(np.shape(x), dtype=bool)
+    for cx, cy, cz, r in spheres:
+        out |= (x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2 <= r * r
+    return out

@@ -5,11 +5,29 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from .anatomy import Anatomy, Disc, Segment, Vertebra
+from .anatomy import Anatomy, Disc, SchmorlNode, Segment, Vertebra, in_spheres
 from .grid import rotation_about
 from .lesion import Lesion, LesionMeasure, side_split
-from .spec import VERTEBRAE, LesionSpec, StudySpec
-from .tissue import Tissue, base_tissue, disc_nucleus, modic_tissue, normal_marrow
+from .signal import default_sequence, tissue_signal
+from .spec import (
+    LESION_VERTEBRAE,
+    VERTEBRAE,
+    HemangiomaSpec,
+    LesionSpec,
+    SchmorlNodeSpec,
+    SeriesSpec,
+    StudySpec,
+)
+from .tissue import (
+    Tissue,
+    base_tissue,
+    disc_nucleus,
+    fat_relaxation,
+    focal_fat_tissue,
+    hemangioma_tissue,
+    modic_tissue,
+    normal_marrow,
+)
 
 __all__ = ["build_anatomy"]
 
@@ -30,7 +48,10 @@ _NOMINAL: dict[str, tuple[float, float, float, float, float, float]] = {
 _DISC_HEIGHT = {"T8": 5.0, "T9": 5.0, "T10": 5.5, "T11": 6.0, "T12": 7.0, "L1": 8.5,
                 "L2": 9.5, "L3": 10.0, "L4": 10.5, "L5": 9.5, "S1": 2.0, "S2": 1.6, "S3": 1.3}
 
-_TAGS = {"anatomy": 1, "texture": 2, "lesion": 3}
+_TAGS = {"anatomy": 1, "texture": 2, "lesion": 3, "patch": 4, "islands": 5, "focal": 6,
+         "surface": 7}
+#: Amplitudes (FF units) of the marrow patches at marrow_heterogeneity = 1 (changes: half).
+PATCH_AMPLITUDE = 0.12
 
 
 def _rng(seed: int, purpose: str, *extra: int) -> np.random.Generator:
@@ -94,6 +115,10 @@ def build_anatomy(spec: StudySpec) -> Anatomy:
             h *= 0.8
         disc_h[n] = h
         hydration[n] = hyd
+    for name in spec.degenerated_discs:  # desiccated: dark nucleus, lower disc
+        upper = name.split("/")[0]
+        hydration[upper] = min(hydration[upper], 0.05)
+        disc_h[upper] *= 0.75
 
     def frame(angle: float, lat: float, rot: float) -> FloatArray:
         t = np.deg2rad(angle)
@@ -141,7 +166,8 @@ def build_anatomy(spec: StudySpec) -> Anatomy:
             if n != "S1":
                 v.concavity_sup = 0.3
         v.marrow_code = anat.add_tissue(
-            normal_marrow(f"marrow_{n}", ff, fs, texture=spec.marrow_texture))
+            normal_marrow(f"marrow_{n}", ff, fs, texture=spec.marrow_texture,
+                          patch=PATCH_AMPLITUDE * spec.marrow_heterogeneity))
         anat.vertebrae.append(v)
     for j, n in enumerate(names[:-1]):
         lower = names[j + 1]
@@ -165,12 +191,151 @@ def build_anatomy(spec: StudySpec) -> Anatomy:
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     anat.texture_waves = np.column_stack([dirs * k[:, None],
                                           trng.uniform(0, 2 * np.pi, n_waves)])
+    if spec.marrow_heterogeneity > 0:
+        prng = _rng(spec.seed, "patch")
+        n_p = 16
+        kp = 2 * np.pi / prng.uniform(6.0, 20.0, size=n_p)
+        dp = prng.normal(size=(n_p, 3))
+        dp /= np.linalg.norm(dp, axis=1, keepdims=True)
+        anat.patch_waves = np.column_stack([dp * kp[:, None], prng.uniform(0, 2 * np.pi, n_p)])
+    if spec.endplate_irregularity > 0:
+        _add_surface_undulation(anat)
+    if spec.marrow_fat_islands > 0:
+        _add_focal_fat(anat)
+    for hem in spec.hemangiomas:
+        _add_hemangioma(anat, hem)
+    for node in spec.schmorl_nodes:
+        _add_schmorl_node(anat, node)
     # lesions
     for n_les, les_spec in enumerate(spec.lesions):
         anat.lesions.append(_make_lesion(anat, les_spec, n_les))
     for lesion in anat.lesions:
         _measure_lesion(anat, lesion)
+    for n_les, lesion in enumerate(anat.lesions):
+        if lesion.spec.fat_islands > 0:
+            _add_lesion_islands(anat, lesion, n_les)
     return anat
+
+
+def _add_surface_undulation(anat: Anatomy) -> None:
+    """Smooth undulation of the endplates of T12-S1 (wavelength 6-16 mm)."""
+    rng = _rng(anat.spec.seed, "surface")
+    for name in LESION_VERTEBRAE:
+        v = anat.vertebra(name)
+        k = 2 * np.pi / rng.uniform(6.0, 16.0, size=(2, 3))
+        ang = rng.uniform(0, 2 * np.pi, size=(2, 3))
+        ph = rng.uniform(0, 2 * np.pi, size=(2, 3))
+        v.surface_waves = np.stack([k * np.cos(ang), k * np.sin(ang), ph], axis=-1)
+        if name == "S1":  # fused below: only the superior endplate undulates
+            v.surface_waves[1] = [0.0, 0.0, np.pi / 2]  # cos(pi / 2) = 0
+        v.surface_amp = anat.spec.endplate_irregularity
+    anat._prim_cache.clear()
+
+
+def _marrow_local(v: Vertebra, q: FloatArray) -> NDArray[np.bool_]:
+    """Whether body-local points q ((n, 3)) lie in the marrow of ``v`` (no lesions)."""
+    x, y, z = q[:, 0], q[:, 1], q[:, 2]
+    zs, zi = v.z_surface(x, y, True), v.z_surface(x, y, False)
+    out: NDArray[np.bool_] = ((v.section(x, y, z, inset=v.cortex) <= 1.0)
+                              & (z <= zs - v.endplate) & (z >= zi + v.endplate)
+                              & (np.abs(z) <= v.height / 2))
+    return out
+
+
+def _add_focal_fat(anat: Anatomy) -> None:
+    """Poisson-many focal fat islands (radius 1.5-4 mm) in each vertebra T12-S1."""
+    spec = anat.spec
+    rng = _rng(spec.seed, "focal")
+    for name in LESION_VERTEBRAE:
+        v = anat.vertebra(name)
+        n = int(rng.poisson(spec.marrow_fat_islands))
+        spheres = []
+        for _ in range(n):
+            r = float(rng.uniform(1.5, 4.0))
+            for _try in range(20):
+                c = np.array([rng.uniform(-0.7, 0.7) * v.width / 2,
+                              rng.uniform(-0.7, 0.7) * v.depth / 2,
+                              rng.uniform(-0.5, 0.5) * v.height])
+                if bool(_marrow_local(v, c[None, :])[0]):
+                    spheres.append([*c, r])
+                    break
+        if spheres:
+            v.focal_fat = np.array(spheres, dtype=float)
+            v.focal_fat_code = anat.add_tissue(
+                focal_fat_tissue(f"focalfat_{name}", spec.field_strength))
+
+
+def _add_hemangioma(anat: Anatomy, h: HemangiomaSpec) -> None:
+    """A hemangioma kept >= 2.5 mm (plus its radius) from both endplate surfaces."""
+    v = anat.vertebra(h.vertebra)
+    x, y = h.lr_position * v.width / 2, h.ap_position * v.depth / 2
+    xa, ya = np.array([x]), np.array([y])
+    zs, zi = float(v.z_surface(xa, ya, True)[0]), float(v.z_surface(xa, ya, False)[0])
+    r = min(h.radius_mm, (zs - zi) / 2 - 2.5)
+    z = float(np.clip(h.height_position * v.height / 2, zi + r + 2.5, zs - r - 2.5))
+    k = len(v.hemangioma_codes)
+    code = anat.add_tissue(hemangioma_tissue(f"hemangioma_{h.vertebra}{'' if k == 0 else k}",
+                                             anat.field_strength, h.fat_fraction))
+    v.hemangiomas = np.vstack([v.hemangiomas, [[x, y, z, r]]])
+    v.hemangioma_codes = (*v.hemangioma_codes, code)
+
+
+def _add_schmorl_node(anat: Anatomy, node: SchmorlNodeSpec) -> None:
+    v = anat.vertebra(node.vertebra)
+    superior = node.endplate == "superior"
+    x0, y0 = node.lr_position * v.width / 2, node.ap_position * v.depth / 2
+    xa, ya = np.array([x0]), np.array([y0])
+    local_h = float(v.z_surface(xa, ya, True)[0] - v.z_surface(xa, ya, False)[0])
+    code = anat.add_tissue(disc_nucleus(f"schmorl_{node.vertebra}_{node.endplate}", 0.9,
+                                        anat.field_strength))
+    v.schmorl_nodes.append(SchmorlNode(superior=superior, x0=x0, y0=y0,
+                                       radius=node.radius_mm,
+                                       depth=min(node.depth_mm, 0.35 * local_h), code=code))
+
+
+def _weak_fat_fraction(anat: Anatomy, les: LesionSpec, v: Vertebra) -> float:
+    """Fat fraction that gives a change of type ``les.modic_type`` T1 = t1_ratio x marrow."""
+    assert les.t1_ratio is not None
+    spec = anat.spec
+    t1 = next((s for s in spec.resolved_series if s.role == "t1"), SeriesSpec(role="t1"))
+    seq = default_sequence(t1, spec.vendor, spec.field_strength)
+    fat = fat_relaxation(spec.field_strength)
+    target = les.t1_ratio * tissue_signal(anat.tissues[v.marrow_code], seq, fat)
+    s0 = tissue_signal(modic_tissue("x", les.modic_type, spec.field_strength, 0.0), seq, fat)
+    s1 = tissue_signal(modic_tissue("x", les.modic_type, spec.field_strength, 1.0), seq, fat)
+    return float(np.clip((target - s0) / (s1 - s0), 0.02, 0.98))
+
+
+def _add_lesion_islands(anat: Anatomy, les: Lesion, n: int) -> None:
+    """Fat islands (radius 1-2.5 mm) covering ``fat_islands`` of the type-1 part."""
+    target = les.spec.fat_islands
+    v = anat.vertebrae[les.vertebra]
+    rng = _rng(anat.spec.seed, "islands", n)
+    j1 = les.types.index("1")
+    code1 = les.codes[j1]
+    les.island_code = anat.add_tissue(focal_fat_tissue(
+        f"modic1fat_{les.spec.vertebra}_{les.spec.endplate}", anat.field_strength))
+    anat.lesion_type_of_code[les.island_code] = 1
+    x, y, z = _lesion_grid(v, les)
+    codes = anat._body_codes(les.vertebra, x, y, z)
+    part = np.flatnonzero(codes == code1)
+    if len(part) == 0:
+        return
+    volume = len(part) * _STEP ** 3
+    mean_ball = 4.0 / 3.0 * np.pi * np.mean(rng.uniform(1.0, 2.5, 64) ** 3)
+    spheres = np.zeros((0, 4))
+    for _ in range(4):  # add islands until the covered share reaches the target
+        covered = in_spheres(spheres, x[part], y[part], z[part]).mean() if len(spheres) else 0.0
+        if covered >= 0.9 * target:
+            break
+        want = -np.log(max(1.0 - target, 1e-6)) + np.log(max(1.0 - covered, 1e-6))
+        k = max(1, int(np.ceil(want * volume / mean_ball)))
+        centres = part[rng.integers(0, len(part), size=k)]
+        radii = rng.uniform(1.0, 2.5, size=k)
+        spheres = np.vstack([spheres, np.column_stack([x[centres], y[centres], z[centres],
+                                                       radii])])
+    les.islands = spheres
+    _measure_lesion(anat, les)
 
 
 def _build_segments(anat: Anatomy) -> None:
@@ -266,8 +431,11 @@ def _make_lesion(anat: Anatomy, les: LesionSpec, n: int) -> Lesion:
     codes = []
     for t in types:
         ff = les.fat_fraction if len(types) == 1 else None
+        if les.t1_ratio is not None:
+            ff = _weak_fat_fraction(anat, les, v)
         tis = modic_tissue(f"modic{t}_{les.vertebra}_{les.endplate}", t, anat.field_strength,
-                           fat_fraction=ff, texture=anat.spec.marrow_texture)
+                           fat_fraction=ff, texture=anat.spec.marrow_texture,
+                           patch=0.5 * PATCH_AMPLITUDE * anat.spec.marrow_heterogeneity)
         code = anat.add_tissue(tis)
         anat.lesion_type_of_code[code] = int(t)
         codes.append(code)
@@ -275,27 +443,41 @@ def _make_lesion(anat: Anatomy, les: LesionSpec, n: int) -> Lesion:
     return lesion
 
 
-def _measure_lesion(anat: Anatomy, les: Lesion) -> None:
-    """Volume, per-type volume fractions and maximum height of the painted change."""
-    v = anat.vertebrae[les.vertebra]
-    step = 0.4
-    xs = np.arange(les.x0 - les.rx, les.x0 + les.rx + step, step)
-    ys = np.arange(les.y0 - les.ry, les.y0 + les.ry + step, step)
+_STEP = 0.4  # mm, grid of the lesion measurements
+
+
+def _lesion_grid(v: Vertebra, les: Lesion) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Body-local points of a 0.4 mm grid over the box that holds the change."""
+    xs = np.arange(les.x0 - les.rx, les.x0 + les.rx + _STEP, _STEP)
+    ys = np.arange(les.y0 - les.ry, les.y0 + les.ry + _STEP, _STEP)
     if les.superior:
         z_hi = v.height / 2
-        z_lo = v.height / 2 - v.concavity_sup - les.h0 - 1.0
+        z_lo = v.height / 2 - v.concavity_sup - v.surface_amp - les.h0 - 1.0
     else:
         z_lo = -v.height / 2
-        z_hi = -v.height / 2 + v.concavity_inf + les.h0 + 1.0
-    zs = np.arange(z_lo, z_hi + step, step)
+        z_hi = -v.height / 2 + v.concavity_inf + v.surface_amp + les.h0 + 1.0
+    zs = np.arange(z_lo, z_hi + _STEP, _STEP)
     X, Y, Z = np.meshgrid(xs, ys, zs, indexing="ij")
-    x, y, z = X.ravel(), Y.ravel(), Z.ravel()
+    return X.ravel(), Y.ravel(), Z.ravel()
+
+
+def _measure_lesion(anat: Anatomy, les: Lesion) -> None:
+    """Volume, per-type volume fractions and maximum height of the painted change.
+
+    Fat islands count as part of the type-1 component (and as ``island_fraction`` of it).
+    """
+    v = anat.vertebrae[les.vertebra]
+    x, y, z = _lesion_grid(v, les)
     codes = anat._body_codes(les.vertebra, x, y, z)
     counts = {t: int(np.count_nonzero(codes == c))
               for t, c in zip(les.types, les.codes, strict=True)}
+    n_islands = int(np.count_nonzero(codes == les.island_code)) if les.island_code >= 0 else 0
+    if n_islands:
+        counts["1"] += n_islands
     total = sum(counts.values())
-    vol = total * step ** 3
-    in_les = np.isin(codes, np.array(les.codes))
+    vol = total * _STEP ** 3
+    all_codes = [*les.codes, *([les.island_code] if les.island_code >= 0 else [])]
+    in_les = np.isin(codes, np.array(all_codes))
     if total:
         w = les.depth_below(v, x[in_les], y[in_les], z[in_les])
         local_h = (v.z_surface(x[in_les], y[in_les], True)
@@ -304,6 +486,6 @@ def _measure_lesion(anat: Anatomy, les: Lesion) -> None:
     else:
         max_frac = 0.0
     fractions = {t: (counts[t] / total if total else 0.0) for t in les.types}
+    island_fraction = n_islands / counts["1"] if n_islands else 0.0
     les.measured = LesionMeasure(volume_mm3=float(vol), fractions=fractions,
-                                 max_height_fraction=max_frac)
-
+                                 max_height_fraction=max_frac, island_fraction=island_fraction)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +26,7 @@ class LesionMeasure:
     volume_mm3: float
     fractions: dict[str, float]
     max_height_fraction: float
+    island_fraction: float = 0.0
 
 
 @dataclass
@@ -37,7 +38,8 @@ class Lesion:
     (1 + n(x, y)) / 2)``, ``rho**2 = ((x - x0)/rx)**2 + ((y - y0)/ry)**2 < 1`` and ``n`` a
     smooth field in [-1, 1] (sum of three cosines).  Mixed changes split *layered* at
     ``w <= split * h`` (first type nearer the endplate) or *side* at
-    ``(y - y0) / ry < split`` (first type anterior).
+    ``(y - y0) / ry < split`` (first type anterior).  Fat islands (:attr:`islands`)
+    replace the type-1 part's tissue inside small spheres.
     """
 
     spec: LesionSpec
@@ -56,6 +58,9 @@ class Lesion:
     split: float
     codes: tuple[int, ...] = ()
     measured: LesionMeasure | None = None
+    #: Fat islands in the type-1 part: (n, 4) body-local centre and radius, mm.
+    islands: FloatArray = field(default_factory=lambda: np.zeros((0, 4)))
+    island_code: int = -1
 
     def depth_below(self, v: Vertebra, x: NDArray[np.floating], y: NDArray[np.floating],
                     z: NDArray[np.floating]) -> NDArray[np.floating]:

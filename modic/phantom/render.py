@@ -8,8 +8,8 @@ the signed signals, as the scanner sums magnetisation within a voxel.
 Speed: a coarse pass labels ``ms`` samples through the thickness at each pixel centre;
 pixels whose coarse labels, and those of their 8 neighbours, are all one tissue are
 filled with that tissue, and only the other pixels are supersampled.
-The marrow fat-fraction texture and the coil sensitivity are smooth and evaluated at
-pixel centres.
+The marrow fat-fraction texture (and the patches of heterogeneous marrow) and the coil
+sensitivity are smooth and evaluated at pixel centres.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from numpy.typing import NDArray
 from .anatomy import Anatomy
 from .grid import Stack
 from .points import Points
-from .signal import Sequence, coil_sensitivity, tissue_signal, tissue_signal_slope
+from .signal import (
+    Sequence,
+    coil_sensitivity,
+    tissue_signal,
+    tissue_signal_patch_slope,
+    tissue_signal_slope,
+)
 from .tissue import fat_relaxation
 
 __all__ = ["render_stack", "label_stack"]
@@ -152,7 +158,7 @@ def _chunk_labels(anatomy: Anatomy, stack: Stack, k0: int, k1: int,
 
 
 def render_stack(anatomy: Anatomy, stack: Stack, sequences: list[Sequence],
-                 supersample: tuple[int, int, int], bias: float
+                 supersample: tuple[int, int, int], bias: float, gradient: float = 1.0
                  ) -> list[NDArray[np.float32]]:
     """Noise-free signed signal of ``stack`` for each of ``sequences``.
 
@@ -168,6 +174,9 @@ def render_stack(anatomy: Anatomy, stack: Stack, sequences: list[Sequence],
         ``(ms, mr, mc)`` sub-samples per voxel.
     bias : float
         Coil-sensitivity strength (see :func:`modic.phantom.signal.coil_sensitivity`).
+    gradient : float
+        Head-foot coil gradient, L1 over S1 (see
+        :func:`modic.phantom.signal.coil_gradient_profile`).
 
     Returns
     -------
@@ -181,6 +190,9 @@ def render_stack(anatomy: Anatomy, stack: Stack, sequences: list[Sequence],
     slopes = [np.array([tissue_signal_slope(t, seq, fat) for t in anatomy.tissues],
                        dtype=np.float32) for seq in sequences]
     textured = any(bool(np.any(s != 0)) for s in slopes)
+    patch_slopes = [np.array([tissue_signal_patch_slope(t, seq, fat) for t in anatomy.tissues],
+                             dtype=np.float32) for seq in sequences]
+    patched = any(bool(np.any(s != 0)) for s in patch_slopes)
     rows, cols = stack.rows, stack.cols
     outs = [np.empty((stack.n_slices, rows, cols), dtype=np.float32) for _ in sequences]
     per_chunk = max(1, _MAX_POINTS // (supersample[0] * rows * cols))
@@ -188,14 +200,19 @@ def render_stack(anatomy: Anatomy, stack: Stack, sequences: list[Sequence],
         k1 = min(k0 + per_chunk, stack.n_slices)
         coarse, mixed, fine = _chunk_labels(anatomy, stack, k0, k1, supersample)
         centres = np.concatenate([_voxel_centres(stack, k) for k in range(k0, k1)])
-        sens = coil_sensitivity(centres, anatomy, bias)
+        sens = coil_sensitivity(centres, anatomy, bias, gradient)
         tex = anatomy.texture(centres) if textured else None
-        for out, table, slope in zip(outs, tables, slopes, strict=True):
+        patch = anatomy.patchiness(centres) if patched else None
+        for out, table, slope, pslope in zip(outs, tables, slopes, patch_slopes, strict=True):
             img = table[coarse].mean(axis=1, dtype=np.float32).ravel()
             img[mixed] = table[fine].mean(axis=1, dtype=np.float32)
             if tex is not None:
                 dimg = slope[coarse].mean(axis=1, dtype=np.float32).ravel()
                 dimg[mixed] = slope[fine].mean(axis=1, dtype=np.float32)
                 img = img + tex * dimg
+            if patch is not None:
+                dimg = pslope[coarse].mean(axis=1, dtype=np.float32).ravel()
+                dimg[mixed] = pslope[fine].mean(axis=1, dtype=np.float32)
+                img = img + patch * dimg
             out[k0:k1] = (img * sens).reshape(k1 - k0, rows, cols)
     return outs

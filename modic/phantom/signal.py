@@ -6,6 +6,11 @@ sums of water and fat keep their signs, as in a real inversion-recovery image):
 - spin echo / fast spin echo: ``S = PD (1 - exp(-TR/T1)) exp(-TE/T2)``
 - STIR (inversion recovery): ``S = PD (1 - 2 exp(-TI/T1) + exp(-TR/T1)) exp(-TE/T2)``,
   with ``TI = T1_fat ln(2 / (1 + exp(-TR/T1_fat)))`` (~ T1_fat ln 2), which nulls fat
+- incomplete STIR fat nulling (``SeriesSpec.stir_efficiency`` = e < 1): the fat pool
+  behaves as if its T1 were longer than the one TI nulls (multi-peak fat, B0 / B1
+  inhomogeneity): its longitudinal term is ``e (1 - 2 exp(-TI/T1f) + exp(-TR/T1f)) -
+  (1 - e) (1 - exp(-TR/T1f))`` -- a share ``1 - e`` still inverted at TI, adding to the
+  (inverted) water in magnitude; the header TI is unchanged
 - spectral fat saturation (``"t2fs"``): the fat pool of the fast-spin-echo signal is
   scaled by ``1 - efficiency`` (incomplete suppression is common: DOMAIN.md)
 - spoiled gradient echo (localizer): ``S = PD sin(a) (1 - E1) / (1 - cos(a) E1)
@@ -44,8 +49,10 @@ __all__ = [
     "compartment_signal",
     "tissue_signal",
     "tissue_signal_slope",
+    "tissue_signal_patch_slope",
     "default_noise_scale",
     "coil_sensitivity",
+    "coil_gradient_profile",
     "add_rician_noise",
     "Quantisation",
     "quantise",
@@ -74,6 +81,9 @@ class Sequence:
         Echo-train length (1 for SE and GRE).
     fat_residual : float
         Fraction of the fat signal kept (1 = no fat saturation).
+    stir_fat_residual : float
+        STIR only: share of the fat's relaxed magnetisation still inverted at TI (0 = fat
+        nulled by TI; ``1 - SeriesSpec.stir_efficiency``).
     """
 
     kind: str
@@ -83,10 +93,14 @@ class Sequence:
     flip_angle: float
     echo_train_length: int
     fat_residual: float = 1.0
+    stir_fat_residual: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (``stir_fat_residual`` left out when 0)."""
+        d = asdict(self)
+        if d["stir_fat_residual"] == 0.0:
+            del d["stir_fat_residual"]
+        return d
 
 
 def stir_null_ti(t1_fat: float, tr: float) -> float:
@@ -125,7 +139,8 @@ def default_sequence(series: SeriesSpec, vendor: str, field_strength: float) -> 
     fa = series.flip_angle if series.flip_angle is not None else 90.0
     if series.role == "stir":
         ti = series.ti if series.ti is not None else float(round(stir_null_ti(fat.t1, tr)))
-        return Sequence("stir", float(tr), float(te), ti, fa, etl)
+        residual = 0.0 if series.stir_efficiency is None else 1.0 - series.stir_efficiency
+        return Sequence("stir", float(tr), float(te), ti, fa, etl, stir_fat_residual=residual)
     if series.role == "t2fs":
         return Sequence("fse_fs", float(tr), float(te), None, fa, etl,
                         fat_residual=1.0 - series.fat_sat_efficiency)
@@ -149,7 +164,12 @@ def compartment_signal(pd: float, t1: float, t2: float, seq: Sequence) -> float:
 
 def _fat_pool(seq: Sequence, fat: FatRelaxation) -> float:
     t2 = fat.t2_fse if seq.kind in _FSE_KINDS else fat.t2_se
-    return compartment_signal(1.0, fat.t1, t2, seq) * seq.fat_residual
+    out = compartment_signal(1.0, fat.t1, t2, seq) * seq.fat_residual
+    if seq.kind == "stir" and seq.stir_fat_residual > 0.0:
+        r = seq.stir_fat_residual
+        relaxed = (1.0 - math.exp(-seq.tr / fat.t1)) * math.exp(-seq.te / t2)
+        out = (1.0 - r) * out - r * relaxed
+    return out
 
 
 def tissue_signal(tissue: Tissue, seq: Sequence, fat: FatRelaxation) -> float:
@@ -164,6 +184,14 @@ def tissue_signal_slope(tissue: Tissue, seq: Sequence, fat: FatRelaxation) -> fl
         return 0.0
     water = compartment_signal(1.0, tissue.water.t1, tissue.water.t2, seq)
     return tissue.texture * tissue.pd * (_fat_pool(seq, fat) - water)
+
+
+def tissue_signal_patch_slope(tissue: Tissue, seq: Sequence, fat: FatRelaxation) -> float:
+    """d(signal)/d(FF) times the tissue's patch amplitude (0 for tissues without patches)."""
+    if tissue.patch == 0.0:
+        return 0.0
+    water = compartment_signal(1.0, tissue.water.t1, tissue.water.t2, seq)
+    return tissue.patch * tissue.pd * (_fat_pool(seq, fat) - water)
 
 
 _NOISE_SCALE = {"t1": 1.0, "t2": 0.5, "stir": 0.4, "t2fs": 0.45, "localizer": 0.05}
@@ -183,13 +211,40 @@ def default_noise_scale(role: str) -> float:
     return _NOISE_SCALE[role]
 
 
-def coil_sensitivity(points: NDArray[np.floating], anatomy: Anatomy, strength: float
-                     ) -> NDArray[np.float32]:
+def coil_gradient_profile(points: NDArray[np.floating], anatomy: Anatomy, gradient: float
+                          ) -> FloatArray:
+    """Head-foot factor of the receive sensitivity at ``points`` ((N, 3) LPS) -> (N,).
+
+    ``gradient ** f(u)``, ``u`` the position along the axis from the S1 to the L1 body
+    centre (0 midway, +-0.5 at L1 / S1) and ``f(u) = 0.5 tanh(2u) / tanh(1)``: log-linear
+    near the lumbar spine, levelling off beyond it; exactly ``gradient`` between the L1
+    and S1 centres.  Normalised to 1 at the centre of L3.
+    """
+    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    c1, c5 = anatomy.vertebra("L1").center, anatomy.vertebra("S1").center
+    axis = c1 - c5
+    length = float(np.linalg.norm(axis))
+    axis = axis / length
+    mid = 0.5 * (c1 + c5)
+
+    def f(q: FloatArray) -> FloatArray:
+        u = ((q - mid) @ axis) / length
+        out: FloatArray = 0.5 * np.tanh(2.0 * u) / np.tanh(1.0)
+        return out
+
+    l3 = anatomy.vertebra("L3").center[None, :]
+    out: FloatArray = np.exp(math.log(gradient) * (f(P) - f(l3)[0]))
+    return out
+
+
+def coil_sensitivity(points: NDArray[np.floating], anatomy: Anatomy, strength: float,
+                     gradient: float = 1.0) -> NDArray[np.float32]:
     """Receive sensitivity of a posterior spine array at ``points`` ((N, 3) LPS) -> (N,).
 
     ``(1 - strength) + strength * g`` with ``g`` falling off exponentially (90 mm) with the
     distance in front of the coil plane 10 mm behind the back's skin, and slowly (Gaussian,
-    250 mm) to the sides; normalised to 1 at the centre of L3.
+    250 mm) to the sides; normalised to 1 at the centre of L3.  With ``gradient != 1`` it
+    is multiplied by the head-foot profile of :func:`coil_gradient_profile`.
     """
     P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     ref = anatomy.vertebra("L3").center[None, :]
@@ -201,7 +256,10 @@ def coil_sensitivity(points: NDArray[np.floating], anatomy: Anatomy, strength: f
         out: FloatArray = (1.0 - strength) + strength * g
         return out
 
-    out: NDArray[np.float32] = (raw(P) / raw(ref)[0]).astype(np.float32)
+    sens = raw(P) / raw(ref)[0]
+    if gradient != 1.0:
+        sens = sens * coil_gradient_profile(P, anatomy, gradient)
+    out: NDArray[np.float32] = sens.astype(np.float32)
     return out
 
 

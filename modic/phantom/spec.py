@@ -15,6 +15,8 @@ __all__ = [
     "LESION_VERTEBRAE",
     "MODIC_TYPES",
     "LesionSpec",
+    "HemangiomaSpec",
+    "SchmorlNodeSpec",
     "SeriesSpec",
     "StudySpec",
     "default_series",
@@ -74,6 +76,20 @@ class LesionSpec:
         Override of the proton-density fat fraction of a single-type change.
     irregularity : float
         Relative depth of the smooth irregularity of the change's far border, in [0, 0.5].
+    t1_ratio : float, optional
+        A *weak* change (single types 1 and 2 only): the noise-free T1 signal of the
+        change relative to its vertebra's normal marrow, on the study's T1 sequence.  The
+        change keeps its type's water (oedema for type 1), and its fat fraction is set so
+        that the T1 signal is ``t1_ratio`` x normal: type 1 in [0.5, 0.98) (weak oedema keeps
+        much of the marrow fat, so T1 drops only 5-20 % while T2 / STIR, driven by the
+        oedema's long-T2 water, still rise 1.2-3x); type 2 in (1.02, 1.6] (a lower fat
+        fraction than full fatty replacement).  ``None`` = the type's full tissue.
+        Exclusive with ``fat_fraction``.
+    fat_islands : float
+        Volume fraction of the type-1 part of the change taken by small (1-2.5 mm) islands
+        of preserved fatty marrow (fat fraction 0.85), in [0, 0.3].  They belong to the
+        change: the ground truth stays the change's type and :func:`lesion_mask` gives 1
+        there; the islands are listed in the endplate's truth ``factors``.
     """
 
     vertebra: str
@@ -88,6 +104,8 @@ class LesionSpec:
     mix_layout: str = "layered"
     fat_fraction: float | None = None
     irregularity: float = 0.1
+    t1_ratio: float | None = None
+    fat_islands: float = 0.0
 
     def __post_init__(self) -> None:
         if self.vertebra not in LESION_VERTEBRAE:
@@ -113,6 +131,25 @@ class LesionSpec:
                 f"LesionSpec.mix_layout must be 'layered' or 'side', got {self.mix_layout!r}")
         if self.fat_fraction is not None:
             _check_range("LesionSpec.fat_fraction", self.fat_fraction, 0.0, 1.0)
+        if self.t1_ratio is not None:
+            if self.modic_type == "1":
+                _check_range("LesionSpec.t1_ratio (type 1)", self.t1_ratio, 0.5, 0.98)
+            elif self.modic_type == "2":
+                _check_range("LesionSpec.t1_ratio (type 2)", self.t1_ratio, 1.02, 1.6)
+            else:
+                raise ValueError("LesionSpec.t1_ratio is for single types '1' and '2' only, "
+                                 f"got modic_type {self.modic_type!r}")
+            if self.fat_fraction is not None:
+                raise ValueError("LesionSpec: give t1_ratio or fat_fraction, not both")
+        _check_range("LesionSpec.fat_islands", self.fat_islands, 0.0, 0.3)
+        if self.fat_islands > 0 and "1" not in self.types:
+            raise ValueError("LesionSpec.fat_islands needs a type-1 component "
+                             f"(modic_type {self.modic_type!r})")
+
+    @property
+    def weak(self) -> bool:
+        """Whether this is a weak change (:attr:`t1_ratio` set)."""
+        return self.t1_ratio is not None
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -137,6 +174,90 @@ def udby_grade(height_fraction: float) -> str:
     if height_fraction <= 0.5:
         return "B"
     return "C"
+
+
+@dataclass
+class HemangiomaSpec:
+    """A vertebral hemangioma: a round, fatty and vascular lesion inside the body.
+
+    Bright on T1 (fat) and on T2 (fat and slow-flowing blood), intermediate on STIR (the
+    fat is suppressed, the vascular water stays).  It is **not** a Modic change: the
+    ground truth of both endplates of its vertebra keeps its Modic type (0 unless a
+    :class:`LesionSpec` is there) and records ``hemangioma: true`` in its ``factors``.
+    The centre is kept at least ``radius_mm + 2.5`` mm from both endplate surfaces.
+
+    Attributes
+    ----------
+    vertebra : str
+        One of :data:`LESION_VERTEBRAE`.
+    radius_mm : float
+        Radius, in [2, 10] mm.
+    lr_position, ap_position, height_position : float
+        Centre in units of the body's half width, half depth and half height (+ = left,
+        posterior, superior), in [-0.6, 0.6].
+    fat_fraction : float
+        Proton-density fat fraction, in [0.3, 0.9].
+    """
+
+    vertebra: str
+    radius_mm: float = 5.0
+    lr_position: float = 0.0
+    ap_position: float = 0.0
+    height_position: float = 0.0
+    fat_fraction: float = 0.75
+
+    def __post_init__(self) -> None:
+        if self.vertebra not in LESION_VERTEBRAE:
+            raise ValueError(f"HemangiomaSpec.vertebra must be one of {LESION_VERTEBRAE}, "
+                             f"got {self.vertebra!r}")
+        _check_range("HemangiomaSpec.radius_mm", self.radius_mm, 2.0, 10.0)
+        for name in ("lr_position", "ap_position", "height_position"):
+            _check_range(f"HemangiomaSpec.{name}", getattr(self, name), -0.6, 0.6)
+        _check_range("HemangiomaSpec.fat_fraction", self.fat_fraction, 0.3, 0.9)
+
+
+@dataclass
+class SchmorlNodeSpec:
+    """A Schmorl node: disc material herniated through an endplate into the body.
+
+    A dome-shaped notch (``radius_mm`` over the endplate, ``depth_mm`` into the body)
+    filled with hydrated nucleus (T1-dark, T2-bright) and rimmed by a thin sclerotic
+    cortex.  **Truth:** a Schmorl node is not a Modic change -- its endplate's Modic type
+    is 0 unless a :class:`LesionSpec` puts a change there too (then the change's type);
+    the endplate's truth ``factors`` record ``schmorl: true``.
+
+    Attributes
+    ----------
+    vertebra, endplate : str
+        As for :class:`LesionSpec` (S1: superior only).
+    radius_mm : float
+        Radius of the notch over the endplate, in [1.5, 8] mm.
+    depth_mm : float
+        Depth into the body at its centre, in [1, 8] mm.
+    lr_position, ap_position : float
+        Centre in units of the half width / half depth, in [-0.5, 0.5].
+    """
+
+    vertebra: str
+    endplate: str
+    radius_mm: float = 3.5
+    depth_mm: float = 3.5
+    lr_position: float = 0.0
+    ap_position: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.vertebra not in LESION_VERTEBRAE:
+            raise ValueError(f"SchmorlNodeSpec.vertebra must be one of {LESION_VERTEBRAE}, "
+                             f"got {self.vertebra!r}")
+        if self.endplate not in ("superior", "inferior"):
+            raise ValueError("SchmorlNodeSpec.endplate must be 'superior' or 'inferior', "
+                             f"got {self.endplate!r}")
+        if self.vertebra == "S1" and self.endplate == "inferior":
+            raise ValueError("SchmorlNodeSpec: S1 has no disc below it; use endplate='superior'")
+        _check_range("SchmorlNodeSpec.radius_mm", self.radius_mm, 1.5, 8.0)
+        _check_range("SchmorlNodeSpec.depth_mm", self.depth_mm, 1.0, 8.0)
+        _check_range("SchmorlNodeSpec.lr_position", self.lr_position, -0.5, 0.5)
+        _check_range("SchmorlNodeSpec.ap_position", self.ap_position, -0.5, 0.5)
 
 
 @dataclass
@@ -183,6 +304,13 @@ class SeriesSpec:
         Override of the default echo-train length.
     fat_sat_efficiency : float
         Fraction of fat signal removed by spectral fat saturation (``"t2fs"`` only).
+    stir_efficiency : float, optional
+        ``"stir"`` only: fraction of the fat signal the inversion removes, in [0, 1].
+        ``None`` = the inversion time nulls fat (up to its rounding to whole ms).  Below 1,
+        the fat behaves as if its T1 were longer than the one the (unchanged, header)
+        inversion time nulls -- the multi-peak fat spectrum and B0 / B1 inhomogeneity do
+        that in real scans: at TI a fraction ``1 - stir_efficiency`` of the fat's relaxed
+        magnetisation is still inverted, adding (in magnitude) to the inverted water.
     noise_scale : float, optional
         Noise sigma relative to the study's T1 noise (default by role).
     transfer_syntax : str, optional
@@ -210,6 +338,7 @@ class SeriesSpec:
     flip_angle: float | None = None
     echo_train_length: int | None = None
     fat_sat_efficiency: float = 0.9
+    stir_efficiency: float | None = None
     noise_scale: float | None = None
     transfer_syntax: str | None = None
     enhanced: bool = False
@@ -234,6 +363,11 @@ class SeriesSpec:
         _check_range("SeriesSpec.slice_thickness", self.slice_thickness, 0.2, 20.0)
         _check_range("SeriesSpec.slice_gap", self.slice_gap, 0.0, 100.0)
         _check_range("SeriesSpec.fat_sat_efficiency", self.fat_sat_efficiency, 0.0, 1.0)
+        if self.stir_efficiency is not None:
+            if self.role != "stir":
+                raise ValueError("SeriesSpec.stir_efficiency is for role='stir' only "
+                                 f"(role {self.role!r}; t2fs uses fat_sat_efficiency)")
+            _check_range("SeriesSpec.stir_efficiency", self.stir_efficiency, 0.0, 1.0)
         if self.transfer_syntax is not None and self.transfer_syntax not in _SYNTAXES:
             raise ValueError(f"SeriesSpec.transfer_syntax must be one of {_SYNTAXES}, "
                              f"got {self.transfer_syntax!r}")
@@ -246,6 +380,16 @@ class SeriesSpec:
     def fat_suppressed(self) -> bool:
         """Whether the series suppresses fat (STIR or spectral fat saturation)."""
         return self.role in ("stir", "t2fs")
+
+    @property
+    def fat_suppression_efficiency(self) -> float | None:
+        """Share of fat signal suppressed: STIR 1.0 unless :attr:`stir_efficiency`;
+        fat-sat T2 :attr:`fat_sat_efficiency`; ``None`` for other roles."""
+        if self.role == "stir":
+            return 1.0 if self.stir_efficiency is None else self.stir_efficiency
+        if self.role == "t2fs":
+            return self.fat_sat_efficiency
+        return None
 
 
 @dataclass
@@ -284,6 +428,37 @@ class StudySpec:
         Amplitude of the smooth fat-fraction texture of marrow (absolute FF units).
     patient_name, patient_id : str, optional
         Default ``PHANTOM^{seed}`` and ``PHANTOM{seed:06d}``.
+
+    Realism options (all off by default; a spec that uses none of them gives the same
+    images, files and truth as before they existed):
+
+    coil_gradient : float
+        Receive-coil gradient along the spine, as the sensitivity at the L1 body centre
+        over that at the S1 body centre, in [0.5, 2.0] (1 = none).  Smooth (log-linear
+        between L1 and S1, levelling off beyond), along the L1-S1 axis, multiplying the
+        posterior fall-off of ``bias``; the same coil profile on every series.
+    marrow_heterogeneity : float
+        Patchy, blotchy fat-fraction variation of normal marrow (and, at half strength, of
+        Modic changes) in [0, 1]: amplitude ``0.12 * marrow_heterogeneity`` in FF units,
+        patches 6-20 mm, on top of ``marrow_texture``.
+    marrow_fat_islands : float
+        Mean number (Poisson) of focal fat islands per vertebra T12-S1, in [0, 6]: round
+        1.5-4 mm islands of fatty marrow (FF 0.85) anywhere in the body, endplates
+        included.  T1-bright like a small type 2, but normal: the truth stays 0.
+    endplate_irregularity : float
+        Amplitude in mm of a smooth undulation (wavelength 6-16 mm) of every endplate
+        surface on top of its concavity, in [0, 1.5]; with thick slices it mixes marrow,
+        cortical endplate and disc near the endplate (partial volume).
+    degenerated_discs : list of str
+        Discs (``"L4/L5"``; T12/L1 ... L5/S1) that are desiccated: nucleus at hydration
+        0.05 (dark on T2) and 25 % lower.
+    hemangiomas : list of HemangiomaSpec
+        Vertebral hemangiomas (not Modic changes).
+    schmorl_nodes : list of SchmorlNodeSpec
+        Schmorl nodes (not Modic changes; see :class:`SchmorlNodeSpec`).
+    patient_age : int, optional
+        PatientAge in the headers (default drawn from the seed); in [18, 95].  (The marrow
+        fat fraction is not derived from it: set ``marrow_fat_fraction``.)
     """
 
     seed: int
@@ -300,6 +475,14 @@ class StudySpec:
     marrow_texture: float = 0.03
     patient_name: str | None = None
     patient_id: str | None = None
+    coil_gradient: float = 1.0
+    marrow_heterogeneity: float = 0.0
+    marrow_fat_islands: float = 0.0
+    endplate_irregularity: float = 0.0
+    degenerated_discs: list[str] = field(default_factory=list)
+    hemangiomas: list[HemangiomaSpec] = field(default_factory=list)
+    schmorl_nodes: list[SchmorlNodeSpec] = field(default_factory=list)
+    patient_age: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -336,10 +519,49 @@ class StudySpec:
                 raise ValueError(f"StudySpec.lesions: two lesions at {key[0]} {key[1]}")
             seen.add(key)
         if self.series is not None:
-            self.series = [s if isinstance(s, SeriesSpec) else SeriesSpec(**s)
+            self.series = [s if isinstance(s, SeriesSpec) else SeriesSpec(**_tuplify(s))
                            for s in self.series]
             if not self.series:
                 raise ValueError("StudySpec.series must not be empty (None = default series)")
+        self.coil_gradient = float(self.coil_gradient)
+        _check_range("StudySpec.coil_gradient", self.coil_gradient, 0.5, 2.0)
+        _check_range("StudySpec.marrow_heterogeneity", self.marrow_heterogeneity, 0.0, 1.0)
+        _check_range("StudySpec.marrow_fat_islands", self.marrow_fat_islands, 0.0, 6.0)
+        _check_range("StudySpec.endplate_irregularity", self.endplate_irregularity, 0.0, 1.5)
+        self.degenerated_discs = list(self.degenerated_discs)
+        for d in self.degenerated_discs:
+            if d not in DISCS:
+                raise ValueError(f"StudySpec.degenerated_discs: {d!r} is not one of {DISCS}")
+        if len(set(self.degenerated_discs)) != len(self.degenerated_discs):
+            raise ValueError(f"StudySpec.degenerated_discs repeats a disc: {self.degenerated_discs}")
+        self.hemangiomas = [h if isinstance(h, HemangiomaSpec) else HemangiomaSpec(**h)
+                            for h in self.hemangiomas]
+        self.schmorl_nodes = [n if isinstance(n, SchmorlNodeSpec) else SchmorlNodeSpec(**n)
+                              for n in self.schmorl_nodes]
+        seen = set()
+        for node in self.schmorl_nodes:
+            key = (node.vertebra, node.endplate)
+            if key in seen:
+                raise ValueError(f"StudySpec.schmorl_nodes: two nodes at {key[0]} {key[1]}")
+            seen.add(key)
+        if self.patient_age is not None and (
+                not isinstance(self.patient_age, int) or not 18 <= self.patient_age <= 95):
+            raise ValueError(f"StudySpec.patient_age must be an int in [18, 95], "
+                             f"got {self.patient_age!r}")
+
+    @property
+    def uses_realism(self) -> bool:
+        """Whether any realism option (study, series or lesion level) differs from its default.
+
+        Only then does the ground truth carry ``factors`` (older truth files stay the same).
+        """
+        if any(getattr(self, k) != v for k, v in _NEW_FIELDS["StudySpec"].items()):
+            return True
+        if any(getattr(les, k) != v for les in self.lesions
+               for k, v in _NEW_FIELDS["LesionSpec"].items()):
+            return True
+        return any(getattr(s, k) != v for s in self.resolved_series
+                   for k, v in _NEW_FIELDS["SeriesSpec"].items())
 
     @property
     def resolved_series(self) -> list[SeriesSpec]:
@@ -347,8 +569,17 @@ class StudySpec:
         return list(self.series) if self.series is not None else default_series()
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (tuples become lists)."""
+        """A JSON-ready dict (tuples become lists).
+
+        Realism options at their default values are left out, so the dict of a spec that
+        uses none of them is what it was before they existed.
+        """
         out: dict[str, Any] = _listify(dataclasses.asdict(self))
+        _drop_defaults(out, "StudySpec")
+        for les in out["lesions"]:
+            _drop_defaults(les, "LesionSpec")
+        for s in out["series"] or []:
+            _drop_defaults(s, "SeriesSpec")
         return out
 
     @classmethod
@@ -360,7 +591,30 @@ class StudySpec:
             d["series"] = [SeriesSpec(**_tuplify(s)) for s in d["series"]]
         if "supersample" in d:
             d["supersample"] = tuple(d["supersample"])
+        d["hemangiomas"] = [HemangiomaSpec(**h) for h in d.get("hemangiomas", [])]
+        d["schmorl_nodes"] = [SchmorlNodeSpec(**n) for n in d.get("schmorl_nodes", [])]
         return cls(**d)
+
+
+#: Disc names a study can mark as degenerated.
+DISCS: tuple[str, ...] = ("T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1")
+
+#: Fields added for realism, with their defaults (left out of :meth:`StudySpec.to_dict`
+#: at these values).
+_NEW_FIELDS: dict[str, dict[str, Any]] = {
+    "StudySpec": {"coil_gradient": 1.0, "marrow_heterogeneity": 0.0,
+                  "marrow_fat_islands": 0.0, "endplate_irregularity": 0.0,
+                  "degenerated_discs": [], "hemangiomas": [], "schmorl_nodes": [],
+                  "patient_age": None},
+    "LesionSpec": {"t1_ratio": None, "fat_islands": 0.0},
+    "SeriesSpec": {"stir_efficiency": None},
+}
+
+
+def _drop_defaults(d: dict[str, Any], cls_name: str) -> None:
+    for k, v in _NEW_FIELDS[cls_name].items():
+        if k in d and d[k] == v:
+            del d[k]
 
 
 def _listify(obj: Any) -> Any:

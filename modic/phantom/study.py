@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +18,7 @@ from .signal import (
     Quantisation,
     Sequence,
     add_rician_noise,
+    coil_sensitivity,
     default_noise_scale,
     default_sequence,
     quantise,
@@ -41,7 +43,7 @@ from .writer import (
     vendor_series_header,
 )
 
-__all__ = ["write_study", "series_stacks", "reference_t1_signal"]
+__all__ = ["write_study", "series_stacks", "reference_t1_signal", "study_factors"]
 
 FloatArray = NDArray[np.float64]
 
@@ -108,7 +110,12 @@ def _study_header(spec: StudySpec) -> StudyHeader:
     minutes = int(rng.integers(7 * 60, 19 * 60))
     age = int(rng.integers(28, 76))
     birth = _dt.date(day.year - age, 1 + int(rng.integers(0, 12)), 1 + int(rng.integers(0, 28)))
-    if (birth.month, birth.day) > (day.month, day.day):
+    if spec.patient_age is not None:
+        age = spec.patient_age
+        birth = birth.replace(year=day.year - age)
+        if (birth.month, birth.day) > (day.month, day.day):
+            birth = birth.replace(year=birth.year - 1)
+    elif (birth.month, birth.day) > (day.month, day.day):
         age -= 1
     study_uid = deterministic_uid("study", spec.seed)
     return StudyHeader(
@@ -225,7 +232,7 @@ def write_study(spec: StudySpec, out_dir: str | Path, *, truth_path: str | Path 
     for members in groups.values():
         i0, j0 = members[0]
         outs = render_stack(anat, stacks[i0][j0], [seqs[i] for i, _ in members],
-                            spec.supersample, spec.bias)
+                            spec.supersample, spec.bias, spec.coil_gradient)
         for (i, j), vol in zip(members, outs, strict=True):
             while len(images[i]) <= j:
                 images[i].append(np.empty(0, dtype=np.float32))
@@ -302,6 +309,79 @@ def write_study(spec: StudySpec, out_dir: str | Path, *, truth_path: str | Path 
         spec=spec.to_dict(), series=series_truths,
         vertebrae=[vertebra_truth(anat, anat.vertebra(n))
                    for n in ("T12", "L1", "L2", "L3", "L4", "L5", "S1")],
-        endplates=endplate_truths(anat, visible), dicom_dir=dicom_subdir)
+        endplates=endplate_truths(anat, visible, with_factors=spec.uses_realism),
+        dicom_dir=dicom_subdir,
+        factors=study_factors(anat, series_list, numbers, study) if spec.uses_realism else None)
     truth.to_json(tpath)
     return truth
+
+
+def study_factors(anat: Anatomy, series: list[SeriesSpec], numbers: list[int],
+                  header: StudyHeader | None = None) -> dict[str, Any]:
+    """The realism factors of a study, as recorded in :attr:`GroundTruth.factors`.
+
+    Keys: ``coil_gradient`` (requested head-foot sensitivity ratio L1 / S1),
+    ``coil_gradient_strength`` (``max(g, 1 / g)``), ``coil_ratio_L1_S1`` (the whole
+    receive sensitivity, posterior ``bias`` included, at the L1 over the S1 body centre),
+    ``bias``; ``fat_sat_efficiency`` (lowest over the sagittal fat-suppressed series, None
+    without one); ``slice_thickness`` (sagittal T1) and ``slice_thickness_max`` (any
+    sagittal series), mm; ``series`` (per series: number, role, plane, thickness,
+    fat-suppression efficiency); ``marrow_fat_fraction`` (mean of L1-L5),
+    ``marrow_heterogeneity``, ``marrow_texture``, ``marrow_fat_islands`` (the mean asked
+    for) and ``focal_fat_islands`` (the number placed in T12-S1); ``endplate_irregularity``
+    (mm); ``degenerated_discs``; ``hemangiomas`` and ``schmorl_nodes`` (with LPS centres);
+    ``weak_changes`` and ``changes_with_fat_islands`` (counts); ``patient_age``;
+    ``supersample``; ``snr``.
+    """
+    spec = anat.spec
+    l1, s1 = anat.vertebra("L1").center, anat.vertebra("S1").center
+    sens = coil_sensitivity(np.stack([l1, s1]), anat, spec.bias, spec.coil_gradient)
+    sag = [s for s in series if s.plane == "sagittal"]
+    effs = [e for s in sag if (e := s.fat_suppression_efficiency) is not None]
+    t1 = next((s for s in sag if s.role == "t1"), None)
+    hem = []
+    for v in anat.vertebrae:
+        for x, y, z, r in v.hemangiomas:
+            hem.append({"vertebra": v.name, "center": _round(v.to_lps(np.array([x, y, z]))),
+                        "radius_mm": round(float(r), 4)})
+    nodes = []
+    for v in anat.vertebrae:
+        for n in v.schmorl_nodes:
+            xa, ya = np.array([n.x0]), np.array([n.y0])
+            zc = float(v.z_surface(xa, ya, n.superior)[0])
+            nodes.append({"vertebra": v.name, "endplate": "superior" if n.superior else "inferior",
+                          "center_on_endplate": _round(v.to_lps(np.array([n.x0, n.y0, zc]))),
+                          "radius_mm": n.radius, "depth_mm": round(n.depth, 4)})
+    g = spec.coil_gradient
+    return {
+        "coil_gradient": g,
+        "coil_gradient_strength": round(max(g, 1.0 / g), 6),
+        "coil_ratio_L1_S1": round(float(sens[0] / sens[1]), 6),
+        "bias": spec.bias,
+        "fat_sat_efficiency": min(effs) if effs else None,
+        "slice_thickness": t1.slice_thickness if t1 is not None else None,
+        "slice_thickness_max": max((s.slice_thickness for s in sag), default=None),
+        "series": [{"series_number": num, "role": s.role, "plane": s.plane,
+                    "slice_thickness": s.slice_thickness,
+                    "fat_sat_efficiency": s.fat_suppression_efficiency}
+                   for s, num in zip(series, numbers, strict=True)],
+        "marrow_fat_fraction": round(float(np.mean(
+            [anat.vertebra(n).fat_fraction for n in ("L1", "L2", "L3", "L4", "L5")])), 4),
+        "marrow_heterogeneity": spec.marrow_heterogeneity,
+        "marrow_texture": spec.marrow_texture,
+        "marrow_fat_islands": spec.marrow_fat_islands,
+        "focal_fat_islands": int(sum(len(v.focal_fat) for v in anat.vertebrae)),
+        "endplate_irregularity": spec.endplate_irregularity,
+        "degenerated_discs": list(spec.degenerated_discs),
+        "hemangiomas": hem,
+        "schmorl_nodes": nodes,
+        "weak_changes": sum(les.weak for les in spec.lesions),
+        "changes_with_fat_islands": sum(les.fat_islands > 0 for les in spec.lesions),
+        "patient_age": int(header.patient_age[:3]) if header is not None else spec.patient_age,
+        "supersample": list(spec.supersample),
+        "snr": spec.snr,
+    }
+
+
+def _round(a: NDArray[np.floating]) -> list[float]:
+    return [round(float(x), 6) for x in np.asarray(a).ravel()]

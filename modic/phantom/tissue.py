@@ -31,6 +31,10 @@ Sources (values rounded; where a study gives both field strengths it is used for
   degenerated; annulus ~40-50 ms (e.g. Marinelli NL et al. Spine 2009;34:520-524;
   Stelzeneder D et al. Eur J Radiol 2012;81:e324-e330).  T1 values are typical literature
   values and are less critical for the contrasts of interest.
+- Vertebral hemangioma (Ross JS et al. Radiology 1987;165:165-169; Laredo JD et al.
+  Radiology 1986): fat-rich stroma and slow-flowing blood in dilated vessels -- bright
+  on T1 and T2, intermediate on STIR; modelled as fat fraction ~0.75 with a long-T2
+  vascular water pool (blood-like T1).
 - Modic changes (Modic MT et al. Radiology 1988;166:193-199): type 1 = oedema and
   fibrovascular tissue (long T1 and T2 water, reduced fat), type 2 = fatty replacement
   (PDFF ~80-95 %), type 3 = sclerosis (little mobile water or fat, short T2).  Their
@@ -58,6 +62,8 @@ __all__ = [
     "normal_marrow",
     "modic_tissue",
     "disc_nucleus",
+    "hemangioma_tissue",
+    "focal_fat_tissue",
 ]
 
 
@@ -106,6 +112,9 @@ class Tissue:
     texture : float
         Amplitude (absolute fat-fraction units) of the smooth spatial fat-fraction
         texture the tissue receives (0 = homogeneous).
+    patch : float
+        Amplitude (absolute fat-fraction units) of the patchy (blotchy) fat-fraction
+        variation of heterogeneous marrow (0 = none).
     """
 
     name: str
@@ -113,6 +122,7 @@ class Tissue:
     ff: float
     water: WaterRelaxation
     texture: float = 0.0
+    patch: float = 0.0
 
 
 def _field_index(field_strength: float) -> int:
@@ -154,6 +164,8 @@ _WATER: dict[str, tuple[tuple[float, float], tuple[float, float], float, float]]
     "oedema_water": ((1300.0, 1600.0), (95.0, 85.0), 0.95, 0.0),
     # Modic type 3: sclerotic bone, little mobile water, short T2
     "sclerosis_water": ((900.0, 1100.0), (22.0, 20.0), 0.30, 0.0),
+    # hemangioma: slow-flowing blood in dilated vascular spaces (blood T1, long T2)
+    "vascular_water": ((1400.0, 1800.0), (130.0, 115.0), 0.90, 0.0),
 }
 
 # nucleus pulposus, healthy and degenerated (interpolated by the disc's hydration)
@@ -198,16 +210,30 @@ def base_tissue(name: str, field_strength: float) -> Tissue:
 
 
 def normal_marrow(name: str, fat_fraction: float, field_strength: float,
-                  texture: float = 0.0) -> Tissue:
+                  texture: float = 0.0, patch: float = 0.0) -> Tissue:
     """Normal vertebral marrow with proton-density fat fraction ``fat_fraction``."""
     if not 0.0 <= fat_fraction <= 1.0:
         raise ValueError(f"fat_fraction must be in [0, 1], got {fat_fraction!r}")
     water = water_relaxation("marrow_water", field_strength)
-    return Tissue(name=name, pd=0.90, ff=fat_fraction, water=water, texture=texture)
+    return Tissue(name=name, pd=0.90, ff=fat_fraction, water=water, texture=texture,
+                  patch=patch)
+
+
+def focal_fat_tissue(name: str, field_strength: float, fat_fraction: float = 0.85) -> Tissue:
+    """A focal fat island of normal marrow (marrow water, high fat fraction)."""
+    water = water_relaxation("marrow_water", field_strength)
+    return Tissue(name=name, pd=0.93, ff=fat_fraction, water=water)
+
+
+def hemangioma_tissue(name: str, field_strength: float, fat_fraction: float = 0.75) -> Tissue:
+    """A vertebral hemangioma: fat fraction ``fat_fraction`` and vascular water."""
+    water = water_relaxation("vascular_water", field_strength)
+    return Tissue(name=name, pd=0.92, ff=fat_fraction, water=water)
 
 
 def modic_tissue(name: str, modic_type: str, field_strength: float,
-                 fat_fraction: float | None = None, texture: float = 0.0) -> Tissue:
+                 fat_fraction: float | None = None, texture: float = 0.0,
+                 patch: float = 0.0) -> Tissue:
     """Marrow of a Modic change of ``modic_type`` ``"1"``, ``"2"`` or ``"3"``.
 
     Parameters
@@ -220,17 +246,18 @@ def modic_tissue(name: str, modic_type: str, field_strength: float,
         1.5 or 3.0 T.
     fat_fraction : float, optional
         Override of the type's default fat fraction (0.15, 0.88, 0.15).
-    texture : float
-        Fat-fraction texture amplitude (types 1 and 2; sclerosis stays homogeneous).
+    texture, patch : float
+        Fat-fraction texture and patch amplitudes (types 1 and 2; sclerosis stays
+        homogeneous).
     """
     if modic_type == "1":
         ff = 0.15 if fat_fraction is None else fat_fraction
         water = water_relaxation("oedema_water", field_strength)
-        return Tissue(name=name, pd=0.95, ff=ff, water=water, texture=texture)
+        return Tissue(name=name, pd=0.95, ff=ff, water=water, texture=texture, patch=patch)
     if modic_type == "2":
         ff = 0.88 if fat_fraction is None else fat_fraction
         water = water_relaxation("marrow_water", field_strength)
-        return Tissue(name=name, pd=0.93, ff=ff, water=water, texture=texture)
+        return Tissue(name=name, pd=0.93, ff=ff, water=water, texture=texture, patch=patch)
     if modic_type == "3":
         ff = 0.15 if fat_fraction is None else fat_fraction
         water = water_relaxation("sclerosis_water", field_strength)

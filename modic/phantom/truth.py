@@ -6,6 +6,16 @@ volume fractions; per vertebra its frame, endplate centres and normals and a
 reference-marrow point; per series its UID, role and the noise and scaling used.
 :func:`lesion_mask` and :func:`tissue_at` rebuild the exact continuous anatomy from the
 recorded spec, so any patient point can be asked for its tissue or Modic type.
+
+Studies that use the realism options of :class:`~modic.phantom.StudySpec` also carry
+``factors`` -- per study (:attr:`GroundTruth.factors`: coil gradient and the measured
+L1 / S1 sensitivity ratio, fat-suppression efficiency per series, slice thickness,
+marrow fat fraction and heterogeneity, focal fat islands, endplate irregularity,
+degenerated discs, hemangiomas, Schmorl nodes) and per endplate
+(:attr:`EndplateTruth.factors`: weak change, fat islands in the change, Schmorl node,
+hemangioma in the vertebra, focal fat islands near the endplate, disc degeneration) --
+so an evaluation can report accuracy per factor.  None of them changes a Modic type:
+hemangiomas, Schmorl nodes and focal fat islands are not Modic changes.
 """
 
 from __future__ import annotations
@@ -111,6 +121,13 @@ class EndplateTruth:
     normal: Vec
     visible_in: list[int]
     lesion: LesionTruth | None = None
+    #: Realism factors of this endplate (``None`` for studies without realism options):
+    #: ``weak`` (bool), ``t1_ratio`` (target T1 SIR of a weak change or None),
+    #: ``fat_islands`` (measured share of the type-1 part that is fat islands),
+    #: ``schmorl`` (bool), ``hemangioma`` (bool: one in this vertebra),
+    #: ``focal_fat_islands`` (normal fat islands of the vertebra within 10 mm of this
+    #: endplate), ``disc_degenerated`` (bool) and ``disc_hydration`` (0-1) of its disc.
+    factors: dict[str, Any] | None = None
 
 
 @dataclass
@@ -157,6 +174,9 @@ class GroundTruth:
     noise_definition: str = NOISE_DEFINITION
     dicom_dir: str = "dicom"
     format_version: int = 1
+    #: Realism factors of the study (``None`` when it uses no realism option); see the
+    #: module docstring and :func:`modic.phantom.study.study_factors`.
+    factors: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- lookup
     def endplate(self, vertebra: str, endplate: str) -> EndplateTruth:
@@ -187,8 +207,14 @@ class GroundTruth:
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (``factors`` left out where ``None``, as in older files)."""
+        d = asdict(self)
+        if d["factors"] is None:
+            del d["factors"]
+        for e in d["endplates"]:
+            if e["factors"] is None:
+                del e["factors"]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GroundTruth:
@@ -371,9 +397,39 @@ def vertebra_truth(anat: Anatomy, v: Vertebra) -> VertebraTruth:
         fat_point=fat)
 
 
-def endplate_truths(anat: Anatomy, visible: dict[tuple[str, str], list[int]]
-                    ) -> list[EndplateTruth]:
-    """Ground truth of every endplate of T12 ... S1 facing a disc (top to bottom)."""
+def endplate_factors(anat: Anatomy, i: int, superior: bool) -> dict[str, Any]:
+    """The realism factors of one endplate (see :attr:`EndplateTruth.factors`)."""
+    v = anat.vertebrae[i]
+    les = next((x for x in anat.lesions if x.vertebra == i and x.superior == superior), None)
+    islands = 0.0
+    if les is not None and les.measured is not None:
+        islands = round(les.measured.island_fraction, 4)
+    near = 0
+    for cx, cy, cz, r in v.focal_fat:
+        xa, ya = np.array([cx]), np.array([cy])
+        zsurf = float(v.z_surface(xa, ya, superior)[0])
+        gap = (zsurf - cz) if superior else (cz - zsurf)
+        near += int(gap - r <= 10.0)
+    disc = anat._disc_next_to(i, superior)
+    return {
+        "weak": bool(les is not None and les.spec.weak),
+        "t1_ratio": les.spec.t1_ratio if les is not None else None,
+        "fat_islands": islands,
+        "schmorl": any(n.superior == superior for n in v.schmorl_nodes),
+        "hemangioma": len(v.hemangioma_codes) > 0,
+        "focal_fat_islands": near,
+        "disc_degenerated": bool(disc is not None
+                                 and disc.name in anat.spec.degenerated_discs),
+        "disc_hydration": round(disc.hydration, 4) if disc is not None else None,
+    }
+
+
+def endplate_truths(anat: Anatomy, visible: dict[tuple[str, str], list[int]],
+                    with_factors: bool = False) -> list[EndplateTruth]:
+    """Ground truth of every endplate of T12 ... S1 facing a disc (top to bottom).
+
+    ``with_factors``: also record each endplate's realism :func:`endplate_factors`.
+    """
     out = []
     for name in LESION_VERTEBRAE:
         v = anat.vertebra(name)
@@ -392,5 +448,6 @@ def endplate_truths(anat: Anatomy, visible: dict[tuple[str, str], list[int]]
                 vertebra=name, endplate=ep, disc=disc,
                 modic_type=lt.modic_type if lt is not None else "0",
                 center=_vec(v.endplate_center(superior)), normal=_vec(normal),
-                visible_in=visible.get((name, ep), []), lesion=lt))
+                visible_in=visible.get((name, ep), []), lesion=lt,
+                factors=endplate_factors(anat, i, superior) if with_factors else None))
     return out
