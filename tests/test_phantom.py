@@ -443,3 +443,362 @@ def test_specs_validate_arguments() -> None:
     assert LesionSpec("L4", "superior", "2/1").canonical_type == "1/2"
     assert [LesionSpec("L4", "superior", "1", height_fraction=h).udby_grade
             for h in (0.2, 0.3, 0.6)] == ["A", "B", "C"]
+
+
+# ------------------------------------------------------------------ realism options
+# Studies loaded with modic.load_study; signals compared as medians over pixels whose
+# 3 x 3 neighbourhood is one tissue (truth.tissue_at at the pixel centres), so partial
+# volume at borders does not decide the outcome.  Expected directions are MR facts
+# (fat bright on T1 and FSE T2, nulled by an exact STIR, oedema long T2) or the
+# definition of the option under test, not numbers from the code.
+import modic  # noqa: E402
+from modic.phantom import HemangiomaSpec, SchmorlNodeSpec  # noqa: E402
+from modic.phantom.anatomy import Vertebra  # noqa: E402
+from modic.phantom.reader import ReaderStyle, reader_annotations  # noqa: E402
+from modic.phantom.truth import anatomy_of  # noqa: E402
+
+
+def _sag(role: str, rows: int = 160, n: int = 5, thickness: float = 4.0, fov: float = 240.0,
+         **kw: object) -> SeriesSpec:
+    return SeriesSpec(role=role, plane="sagittal", rows=rows, cols=rows, fov_mm=(fov, fov),
+                      n_slices=n, slice_thickness=thickness, slice_gap=0.4,
+                      **kw)  # type: ignore[arg-type]
+
+
+def _slice_tissue(vol: modic.Volume, truth: GroundTruth, k: int
+                  ) -> tuple[NDArray[np.str_], NDArray[np.float32]]:
+    """Tissue names at the pixel centres of slice ``k`` and the slice's pixel values."""
+    g = vol.geometry
+    rr, cc = np.meshgrid(np.arange(g.rows), np.arange(g.columns), indexing="ij")
+    pts = g.index_to_patient(np.column_stack([np.full(rr.size, k), rr.ravel(), cc.ravel()]))
+    names = tissue_at(truth, pts).reshape(g.rows, g.columns)
+    return names, vol.array[k]
+
+
+def _interior(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    from scipy.ndimage import binary_erosion
+
+    return np.asarray(binary_erosion(mask, structure=np.ones((3, 3), dtype=bool)))
+
+
+def _median_of(vol: modic.Volume, truth: GroundTruth, k: int, tissue: str,
+               interior: bool = True) -> float:
+    names, img = _slice_tissue(vol, truth, k)
+    mask = names == tissue
+    if interior:
+        mask = _interior(mask)
+    assert mask.sum() >= 5, f"{tissue}: {int(mask.sum())} pixels on slice {k}"
+    return float(np.median(img[mask]))
+
+
+def _mid_slice(vol: modic.Volume, point: list[float] | NDArray[np.float64]) -> int:
+    (k,), _ = vol.geometry.nearest_slice(np.asarray(point, dtype=float)[None])
+    return int(k)
+
+
+def _realism_spec() -> StudySpec:
+    big = dict(height_fraction=0.45, width_fraction=0.8, depth_fraction=0.8)
+    return StudySpec(
+        seed=31, vendor="siemens", field_strength=1.5, snr=80.0, bias=0.0,
+        lesions=[LesionSpec("L4", "inferior", "1", t1_ratio=0.88, **big),
+                 LesionSpec("L1", "inferior", "2", t1_ratio=1.2, **big),
+                 LesionSpec("L5", "superior", "1", fat_islands=0.15, **big)],
+        hemangiomas=[HemangiomaSpec("L2", radius_mm=6.0, ap_position=-0.15)],
+        schmorl_nodes=[SchmorlNodeSpec("L3", "superior", radius_mm=4.0, depth_mm=4.0)],
+        degenerated_discs=["L4/L5"], endplate_irregularity=1.2, marrow_fat_islands=1.0,
+        series=[_sag("t1", thickness=5.0), _sag("t2"), _sag("stir")], supersample=(5, 3, 3))
+
+
+@pytest.fixture(scope="module")
+def realism(tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[GroundTruth, modic.LoadedStudy]:
+    root = tmp_path_factory.mktemp("realism") / "study"
+    truth = write_study(_realism_spec(), root)
+    return truth, modic.load_study(root)
+
+
+def _ratio(study: modic.LoadedStudy, truth: GroundTruth, role: str, tissue: str,
+           vertebra: str) -> float:
+    vol = getattr(study, role)
+    v = truth.vertebra(vertebra)
+    k = _mid_slice(vol, v.center)
+    return _median_of(vol, truth, k, tissue) / _median_of(vol, truth, k, f"marrow_{vertebra}")
+
+
+def test_weak_type1_is_mildly_dark_on_t1_and_bright_on_t2_and_stir(realism) -> None:
+    truth, study = realism
+    t1 = _ratio(study, truth, "t1", "modic1_L4_inferior", "L4")
+    assert 0.8 <= t1 <= 0.95
+    assert _ratio(study, truth, "t2", "modic1_L4_inferior", "L4") > 1.2
+    assert _ratio(study, truth, "stir", "modic1_L4_inferior", "L4") > 1.2
+    e = truth.endplate("L4", "inferior")
+    assert e.modic_type == "1" and e.factors is not None and e.factors["weak"] is True
+
+
+def test_weak_type2_is_mildly_bright_on_t1_and_dark_on_stir(realism) -> None:
+    truth, study = realism
+    assert 1.1 <= _ratio(study, truth, "t1", "modic2_L1_inferior", "L1") <= 1.3
+    assert _ratio(study, truth, "stir", "modic2_L1_inferior", "L1") < 0.9
+    assert truth.endplate("L1", "inferior").modic_type == "2"
+
+
+def test_fat_islands_in_oedema_are_bright_on_t1_and_stay_type1(realism) -> None:
+    truth, study = realism
+    e = truth.endplate("L5", "superior")
+    assert e.modic_type == "1" and e.factors is not None
+    assert 0.1 <= e.factors["fat_islands"] <= 0.2  # share of the change asked for: 0.15
+    vol = study.t1
+    k = _mid_slice(vol, e.center)
+    names, img = _slice_tissue(vol, truth, k)
+    islands = names == "modic1fat_L5_superior"
+    oedema = _interior(names == "modic1_L5_superior")
+    assert islands.sum() >= 3 and oedema.sum() >= 5
+    assert np.median(img[islands]) > 1.2 * np.median(img[oedema])
+    # the islands belong to the change: typed 1 in the lesion mask
+    les_pts = vol.geometry.index_to_patient(
+        np.column_stack([np.full(int(islands.sum()), k), *np.nonzero(islands)]))
+    assert set(lesion_mask(truth, les_pts).tolist()) == {1}
+
+
+def test_hemangioma_is_bright_on_t1_and_t2_and_not_a_modic_change(realism) -> None:
+    truth, study = realism
+    assert _ratio(study, truth, "t1", "hemangioma_L2", "L2") > 1.1
+    assert _ratio(study, truth, "t2", "hemangioma_L2", "L2") > 1.3
+    stir = _ratio(study, truth, "stir", "hemangioma_L2", "L2")
+    fat = _ratio(study, truth, "stir", "subcutaneous_fat", "L2")
+    csf = _ratio(study, truth, "stir", "csf", "L2")
+    assert fat < stir < csf  # intermediate: fat suppressed, vascular water kept
+    assert truth.factors is not None and [h["vertebra"] for h in truth.factors["hemangiomas"]] == ["L2"]
+    for side in ("superior", "inferior"):
+        e = truth.endplate("L2", side)
+        assert e.modic_type == "0" and e.factors is not None and e.factors["hemangioma"]
+    centre = truth.factors["hemangiomas"][0]["center"]
+    assert lesion_mask(truth, [centre]).tolist() == [0]
+
+
+def test_schmorl_node_is_a_t1_dark_t2_bright_notch_with_truth_0(realism) -> None:
+    truth, study = realism
+    e = truth.endplate("L3", "superior")
+    assert e.modic_type == "0" and e.factors is not None and e.factors["schmorl"]
+    assert truth.factors is not None
+    node = truth.factors["schmorl_nodes"][0]
+    p = np.array(node["center_on_endplate"]) - 2.0 * np.array(e.normal)  # 2 mm into the body
+    assert tissue_at(truth, [p]).tolist() == ["schmorl_L3_superior"]
+    ref = truth.vertebra("L3").reference_marrow_point
+    assert ref is not None
+
+    def at(role: str, q: list[float] | NDArray[np.float64]) -> float:
+        vol = getattr(study, role)
+        idx = np.rint(vol.geometry.patient_to_index(np.asarray(q, float))).astype(int)
+        return float(np.median(vol.array[idx[0], idx[1] - 1:idx[1] + 2, idx[2] - 1:idx[2] + 2]))
+
+    assert at("t1", p) < 0.85 * at("t1", ref)
+    assert at("t2", p) > 1.2 * at("t2", ref)
+
+
+def test_degenerated_disc_is_dark_on_t2(realism) -> None:
+    truth, study = realism
+    assert truth.endplate("L4", "inferior").factors["disc_degenerated"]  # type: ignore[index]
+    assert truth.endplate("L2", "inferior").factors["disc_hydration"] > 0.7  # type: ignore[index]
+    v4, v2 = truth.vertebra("L4"), truth.vertebra("L2")
+    k4, k2 = _mid_slice(study.t2, v4.center), _mid_slice(study.t2, v2.center)
+    dark = _median_of(study.t2, truth, k4, "nucleus_L4_L5", interior=False)
+    healthy = _median_of(study.t2, truth, k2, "nucleus_L2_L3", interior=False)
+    assert dark < 0.6 * healthy
+    assert dark < _median_of(study.t2, truth, k4, "marrow_L4")
+
+
+def test_thick_slab_partial_volume_darkens_the_endplate_band(realism) -> None:
+    truth, study = realism
+    assert study.t1.geometry.slice_thickness == pytest.approx(5.0)
+    e, v = truth.endplate("L3", "inferior"), truth.vertebra("L3")
+    va = anatomy_of(truth).vertebra("L3")
+    # the cortical endplate: dark bone 0.5-1.2 mm thick under the bony surface
+    depths = np.arange(0.1, 2.0, 0.1)
+    line = np.array(e.center)[None, :] - depths[:, None] * np.array(e.normal)[None, :]
+    bone = depths[tissue_at(truth, line) == "cortical_bone"]
+    assert 0.5 <= bone.max() + 0.05 <= 1.2
+    vol = study.t1
+    k = _mid_slice(vol, e.center)
+    g = vol.geometry
+    rr, cc = np.meshgrid(np.arange(g.rows), np.arange(g.columns), indexing="ij")
+    pts = g.index_to_patient(np.column_stack([np.full(rr.size, k), rr.ravel(), cc.ravel()]))
+    q = va.to_local(pts)
+    w = q[:, 2] - va.z_surface(q[:, 0], q[:, 1], False)
+    central = np.abs(q[:, 1]) <= 0.3 * v.depth
+    band = central & (w >= 0.0) & (w <= 2.0)
+    mid = central & (np.abs(q[:, 2]) <= 3.0)
+    img = vol.array[k].ravel()
+    assert band.sum() >= 10
+    assert img[band].mean() < 0.85 * np.median(img[mid])
+    # the slab is integrated through its thickness: near the undulating endplates, pixels
+    # whose centre lies in marrow but whose 5 mm slab also holds cortex or disc (tissue
+    # sampled through the slab here) are darker than pixels with marrow all through
+    mixed, pure = [], []
+    for vert, side in (("L1", "superior"), ("L2", "superior"), ("L2", "inferior"),
+                       ("L3", "inferior"), ("L4", "superior"), ("L5", "inferior")):
+        ep, va = truth.endplate(vert, side), anat_vertebra(truth, vert)
+        k0 = _mid_slice(vol, ep.center)
+        for k in (k0 - 1, k0, k0 + 1):
+            pts = g.index_to_patient(np.column_stack([np.full(rr.size, k), rr.ravel(), cc.ravel()]))
+            q = va.to_local(pts)
+            w = (va.z_surface(q[:, 0], q[:, 1], True) - q[:, 2] if side == "superior"
+                 else q[:, 2] - va.z_surface(q[:, 0], q[:, 1], False))
+            sel = np.flatnonzero((tissue_at(truth, pts) == f"marrow_{vert}") & (w >= 0.8)
+                                 & (w <= 3.0) & (np.abs(q[:, 1]) <= 0.35 * va.depth))
+            frac = np.mean([tissue_at(truth, pts[sel] + o * g.normal) == f"marrow_{vert}"
+                            for o in np.linspace(-2.5, 2.5, 11)], axis=0)
+            img_k = vol.array[k].ravel()[sel]
+            mixed += list(img_k[frac <= 0.8])
+            pure += list(img_k[frac == 1.0])
+    assert len(mixed) >= 5 and len(pure) >= 50
+    assert np.mean(mixed) < 0.85 * np.mean(pure)
+
+
+def anat_vertebra(truth: GroundTruth, name: str) -> Vertebra:
+    return anatomy_of(truth).vertebra(name)
+
+
+def test_reader_styles_draw_bands_at_their_insets(realism) -> None:
+    truth, study = realism
+    classic = reader_annotations(truth, study)
+    assert reader_annotations(truth, study, style=ReaderStyle()).to_dict() == classic.to_dict()
+    g = study.t1.geometry
+    px = g.pixel_spacing[0]
+    anat = anatomy_of(truth)
+    insets: dict[int, set[int]] = {}
+    for seed in (3, 4, 5):
+        style = ReaderStyle.realistic(seed)
+        ann = reader_annotations(truth, study, style=style)
+        assert len(ann.references()) >= 1
+        for roi in ann.endplates():
+            vert, side = roi.label.vertebra, roi.label.endplate.value
+            e = truth.endplate(vert, side)
+            draw = style.draw(vert, side, changed=e.modic_type != "0")
+            if e.modic_type != "0" or draw.kind != "band":
+                continue
+            assert draw.inset_px is not None and draw.height_mm is not None
+            insets.setdefault(seed, set()).add(draw.inset_px)
+            mask = roi.shape.rasterize(g.rows, g.columns)
+            k = _mid_slice(study.t1, roi.image.position)
+            r, c = np.nonzero(mask)
+            pts = g.index_to_patient(np.column_stack([np.full(r.size, k), r, c]))
+            va = anat.vertebra(vert)
+            q = va.to_local(pts)
+            w = (va.z_surface(q[:, 0], q[:, 1], True) - q[:, 2] if side == "superior"
+                 else q[:, 2] - va.z_surface(q[:, 0], q[:, 1], False))
+            # the outline's closest pixel sits at the inset (within a pixel of smoothing)
+            assert abs(float(np.min(w)) - draw.inset_px * px) <= 1.2 * px, (seed, vert, side)
+            assert float(np.max(w)) <= draw.inset_px * px + draw.height_mm + 1.2 * px
+    assert len(set().union(*insets.values())) >= 3  # styles differ in how close they draw
+    missing = ReaderStyle(missing_reference=0.6, seed=9)
+    refs = reader_annotations(truth, study, style=missing).references()
+    assert 1 <= len(refs) < 6
+
+
+def _pair(tmp_path: Path, name: str, series: list[SeriesSpec], **kw: object
+          ) -> tuple[GroundTruth, modic.LoadedStudy]:
+    spec = StudySpec(seed=41, snr=60.0, supersample=(2, 2, 2), series=series,
+                     **kw)  # type: ignore[arg-type]
+    truth = write_study(spec, tmp_path / name)
+    return truth, modic.load_study(tmp_path / name)
+
+
+def _l1_over_s1(study: modic.LoadedStudy, truth: GroundTruth, role: str) -> float:
+    vol = getattr(study, role)
+    out = []
+    for name in ("L1", "S1"):
+        c = truth.vertebra(name).center
+        out.append(_median_of(vol, truth, _mid_slice(vol, c), f"marrow_{name}"))
+    return out[0] / out[1]
+
+
+def test_coil_gradient_scales_l1_over_s1_on_every_sequence(tmp_path: Path) -> None:
+    series = [_sag("t1", rows=96, n=3, fov=280.0), _sag("t2", rows=96, n=3, fov=280.0)]
+    flat_truth, flat = _pair(tmp_path, "flat", series, bias=0.0)
+    coil_truth, coil = _pair(tmp_path, "coil", series, bias=0.0, coil_gradient=1.6)
+    assert flat_truth.factors is None  # no realism option: truth as before
+    assert coil_truth.factors is not None
+    assert coil_truth.factors["coil_ratio_L1_S1"] == pytest.approx(1.6, rel=0.01)
+    for role in ("t1", "t2"):  # one coil: the same gradient on every series
+        ratio = _l1_over_s1(coil, coil_truth, role) / _l1_over_s1(flat, flat_truth, role)
+        assert ratio == pytest.approx(1.6, rel=0.1), role
+
+
+def test_incomplete_stir_fat_suppression_brightens_fat(tmp_path: Path) -> None:
+    def fat_over_muscle(eff: float | None) -> tuple[float, float]:
+        truth, study = _pair(tmp_path, f"stir{eff}", [
+            _sag("t1", rows=96, n=3, fov=300.0),
+            _sag("stir", rows=96, n=3, fov=300.0, stir_efficiency=eff)])
+        assert study.stir is not None
+        k = _mid_slice(study.stir, truth.vertebra("L3").center)
+        fat = _median_of(study.stir, truth, k, "subcutaneous_fat")
+        muscle = _median_of(study.stir, truth, k, "muscle")
+        ti = study.stir.series.sequence.inversion_time
+        assert ti is not None
+        return fat / muscle, ti
+
+    full, ti_full = fat_over_muscle(None)
+    poor, ti_poor = fat_over_muscle(0.3)
+    assert full < 0.5  # nulled by the inversion time
+    assert poor > 2.0 and poor > 4 * full  # 30 % efficiency: fat well above muscle
+    assert ti_poor == ti_full  # the header still says STIR at the fat null
+
+
+def test_heterogeneous_marrow_is_patchier_and_focal_fat_is_normal(tmp_path: Path) -> None:
+    series = [_sag("t1", rows=128, n=3, fov=260.0), _sag("t2", rows=48, n=3, fov=260.0)]
+    _, plain = _pair(tmp_path, "plain", series)
+    truth, het = _pair(tmp_path, "het", series, marrow_heterogeneity=1.0, marrow_fat_islands=4.0)
+
+    def spread(study: modic.LoadedStudy) -> float:
+        values = []
+        for name in ("L1", "L2", "L3", "L4", "L5"):
+            c = truth.vertebra(name).center
+            k = _mid_slice(study.t1, c)
+            names, img = _slice_tissue(study.t1, truth, k)
+            m = img[_interior(names == f"marrow_{name}")]
+            values.append(float(np.percentile(m, 90) - np.percentile(m, 10)) / float(np.median(m)))
+        return float(np.mean(values))
+
+    assert spread(het) > 1.5 * spread(plain)
+    assert truth.factors is not None and truth.factors["focal_fat_islands"] >= 5
+    assert all(e.modic_type == "0" for e in truth.endplates)  # focal fat is normal marrow
+    bright = []
+    for name in ("L1", "L2", "L3", "L4", "L5", "S1"):
+        k = _mid_slice(het.t1, truth.vertebra(name).center)
+        names, img = _slice_tissue(het.t1, truth, k)
+        island = names == f"focalfat_{name}"
+        if island.sum() >= 2:
+            bright.append(float(np.median(img[island]) / np.median(img[names == f"marrow_{name}"])))
+    assert bright and max(bright) > 1.15  # T1-bright like a small type 2
+
+
+def test_realism_specs_round_trip_and_validate(realism) -> None:
+    truth, study = realism
+    assert truth.study_spec == _realism_spec()
+    assert GroundTruth.from_dict(json.loads(json.dumps(truth.to_dict()))) == truth
+    plain = default_study_spec(3)
+    assert not plain.uses_realism and _realism_spec().uses_realism
+    new_keys = {"coil_gradient", "marrow_heterogeneity", "marrow_fat_islands",
+                "endplate_irregularity", "degenerated_discs", "hemangiomas",
+                "schmorl_nodes", "patient_age"}
+    assert not new_keys & set(plain.to_dict())
+    assert all("stir_efficiency" not in s for s in _tiny_spec(1).to_dict()["series"])
+    with pytest.raises(ValueError, match="t1_ratio"):
+        LesionSpec("L4", "superior", "1", t1_ratio=1.1)
+    with pytest.raises(ValueError, match="t1_ratio"):
+        LesionSpec("L4", "superior", "3", t1_ratio=0.9)
+    with pytest.raises(ValueError, match="fat_islands"):
+        LesionSpec("L4", "superior", "2", fat_islands=0.1)
+    with pytest.raises(ValueError, match="stir_efficiency"):
+        SeriesSpec(role="t2", stir_efficiency=0.5)
+    with pytest.raises(ValueError, match="coil_gradient"):
+        StudySpec(seed=1, coil_gradient=3.0)
+    with pytest.raises(ValueError, match="degenerated_discs"):
+        StudySpec(seed=1, degenerated_discs=["L6/S1"])
+    with pytest.raises(ValueError, match="S1"):
+        SchmorlNodeSpec("S1", "inferior")
+    with pytest.raises(ValueError, match="radius_mm"):
+        HemangiomaSpec("L3", radius_mm=20.0)
+    with pytest.raises(ValueError, match="style"):
+        reader_annotations(truth, study, erode=False, style=ReaderStyle())
