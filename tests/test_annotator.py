@@ -708,4 +708,88 @@ def test_jupyter_widget_with_ipympl(study, shipped_copy):
     assert ann.window_preset == "custom" and controls.preset.value is None
     controls.preset.value = "narrow"
     assert ann.window_preset == "narrow"
-    assert "L4/L5" in controls.results.value and "T1 0.65" in controls.results.value
+    l4 = ann.results[ann.annotations.find("L4", "inferior")[0].id]
+    assert isinstance(l4, ModicResult)
+    assert (
+        "L4/L5" in controls.results.value and f"T1 {l4.ratios[Role.T1].ratio:4.2f}" in controls.results.value
+    )
+
+
+INDETERMINATE_WHY = "the sequences contradict each other: 60% of the voxels fit no Modic pattern"
+
+
+@pytest.fixture
+def indeterminate_l4(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The classifier behind the annotator calls L4 inferior indeterminate (its real result,
+    with the type replaced); returns the reason it gives."""
+    import dataclasses
+
+    import modic.annotator.live as live
+
+    real = live.classify_roi
+
+    def classify_roi(st, roi, refs, **kw):
+        res = real(st, roi, refs, **kw)
+        if roi.label == L4I:
+            res = dataclasses.replace(res, modic_type=ModicType.INDETERMINATE, reason=INDETERMINATE_WHY)
+        return res
+
+    monkeypatch.setattr(live, "classify_roi", classify_roi)
+    return INDETERMINATE_WHY
+
+
+def test_an_indeterminate_result_is_striped_blue_with_a_badge_and_its_reason(
+    study, shipped_copy, tmp_path, indeterminate_l4
+):
+    from modic.annotator.colors import (
+        INDETERMINATE_STRIPE,
+        MODIC_COLORS,
+        REFERENCE_COLOR,
+        legend_entries,
+    )
+    from modic.annotator.controls import result_rows
+
+    why = indeterminate_l4
+    ann = open_annotator(study, shipped_copy)
+    roi = ann.annotations.find("L4", "inferior")[0]
+    assert ann.results[roi.id].modic_type is ModicType.INDETERMINATE
+    ann.set_slice("T1", t1_slice_of(study, roi))
+    ann.select(roi.id)
+    # its own colour, striped white, that no type and not the reference has
+    blue = MODIC_COLORS["indeterminate"]
+    assert len(set(MODIC_COLORS.values())) == len(MODIC_COLORS) and blue != REFERENCE_COLOR
+    line, text = ann.panes[Role.T1].rois[roi.id]
+    assert line.get_color() == blue and line.get_gapcolor() == INDETERMINATE_STRIPE
+    assert text.get_text() == "L4 inf \u00b7 ?" and text.get_color() == INDETERMINATE_STRIPE
+    assert matplotlib.colors.same_color(text.get_bbox_patch().get_facecolor()[:3], blue)
+    # a Modic 1 next to it keeps the plain style (the style is reset per ROI)
+    l5 = ann.annotations.find("L5", "superior")[0]
+    assert ann.panes[Role.T1].rois[l5.id][0].get_gapcolor() is None
+    # the results table: badge "?", the reason after the ratios
+    row = next(r for r in result_rows(ann) if r.roi_id == roi.id)
+    assert (row.modic_type, row.color) == ("?", blue) and row.note == f"indeterminate: {why}"
+    assert row.ratios.startswith("T1 0.6")
+    (legend,) = [e for e in legend_entries() if "indeterminate" in e[0]]
+    assert legend == ("Modic ?  indeterminate", blue, "--", INDETERMINATE_STRIPE)
+    shown = _texts(ann)
+    assert "Modic ?  indeterminate" in shown  # the legend
+    assert f"reference marrow: indeterminate, {why}" in shown  # the selected ROI's explanation
+    assert f"indeterminate: {why[:30]}" in shown  # its row
+    out = tmp_path / "indeterminate.png"
+    ann.figure.savefig(out)
+    assert out.stat().st_size > 10_000
+
+
+def test_jupyter_widget_shows_an_indeterminate_result(study, shipped_copy, indeterminate_l4):
+    pytest.importorskip("ipywidgets")
+    ipympl_backend = pytest.importorskip("ipympl.backend_nbagg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 5))
+    ipympl_backend.Canvas(fig)
+    ann = open_annotator(study, shipped_copy, figure=fig)
+    assert ann.widget is not None
+    controls = ann._controls  # noqa: SLF001 - the ipywidgets
+    table = controls.results.value
+    assert ">?</span>" in table and f"<i>indeterminate: {indeterminate_l4}</i>" in table
+    assert "Modic ?  indeterminate" in controls.legend.value and "background:#FFFFFF" in controls.legend.value

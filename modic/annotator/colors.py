@@ -5,6 +5,10 @@ Design, 2008), chosen to stay distinguishable with the common colour-vision defi
 the type is also always written next to the outline, so colour is never the only cue.
 Intermediate (mixed) types sit between their two parents: 1/2 orange between
 vermilion 1 and yellow 2, 2/3 bluish green between yellow 2 and sky blue 3.
+An ``indeterminate`` result (the classifier cannot type the region, and says why) takes
+the palette's blue, striped with white (:data:`INDETERMINATE_STRIPE`) so that it reads on
+dark and bright marrow alike and differs from every type by pattern as well as by colour;
+its label and badge are white on blue, and show ``?``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ __all__ = [
     "PENDING_COLOR",
     "ERROR_COLOR",
     "THEME",
+    "INDETERMINATE_STRIPE",
     "RoiStyle",
     "roi_style",
     "legend_entries",
@@ -32,7 +37,10 @@ MODIC_COLORS: dict[str, str] = {
     "2": "#F0E442",  # yellow: fat
     "2/3": "#009E73",  # bluish green: between 2 and 3
     "3": "#56B4E9",  # sky blue: sclerosis (light enough to see on dark marrow)
+    "indeterminate": "#0072B2",  # blue, striped white: the classifier cannot type it (it says why)
 }
+#: The second colour of an indeterminate outline (the gaps of its dashes).
+INDETERMINATE_STRIPE = "#FFFFFF"
 #: What each type means, for the legend.
 MODIC_NAMES: dict[str, str] = {
     "0": "0  no change",
@@ -41,6 +49,7 @@ MODIC_NAMES: dict[str, str] = {
     "2": "2  fatty",
     "2/3": "2/3  mixed",
     "3": "3  sclerosis",
+    "indeterminate": "?  indeterminate",
 }
 #: Reference (normal marrow) ROIs: reddish purple, the palette's one colour left.
 REFERENCE_COLOR = "#CC79A7"
@@ -77,6 +86,9 @@ class RoiStyle:
     alpha : float
     show_label : bool
         Whether the label text is drawn (only on the ROI's own slice).
+    gapcolor : str or None
+        Colour of the gaps of a dashed line (a striped outline, for ``indeterminate``);
+        the label is then drawn in this colour on a box of ``color``.
     """
 
     color: str
@@ -84,14 +96,16 @@ class RoiStyle:
     linewidth: float
     alpha: float
     show_label: bool
+    gapcolor: str | None = None
 
     def line_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`matplotlib.lines.Line2D`."""
+        """Keyword arguments for :class:`matplotlib.lines.Line2D` (``gapcolor`` None resets it)."""
         return {
             "color": self.color,
             "linestyle": self.linestyle,
             "linewidth": self.linewidth,
             "alpha": self.alpha,
+            "gapcolor": self.gapcolor,
         }
 
 
@@ -127,6 +141,9 @@ def roi_style(
     '#D55E00'
     >>> roi_style("reference", None, on_slice=False).linestyle
     '--'
+    >>> s = roi_style("endplate", "indeterminate")
+    >>> s.color, s.linestyle, s.gapcolor
+    ('#0072B2', '--', '#FFFFFF')
     """
     if kind == "reference":
         color = REFERENCE_COLOR
@@ -145,19 +162,30 @@ def roi_style(
         width = 2.6
     if not on_slice:
         return RoiStyle(color, "-." if overlay is not None else "--", 0.9, 0.35, False)
+    if kind == "endplate" and not error and modic_type == "indeterminate" and overlay is None:
+        return RoiStyle(color, "--", width + 0.4, 1.0, True, gapcolor=INDETERMINATE_STRIPE)
     return RoiStyle(color, linestyle, width, 1.0, True)
 
 
-def legend_entries(show_results: bool = True, overlay: bool = False) -> list[tuple[str, str, str]]:
-    """``(text, colour, line style)`` rows of the colour legend, in reading order."""
-    rows: list[tuple[str, str, str]] = []
+def legend_entries(
+    show_results: bool = True, overlay: bool = False
+) -> list[tuple[str, str, str, str | None]]:
+    """``(text, colour, line style, gap colour or None)`` rows of the colour legend, in reading order.
+
+    Examples
+    --------
+    >>> [row for row in legend_entries() if "indeterminate" in row[0]]
+    [('Modic ?  indeterminate', '#0072B2', '--', '#FFFFFF')]
+    """
+    rows: list[tuple[str, str, str, str | None]] = []
     if show_results:
-        rows += [
-            (f"Modic {MODIC_NAMES[t]}", MODIC_COLORS[t], "-") for t in ("0", "1", "1/2", "2", "2/3", "3")
-        ]
-    rows.append(("no result yet" if show_results else "endplate", PENDING_COLOR, ":"))
-    rows.append(("reference marrow", REFERENCE_COLOR, "-"))
+        types = ("0", "1", "1/2", "2", "2/3", "3")
+        rows += [(f"Modic {MODIC_NAMES[t]}", MODIC_COLORS[t], "-", None) for t in types]
+        t = "indeterminate"
+        rows.append((f"Modic {MODIC_NAMES[t]}", MODIC_COLORS[t], "--", INDETERMINATE_STRIPE))
+    rows.append(("no result yet" if show_results else "endplate", PENDING_COLOR, ":", None))
+    rows.append(("reference marrow", REFERENCE_COLOR, "-", None))
     if overlay:
-        rows.append(("key (overlay)", "#FFFFFF", "-."))
-    rows.append(("other slice", "#888888", "--"))
+        rows.append(("key (overlay)", "#FFFFFF", "-.", None))
+    rows.append(("other slice", "#888888", "--", None))
     return rows

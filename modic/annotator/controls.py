@@ -25,6 +25,7 @@ from matplotlib.text import Text
 from matplotlib.widgets import Button
 
 from ..annotations import VERTEBRAE
+from ..criteria import ModicType
 from ..errors import MissingDependencyError
 from ..results import ModicResult
 from ..sequence import Role
@@ -68,6 +69,8 @@ class ResultRow:
     ratios : str
         ``"T1 0.65  T2 1.19  STIR 4.27"``, or the reason there is no result.
     confidence : float or None
+    note : str
+        For an indeterminate result (badge ``"?"``), ``"indeterminate: <the reason>"``.
     """
 
     roi_id: str
@@ -77,6 +80,7 @@ class ResultRow:
     color: str
     ratios: str
     confidence: float | None
+    note: str = ""
 
 
 def result_rows(annotator: Annotator) -> list[ResultRow]:
@@ -93,7 +97,11 @@ def result_rows(annotator: Annotator) -> list[ResultRow]:
         elif isinstance(res, ModicResult):
             ratios = "  ".join(f"{r.value} {res.ratios[r].ratio:4.2f}" for r in _ROLES if r in res.ratios)
             t = res.modic_type.value
-            rows.append(ResultRow(roi.id, level, name, t, MODIC_COLORS[t], ratios, res.confidence))
+            color = MODIC_COLORS[t]
+            note = ""
+            if res.modic_type is ModicType.INDETERMINATE:  # a short badge; the reason follows
+                t, note = "?", f"indeterminate: {res.reason}"
+            rows.append(ResultRow(roi.id, level, name, t, color, ratios, res.confidence, note))
         else:
             why = res if isinstance(res, str) else "not classified yet"
             rows.append(ResultRow(roi.id, level, name, "!", ERROR_COLOR, why, None))
@@ -285,10 +293,10 @@ class FigureControls:
             artist.remove()
         rows = legend_entries(show_results, overlay)
         row_h = 19.0 / max(ax.get_window_extent().height, 1.0) * self.figure.dpi / 100
-        for i, (name, color, ls) in enumerate(rows):
+        for i, (name, color, ls, gap) in enumerate(rows):
             x0 = 0.0
             yy = 1 - (i + 0.5) * row_h
-            line: Any = {"color": color, "linestyle": ls, "linewidth": 2}
+            line: Any = {"color": color, "linestyle": ls, "linewidth": 2, "gapcolor": gap}
             ax.add_line(Line2D([x0 + 0.01, x0 + 0.1], [yy, yy], **line))
             ax.text(x0 + 0.13, yy, name, color=THEME["text"], fontsize=7.5, va="center", ha="left")
 
@@ -330,10 +338,18 @@ class FigureControls:
             rest = row.ratios
             if row.confidence is not None:
                 rest += f"   conf {row.confidence:.2f}"
+            if row.note:
+                rest += f"   {row.note}"
             if len(rest) > width:
                 rest = rest[: max(width - 1, 0)] + "\u2026"
             t1 = ax.text(x0, yy, head, color=THEME["text"], fontweight=weight, **mono)
-            t2 = ax.text(x0 + len(head) * char, yy, badge, color=row.color, fontweight="bold", **mono)
+            if row.modic_type == "?":  # indeterminate: white on its blue, as its ROI label
+                box = {"boxstyle": "square,pad=0.05", "facecolor": row.color, "edgecolor": "none"}
+                t2 = ax.text(
+                    x0 + len(head) * char, yy, "?", color="white", fontweight="bold", bbox=box, **mono
+                )
+            else:
+                t2 = ax.text(x0 + len(head) * char, yy, badge, color=row.color, fontweight="bold", **mono)
             t3 = ax.text(
                 x0 + (len(head) + len(badge)) * char,
                 yy,
@@ -478,15 +494,17 @@ class NotebookControls:
                 ""
                 if r.modic_type is None
                 else (
-                    f"<span style='background:{r.color};color:black;padding:0 4px;border-radius:3px'>"
+                    f"<span style='background:{r.color};color:{'white' if r.modic_type == '?' else 'black'};"
+                    "padding:0 4px;border-radius:3px'>"
                     f"{html.escape(r.modic_type)}</span>"
                 )
             )
             conf = "" if r.confidence is None else f"{r.confidence:.2f}"
+            ratios = html.escape(r.ratios) + (f"<br><i>{html.escape(r.note)}</i>" if r.note else "")
             weight = "font-weight:bold;" if r.roi_id == self.annotator.selected else ""
             out.append(
                 f"<tr style='{weight}'><td>{html.escape(r.level)}</td><td>{html.escape(r.label)}</td>"
-                f"<td align=center>{badge}</td><td>{html.escape(r.ratios)}</td><td>{conf}</td></tr>"
+                f"<td align=center>{badge}</td><td>{ratios}</td><td>{conf}</td></tr>"
             )
         out.append("</table>")
         return "".join(out)
@@ -494,11 +512,12 @@ class NotebookControls:
     def _legend_html(self) -> str:
         a = self.annotator
         items = []
-        for name, color, ls in legend_entries(a.show_results, bool(a.overlay_results)):
+        for name, color, ls, gap in legend_entries(a.show_results, bool(a.overlay_results)):
             style = {"-": "solid", "--": "dashed", ":": "dotted", "-.": "dashed"}[ls]
+            stripes = f"background:{gap};" if gap else ""  # shows through the dashes' gaps
             items.append(
                 f"<div><span style='display:inline-block;width:24px;border-top:3px {style} {color};"
-                f"vertical-align:middle;margin-right:6px'></span>{html.escape(name)}</div>"
+                f"{stripes}vertical-align:middle;margin-right:6px'></span>{html.escape(name)}</div>"
             )
         return (
             "<div style='font-size:12px;margin-left:24px;padding:4px;background:#444;color:#eee'>"

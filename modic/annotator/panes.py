@@ -324,6 +324,9 @@ class Pane:
         style : RoiStyle
         text : str
             Label, shown only when ``style.show_label``.
+        text_color : str
+            Label colour, on a dark box; for a striped outline (``style.gapcolor``) the
+            label is drawn in the gap colour on a box of the outline's colour instead.
         side : {"left", "right"}
             Where the label goes: left (anterior on standard sagittal images) for
             endplates, right for references.
@@ -353,7 +356,15 @@ class Pane:
             label.set_position((float(xy[:, 0].max()) + 1.5, float(xy[:, 1].mean())))
             label.set_horizontalalignment("left")
         label.set_text(text)
-        label.set_color(text_color)
+        box = label.get_bbox_patch()
+        if style.gapcolor is not None:  # a striped outline: its label in the stripes' colours
+            label.set_color(style.gapcolor)
+            if box is not None:
+                box.set(facecolor=style.color, alpha=0.9)
+        else:
+            label.set_color(text_color)
+            if box is not None:
+                box.set(facecolor="black", alpha=0.6)
         label.set_visible(style.show_label and bool(text))
 
     def remove_roi(self, key: str) -> None:

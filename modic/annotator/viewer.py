@@ -877,7 +877,8 @@ class Annotator:
             return f"{prefix}{lab.vertebra} ref"
         text = f"{prefix}{lab.vertebra} {lab.endplate.value[:3]}"
         if self._show_results and isinstance(result, ModicResult):
-            text += f" \u00b7 {result.modic_type.value}"
+            t = result.modic_type.value
+            text += " \u00b7 ?" if t == "indeterminate" else f" \u00b7 {t}"
         elif self._show_results and isinstance(result, str):
             text += " \u00b7 !"
         return text
