@@ -266,9 +266,13 @@ def test_grade_a_saved_answer_on_the_command_line(
     text = r.stdout
     assert "Score: 86% (9.5 of 11 endplates)" in text
     assert "L4 inferior: you said 1/2, the key says 1 (half credit): Modic 1 is oedema: dark on T1" in text
-    assert (
-        "key's ROI: T1 0.65x, T2 1.19x and STIR 4.27x of L4 reference marrow: oedema pattern, Modic 1" in text
+    # the classifier inside the key's ROI, as the Python API measures it
+    key_result = grade(load_case(authored), read_answer(answer_file)).row(L4I).key_result
+    assert key_result is not None
+    assert key_result.explanation.startswith("T1 0.6") and key_result.explanation.endswith(
+        "of L4 reference marrow: oedema pattern, Modic 1"
     )
+    assert f"key's ROI: {key_result.explanation}" in text
     assert f"Dice {dice_l4:.2f} with" not in text and f"Dice {dice_l4:.2f} (a match needs 0.8)" in text
     assert "L5 superior: you said 2, the key says 2 (correct)" in text
     assert "L1 superior: not answered; the key says 0 (no credit)" in text
@@ -736,3 +740,74 @@ def test_run_command_without_a_window(tmp_path: Path, home: dict[str, str]) -> N
     r = run("run", cases, "--case", "t1-decides", "--log-dir", str(Path(cases) / "log"), env=home)
     assert r.returncode == 1 and "inside the case folder" in r.stderr
     assert not (Path(cases) / "log").exists()
+
+
+REAL_TYPES = "choose one of 0, 1, 2, 3, 1/2, 2/3"
+
+
+@pytest.mark.parametrize(
+    "value", ["indeterminate", "Indeterminate", " type indeterminate", ModicType.INDETERMINATE]
+)
+def test_indeterminate_is_never_an_answer_or_a_key(value: object) -> None:
+    from modic.teaching.case import parse_modic_type
+
+    with pytest.raises(TeachingFormatError) as info:
+        parse_modic_type(value, "answer")
+    message = str(info.value)
+    assert message.startswith("answer: 'indeterminate' is the classifier's") and message.endswith(REAL_TYPES)
+
+
+def test_indeterminate_is_refused_in_answer_files_keys_and_the_sheet(
+    linked_case: Path, tmp_path: Path
+) -> None:
+    case = load_case(linked_case)
+    good = TraineeAnswer(types={"L4 inferior": "1"}, case_id=case.id).to_dict()
+    path = tmp_path / "answer.json"
+    path.write_text(json.dumps({**good, "types": {"L4 inferior": "indeterminate"}}))
+    with pytest.raises(TeachingFormatError) as info:
+        read_answer(path)
+    assert str(info.value).startswith(f"{path}: types['L4 inferior']: 'indeterminate' is the classifier's")
+    assert str(info.value).endswith(REAL_TYPES)
+    _edit(linked_case, "case.json", lambda d: d["key"]["L4 inferior"].update(type="indeterminate"))
+    with pytest.raises(TeachingFormatError) as info:
+        load_case(linked_case)
+    assert "case.json: key['L4 inferior'].type: 'indeterminate' is the classifier's" in str(info.value)
+    sheet = AnswerSheet(case)
+    with pytest.raises(TeachingFormatError, match="not a reading"):
+        sheet.set_type("L4 inferior", "indeterminate")
+    assert ModicType.INDETERMINATE not in sheet.types.values()
+
+
+def test_an_indeterminate_classifier_result_is_shown_with_its_reason(
+    authored: Path, answer_file: Path, tmp_path: Path
+) -> None:
+    """The classifier's own call inside the key's or the trainee's ROI may be indeterminate:
+    the grade, its JSON, its text, the feedback figure and the revealed sheet show it."""
+    import dataclasses
+
+    case = load_case(authored)
+    g = grade(case, read_answer(answer_file))
+    why = "the sequences contradict each other: 55% of the voxels fit no Modic pattern, more than the 35%"
+    row = g.row(L4I)
+    assert row.key_result is not None and row.trainee_result is not None
+    row.key_result = dataclasses.replace(row.key_result, modic_type=ModicType.INDETERMINATE, reason=why)
+    row.trainee_result = dataclasses.replace(
+        row.trainee_result, modic_type=ModicType.INDETERMINATE, reason=why
+    )
+    # the grade itself is the key's and the answer's, not the classifier's
+    assert (row.credit, row.verdict) == (0.5, "half credit")
+    d = {e["endplate"]: e for e in g.to_dict()["endplates"]}["L4 inferior"]
+    for side in ("classifier_in_key_roi", "classifier_in_your_roi"):
+        assert d[side]["modic_type"] == "indeterminate" and d[side]["reason"] == why
+        assert d[side]["explanation"].endswith(f"of L4 reference marrow: indeterminate, {why}")
+    json.dumps(d)
+    text = g.to_text(width=400)
+    assert f"key's ROI: {row.key_result.explanation} (classifier confidence" in text
+    assert f"your ROI: {row.trainee_result.explanation} (classifier confidence" in text
+    fig = feedback_figure(g)
+    png = tmp_path / "feedback-indeterminate.png"
+    fig.savefig(png, dpi=60)
+    assert png.stat().st_size > 10_000
+    sheet = AnswerSheet(case, types=g.answer.types)
+    sheet.reveal(g)
+    assert {"key", "credit", "Dice", "0.5"} <= {t.get_text() for t in sheet.ax.texts}

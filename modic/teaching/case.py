@@ -109,29 +109,43 @@ _TYPE_ALIASES = {"2/1": "1/2", "3/2": "2/3", "1-2": "1/2", "2-3": "2/3", "none":
 def parse_modic_type(value: object, name: str = "type") -> ModicType:
     """A Modic type as people write it: ``"1"``, ``"1/2"``, ``"2/1"``, ``"Modic 2"``, ``"type 3"``, ``"0"``.
 
+    ``indeterminate`` is refused: it is the classifier's "cannot type this region", never
+    a reading, so neither an expert key nor a trainee's answer can say it.
+
     Raises
     ------
     TeachingFormatError
-        Naming ``name``.
+        Naming ``name``, and listing the types to choose from.
 
     Examples
     --------
     >>> parse_modic_type("2/1").value, parse_modic_type("Modic 1").value, parse_modic_type(3).value
     ('1/2', '1', '3')
+    >>> parse_modic_type("indeterminate", "answer")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    modic.teaching._json.TeachingFormatError: answer: 'indeterminate' ...; choose one of 0, 1, 2, 3, 1/2, 2/3
     """
+    choices = ", ".join(t.value for t in ModicType if t is not ModicType.INDETERMINATE)
     if isinstance(value, ModicType):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        t = value
+    elif isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TeachingFormatError(f"expected a Modic type as a string, got {json_type(value)}", field=name)
-    text = re.sub(r"^(modic|type)\s*", "", str(value).strip().lower()).replace(" ", "")
-    text = _TYPE_ALIASES.get(text, text)
-    try:
-        return ModicType(text)
-    except ValueError:
-        choices = ", ".join(t.value for t in ModicType)
+    else:
+        text = re.sub(r"^(modic|type)\s*", "", str(value).strip().lower()).replace(" ", "")
+        try:
+            t = ModicType(_TYPE_ALIASES.get(text, text))
+        except ValueError:
+            raise TeachingFormatError(
+                f"unknown Modic type {value!r}; choose one of {choices}", field=name
+            ) from None
+    if t is ModicType.INDETERMINATE:
         raise TeachingFormatError(
-            f"unknown Modic type {value!r}; choose one of {choices}", field=name
-        ) from None
+            f"{t.value!r} is the classifier's 'cannot type this region', not a reading; "
+            f"choose one of {choices}",
+            field=name,
+        )
+    return t
 
 
 def parse_endplate(value: object, name: str = "endplate") -> RoiLabel:

@@ -78,6 +78,8 @@ _COMPONENTS: dict[ModicType, frozenset[str]] = {
     ModicType.TYPE3: frozenset("3"),
     ModicType.MIXED_1_2: frozenset("12"),
     ModicType.MIXED_2_3: frozenset("23"),
+    # never a key or an answer (parse_modic_type refuses it); no credit against anything else
+    ModicType.INDETERMINATE: frozenset(),
 }
 
 #: What each type looks like, for feedback.
@@ -88,6 +90,7 @@ LOOKS: dict[ModicType, str] = {
     ModicType.TYPE3: "sclerosis: dark on T1, T2 and STIR",
     ModicType.MIXED_1_2: "oedema and fat side by side: parts dark and parts bright on T1",
     ModicType.MIXED_2_3: "fat and sclerosis side by side: parts bright and parts dark on T1, dark on STIR",
+    ModicType.INDETERMINATE: "a signal pattern that fits no Modic type (the classifier's call, never a key)",
 }
 
 
@@ -271,6 +274,8 @@ def _result_dict(result: ModicResult | None, note: str) -> dict[str, Any] | None
         "confidence": round(result.confidence, 3),
         "sir": {r.value: round(s.ratio, 4) for r, s in result.ratios.items()},
         "explanation": result.explanation,
+        # how the type was reached; for "indeterminate" why the classifier cannot type it
+        "reason": result.reason,
         "note": note,
     }
 

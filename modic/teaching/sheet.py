@@ -47,6 +47,7 @@ TYPE_COLOURS: dict[ModicType, str] = {
     ModicType.TYPE2: "#F0E442",
     ModicType.MIXED_2_3: "#009E73",
     ModicType.TYPE3: "#56B4E9",
+    ModicType.INDETERMINATE: "#0072B2",  # only ever the classifier's own call, never an answer
 }
 _BG, _TEXT, _GRID, _CURRENT = "#1E1F22", "#E8EAED", "#5F6368", "#00E5FF"
 _LABEL_W = 2.2  # width of the endplate column, in cell units
