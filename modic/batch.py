@@ -35,8 +35,11 @@ Outputs (in OUTDIR)
     errors, and the annotation file's path relative to ROOT for the others -- the file
     or folder to fix.
 ``summary.json``
-    Counts of studies and endplates per Modic type, and the modic version. No time
-    stamps and no paths, so that equal inputs give byte-identical files.
+    Counts of studies and endplates per Modic type (``indeterminate`` on its own: neither
+    a change nor normal), each study's measured contrast by its pseudonymous key
+    (``"contrast": {key: StudyContrast.to_dict()}``: fat on every sequence, how well
+    STIR suppresses it, marrow SNR), and the modic version. No time stamps and no paths,
+    so that equal inputs give byte-identical files.
 
 Rows are ordered by annotation path (relative to ROOT), then as :func:`modic.classify`
 returns them (head to foot).
@@ -44,15 +47,15 @@ returns them (head to foot).
 Resuming
 --------
 Each finished study is stored as a shard ``OUTDIR/.modic-batch/<sha256 of its relative
-annotation path>.json`` with its rows and a fingerprint of its inputs: the modic version,
-the classifier parameters, the options that change the rows, the annotation file's size
-and modification time, and the relative path, size and modification time of every file
-in the study folder. A rerun skips the studies whose shard fingerprint matches and
-recomputes the others (``force=True`` recomputes all); the output files are then
-assembled from the shards. Every file is written atomically (temporary file, then
-:func:`os.replace`), so a run killed at any point leaves no half-written file, and an
-interrupted run resumed with the same arguments ends with the same bytes as an
-uninterrupted one.
+annotation path>.json`` with its rows, its measured contrast and a fingerprint of its
+inputs: the modic version, the classifier parameters, the options that change the rows,
+the annotation file's size and modification time, and the relative path, size and
+modification time of every file in the study folder. A rerun skips the studies whose
+shard fingerprint matches and recomputes the others (``force=True`` recomputes all);
+the output files are then assembled from the shards. Every file is written atomically
+(temporary file, then :func:`os.replace`), so a run killed at any point leaves no
+half-written file, and an interrupted run resumed with the same arguments ends with the
+same bytes as an uninterrupted one.
 
 Patient name and ID, UIDs and folder names are kept out of every output, shards
 included, unless ``include_identifiers`` is true (the relative annotation path in
@@ -65,7 +68,7 @@ Examples
 >>> out = tempfile.mkdtemp()
 >>> summary = run_batch(modic.data.sample_data_dir(), out, workers=1)
 >>> summary.n_ok, summary.n_failed, dict(summary.type_counts)
-(4, 0, {'0': 37, '1': 2, '2': 2, '3': 1, '1/2': 1, '2/3': 1})
+(4, 0, {'0': 37, '1': 2, '2': 2, '3': 1, '1/2': 1, '2/3': 1, 'indeterminate': 0})
 """
 
 from __future__ import annotations
@@ -121,14 +124,15 @@ ERROR_FIELDS: tuple[str, ...] = ("study", "stage", "message")
 STAGES: tuple[str, ...] = ("find", "annotations", "load", "classify", "roi", "worker")
 
 SHARD_DIR = ".modic-batch"
-SHARD_FORMAT = 1
+#: 2: shards carry the study's measured contrast (shards of format 1 are recomputed).
+SHARD_FORMAT = 2
 OUTPUT_FILES: dict[str, str] = {
     "results": "results.csv",
     "results_jsonl": "results.jsonl",
     "errors": "errors.csv",
     "summary": "summary.json",
 }
-_TYPES = ("0", "1", "2", "3", "1/2", "2/3")
+_TYPES = ("0", "1", "2", "3", "1/2", "2/3", "indeterminate")
 
 
 class OutputFolderError(ModicError, ValueError):
@@ -361,9 +365,17 @@ def run_job(
     dict
         ``study`` (key or None), ``ok`` (no study-level error), ``records`` (list of
         :meth:`ModicResult.to_record` dicts), ``dicts`` (:meth:`ModicResult.to_dict`),
-        ``errors`` (list of ``{"study", "stage", "message"}``).
+        ``contrast`` (the study's :meth:`StudyContrast.to_dict`, or None), ``errors``
+        (list of ``{"study", "stage", "message"}``).
     """
-    out: dict[str, Any] = {"study": None, "ok": False, "records": [], "dicts": [], "errors": []}
+    out: dict[str, Any] = {
+        "study": None,
+        "ok": False,
+        "records": [],
+        "dicts": [],
+        "contrast": None,
+        "errors": [],
+    }
     with _QuietLogs():
         try:
             from .annotations import read_annotations
@@ -402,6 +414,7 @@ def run_job(
     out["ok"] = True
     out["records"] = [{**r.to_record(), **extra} for r in results]
     out["dicts"] = [{**r.to_dict(), **extra} for r in results]
+    out["contrast"] = None if results.contrast is None else results.contrast.to_dict()
     out["errors"] = [
         _error(key, "roi", _relative(describe_roi_error(roi, msg), root)) for roi, msg in roi_errors
     ]
@@ -550,7 +563,8 @@ class BatchSummary:
     n_ok, n_failed : int
         Studies classified, and studies that failed as a whole.
     type_counts : dict of str to int
-        Endplates per Modic type (``"0"``, ``"1"``, ``"2"``, ``"3"``, ``"1/2"``, ``"2/3"``).
+        Endplates per Modic type (``"0"``, ``"1"``, ``"2"``, ``"3"``, ``"1/2"``, ``"2/3"``),
+        and ``"indeterminate"``: those the classifier could not type.
     paths : dict of str to Path
         The output files: ``results``, ``results_jsonl``, ``errors``, ``summary``.
     n_jobs : int
@@ -561,6 +575,9 @@ class BatchSummary:
         ROIs that could not be measured (in studies that otherwise succeeded).
     stages : dict of str to int
         Error rows per stage (see :data:`STAGES`), only the stages with errors.
+    contrast : dict of str to dict
+        Each classified study's measured contrast (:meth:`StudyContrast.to_dict`), by
+        its pseudonymous key, as in ``summary.json``.
     """
 
     n_ok: int
@@ -572,6 +589,7 @@ class BatchSummary:
     n_up_to_date: int = 0
     n_roi_errors: int = 0
     stages: dict[str, int] = field(default_factory=dict)
+    contrast: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def n_endplates(self) -> int:
@@ -684,6 +702,10 @@ def _assemble(
         "studies": {"total": len(outcomes), "ok": n_ok, "failed": len(outcomes) - n_ok},
         "endplates": len(records),
         "type_counts": counts,
+        # each study's own contrast (fat per sequence, fat suppression, marrow SNR), by study key
+        "contrast": {
+            o["study"]: o["contrast"] for o in outcomes if o["ok"] and o.get("contrast") is not None
+        },
         "errors": {s: n for s, n in stages.items() if n},
         "include_identifiers": include_identifiers,
         "files": {k: v for k, v in OUTPUT_FILES.items() if k != "summary"},
@@ -704,6 +726,7 @@ def _worker_error(job: BatchJob, exc: Exception) -> dict[str, Any]:
         "ok": False,
         "records": [],
         "dicts": [],
+        "contrast": None,
         "errors": [_error(job.relpath, "worker", msg)],
     }
 
@@ -715,6 +738,7 @@ def _find_error(job: BatchJob) -> dict[str, Any]:
         "ok": False,
         "records": [],
         "dicts": [],
+        "contrast": None,
         "errors": [_error(job.relpath, "find", msg)],
     }
 
@@ -855,6 +879,7 @@ def run_batch(
         n_up_to_date=n_up_to_date,
         n_roi_errors=summary["errors"].get("roi", 0),
         stages=dict(summary["errors"]),
+        contrast=dict(summary["contrast"]),
     )
 
 

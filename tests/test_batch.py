@@ -50,8 +50,10 @@ from modic.batch import (
 )
 from modic.cli.batch import ProgressBar
 from modic.errors import MissingDependencyError
+from modic.reading import classify
 from modic.results import RECORD_FIELDS
 from modic.series import pseudonym
+from modic.study import load_study
 
 PATIENT_NAME = "TEST^PATIENT"  # written by dicomfactory.base_dataset
 PATIENT_ID = "TEST-0001"
@@ -59,6 +61,8 @@ OUTPUTS = ("results.csv", "results.jsonl", "errors.csv", "summary.json")
 
 # T1, T2, STIR signal of the changed block relative to normal marrow, per Modic type
 LESION = {"0": (1.0, 1.0, 1.0), "1": (0.6, 1.6, 1.8), "2": (1.5, 1.3, 0.5), "3": (0.5, 0.5, 0.5)}
+# T1 iso, T2 dark, STIR bright: a pattern no Modic type has (the classifier's "indeterminate")
+LESION["indeterminate"] = (1.0, 0.5, 1.8)
 MARROW = (600.0, 400.0, 250.0)
 SHAPE = (5, 64, 40)  # slices, rows, columns; 1 mm pixels, 4 mm slices
 
@@ -244,6 +248,9 @@ def test_run_job_returns_plain_picklable_data(archive: tuple[Path, dict[str, str
     assert out["ok"] and out["study"] == pseudonym(uids["case3"]) and out["errors"] == []
     assert [r["modic_type"] for r in out["records"]] == ["3", "0"]
     assert list(out["records"][0]) == list(RECORD_FIELDS)
+    # the study's measured contrast, once per study, as the Python API gives it
+    want = classify(load_study(root / "case3"), read_annotations(ann)).contrast
+    assert want is not None and out["contrast"] == want.to_dict()
 
 
 # ---------------------------------------------------------------------------------------
@@ -276,7 +283,14 @@ def test_batch_of_four_nested_studies_in_two_workers(
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["studies"] == {"total": 4, "ok": 4, "failed": 0}
-    assert summary["type_counts"] == {"0": 5, "1": 1, "2": 1, "3": 1, "1/2": 0, "2/3": 0}
+    assert summary["type_counts"] == {"0": 5, "1": 1, "2": 1, "3": 1, "1/2": 0, "2/3": 0, "indeterminate": 0}
+    # each study's own contrast, by its pseudonymous key, as its endplates carry it
+    assert set(summary["contrast"]) == {pseudonym(u) for u in uids.values()}
+    assert all(summary["contrast"][d["study"]] == d["contrast"] for d in lines)
+    assert all(
+        c["fat_suppression"] in ("good", "partial", "poor", None) for c in summary["contrast"].values()
+    )
+    assert all(set(c["marrow_snr"]) == {"T1", "T2", "STIR"} for c in summary["contrast"].values())
     assert "time" not in json.dumps(summary) and str(tmp_path) not in json.dumps(summary)
 
     # one parseable line per study on stderr (not a terminal), the report on stdout
@@ -284,7 +298,9 @@ def test_batch_of_four_nested_studies_in_two_workers(
     assert sorted(int(m[0]) for m in found) == [1, 2, 3, 4]
     assert {m[2] for m in found} == {pseudonym(u) for u in uids.values()}
     assert "4 studies classified, 0 failed" in r.stdout
-    assert "type 0: 5, type 1: 1, type 2: 1, type 3: 1" in r.stdout
+    assert (
+        "type 0: 5, type 1: 1, type 2: 1, type 3: 1, type 1/2: 0, type 2/3: 0, indeterminate: 0" in r.stdout
+    )
     assert str(out / "results.csv") in r.stdout
 
     # pseudonymous unless asked, shards included; no temporary files left
@@ -444,6 +460,45 @@ def test_rerun_skips_force_recomputes_edit_recomputes_one(six: Path, tmp_path: P
     assert [r["modic_type"] for r in rows] == ["3", "3"]  # s3 holds a type-3 change
 
 
+def test_indeterminate_endplates_are_counted_apart_and_contrast_survives_a_resume(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    uids = {
+        "a/odd": write_annotated_study(root / "a" / "odd", "indeterminate", seed=3),
+        "b/oedema": write_annotated_study(root / "b" / "oedema", "1", seed=4),
+    }
+    out = tmp_path / "out"
+    r = run("batch", str(root), "-o", str(out), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    rows = read_csv(out / "results.csv")
+    odd = next(r for r in rows if r["study"] == pseudonym(uids["a/odd"]) and r["endplate"] == "inferior")
+    assert odd["modic_type"] == "indeterminate" and odd["reason"].startswith("the region departs from")
+    assert "indeterminate, the region departs" in odd["explanation"]
+    summary = json.loads((out / "summary.json").read_text())
+    # neither a change nor normal: its own category
+    assert summary["type_counts"] == {"0": 2, "1": 1, "2": 0, "3": 0, "1/2": 0, "2/3": 0, "indeterminate": 1}
+    assert (
+        "4 endplates: type 0: 2, type 1: 1, type 2: 0, type 3: 0, type 1/2: 0, type 2/3: 0, indeterminate: 1"
+        in (r.stdout)
+    )
+    assert set(summary["contrast"]) == {pseudonym(u) for u in uids.values()}
+    api = classify(load_study(root / "a" / "odd"), read_annotations(root / "a" / "odd.modic.json")).contrast
+    assert api is not None and summary["contrast"][pseudonym(uids["a/odd"])] == api.to_dict()
+    first = outputs(out)
+
+    # a rerun takes the contrast from the shards: the same bytes
+    r = run("batch", str(root), "-o", str(out), "--workers", "1")
+    assert r.returncode == 0 and "all 2 studies up to date" in r.stderr
+    assert outputs(out) == first
+    # a shard written before shards carried the contrast (format 1) is recomputed, not trusted
+    shard = out / SHARD_DIR / f"{hashlib.sha256(b'a/odd.modic.json').hexdigest()}.json"
+    old = json.loads(shard.read_text())
+    del old["contrast"]
+    shard.write_text(json.dumps({**old, "format": 1}))
+    r = run("batch", str(root), "-o", str(out), "--workers", "1")
+    assert r.returncode == 0 and "1 to compute, 1 up to date" in r.stderr
+    assert outputs(out) == first and json.loads(shard.read_text())["contrast"] == api.to_dict()
+
+
 # ---------------------------------------------------------------------------------------
 # the Python API and Dask
 # ---------------------------------------------------------------------------------------
@@ -452,8 +507,10 @@ def test_run_batch_api_reports_progress(archive: tuple[Path, dict[str, str]], tm
     seen: list[BatchProgress] = []
     summary = run_batch(root, tmp_path / "out", workers=1, progress=seen.append)
     assert (summary.n_ok, summary.n_failed, summary.n_computed, summary.n_up_to_date) == (4, 0, 4, 0)
-    assert summary.type_counts == {"0": 5, "1": 1, "2": 1, "3": 1, "1/2": 0, "2/3": 0}
+    assert summary.type_counts == {"0": 5, "1": 1, "2": 1, "3": 1, "1/2": 0, "2/3": 0, "indeterminate": 0}
     assert summary.ok and summary.n_endplates == 8
+    assert summary.contrast == json.loads(summary.paths["summary"].read_text())["contrast"]
+    assert len(summary.contrast) == 4
     assert summary.paths["results"] == (tmp_path / "out" / "results.csv").resolve()
     assert [p.done for p in seen] == [1, 2, 3, 4] and all(p.total == 4 and p.ok for p in seen)
     assert seen[0].line().startswith("study 1/4 ok ")

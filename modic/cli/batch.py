@@ -67,7 +67,9 @@ def format_summary(summary: BatchSummary) -> str:
     if s.n_roi_errors:
         studies += f", {s.n_roi_errors} ROI{'s' if s.n_roi_errors != 1 else ''} not measurable"
     done = f"({s.n_computed} computed, {s.n_up_to_date} up to date)"
-    types = ", ".join(f"type {t}: {n}" for t, n in s.type_counts.items())
+    types = ", ".join(
+        f"indeterminate: {n}" if t == "indeterminate" else f"type {t}: {n}" for t, n in s.type_counts.items()
+    )
     width = max(len(k) for k in s.paths) + 1
     lines = [
         f"{studies} {done}",
