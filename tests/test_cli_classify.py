@@ -24,7 +24,11 @@ from modic.annotations import (
     read_annotations,
     write_annotations,
 )
+from modic.cli.classify import format_results
+from modic.criteria import ModicType
+from modic.data import sample_annotations_path, sample_study_path
 from modic.reading import classify
+from modic.results import ModicResults
 from modic.study import load_study
 
 
@@ -74,6 +78,8 @@ def test_classify_prints_a_table_per_endplate(type1_study: Path) -> None:
     assert float(row[5]) < 0.7 and row[-3:] == ["192", "L4", "reference"]  # T1 SIR, voxels, reference
     assert lines[i + 1].strip().endswith("oedema pattern, Modic 1")  # the explanation beneath
     assert "1 type 0, 1 type 1" in lines[-1]
+    contrast = next(line for line in lines if line.startswith("Measured contrast: "))
+    assert "fat suppression" in contrast and "marrow SNR T1" in contrast
     assert PATIENT_NAME not in r.stdout and PATIENT_ID not in r.stdout
     r = run("classify", str(type1_study), "--include-identifiers")
     assert PATIENT_NAME in r.stdout and PATIENT_ID in r.stdout
@@ -130,3 +136,69 @@ def test_unmeasurable_roi_is_listed_and_exits_1(tmp_path: Path) -> None:
     assert any(line.startswith("L4/L5  L4        inferior  2") for line in r.stdout.splitlines())
     r = run("classify", str(folder), "--json")
     assert r.returncode == 1 and len(json.loads(r.stdout)) == 2
+
+
+SAMPLE = "siemens_15T_type1_type2"
+
+
+def test_classify_reports_the_study_contrast_once(tmp_path: Path) -> None:
+    study, ann = sample_study_path(SAMPLE), sample_annotations_path(SAMPLE)
+    results = classify(load_study(study), read_annotations(ann))
+    assert results.contrast is not None
+    r = run("classify", str(study), "--annotations", str(ann))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    contrast = [line for line in lines if "contrast:" in line]
+    assert contrast == [f"Measured contrast: {results.contrast.describe()}"]  # once, in the title
+    assert "(fat suppression good)" in contrast[0] and lines.index(contrast[0]) < 3
+    # --json: every endplate carries it, as the Python API gives it
+    r = run("classify", str(study), "--annotations", str(ann), "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert len(got) == len(results) and all(d["contrast"] == results.contrast.to_dict() for d in got)
+    assert got[0]["contrast"]["fat_suppression"] == "good" and set(got[0]["contrast"]["marrow_snr"]) == {
+        "T1",
+        "T2",
+        "STIR",
+    }
+
+
+def test_an_indeterminate_endplate_is_its_own_category(tmp_path: Path) -> None:
+    """Real DICOM whose L4 inferior is dark on T2 but bright on STIR: oedema is bright on
+    both, sclerosis dark on both, fat bright on T1: no Modic type fits."""
+    folder = tmp_path / "case"
+    write_annotated_study(folder, "indeterminate", seed=3)
+    r = run("classify", str(folder))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("L4/L5  L4"))
+    assert lines[i].split()[:4] == ["L4/L5", "L4", "inferior", "indeterminate"]
+    assert (
+        "of L4 reference marrow: indeterminate, the region departs from the reference in a pattern"
+        in (lines[i + 1])
+    )
+    assert lines[-1] == "2 endplates: 1 type 0, 1 indeterminate"
+    r = run("classify", str(folder), "--json")
+    (l4,) = [d for d in json.loads(r.stdout) if d["label"] == "L4 inferior"]
+    assert l4["modic_type"] == "indeterminate" and l4["reason"].startswith("the region departs")
+
+
+def test_format_results_counts_indeterminate_apart_from_changes_and_normal() -> None:
+    import dataclasses
+
+    study = load_study(sample_study_path(SAMPLE))
+    results = classify(study, read_annotations(sample_annotations_path(SAMPLE)))
+    counts = results.type_counts()
+    why = "the sequences contradict each other: 70% of the voxels fit no Modic pattern"
+    # the type-1 endplate made indeterminate: one change fewer, one indeterminate
+    changed = [
+        dataclasses.replace(r, modic_type=ModicType.INDETERMINATE, reason=why)
+        if r.modic_type.value == "1"
+        else r
+        for r in results
+    ]
+    text = format_results(ModicResults(changed, contrast=results.contrast), study)
+    assert "Measured contrast: fat " in text
+    last = text.splitlines()[-1]
+    assert last == f"{len(results)} endplates: {counts['0']} type 0, {counts['2']} type 2, 1 indeterminate"
+    assert f"indeterminate, {why}" in text and "type indeterminate" not in text

@@ -66,6 +66,11 @@ def format_results(results: ModicResults, study: LoadedStudy, *, include_identif
     """A readable table of a study's results: one row per endplate, then its explanation
     and warnings indented beneath it.
 
+    The title gives the study's measured contrast (fat on every sequence, how well STIR
+    suppresses it, marrow SNR: :meth:`modic.contrast.StudyContrast.describe`); the last line
+    counts the endplates per type, indeterminate ones on their own (neither a change nor
+    normal).
+
     Parameters
     ----------
     results : ModicResults
@@ -79,6 +84,8 @@ def format_results(results: ModicResults, study: LoadedStudy, *, include_identif
     str
     """
     lines = _title(study, include_identifiers)
+    if results.contrast is not None:
+        lines.append(f"Measured contrast: {results.contrast.describe()}")
     lines.append("")
     rows = [_row(r) for r in results]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(_HEADER)]
@@ -89,14 +96,17 @@ def format_results(results: ModicResults, study: LoadedStudy, *, include_identif
         lines.append(indent + result.explanation)
         lines.extend(f"{indent}warning: {w}" for w in result.warnings)
     counts = results.type_counts()
-    summary = ", ".join(f"{counts[t]} type {t}" for t in sorted(counts, key=_type_order))
+    summary = ", ".join(
+        f"{counts[t]} indeterminate" if t == "indeterminate" else f"{counts[t]} type {t}"
+        for t in sorted(counts, key=_type_order)
+    )
     lines.append("")
     lines.append(f"{len(results)} endplate{'s' if len(results) != 1 else ''}: {summary or 'none'}")
     return "\n".join(lines) + "\n"
 
 
 def _type_order(t: str) -> tuple[int, str]:
-    return (len(t), t)
+    return (len(t), t)  # 0..3, then 1/2, 2/3, then indeterminate (the longest)
 
 
 @contextmanager
