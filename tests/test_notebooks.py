@@ -38,7 +38,12 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "Score: 91% (10 of 11 endplates)",
         "L5 superior: you said 1, the key says 2",
     ],
-    "04-cohort": ["4 studies classified, 0 failed", "44 endplates", "computed 0, up to date 4"],
+    "04-cohort": [
+        "4 studies classified, 0 failed",
+        "44 endplates",
+        "4 studies, fat suppression:",
+        "computed 0, up to date 4",
+    ],
 }
 #: Files each notebook must leave in its output folder (MODIC_NOTEBOOK_OUT/<name>/).
 EXPECTED_FILES: dict[str, list[str]] = {
