@@ -1,99 +1,217 @@
-"""Calibrate the classifier's thresholds on phantom studies kept apart from evaluation.
+"""Calibrate the classifier's thresholds and its confidence on phantom studies kept apart
+from evaluation.
 
-Run:  python benchmarks/calibrate_classifier.py [--studies 60]
+Run:  python benchmarks/calibrate_classifier.py [--studies 60] [--workers 2]
 
-Generates (or reuses) the calibration cohort (seeds 500000+, disjoint from the evaluation
-seeds 910000+ of benchmarks/accuracy.py), draws the ROIs a careful reader would draw from
-the ground truth in two styles (one pixel inside the change's border, and the whole
-change), samples them once, then sweeps three thresholds of
-``modic.criteria.ClassifierParameters`` (voxel_z, min_voxel_change, abnormal_fraction)
-over a grid, for each allowed mixed_fraction, and prints the settings with the best mean
-Cohen's kappa over the two reader styles (ties: accuracy, then nearest the current
-defaults).
+Generates (or reuses) the *realistic* calibration cohort (seeds 600000+; benchmarks/cohort.py:
+weak changes, incomplete fat suppression, coil gradients, 4-5 mm slices with partial
+volume, heterogeneous and fatty marrow, fat islands, hemangiomas, Schmorl nodes; reader
+ROIs of several styles), measures every endplate ROI once through modic's own pipeline
+(benchmarks/prepared.py), then
 
-mixed_fraction is not free: on the phantom, whose pure changes hold no islands of another
-tissue, a lower threshold never costs anything, so the sweep would drive it to the grid's
-floor; real marrow has fat islands and heterogeneity. It is constrained to >= 0.15 (a
-second component must be a visible share of the change) and the sweep shows what each
-value gives. The script changes nothing: copy chosen values into ``ClassifierParameters``
-by hand and record the run in docs/classifier.md.
+1. sweeps the thresholds of ``modic.criteria.ClassifierParameters`` -- voxel_z,
+   tissue_sd, region_z, min_cosine, the partial-volume margin, abnormal_fraction and
+   mixed_fraction (held >= 0.15, see docs/classifier.md) -- and prints the settings with
+   the best Cohen's kappa (an indeterminate call counts as a disagreement; ties: fewer
+   confident errors, then accuracy, then nearest the current defaults);
+2. with the current defaults, runs the full classifier (bootstrap) on every case and fits
+   the map from bootstrap agreement to the probability of being right (isotonic
+   regression, pooled adjacent violators), printed as the knots of
+   ``ClassifierParameters.confidence_calibration``.
+
+The script changes nothing: copy chosen values into ``ClassifierParameters`` by hand and
+record the run in docs/classifier.md. The evaluation seeds (920000+, benchmarks/accuracy.py)
+are never read here.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 
 import numpy as np
-from cohort import CALIBRATION_BASE, LABELS, confusion, format_confusion, generate, kappa
-from evaluate import collect
+from cohort import REALISTIC_CALIBRATION_BASE, generate, kappa, reader_style
+from prepared import PV_SETTINGS, PreparedCase, prepare
 
-from modic.criteria import _CODE_TO_TYPE, DEFAULT_PARAMETERS, _decide, decide_type
+from modic.criteria import DEFAULT_PARAMETERS, classify_samples, decide_codes, evidence
 
+LABELS6 = ("0", "1", "2", "3", "1/2", "2/3", "indeterminate")
 GRID = {
-    "voxel_z": [1.5, 2.0, 2.5, 3.0],
-    "min_voxel_change": [0.08, 0.10, 0.12, 0.15, 0.18, 0.20, 0.25],
-    "abnormal_fraction": [0.15, 0.2, 0.25, 0.3, 0.4, 0.5],
-    "mixed_fraction": [0.15, 0.2, 0.25, 0.3],
+    "voxel_z": [2.0, 2.5, 3.0],
+    "tissue_sd": [0.03, 0.05, 0.08],
+    "region_z": [2.5, 3.0, 4.0],
+    "min_cosine": [0.3, 0.5, 0.7],
+    "pv": list(PV_SETTINGS),
 }
+INNER = {"abnormal_fraction": [0.2, 0.3, 0.4], "mixed_fraction": [0.15, 0.2, 0.25]}
+#: The cases, set once per worker process (fork), so grid points do not pickle them.
+_CASES: list[PreparedCase] = []
+
+
+def _score(truth: list[str], pred: list[str]) -> tuple[float, float]:
+    m = confusion7(truth, pred)
+    return kappa(m), float(np.trace(m) / m.sum())
+
+
+def confusion7(truth: list[str], pred: list[str]) -> np.ndarray:
+    m = np.zeros((len(LABELS6), len(LABELS6)), dtype=int)
+    for t, p in zip(truth, pred, strict=True):
+        m[LABELS6.index(t), LABELS6.index(p)] += 1
+    return m
+
+
+def _grid_point(values: tuple) -> list[tuple]:
+    vz, tsd, rz, mc, pv = values
+    px, slab = PV_SETTINGS[pv]
+    p0 = replace(
+        DEFAULT_PARAMETERS,
+        voxel_z=vz,
+        tissue_sd=tsd,
+        region_z=rz,
+        min_cosine=mc,
+        pv_margin_px=px,
+        pv_slab_fraction=slab,
+    )
+    ev = [evidence(c.region_values(pv), c.reference, p0, c.context) for c in _CASES]
+    frac = np.array([e[0] for e in ev])
+    sig = np.array([e[1] for e in ev])
+    rtype = np.array([e[2] for e in ev])
+    truth = [c.truth for c in _CASES]
+    out = []
+    for af, mf in itertools.product(INNER["abnormal_fraction"], INNER["mixed_fraction"]):
+        p = replace(p0, abnormal_fraction=af, mixed_fraction=mf)
+        pred = [t.value for t in decide_codes(frac, sig, rtype, p)]
+        k, acc = _score(truth, pred)
+        out.append((k, acc, (vz, tsd, rz, mc, pv, af, mf)))
+    return out
+
+
+def isotonic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled adjacent violators: the increasing step fit of y on x; (levels x, fitted y)."""
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order].astype(float)
+    blocks: list[list[float]] = []  # [sum_y, count, max_x]
+    for xi, yi in zip(xs, ys, strict=True):
+        blocks.append([yi, 1.0, xi])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s, n, mx = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += n
+            blocks[-1][2] = mx
+    return np.array([b[2] for b in blocks]), np.array([b[0] / b[1] for b in blocks])
+
+
+def fit_calibration(agreement: np.ndarray, correct: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """Knots (agreement, P(right)) at fixed agreements from an isotonic fit, increasing."""
+    lx, ly = isotonic(agreement, correct)
+    grid = [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.995]
+    knots = []
+    last = 0.0
+    for g in grid:
+        i = np.searchsorted(lx, g, side="left")
+        v = float(ly[min(i, len(ly) - 1)])
+        v = max(v, last)
+        knots.append((g, round(v, 3)))
+        last = v
+    return tuple(knots)
 
 
 def main() -> None:
+    global _CASES
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=60)
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--json", help="also write the numbers to this JSON file")
+    ap.add_argument("--confidence-only", action="store_true", help="skip the threshold sweep (step 1)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    seeds = range(CALIBRATION_BASE, CALIBRATION_BASE + args.studies)
-    studies = generate(seeds, args.workers)
-    styles = {"inside the border": True, "whole change": False}
-    case_sets = {}
-    for name, erode in styles.items():
-        cases, notes = collect(studies, args.workers, erode=erode)
-        case_sets[name] = cases
-        print(f"reader '{name}': {len(cases)} endplate ROIs; {len(notes)} endplates not readable")
-    cases = case_sets["inside the border"]
-    print(f"calibration cohort: {len(studies)} studies (seeds {seeds.start}-{seeds.stop - 1})")
-    counts = {lab: sum(c.truth == lab for c in cases) for lab in LABELS}
-    print("truth:", ", ".join(f"type {k}: {v}" for k, v in counts.items()))
+    seeds = range(REALISTIC_CALIBRATION_BASE, REALISTIC_CALIBRATION_BASE + args.studies)
+    studies = generate(seeds, args.workers, realistic=True)
+    cases, notes = prepare(studies, [reader_style(s) for s in seeds], args.workers)
+    _CASES = cases
+    print(
+        f"calibration cohort: {len(studies)} realistic studies (seeds {seeds.start}-{seeds.stop - 1}), "
+        f"{len(cases)} endplate ROIs; {len(notes)} endplates not readable"
+    )
+    print("truth:", ", ".join(f"type {k}: {sum(c.truth == k for c in cases)}" for k in LABELS6[:6]))
+
+    scored: list[tuple] = []
+    if not args.confidence_only:
+        scored = sweep()
+    _confidence(cases, t0, scored, args.json)
+
+
+def sweep() -> list[tuple]:
+    """Step 1: every grid point, best first."""
+    t0 = time.perf_counter()
     default = asdict(DEFAULT_PARAMETERS)
-    names = list(GRID)
-    keys = ("0", "1", "2", "3", "unclassified")
-    # per style: the voxel thresholds decide the voxel-type fractions; the two fraction
-    # thresholds then decide the type from them, which is cheap, so sweep them inside
-    scores: dict[tuple[float, ...], list[tuple[float, float, np.ndarray]]] = {}
-    for cs in case_sets.values():
-        truth = [c.truth for c in cs]
-        for vz, mvc in itertools.product(GRID["voxel_z"], GRID["min_voxel_change"]):
-            p0 = replace(DEFAULT_PARAMETERS, voxel_z=vz, min_voxel_change=mvc)
-            frac = np.array([[decide_type(c.region, c.reference, p0)[1][k] for k in keys] for c in cs])
-            for af, mf in itertools.product(GRID["abnormal_fraction"], GRID["mixed_fraction"]):
-                codes = _decide(frac, replace(p0, abnormal_fraction=af, mixed_fraction=mf))
-                m = confusion(list(zip(truth, (_CODE_TO_TYPE[int(k)].value for k in codes), strict=True)))
-                scores.setdefault((vz, mvc, af, mf), []).append((kappa(m), float(np.trace(m) / m.sum()), m))
-    results = []
-    for values, per_style in scores.items():
-        k = float(np.mean([x[0] for x in per_style]))
-        acc = float(np.mean([x[1] for x in per_style]))
-        dist = sum(abs(np.log(v / default[n])) for n, v in zip(names, values, strict=True))
-        results.append((k, acc, -dist, values, per_style[0][2], [x[0] for x in per_style]))
-    results.sort(key=lambda r: (round(r[0], 4), round(r[1], 4), r[2]), reverse=True)
-    print(f"\nswept {len(results)} settings in {time.perf_counter() - t0:.0f} s (total)")
-    print("\nbest 10 (mean kappa, mean accuracy, kappa per reader style, " + ", ".join(names) + "):")
-    for k, acc, _, values, _, per in results[:10]:
-        per_s = "/".join(f"{x:.3f}" for x in per)
-        print(f"  {k:.4f}  {acc:.4f}  ({per_s})  " + "  ".join(f"{n}={v}" for n, v in zip(names, values, strict=True)))
-    current = next((r for r in results if all(v == default[n] for n, v in zip(names, r[3], strict=True))), None)
+    points = list(itertools.product(*GRID.values()))
+    with ProcessPoolExecutor() as pool:
+        scored = [r for chunk in pool.map(_grid_point, points, chunksize=4) for r in chunk]
+    names = [*GRID, *INNER]
+
+    def dist(values: tuple) -> float:
+        d = 0.0
+        for n, v in zip(names, values, strict=True):
+            if n == "pv":
+                d += 0.0 if v == "default" else 1.0
+            else:
+                d += abs(np.log(v / default[n]))
+        return d
+
+    scored.sort(key=lambda r: (round(r[0], 4), round(r[1], 4), -dist(r[2])), reverse=True)
+    print(f"\nswept {len(scored)} settings in {time.perf_counter() - t0:.0f} s")
+    print("best 12 (kappa, accuracy, " + ", ".join(names) + "):")
+    for k, acc, values in scored[:12]:
+        print(f"  {k:.4f}  {acc:.4f}  " + "  ".join(f"{n}={v}" for n, v in zip(names, values, strict=True)))
+    cur = tuple("default" if n == "pv" else default[n] for n in names)
+    current = next((r for r in scored if r[2] == cur), None)
     if current is not None:
-        print(f"\ncurrent defaults: mean kappa {current[0]:.4f}, mean accuracy {current[1]:.4f}")
-    print("confusion of the best setting, reader 'inside the border' (rows truth, columns prediction):")
-    print(format_confusion(results[0][4]))
-    print("\nbest kappa for each mixed_fraction (the other three free):")
-    for mf in GRID["mixed_fraction"]:
-        k, acc, _, values, _, _ = max((r for r in results if r[3][3] == mf), key=lambda r: (r[0], r[1]))
-        print(f"  mixed_fraction={mf}: kappa {k:.4f}, accuracy {acc:.4f} at " + ", ".join(f"{n}={v}" for n, v in zip(names[:3], values[:3], strict=True)))
+        print(f"current defaults: kappa {current[0]:.4f}, accuracy {current[1]:.4f}")
+    print("best kappa per partial-volume margin:")
+    for pv in PV_SETTINGS:
+        k, acc, values = max((r for r in scored if r[2][4] == pv), key=lambda r: (r[0], r[1]))
+        print(
+            f"  {pv:8s} kappa {k:.4f} accuracy {acc:.4f} at "
+            + ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True) if n != "pv")
+        )
+
+    return scored
+
+
+def _confidence(cases: list[PreparedCase], t0: float, scored: list[tuple], json_path: str | None) -> None:
+    """Step 2: agreement -> probability, with the current defaults."""
+    p = replace(DEFAULT_PARAMETERS, confidence_calibration=())
+    decisions = [
+        classify_samples(c.region_values(), c.reference, parameters=p, context=c.context, seed=i)
+        for i, c in enumerate(cases)
+    ]
+    agree = np.array([d.agreement for d in decisions])
+    right = np.array([d.modic_type.value == c.truth for d, c in zip(decisions, cases, strict=True)])
+    knots = fit_calibration(agree, right.astype(float))
+    m = confusion7([c.truth for c in cases], [d.modic_type.value for d in decisions])
+    print(f"\ncurrent defaults with bootstrap: accuracy {np.trace(m) / m.sum():.4f}, kappa {kappa(m):.4f}")
+    print(format_confusion7(m))
+    print("raw agreement reliability (bin: n, accuracy):")
+    for lo, hi in [(0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 0.95), (0.95, 0.99), (0.99, 1.01)]:
+        sel = (agree >= lo) & (agree < hi)
+        if sel.any():
+            print(f"  {lo:.2f}-{min(hi, 1):.2f}: n={int(sel.sum()):4d} accuracy {right[sel].mean():.3f}")
+    print(f"confidence_calibration = {knots}")
+    print(f"total {time.perf_counter() - t0:.0f} s")
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump({"best": scored[:50], "calibration": knots}, fh, indent=1, default=str)
+
+
+def format_confusion7(m: np.ndarray) -> str:
+    head = "truth \\ pred " + " ".join(f"{lab[:5]:>5}" for lab in LABELS6)
+    rows = [f"{lab[:12]:>12} " + " ".join(f"{v:5d}" for v in m[i]) for i, lab in enumerate(LABELS6)]
+    return "\n".join([head, *rows])
 
 
 if __name__ == "__main__":

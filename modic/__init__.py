@@ -16,7 +16,7 @@ Quick start
 (13, 192, 192)
 >>> rois = modic.read_annotations(modic.data.sample_annotations_path("siemens_15T_type1_type2"))
 >>> print(modic.classify(study, rois)[7].explanation)
-T1 0.65x, T2 1.19x and STIR 4.27x of L4 reference marrow: oedema pattern, Modic 1
+T1 0.64x, T2 1.17x and STIR 4.38x of L4 reference marrow: oedema pattern, Modic 1
 
 Sample data: ``modic.data.sample_study_path(name)``; synthetic studies with known
 ground truth: :mod:`modic.phantom`.

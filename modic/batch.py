@@ -68,7 +68,7 @@ Examples
 >>> out = tempfile.mkdtemp()
 >>> summary = run_batch(modic.data.sample_data_dir(), out, workers=1)
 >>> summary.n_ok, summary.n_failed, dict(summary.type_counts)
-(4, 0, {'0': 37, '1': 2, '2': 2, '3': 1, '1/2': 1, '2/3': 1, 'indeterminate': 0})
+(4, 0, {'0': 37, '1': 2, '2': 3, '3': 1, '1/2': 1, '2/3': 0, 'indeterminate': 0})
 """
 
 from __future__ import annotations

@@ -1,44 +1,59 @@
 """Modic type of an endplate region from its signal relative to normal marrow.
 
-The rule is Modic's (Radiology 1988), read voxel by voxel as research coding does
-(Gao et al., JOR Spine 2022; DOMAIN.md):
+The rule is Modic's (Radiology 1988), with the mixed types of Fayad (2009), read voxel by
+voxel as research coding does (Gao et al., JOR Spine 2022; DOMAIN.md):
 
 =========  ===========  =========================  =====================
 type       T1           T2 (no fat suppression)    STIR / fat-sat T2
 =========  ===========  =========================  =====================
 0          iso          iso                        iso
 1          hypo         hyper                      hyper
-2          hyper        iso or hyper               hypo (or iso: partial suppression)
+2          hyper        iso or hyper               hypo (iso or hyper when
+                                                   fat is poorly suppressed)
 3          hypo         hypo                       hypo
 =========  ===========  =========================  =====================
 
-Every Modic type changes the T1 signal (darker in 1 and 3, brighter in 2), so T1 decides
-whether a voxel is abnormal and in which direction; the fluid-sensitive sequences (STIR
-first, else T2) separate type 1 (oedema: bright) from type 3 (sclerosis: dark).
+Evidence comes from every sequence, not from T1 alone: a voxel (or the region) is abnormal
+when *any* of T1, T2 or STIR departs from the reference beyond what noise, the reference's
+spread and the normal variation of marrow explain; the type comes from the *pattern*
+across the sequences, matched against the signature of each tissue in this study.
 
 How a region is decided
 -----------------------
-1. **Reference statistics** per sequence: the median of the reference marrow and its
-   robust spread (1.4826 x MAD), which holds both the image noise and the normal
-   heterogeneity of marrow.
-2. **Voxel calls**: a voxel is hypo- or hyper-intense on a sequence when it differs from
-   the reference median by more than ``max(min_voxel_change, voxel_z x cv)`` where ``cv`` is
-   the reference's relative spread, so a noisier image needs a larger difference.
-3. **Voxel types** from the T1 / T2 / STIR pattern above (a dark-T1 voxel whose STIR and T2
-   are both iso is typed by the direction of their deviation: every dark-T1 voxel is
-   abnormal, and a fast spin-echo T2 can hide oedema behind fat).
-4. **Region type**: if abnormal voxels are fewer than ``abnormal_fraction``, type 0;
-   otherwise the dominant abnormal type, or a mixed type (1/2, 2/3) when the second type
-   makes up at least ``mixed_fraction`` of the abnormal voxels.
-5. **Confidence**: the region and the reference are resampled (bootstrap over voxels) and
-   steps 1-4 repeated; the confidence is the share of resamples giving the same type. So
-   a small region, a noisy image or a borderline signal all lower the confidence.
+1. **Units.** Signal is taken as the log ratio to the reference median on each sequence,
+   and a voxel's deviation is expressed in units of that sequence's uncertainty
+   ``s = sqrt(cv_ref**2 + tissue_sd**2)``: the reference's robust relative spread (noise
+   and marrow heterogeneity) and the normal variation of marrow between places of a spine
+   (``tissue_sd``, a floor). The reference's own uncertainty at the region (coil
+   gradient, a far reference: ``systematic``, from :class:`SignalContext`) moves the
+   whole region at once: it widens the region-level test and the confidence (step 6).
+2. **Signatures.** Each Modic tissue has a direction in that space: oedema (type 1) dark
+   on T1, bright on T2 and STIR; fat (type 2) with *this study's* fat contrast, measured
+   from its own fat (:mod:`modic.contrast`) when given -- a STIR that suppresses fat
+   poorly makes fat bright on STIR, and then a T1-bright, STIR-bright region is still
+   fat; sclerosis (type 3) dark on all.
+3. **Voxel types.** A voxel is abnormal when any sequence lies more than ``voxel_z`` units
+   from the reference; it takes the type whose signature points closest to its pattern
+   (cosine at least ``min_cosine``), else it is *untyped* (its sequences contradict every
+   Modic pattern).
+4. **Region type.** When typed abnormal voxels reach ``abnormal_fraction``: the dominant
+   type, or a mixed type (1/2, 2/3) when the second makes up ``mixed_fraction`` of them.
+   Otherwise the region's medians are tested as a whole (a weak change whose voxels are
+   each within noise): a deviation beyond ``region_z`` of its uncertainty on any sequence
+   is a change of the type its pattern matches. Otherwise type 0.
+5. **Indeterminate.** When untyped voxels outnumber the typed abnormal ones, when the
+   region as a whole departs from the reference in a pattern that fits no Modic type, or
+   when too much of the region cannot be typed, the result is ``indeterminate`` with the
+   reason in words -- never type 0.
+6. **Confidence.** Region and reference voxels are resampled (bootstrap) and each
+   reference level is moved by its systematic uncertainty (normal marrow variation,
+   coil gradient, distance); steps 3-5 are repeated and the share of resamples giving
+   the same type is mapped to a probability by a calibration table measured on phantom
+   cohorts (``confidence_calibration``). So a small region, a noisy image, a borderline
+   signal, or a call that depends on which reference is used all lower it.
 
-The signal intensity ratio (SIR) reported per sequence is median(region) /
-median(reference) with a bootstrap 95 % interval, and its call (hypo / iso / hyper) uses
-an equivalence margin around 1 (``iso_margin``) on the bootstrap distribution. The
-thresholds live in :class:`ClassifierParameters`; docs/classifier.md gives their sources
-and the calibration that chose them (``benchmarks/calibrate_classifier.py``).
+The thresholds live in :class:`ClassifierParameters`; docs/classifier.md gives their
+sources and the calibration that chose them (``benchmarks/calibrate_classifier.py``).
 """
 
 from __future__ import annotations
@@ -58,15 +73,20 @@ __all__ = [
     "Call",
     "ClassifierParameters",
     "DEFAULT_PARAMETERS",
+    "SIGNATURES",
+    "SignalContext",
     "SignalRatio",
     "TypeDecision",
     "classify_samples",
     "decide_type",
+    "decide_codes",
+    "evidence",
+    "type_signatures",
 ]
 
 
 class ModicType(str, enum.Enum):
-    """Modic type of an endplate region."""
+    """Modic type of an endplate region (``INDETERMINATE`` when it cannot be typed)."""
 
     NONE = "0"
     TYPE1 = "1"
@@ -74,11 +94,17 @@ class ModicType(str, enum.Enum):
     TYPE3 = "3"
     MIXED_1_2 = "1/2"
     MIXED_2_3 = "2/3"
+    INDETERMINATE = "indeterminate"
 
     @property
     def tissue(self) -> str:
         """What the type is made of, in words."""
         return _TISSUE[self]
+
+    @property
+    def is_change(self) -> bool:
+        """True for a Modic change (1, 2, 3, 1/2, 2/3); False for 0 and indeterminate."""
+        return self not in (ModicType.NONE, ModicType.INDETERMINATE)
 
 
 _TISSUE = {
@@ -88,6 +114,7 @@ _TISSUE = {
     ModicType.TYPE3: "sclerosis pattern",
     ModicType.MIXED_1_2: "mixed oedema and fat",
     ModicType.MIXED_2_3: "mixed fat and sclerosis",
+    ModicType.INDETERMINATE: "cannot be typed",
 }
 
 
@@ -99,6 +126,23 @@ class Call(str, enum.Enum):
     HYPER = "hyper"
 
 
+#: Typical signal of each Modic tissue relative to normal adult marrow, per sequence
+#: (T1, T2 fast spin echo, STIR with good fat suppression). Only their *directions*
+#: matter (step 2). Type 1: T1 0.6-0.8, T2 1.2-2, STIR 1.3-4 (Eur Radiol Exp 2017; Gao
+#: et al. JOR Spine 2022; the independent cohort of issue 7: T1 0.83-0.94 with T2/STIR
+#: 1.2-1.9); type 2: T1 1.2-1.4, T2 1.0-1.3, STIR 0.4-0.7 when fat is suppressed (Modic
+#: 1988); type 3: dark on all (Modic 1988). Design values; the fat signature is replaced
+#: by the study's own measured fat contrast when it is known (SignalContext.fat_ratio).
+SIGNATURES: dict[int, dict[Role, float]] = {
+    1: {Role.T1: 0.70, Role.T2: 1.50, Role.STIR: 2.00},
+    2: {Role.T1: 1.35, Role.T2: 1.15, Role.STIR: 0.55},
+    3: {Role.T1: 0.60, Role.T2: 0.65, Role.STIR: 0.65},
+}
+#: A type-2 change holds about half again the fat of normal marrow (fat fraction ~0.5 ->
+#: ~0.75-0.9): its signature is taken half-way from marrow to the measured pure fat.
+_FAT_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class ClassifierParameters:
     """The thresholds of the classifier. See docs/classifier.md for their sources.
@@ -106,67 +150,163 @@ class ClassifierParameters:
     Attributes
     ----------
     voxel_z : float
-        A voxel differs from the reference when it lies more than this many reference
-        spreads from the reference median. Calibrated (2.5; 2.0-3.0 perform within 0.3 %
-        of each other); 2.5 spreads keeps about 99 % of normal marrow voxels iso under a
-        Gaussian model.
-    min_voxel_change : float
-        ... and by at least this fraction of the reference median: the floor that keeps
-        residual coil bias and normal marrow variation between region and reference iso
-        in quiet images. Calibrated (0.18).
-    max_voxel_change : float
-        Upper cap of the voxel threshold (0.45), so that a very noisy reference cannot make
-        every change "iso": Modic 1 and 3 lower T1 by 30-50 %, Modic 2 raises it by 20-40 %
-        (Modic 1988; Gao et al. 2022), so larger thresholds would hide them. Design choice.
+        A voxel is abnormal on a sequence when its log ratio to the reference lies more
+        than this many units ``s`` (module docstring, step 1) from 0. Calibrated.
+    tissue_sd : float
+        Relative variation of normal marrow signal between places of one spine after the
+        reference is matched (heterogeneity, residual coil sensitivity): the floor of the
+        unit ``s``, so a quiet image cannot make a few percent "abnormal". Calibrated on
+        the realistic phantom cohort, which has heterogeneous marrow and coil gradients.
+    region_z : float
+        The region's median departs from the reference on a sequence when its log ratio
+        exceeds this many of its uncertainties (median standard errors of region and
+        reference, ``tissue_sd`` and the systematic term). Calibrated.
+    min_cosine : float
+        A voxel or region takes the type whose signature is closest in direction, when the
+        cosine is at least this; below it, its sequences contradict every Modic pattern
+        (untyped). Calibrated.
+    type_margin : float
+        A voxel whose best two types are within this cosine of each other is ambiguous
+        between them and takes the one that dominates the region. Design (0.1).
+    sign_z : float
+        Modic's table rules a type out for a voxel whose sequence lies beyond this many
+        units on the wrong side (T1 brighter than marrow: not oedema or sclerosis; darker:
+        not fat; fluid-bright: not sclerosis; STIR-dark: not oedema). Below the voxel
+        threshold, so that a T1-bright voxel whose fluid signal is high is never oedema.
+        Design (1.5 units: 7 % of normal voxels by noise alone on one side).
     abnormal_fraction : float
-        A region is abnormal (type != 0) when at least this share of its voxels has an
-        abnormal type. Calibrated (0.3; 0.25-0.4 perform the same).
+        A region is typed from its voxels when at least this share of them is typed
+        abnormal. Calibrated (0.3).
     mixed_fraction : float
         A region is mixed (1/2 or 2/3) when the second type makes up at least this share
-        of its abnormal voxels. Constrained to >= 0.15 (a visible share of the change) and
-        calibrated within that range (0.15); see docs/classifier.md for why it is not free.
+        of its abnormal voxels. Held >= 0.15 (a visible share of the change), see
+        docs/classifier.md.
+    untyped_fraction : float
+        A region of which at least this share is untyped, and that is not typed otherwise,
+        is indeterminate ("too much of it cannot be typed"). Design (0.3 = the share that
+        makes a region abnormal).
     iso_margin : float
         Per-sequence SIR call: ``iso`` within 1 +/- iso_margin. Explanatory only (the type
-        comes from the voxels). The naive band of other tools is 0.15 (no citation); typical
-        SIRs of Modic changes are 0.5-0.8 and 1.2-2 (Eur Radiol Exp 2017; Gao 2022), so 0.10
-        keeps normal variation iso without hiding changes. Design choice.
+        comes from steps 3-5). Typical SIRs of Modic changes are 0.5-0.8 and 1.2-2 (Eur
+        Radiol Exp 2017; Gao 2022). Design choice.
     n_bootstrap : int
         Resamples for the confidence and the SIR intervals (200: the 2.5/97.5 percentiles
         and a confidence to about +/- 0.03).
     min_voxels : int
-        Fewer voxels than this in a region or reference is an error (5: below that a median
-        and its spread mean nothing).
+        Fewer voxels than this in a region or reference is an error (5).
     small_voxels : int
-        Fewer voxels than this gets a warning (20); the confidence accounts for size too.
-
-    Notes
-    -----
-    Calibrated values come from ``benchmarks/calibrate_classifier.py`` on 60 phantom
-    studies (seeds 500000-500059, 660 endplates), kept apart from the evaluation seeds.
+        Fewer voxels than this gets a warning (20).
+    cortex_level : float
+        Partial volume at the endplate (modic.reading): the cortical endplate and the disc
+        are where the smoothed T1 falls below this share of the reference marrow. Cortical
+        bone gives no signal and disc is darker than marrow on T1, while Modic 1 and 3
+        marrow keeps 0.5-0.9x (Eur Radiol Exp 2017; Gao 2022). Calibrated.
+    pv_margin_px, pv_slab_fraction : float
+        Region voxels closer to that boundary than ``pv_margin_px`` pixels plus
+        ``pv_slab_fraction`` of the slice thickness (the in-plane blur of one to two
+        pixels, and the through-plane reach of the endplate's curvature within a thick
+        slab) are left out as partial volume. Calibrated.
+    pv_max_share : float
+        Never more than this share of a region is left out (the furthest voxels stay).
+    far_reference_sd : float
+        Uncertainty of a reference taken from another vertebra, per level of distance,
+        when the study has no other references to measure its coil gradient. On a real
+        1.5 T study (issue 7) the receive coil made L1 1.5x brighter than L4, ln(1.5) / 3 =
+        0.135 per level, and the L1 reference read L2's normal marrow as 0.66x; 0.15 per
+        level covers the first. It moves all sequences together (one coil), so it mostly
+        blurs the "dark on everything" pattern of type 3 that a gradient mimics. Design
+        value from those observations.
+    confidence_calibration, change_calibration : tuple of (float, float)
+        Piecewise-linear maps from the bootstrap agreement (0-1) to the reported confidence,
+        as ``(agreement, probability)`` knots, for type-0 calls and for all other calls
+        (a change or indeterminate), measured on the realistic calibration cohort (isotonic
+        fit of being right on the raw agreement). Separate maps, because normal calls are
+        the great majority and are right more often at a given agreement: one shared map
+        would lend changes their confidence. Identity when empty.
     """
 
     voxel_z: float = 2.5
-    min_voxel_change: float = 0.18
-    max_voxel_change: float = 0.45
-    abnormal_fraction: float = 0.30
-    mixed_fraction: float = 0.15
+    tissue_sd: float = 0.08
+    region_z: float = 3.0
+    min_cosine: float = 0.3
+    type_margin: float = 0.1
+    sign_z: float = 1.5
+    abnormal_fraction: float = 0.40
+    mixed_fraction: float = 0.20
+    untyped_fraction: float = 0.30
     iso_margin: float = 0.10
     n_bootstrap: int = 200
     min_voxels: int = 5
     small_voxels: int = 20
+    change_calibration: tuple[tuple[float, float], ...] = ()
+    cortex_level: float = 0.5
+    pv_margin_px: float = 1.0
+    pv_slab_fraction: float = 0.15
+    pv_max_share: float = 0.6
+    far_reference_sd: float = 0.15
+    #: fitted by benchmarks/calibrate_classifier.py on the realistic calibration cohort
+    #: (seeds 600000-600059, 660 endplates, run of 2026-12-02; docs/classifier.md)
+    confidence_calibration: tuple[tuple[float, float], ...] = (
+        (0.3, 0.833),
+        (0.5, 0.857),
+        (0.6, 0.904),
+        (0.7, 0.904),
+        (0.8, 0.926),
+        (0.85, 0.94),
+        (0.9, 0.983),
+        (0.95, 0.983),
+        (0.98, 0.993),
+        (0.995, 0.993),
+    )
 
     def __post_init__(self) -> None:
-        for name in ("voxel_z", "min_voxel_change", "max_voxel_change", "iso_margin"):
+        for name in ("voxel_z", "region_z", "iso_margin"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ClassifierParameters.{name} must be positive")
-        for name in ("abnormal_fraction", "mixed_fraction"):
+        if not self.tissue_sd >= 0:
+            raise ValueError("ClassifierParameters.tissue_sd must be >= 0")
+        if not -1 < self.min_cosine < 1:
+            raise ValueError("ClassifierParameters.min_cosine must be between -1 and 1")
+        for name in ("abnormal_fraction", "mixed_fraction", "untyped_fraction"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"ClassifierParameters.{name} must be between 0 and 1")
         if self.n_bootstrap < 20:
             raise ValueError("ClassifierParameters.n_bootstrap must be at least 20")
+        for name in ("confidence_calibration", "change_calibration"):
+            knots = getattr(self, name)
+            xs = [k[0] for k in knots]
+            ys = [k[1] for k in knots]
+            if xs != sorted(xs) or ys != sorted(ys) or not all(0 <= v <= 1 for v in xs + ys):
+                raise ValueError(f"ClassifierParameters.{name} must be increasing (x, y) knots in [0, 1]")
 
 
 DEFAULT_PARAMETERS = ClassifierParameters()
+
+
+@dataclass(frozen=True)
+class SignalContext:
+    """What the study itself says about its sequences, for one region.
+
+    Attributes
+    ----------
+    fat_ratio : dict of Role to float
+        Signal of fat relative to the reference marrow on each sequence, measured from
+        the study's own fat (:func:`modic.contrast.measure_contrast`). Sets the type-2
+        signature; a STIR fat ratio near or above 1 means the STIR suppresses fat poorly.
+    systematic : dict of Role to float
+        Relative uncertainty (standard deviation of the log) of the reference level at the
+        region beyond ``tissue_sd``: the coil gradient between a far reference and the
+        region, or the spread of the references of several vertebrae.
+    notes : list of str
+        Why the context is what it is (for warnings).
+    """
+
+    fat_ratio: dict[Role, float] = field(default_factory=dict)
+    systematic: dict[Role, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+EMPTY_CONTEXT = SignalContext()
 
 
 @dataclass(frozen=True)
@@ -179,7 +319,8 @@ class SignalRatio:
     ratio : float
         median(region) / median(reference).
     low, high : float
-        Bootstrap 95 % interval of the ratio.
+        Bootstrap 95 % interval of the ratio (including the reference's systematic
+        uncertainty).
     call : Call
     call_confidence : float
         Share of bootstrap resamples giving the same call.
@@ -188,6 +329,8 @@ class SignalRatio:
         Robust spread (1.4826 x MAD) of the reference.
     n_region, n_reference : int
         Voxels (samples) used.
+    unit : float
+        The sequence's unit of deviation ``s`` (relative, module docstring step 1).
     """
 
     role: Role
@@ -201,6 +344,7 @@ class SignalRatio:
     reference_spread: float
     n_region: int
     n_reference: int
+    unit: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -211,12 +355,17 @@ class TypeDecision:
     ----------
     modic_type : ModicType
     confidence : float
-        Share of bootstrap resamples that give the same type (0-1).
+        Probability that the type is right (calibrated bootstrap agreement, 0-1).
     ratios : dict of Role to SignalRatio
     fractions : dict of str to float
         Share of the region's voxels of each voxel type: keys ``"0"``, ``"1"``, ``"2"``,
-        ``"3"`` and ``"unclassified"`` (contradictory patterns); they sum to 1.
+        ``"3"`` and ``"unclassified"`` (untyped: contradictory patterns); they sum to 1.
     warnings : list of str
+    reason : str
+        For an indeterminate result, why, in plain words; else how the type was reached
+        (``"voxels"`` or ``"region"``-level evidence) in words.
+    agreement : float
+        The raw bootstrap agreement before calibration.
     """
 
     modic_type: ModicType
@@ -224,11 +373,25 @@ class TypeDecision:
     ratios: dict[Role, SignalRatio]
     fractions: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    reason: str = ""
+    agreement: float = 0.0
 
 
 # voxel type codes
-_UNCLASSIFIED = 4
+_UNTYPED = 4
 _VOXEL_KEYS = ("0", "1", "2", "3", "unclassified")
+# region codes
+_INDET = 9
+_CODE_TO_TYPE = {
+    0: ModicType.NONE,
+    1: ModicType.TYPE1,
+    2: ModicType.TYPE2,
+    3: ModicType.TYPE3,
+    12: ModicType.MIXED_1_2,
+    23: ModicType.MIXED_2_3,
+    _INDET: ModicType.INDETERMINATE,
+}
+_SEQ = (Role.T1, Role.T2, Role.STIR)
 
 
 def _robust(ref: NDArray[np.float64], axis: int = -1) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -238,62 +401,85 @@ def _robust(ref: NDArray[np.float64], axis: int = -1) -> tuple[NDArray[np.float6
     return med, 1.4826 * mad
 
 
-def _voxel_calls(
-    values: NDArray[np.float64],
-    ref_median: NDArray[np.float64],
-    ref_spread: NDArray[np.float64],
-    p: ClassifierParameters,
-) -> NDArray[np.int8]:
-    """-1 / 0 / +1 per voxel. ``values`` (..., n); ``ref_*`` (...,)."""
-    cv = ref_spread / ref_median
-    thr = np.clip(p.voxel_z * cv, p.min_voxel_change, p.max_voxel_change)[..., None]
-    rel = values / ref_median[..., None] - 1.0
-    out = np.zeros(values.shape, dtype=np.int8)
-    out[rel > thr] = 1
-    out[rel < -thr] = -1
-    return out
+def type_signatures(roles: list[Role], fat_ratio: Mapping[Role, float] | None = None) -> NDArray[np.float64]:
+    """(3, k) log-ratio signatures of types 1, 2, 3 on ``roles``.
 
-
-def _voxel_types(calls: Mapping[Role, NDArray[np.int8]], fluid_dev: NDArray[np.float64]) -> NDArray[np.int8]:
-    """Voxel Modic type (0-3, 4 = unclassified) from per-sequence calls.
-
-    ``fluid_dev`` is the summed relative deviation from the reference median of the
-    fluid-sensitive sequences (STIR, T2), same shape as the calls: it decides oedema versus
-    sclerosis for a dark-T1 voxel whose fluid-sensitive calls are both iso.
+    The type-2 signature follows the study's measured fat contrast when ``fat_ratio`` gives
+    it for every role and fat is clearly brighter than marrow on T1 (> 1.15x: otherwise
+    the "fat" found was not fat, or marrow is as fatty as fat, and the design values stand).
     """
-    t1 = calls[Role.T1]
-    stir = calls.get(Role.STIR)
-    t2 = calls.get(Role.T2)
-    types = np.zeros(t1.shape, dtype=np.int8)
-    # T1 hypo: fluid-sensitive sequences separate oedema (1, bright) from sclerosis (3, dark).
-    # STIR is the more specific of the two (fat suppressed); T2 decides when STIR is iso or
-    # absent; when both are iso, the direction of their (sub-threshold) deviation decides:
-    # every dark-T1 voxel is abnormal, and a fast spin-echo T2 can hide oedema behind fat.
-    hypo = t1 < 0
-    fluid_sign = np.sign(fluid_dev).astype(np.int8)
-    if t2 is not None:
-        fluid_sign = np.where(t2 != 0, t2, fluid_sign).astype(np.int8)
-    if stir is not None:
-        fluid_sign = np.where(stir != 0, stir, fluid_sign).astype(np.int8)
-    types[hypo & (fluid_sign >= 0)] = 1
-    types[hypo & (fluid_sign < 0)] = 3
-    # T1 hyper: fatty marrow, type 2 -- unless STIR is bright too (fat would be dark on STIR)
-    hyper = t1 > 0
-    types[hyper] = 2
-    if stir is not None:
-        types[hyper & (stir > 0)] = _UNCLASSIFIED
-    return types
+    sig = np.array([[np.log(SIGNATURES[t][r]) for r in roles] for t in (1, 2, 3)])
+    if fat_ratio and all(r in fat_ratio for r in roles) and fat_ratio.get(Role.T1, 0.0) > 1.15:
+        sig[1] = [np.log(1.0 + _FAT_SHARE * (max(fat_ratio[r], 0.05) - 1.0)) for r in roles]
+    return sig
 
 
-def _fluid_deviation(
-    reg: Mapping[Role, NDArray[np.float64]], med: Mapping[Role, NDArray[np.float64]]
+def _units(ref_cv: NDArray[np.float64], p: ClassifierParameters) -> NDArray[np.float64]:
+    """Per-sequence unit of a voxel's deviation (relative), broadcasting over leading axes.
+
+    The reference's systematic uncertainty moves every voxel of a region together, so it
+    is not a voxel's noise: it enters the region-level test and the bootstrap instead.
+    """
+    return np.sqrt(ref_cv**2 + p.tissue_sd**2)
+
+
+def _forbidden(z: NDArray[np.float64], limit: float, roles: list[Role]) -> NDArray[np.bool_]:
+    """(..., 3) types 1, 2, 3 that a pattern ``z`` (..., k) rules out by Modic's criteria.
+
+    A clearly T1-bright pattern is neither oedema nor sclerosis; a clearly T1-dark one is not
+    fat; a clearly bright fluid-sensitive sequence is not sclerosis; a clearly dark STIR is
+    not oedema. "Clearly": beyond ``limit`` units.
+    """
+    j1 = roles.index(Role.T1)
+    t1 = z[..., j1]
+    fluid = [j for j, r in enumerate(roles) if r is not Role.T1]
+    fluid_up = np.any(z[..., fluid] > limit, axis=-1)
+    stir_down = z[..., roles.index(Role.STIR)] < -limit if Role.STIR in roles else np.zeros(t1.shape, bool)
+    no1 = (t1 > limit) | stir_down
+    no2 = t1 < -limit
+    no3 = (t1 > limit) | fluid_up
+    return np.stack([no1, no2, no3], axis=-1)
+
+
+def _cosines(
+    z: NDArray[np.float64], unit: NDArray[np.float64], sig: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Summed relative deviation of STIR and T2 from their reference medians, (..., n)."""
-    out = np.zeros(reg[Role.T1].shape)
-    for r in (Role.STIR, Role.T2):
-        if r in reg:
-            out = out + reg[r] / np.expand_dims(med[r], -1) - 1.0
-    return out
+    """Cosine between patterns ``z`` (b, n, k) and the signatures (3, k), in units (b, k)."""
+    sig_z = sig[None, :, :] / unit[:, None, :]
+    sig_z = sig_z / np.linalg.norm(sig_z, axis=-1, keepdims=True)  # (b, 3, k)
+    zn = z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
+    return np.asarray(np.einsum("bnk,btk->bnt", zn, sig_z))
+
+
+def _voxel_types(
+    logdev: NDArray[np.float64],
+    unit: NDArray[np.float64],
+    sig: NDArray[np.float64],
+    p: ClassifierParameters,
+    roles: list[Role],
+) -> NDArray[np.int8]:
+    """Voxel type (0-3, 4 = untyped) from log deviations ``(b, n, k)`` and units ``(b, k)``.
+
+    A voxel whose pattern fits two types about equally (cosines within ``type_margin``,
+    e.g. T2-bright with T1 within noise and no STIR: oedema or fat) takes whichever of the
+    two dominates the region's clearly typed voxels.
+    """
+    z = logdev / unit[:, None, :]
+    abnormal = np.max(np.abs(z), axis=-1) > p.voxel_z
+    cos = _cosines(z, unit, sig)
+    cos = np.where(_forbidden(z, p.sign_z, roles), -2.0, cos)
+    order = np.argsort(-cos, axis=-1, kind="stable")
+    best, second = order[..., 0], order[..., 1]
+    c1 = np.take_along_axis(cos, order[..., :1], axis=-1)[..., 0]
+    c2 = np.take_along_axis(cos, order[..., 1:2], axis=-1)[..., 0]
+    typed = abnormal & (c1 >= p.min_cosine)
+    ambiguous = typed & (c2 >= p.min_cosine) & (c1 - c2 < p.type_margin)
+    clear = typed & ~ambiguous
+    counts = np.stack([(clear & (best == t)).sum(axis=-1) for t in range(3)], axis=-1)  # (b, 3)
+    dominant = np.argmax(counts, axis=-1)[:, None]
+    pick = np.where(ambiguous & (second == dominant), second, best)
+    types = np.where(typed, pick + 1, _UNTYPED).astype(np.int8)
+    return np.where(abnormal, types, 0).astype(np.int8)
 
 
 def _fractions(types: NDArray[np.int8]) -> NDArray[np.float64]:
@@ -302,30 +488,50 @@ def _fractions(types: NDArray[np.int8]) -> NDArray[np.float64]:
     return np.stack([(types == k).sum(axis=-1) / n for k in range(5)], axis=-1)
 
 
-def _decide(frac: NDArray[np.float64], p: ClassifierParameters) -> NDArray[np.int8]:
-    """Region type code per row of ``frac`` (..., 5): 0-3, 12 (=1/2) or 23 (=2/3)."""
+def _region_pattern(
+    d: NDArray[np.float64],
+    sd: NDArray[np.float64],
+    sig: NDArray[np.float64],
+    p: ClassifierParameters,
+    roles: list[Role],
+) -> tuple[NDArray[np.bool_], NDArray[np.int8], NDArray[np.float64]]:
+    """Region-level test: significant?, best type (1-3, 4 = none fits), best cosine. ``d``, ``sd`` (b, k)."""
+    z = d / sd
+    significant = np.max(np.abs(z), axis=-1) > p.region_z
+    cos = _cosines(z[:, None, :], sd, sig)[:, 0, :]
+    cos = np.where(_forbidden(z, p.region_z, roles), -2.0, cos)
+    best = np.argmax(cos, axis=-1) + 1
+    best_cos = np.max(cos, axis=-1)
+    best = np.where(best_cos >= p.min_cosine, best, _UNTYPED)
+    return significant, best.astype(np.int8), best_cos
+
+
+def _decide(
+    frac: NDArray[np.float64],
+    region_sig: NDArray[np.bool_],
+    region_type: NDArray[np.int8],
+    p: ClassifierParameters,
+) -> NDArray[np.int16]:
+    """Region code per row: 0-3, 12 (=1/2), 23 (=2/3) or 9 (indeterminate)."""
     abn = frac[..., 1:4]
-    abnormal = abn.sum(axis=-1)
+    typed = abn.sum(axis=-1)
+    untyped = frac[..., 4]
     order = np.argsort(-abn, axis=-1, kind="stable")
     first = order[..., 0] + 1
     second = order[..., 1] + 1
-    share2 = np.take_along_axis(abn, order[..., 1:2], axis=-1)[..., 0] / np.maximum(abnormal, 1e-12)
-    out = first.astype(np.int16)
+    share2 = np.take_along_axis(abn, order[..., 1:2], axis=-1)[..., 0] / np.maximum(typed, 1e-12)
     pair = np.minimum(first, second) * 10 + np.maximum(first, second)
     mixed = (share2 >= p.mixed_fraction) & ((pair == 12) | (pair == 23))
-    out = np.where(mixed, pair, out)
-    out = np.where(abnormal < p.abnormal_fraction, 0, out)
-    return out.astype(np.int8)
-
-
-_CODE_TO_TYPE = {
-    0: ModicType.NONE,
-    1: ModicType.TYPE1,
-    2: ModicType.TYPE2,
-    3: ModicType.TYPE3,
-    12: ModicType.MIXED_1_2,
-    23: ModicType.MIXED_2_3,
-}
+    voxel_code = np.where(mixed, pair, first).astype(np.int16)
+    by_voxels = typed >= p.abnormal_fraction
+    out = np.zeros(frac.shape[:-1], dtype=np.int16)
+    # region-level: a weak change whose voxels are each within noise
+    out = np.where(region_sig & (region_type != _UNTYPED), region_type.astype(np.int16), out)
+    out = np.where(region_sig & (region_type == _UNTYPED), _INDET, out)
+    out = np.where(~region_sig & (untyped >= p.untyped_fraction), _INDET, out)
+    out = np.where(by_voxels, voxel_code, out)
+    out = np.where(by_voxels & (untyped > typed), _INDET, out)
+    return out
 
 
 def _as_samples(name: str, values: ArrayLike) -> NDArray[np.float64]:
@@ -335,35 +541,141 @@ def _as_samples(name: str, values: ArrayLike) -> NDArray[np.float64]:
     return a
 
 
-def _point_estimate(
-    reg: Mapping[Role, NDArray[np.float64]],
-    stats: Mapping[Role, tuple[NDArray[np.float64], NDArray[np.float64]]],
-    p: ClassifierParameters,
-) -> tuple[int, NDArray[np.float64]]:
-    """Region type code and voxel-type fractions from region samples and reference stats."""
-    calls = {
-        r: _voxel_calls(reg[r][None, :], np.atleast_1d(stats[r][0]), np.atleast_1d(stats[r][1]), p)[0]
-        for r in reg
-    }
-    fluid = _fluid_deviation(reg, {r: np.asarray(stats[r][0]) for r in reg})
-    frac = _fractions(_voxel_types(calls, fluid))
-    return int(_decide(frac, p)), frac
+def _median_se(cv: NDArray[np.float64], n: int | NDArray[np.float64]) -> NDArray[np.float64]:
+    """Standard error of a log median from a relative spread: 1.2533 cv / sqrt(n)."""
+    return 1.2533 * cv / np.sqrt(n)
+
+
+class _Prepared:
+    """Region and reference samples, their statistics and the study context, on ``roles``."""
+
+    def __init__(
+        self,
+        region: Mapping[Role, ArrayLike],
+        reference: Mapping[Role, ArrayLike],
+        context: SignalContext,
+        p: ClassifierParameters,
+        check: bool,
+    ) -> None:
+        if Role.T1 not in region or Role.T1 not in reference:
+            raise MeasurementError("a T1-weighted sequence is needed to type Modic changes")
+        roles = [r for r in _SEQ if r in region and r in reference]
+        if len(roles) < 2:
+            raise MeasurementError("a T2-weighted or STIR sequence is needed besides T1")
+        self.roles = roles
+        self.reg = {r: _as_samples(f"region {r.value}", region[r]) for r in roles}
+        self.ref = {r: _as_samples(f"reference {r.value}", reference[r]) for r in roles}
+        n = {self.reg[r].size for r in roles}
+        if len(n) != 1:
+            raise MeasurementError(
+                "region samples must be the same voxels on every sequence; got counts "
+                + ", ".join(f"{r.value} {self.reg[r].size}" for r in roles)
+            )
+        self.n_reg = n.pop()
+        self.warnings: list[str] = []
+        if check:
+            counts = [("region", self.n_reg)] + [(f"reference on {r.value}", self.ref[r].size) for r in roles]
+            for what, count in counts:
+                if count < p.min_voxels:
+                    raise MeasurementError(
+                        f"the {what} has {count} voxels; at least {p.min_voxels} are needed"
+                    )
+                if count < p.small_voxels:
+                    self.warnings.append(f"the {what} has only {count} voxels: the result is uncertain")
+        for r in roles:
+            med = float(np.median(self.ref[r]))
+            if not med > 0:
+                raise MeasurementError(
+                    f"the reference median on {r.value} is {med:g}; signal must be positive (is it marrow?)"
+                )
+            if not np.all(self.reg[r] > 0):
+                self.reg[r] = np.maximum(self.reg[r], 1e-3 * med)
+        stats = [_robust(self.ref[r]) for r in roles]
+        self.med = np.array([s[0] for s in stats])
+        self.cv = np.array([s[1] for s in stats]) / self.med
+        self.systematic = np.array([float(context.systematic.get(r, 0.0)) for r in roles])
+        self.sig = type_signatures(roles, context.fat_ratio)
+        self.logreg = np.log(np.column_stack([self.reg[r] for r in roles]))  # (n, k)
+
+
+def _evidence(
+    prep: _Prepared, p: ClassifierParameters
+) -> tuple[NDArray[np.float64], bool, int, float, float]:
+    """Voxel fractions, region significant?, region type, region best cosine, region max |z|."""
+    unit = _units(prep.cv, p)
+    logdev = prep.logreg - np.log(prep.med)
+    frac = _fractions(_voxel_types(logdev[None], unit[None], prep.sig, p, prep.roles))[0]
+    d = np.median(logdev, axis=0)
+    nref = np.array([prep.ref[r].size for r in prep.roles])
+    sd = np.sqrt(
+        _median_se(prep.cv, prep.n_reg) ** 2
+        + _median_se(prep.cv, nref) ** 2
+        + p.tissue_sd**2
+        + prep.systematic**2
+    )
+    sig, rtype, rcos = _region_pattern(d[None], sd[None], prep.sig, p, prep.roles)
+    return frac, bool(sig[0]), int(rtype[0]), float(rcos[0]), float(np.max(np.abs(d / sd)))
+
+
+def _point(prep: _Prepared, p: ClassifierParameters) -> tuple[int, NDArray[np.float64], float, float]:
+    """Point estimate: region code, voxel fractions, region best cosine, region max |z|."""
+    frac, sig, rtype, rcos, rz = _evidence(prep, p)
+    code = int(_decide(frac[None], np.array([sig]), np.array([rtype], dtype=np.int8), p)[0])
+    return code, frac, rcos, rz
+
+
+def evidence(
+    region: Mapping[Role, ArrayLike],
+    reference: Mapping[Role, ArrayLike],
+    parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+    context: SignalContext = EMPTY_CONTEXT,
+) -> tuple[NDArray[np.float64], bool, int]:
+    """The evidence steps 1-4 weigh, before the region decision: for calibration sweeps.
+
+    Returns the (5,) voxel-type fractions (0, 1, 2, 3, untyped), whether the region as a
+    whole departs from the reference, and the type its pattern matches (1-3, 4 = none).
+    :func:`decide_codes` turns many of them into region types for any fraction thresholds.
+    """
+    frac, sig, rtype, _, _ = _evidence(
+        _Prepared(region, reference, context, parameters, check=False), parameters
+    )
+    return frac, sig, rtype
+
+
+def decide_codes(
+    fractions: ArrayLike, significant: ArrayLike, region_type: ArrayLike, parameters: ClassifierParameters
+) -> list[ModicType]:
+    """Region types from stacked :func:`evidence` (``(m, 5)``, ``(m,)``, ``(m,)``)."""
+    codes = _decide(
+        np.asarray(fractions, dtype=float),
+        np.asarray(significant, dtype=bool),
+        np.asarray(region_type, dtype=np.int8),
+        parameters,
+    )
+    return [_CODE_TO_TYPE[int(c)] for c in codes]
 
 
 def decide_type(
     region: Mapping[Role, ArrayLike],
     reference: Mapping[Role, ArrayLike],
     parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+    context: SignalContext = EMPTY_CONTEXT,
 ) -> tuple[ModicType, dict[str, float]]:
     """The type and voxel-type fractions alone, without bootstrap, ratios or checks.
 
     Fast; for calibration sweeps. Same inputs as :func:`classify_samples`.
     """
-    roles = [r for r in (Role.T1, Role.T2, Role.STIR) if r in region and r in reference]
-    reg = {r: np.asarray(region[r], dtype=float).reshape(-1) for r in roles}
-    stats = {r: _robust(np.asarray(reference[r], dtype=float).reshape(-1)) for r in roles}
-    code, frac = _point_estimate(reg, stats, parameters)
+    prep = _Prepared(region, reference, context, parameters, check=False)
+    code, frac, _, _ = _point(prep, parameters)
     return _CODE_TO_TYPE[code], {k: float(v) for k, v in zip(_VOXEL_KEYS, frac, strict=True)}
+
+
+def _calibrated(agreement: float, knots: tuple[tuple[float, float], ...]) -> float:
+    if not knots:
+        return agreement
+    xs = [0.0] + [k[0] for k in knots] + [1.0]
+    ys = [0.0] + [k[1] for k in knots] + [1.0]
+    return float(np.interp(agreement, xs, ys))
 
 
 def classify_samples(
@@ -371,6 +683,7 @@ def classify_samples(
     reference: Mapping[Role, ArrayLike],
     *,
     parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+    context: SignalContext = EMPTY_CONTEXT,
     seed: int = 0,
 ) -> TypeDecision:
     """Decide the Modic type of a region from its voxel samples and reference samples.
@@ -385,6 +698,9 @@ def classify_samples(
         Signal of normal reference marrow on each sequence (any number of voxels per
         sequence; they need not correspond).
     parameters : ClassifierParameters
+    context : SignalContext, optional
+        The study's own fat contrast and the reference's systematic uncertainty
+        (:func:`modic.contrast.measure_contrast`, :mod:`modic.reading`).
     seed : int
         Seed of the bootstrap, so results are reproducible.
 
@@ -408,63 +724,53 @@ def classify_samples(
     <ModicType.TYPE1: '1'>
     """
     p = parameters
-    if Role.T1 not in region or Role.T1 not in reference:
-        raise MeasurementError("a T1-weighted sequence is needed to type Modic changes")
-    roles = [r for r in (Role.T1, Role.T2, Role.STIR) if r in region and r in reference]
-    if len(roles) < 2:
-        raise MeasurementError("a T2-weighted or STIR sequence is needed besides T1")
-    reg = {r: _as_samples(f"region {r.value}", region[r]) for r in roles}
-    ref = {r: _as_samples(f"reference {r.value}", reference[r]) for r in roles}
-    n = {reg[r].size for r in roles}
-    if len(n) != 1:
-        raise MeasurementError(
-            "region samples must be the same voxels on every sequence; got counts "
-            + ", ".join(f"{r.value} {reg[r].size}" for r in roles)
-        )
-    n_reg = n.pop()
-    warnings: list[str] = []
-    for what, count in [("region", n_reg)] + [(f"reference on {r.value}", ref[r].size) for r in roles]:
-        if count < p.min_voxels:
-            raise MeasurementError(f"the {what} has {count} voxels; at least {p.min_voxels} are needed")
-        if count < p.small_voxels:
-            warnings.append(f"the {what} has only {count} voxels: the result is uncertain")
-    for r in roles:
-        med = float(np.median(ref[r]))
-        if not med > 0:
-            raise MeasurementError(
-                f"the reference median on {r.value} is {med:g}; signal must be positive (is it marrow?)"
-            )
-
-    # -- point estimate ------------------------------------------------------------------
-    stats = {r: _robust(ref[r]) for r in roles}
-    code, frac = _point_estimate(reg, stats, p)
+    prep = _Prepared(region, reference, context, p, check=True)
+    roles = prep.roles
+    warnings = list(prep.warnings)
+    code, frac, rcos, rz = _point(prep, p)
     modic_type = _CODE_TO_TYPE[code]
 
-    # -- bootstrap: resample region voxels (jointly across sequences) and reference -------
+    # -- bootstrap: resample region voxels (jointly across sequences) and reference, and
+    #    move each reference level by its systematic uncertainty -------------------------
     rng = np.random.default_rng(seed)
     b = p.n_bootstrap
-    idx = rng.integers(0, n_reg, size=(b, n_reg))
-    boot_calls = {}
-    boot_ratio = {}
-    boot_reg = {}
-    boot_med = {}
-    for r in roles:
-        ref_b = ref[r][rng.integers(0, ref[r].size, size=(b, ref[r].size))]
-        med_b, spread_b = _robust(ref_b)
-        reg_b = reg[r][idx]
-        boot_calls[r] = _voxel_calls(reg_b, med_b, spread_b, p)
-        boot_ratio[r] = np.median(reg_b, axis=1) / med_b
-        boot_reg[r], boot_med[r] = reg_b, med_b
-    boot_types = _voxel_types(boot_calls, _fluid_deviation(boot_reg, boot_med))
-    boot_codes = _decide(_fractions(boot_types), p)
-    confidence = float(np.mean(boot_codes == code))
+    n = prep.n_reg
+    idx = rng.integers(0, n, size=(b, n))
+    k = len(roles)
+    med_b = np.empty((b, k))
+    cv_b = np.empty((b, k))
+    nref = np.empty(k)
+    for j, r in enumerate(roles):
+        ref = prep.ref[r]
+        m, s = _robust(ref[rng.integers(0, ref.size, size=(b, ref.size))])
+        med_b[:, j], cv_b[:, j] = m, s / m
+        nref[j] = ref.size
+    # marrow variation moves each sequence on its own; a coil gradient or a far reference
+    # moves all of them together (one coil)
+    shift = (
+        rng.normal(0.0, 1.0, size=(b, k)) * p.tissue_sd + rng.normal(0.0, 1.0, size=(b, 1)) * prep.systematic
+    )
+    logmed_b = np.log(med_b) + shift
+    logreg_b = prep.logreg[idx]  # (b, n, k)
+    logdev_b = logreg_b - logmed_b[:, None, :]
+    unit_b = _units(cv_b, p)
+    frac_b = _fractions(_voxel_types(logdev_b, unit_b, prep.sig, p, roles))
+    d_b = np.median(logdev_b, axis=1)
+    sd_b = np.sqrt(
+        _median_se(cv_b, n) ** 2 + _median_se(cv_b, nref) ** 2 + p.tissue_sd**2 + prep.systematic**2
+    )
+    sig_b, rtype_b, _ = _region_pattern(d_b, sd_b, prep.sig, p, roles)
+    codes_b = _decide(frac_b, sig_b, rtype_b, p)
+    agreement = float(np.mean(codes_b == code))
+    knots = p.confidence_calibration if modic_type is ModicType.NONE else p.change_calibration
+    confidence = _calibrated(agreement, knots)
 
     ratios = {}
-    for r in roles:
-        ref_med, ref_spread = stats[r]
-        ratio = float(np.median(reg[r]) / ref_med)
-        lo, hi = np.percentile(boot_ratio[r], [2.5, 97.5])
-        br = boot_ratio[r]
+    unit = _units(prep.cv, p)
+    for j, r in enumerate(roles):
+        ratio = float(np.median(prep.reg[r]) / prep.med[j])
+        br = np.exp(d_b[:, j])
+        lo, hi = np.percentile(br, [2.5, 97.5])
         shares = {
             Call.HYPO: float(np.mean(br < 1 - p.iso_margin)),
             Call.HYPER: float(np.mean(br > 1 + p.iso_margin)),
@@ -478,41 +784,92 @@ def classify_samples(
             high=float(hi),
             call=call,
             call_confidence=shares[call],
-            region_median=float(np.median(reg[r])),
-            reference_median=float(ref_med),
-            reference_spread=float(ref_spread),
-            n_region=n_reg,
-            n_reference=int(ref[r].size),
+            region_median=float(np.median(prep.reg[r])),
+            reference_median=float(prep.med[j]),
+            reference_spread=float(prep.cv[j] * prep.med[j]),
+            n_region=n,
+            n_reference=int(prep.ref[r].size),
+            unit=float(unit[j]),
         )
-    fractions = {k: float(v) for k, v in zip(_VOXEL_KEYS, frac, strict=True)}
-    warnings.extend(_consistency_warnings(modic_type, ratios, fractions))
+    fractions = {key: float(v) for key, v in zip(_VOXEL_KEYS, frac, strict=True)}
+    reason = _reason(modic_type, fractions, ratios, rcos, rz, p)
+    warnings.extend(_consistency_warnings(modic_type, ratios, fractions, context))
     return TypeDecision(
-        modic_type=modic_type, confidence=confidence, ratios=ratios, fractions=fractions, warnings=warnings
+        modic_type=modic_type,
+        confidence=confidence,
+        ratios=ratios,
+        fractions=fractions,
+        warnings=warnings,
+        reason=reason,
+        agreement=agreement,
     )
 
 
+def _pattern(ratios: Mapping[Role, SignalRatio]) -> str:
+    return ", ".join(f"{r.value} {s.ratio:.2f}x ({s.call.value})" for r, s in ratios.items())
+
+
+def _reason(
+    t: ModicType,
+    fractions: Mapping[str, float],
+    ratios: Mapping[Role, SignalRatio],
+    region_cos: float,
+    region_z: float,
+    p: ClassifierParameters,
+) -> str:
+    typed = fractions["1"] + fractions["2"] + fractions["3"]
+    untyped = fractions["unclassified"]
+    if t is ModicType.INDETERMINATE:
+        if typed >= p.abnormal_fraction:
+            return (
+                f"the sequences contradict each other: {untyped:.0%} of the voxels fit no Modic pattern, "
+                f"more than the {typed:.0%} that do"
+            )
+        if region_z > p.region_z:
+            return (
+                "the region departs from the reference in a pattern that fits no Modic type "
+                f"({_pattern(ratios)})"
+            )
+        return (
+            f"{untyped:.0%} of the voxels cannot be typed: their T1, T2 and STIR signals "
+            "contradict each other"
+        )
+    if t is ModicType.NONE:
+        return "no sequence departs from the reference beyond noise and normal marrow variation"
+    if typed >= p.abnormal_fraction:
+        return f"{typed:.0%} of the voxels are abnormal in a Modic pattern"
+    return f"the region as a whole departs from the reference in a Modic pattern ({_pattern(ratios)})"
+
+
 def _consistency_warnings(
-    t: ModicType, ratios: Mapping[Role, SignalRatio], fractions: Mapping[str, float]
+    t: ModicType,
+    ratios: Mapping[Role, SignalRatio],
+    fractions: Mapping[str, float],
+    context: SignalContext,
 ) -> list[str]:
     """Patterns that do not fit the physics and suggest a mislabelled series."""
     out = []
     t1, t2, stir = ratios.get(Role.T1), ratios.get(Role.T2), ratios.get(Role.STIR)
-    if t is ModicType.TYPE2 and t2 is not None and t2.call is Call.HYPO:
+    if t1 is not None and t2 is not None and t1.call is Call.HYPER and t2.call is Call.HYPO:
         out.append(
-            f"T2 is dark ({t2.ratio:.2f}x) where T1 shows fat: fat stays bright on fast spin-echo "
-            "T2, so this 'T2' series may be fat-suppressed"
+            f"T2 is dark ({t2.ratio:.2f}x) where T1 is bright ({t1.ratio:.2f}x): fat stays bright on fast "
+            "spin-echo T2, so this 'T2' series may be fat-suppressed"
         )
-    if t is ModicType.TYPE2 and stir is not None and stir.call is Call.HYPER:
+    fat_stir = context.fat_ratio.get(Role.STIR)
+    if (
+        t1 is not None
+        and stir is not None
+        and t1.call is Call.HYPER
+        and stir.call is Call.HYPER
+        and (fat_stir is None or fat_stir < 0.8)
+    ):
         out.append(
-            f"STIR is bright ({stir.ratio:.2f}x) in a fatty region: is the STIR series really fat-suppressed?"
+            f"STIR is bright ({stir.ratio:.2f}x) in a T1-bright region: fat should be dark on STIR; is the "
+            "STIR series really fat-suppressed?"
         )
-    if fractions["unclassified"] >= 0.25:
+    if fractions["unclassified"] >= 0.25 and t is not ModicType.INDETERMINATE:
         out.append(
             f"{fractions['unclassified']:.0%} of the voxels have contradictory T1/T2/STIR signal "
-            "(e.g. T1 dark but fluid-sensitive sequences iso)"
-        )
-    if t1 is not None and t is ModicType.NONE and t1.call is not Call.ISO and t1.call_confidence > 0.9:
-        out.append(
-            f"T1 median is {t1.call.value} ({t1.ratio:.2f}x) but too few voxels are abnormal for a Modic type"
+            "(they fit no Modic pattern)"
         )
     return out

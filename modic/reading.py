@@ -3,8 +3,13 @@
 This is the data flow's last step before outputs::
 
     LoadedStudy + Annotations
-      -> per endplate ROI: samples on T1 / T2 / STIR (modic.measure)
-      -> reference ROI samples (same vertebra, else the nearest)
+      -> the study's own contrast: fat on every sequence, noise (modic.contrast)
+      -> the reference levels of all vertebrae and their trend along the spine
+         (receive-coil gradient; modic.reading.ReferenceModel)
+      -> per endplate ROI: samples on T1 / T2 / STIR (modic.measure), minus the voxels
+         that hold cortical endplate or disc by partial volume
+      -> reference ROI samples (same vertebra, else the nearest), corrected for the coil
+         gradient, with their systematic uncertainty
       -> Modic type with its numbers (modic.criteria)
       -> ModicResult (modic.results)
 """
@@ -12,24 +17,379 @@ This is the data flow's last step before outputs::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
 
 from .annotations import ROI, VERTEBRAE, Annotations
-from .criteria import DEFAULT_PARAMETERS, ClassifierParameters, classify_samples
+from .contrast import StudyContrast, fat_ratio_for, measure_contrast
+from .criteria import DEFAULT_PARAMETERS, ClassifierParameters, SignalContext, classify_samples
 from .errors import MeasurementError
-from .measure import RegionSample, choose_reference, roi_points, sample_region
+from .geometry import map_region
+from .measure import RegionSample, bilinear, choose_reference, roi_points, sample_region
 from .results import ModicResult, ModicResults, SeriesUsed
 from .sequence import Role
 from .study import LoadedStudy
 
-__all__ = ["classify", "classify_roi"]
+__all__ = [
+    "classify",
+    "classify_roi",
+    "prepare_region",
+    "PreparedRegion",
+    "ReferenceModel",
+    "partial_volume_mask",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Smallest systematic uncertainty of a reference from another vertebra when the trend
+#: of several references is known (their scatter about it is measured on few points).
+_MIN_TREND_SD = 0.03
+#: A reference that departs from the trend of the others by more than this (and by
+#: three of their scatters) is flagged: it may hold part of a change.
+_OUTLIER_LOG = 0.10
 
 
 def _samples(roi: ROI, study: LoadedStudy) -> dict[Role, RegionSample]:
     pts = roi_points(roi)
     return {role: sample_region(roi, vol, points=pts) for role, vol in study.volumes.items()}
+
+
+def _height(roi: ROI) -> float:
+    """Head-foot (LPS S) coordinate of an ROI's centroid, mm."""
+    return float(roi.patient_outline().mean(axis=0)[2])
+
+
+@dataclass
+class ReferenceModel:
+    """The reference marrow levels of a study and their trend along the spine.
+
+    A receive coil makes signal vary smoothly along the spine (up to 1.6x across L1-S1 on
+    real studies), the same way on every sequence. With references in several vertebrae
+    the trend of log signal against head-foot position is fitted per sequence (Theil-Sen
+    with four or more vertebrae, least squares otherwise), and a reference is corrected to
+    the position of the region it is compared with. The scatter of the references about
+    the trend measures how comparable they are; a reference far off the trend is flagged.
+
+    Attributes
+    ----------
+    medians : dict of str to dict of Role to float
+        Per reference ROI id, its median on each sequence.
+    heights : dict of str to float
+        Per reference ROI id, its head-foot coordinate (mm).
+    slope : dict of Role to float
+        Fitted log signal per mm (0 without a fit).
+    scatter : dict of Role to float or None
+        Robust scatter (log units) of the references about the trend; None when too few.
+    vertebrae : int
+        Vertebrae with a reference.
+    flagged : dict of str to str
+        Reference ROI id -> warning, for references far off the trend.
+    """
+
+    medians: dict[str, dict[Role, float]] = field(default_factory=dict)
+    heights: dict[str, float] = field(default_factory=dict)
+    slope: dict[Role, float] = field(default_factory=dict)
+    scatter: dict[Role, float | None] = field(default_factory=dict)
+    vertebrae: int = 0
+    flagged: dict[str, str] = field(default_factory=dict)
+    offsets: dict[str, dict[Role, float]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, study: LoadedStudy, references: Sequence[ROI]) -> ReferenceModel:
+        """Measure every reference and fit the trend along the spine."""
+        m = cls()
+        labels: dict[str, str] = {}
+        for ref in references:
+            try:
+                s = _samples(ref, study)
+            except MeasurementError:
+                continue
+            m.medians[ref.id] = {r: float(np.median(v.values)) for r, v in s.items()}
+            m.heights[ref.id] = _height(ref)
+            labels[ref.id] = ref.label.vertebra
+        m.vertebrae = len(set(labels.values()))
+        ids = list(m.medians)
+        for role in study.volumes:
+            xs = np.array([m.heights[i] for i in ids if m.medians[i].get(role, 0) > 0])
+            keep = [i for i in ids if m.medians[i].get(role, 0) > 0]
+            ys = np.log([m.medians[i][role] for i in keep]) if keep else np.array([])
+            if m.vertebrae < 2 or len(keep) < 2 or np.ptp(xs) < 10.0:
+                m.slope[role], m.scatter[role] = 0.0, None
+                continue
+            if len(keep) >= 4:
+                ii, jj = np.triu_indices(len(keep), 1)
+                dx = xs[jj] - xs[ii]
+                ok = np.abs(dx) > 5.0
+                b = float(np.median((ys[jj] - ys[ii])[ok] / dx[ok]))
+            else:
+                b = float(np.polyfit(xs, ys, 1)[0])
+            a = float(np.median(ys - b * xs))
+            resid = ys - (a + b * xs)
+            m.slope[role] = b
+            for i, e in zip(keep, resid, strict=True):
+                m.offsets.setdefault(i, {})[role] = float(e)
+            if len(keep) >= 4:
+                m.scatter[role] = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+            elif len(keep) == 3:
+                m.scatter[role] = float(np.sqrt(np.sum(resid**2)))  # one degree of freedom
+            else:
+                m.scatter[role] = None
+            sc = m.scatter[role]
+            if sc is not None and len(keep) >= 4:
+                for i, e in zip(keep, resid, strict=True):
+                    if abs(e) > max(_OUTLIER_LOG, 3 * sc) and i not in m.flagged:
+                        m.flagged[i] = (
+                            f"the {labels[i]} reference is {np.exp(e):.2f}x the level that the references "
+                            f"of the other vertebrae predict on {role.value}: it may hold part of a "
+                            "change or heterogeneous marrow"
+                        )
+        return m
+
+    def correction(self, ref: ROI, roi: ROI) -> dict[Role, float]:
+        """Factor per sequence that moves the reference's level to the region's position."""
+        dz = _height(roi) - self.heights.get(ref.id, _height(ref))
+        return {r: float(np.exp(b * dz)) for r, b in self.slope.items()}
+
+    def systematic(self, ref: ROI, roi: ROI, p: ClassifierParameters) -> tuple[dict[Role, float], str | None]:
+        """Systematic uncertainty of the reference level at the region, and a note."""
+        levels = abs(VERTEBRAE.index(ref.label.vertebra) - VERTEBRAE.index(roi.label.vertebra))
+        out: dict[Role, float] = {}
+        note = None
+        for r in self.slope or {Role.T1: 0.0}:
+            if levels == 0:
+                sd = 0.0
+            elif self.scatter.get(r) is not None:
+                sd = max(float(self.scatter[r] or 0.0), _MIN_TREND_SD)
+            elif self.vertebrae >= 2:
+                sd = 0.5 * p.far_reference_sd * levels  # trend from two vertebrae: unchecked
+            else:
+                sd = p.far_reference_sd * levels
+                note = (
+                    f"only one vertebra has reference marrow, {levels} level{'s' if levels > 1 else ''} from "
+                    f"{roi.label.vertebra}: the coil gradient cannot be measured, so the reference level is "
+                    f"uncertain by about {sd:.0%} and the confidence is lowered"
+                )
+            off = self.offsets.get(ref.id, {}).get(r)
+            if ref.id in self.flagged and off is not None:
+                sd = float(np.hypot(sd, off))
+            out[r] = sd
+        return out, note
+
+
+def _smooth3(img: NDArray[np.floating]) -> NDArray[np.float64]:
+    """3x3 box mean (edges replicated)."""
+    a = np.pad(img.astype(np.float64), 1, mode="edge")
+    return (
+        a[:-2, :-2]
+        + a[:-2, 1:-1]
+        + a[:-2, 2:]
+        + a[1:-1, :-2]
+        + a[1:-1, 1:-1]
+        + a[1:-1, 2:]
+        + a[2:, :-2]
+        + a[2:, 1:-1]
+        + a[2:, 2:]
+    ) / 9.0
+
+
+def _disc_direction(roi: ROI, pts: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Unit LPS vector from an endplate ROI towards its disc.
+
+    Superior endplates face the disc above (+S), inferior ones the disc below (-S); an
+    elongated band's short axis, when within 50 degrees of that, follows the endplate's
+    tilt (lordosis).
+    """
+    toward = np.array(
+        [0.0, 0.0, 1.0 if roi.label.endplate and roi.label.endplate.value == "superior" else -1.0]
+    )
+    if len(pts) >= 6:
+        c = pts - pts.mean(axis=0)
+        w, v = np.linalg.eigh(c.T @ c / len(pts))  # ascending: through-plane, minor, major
+        if w[2] > 0 and w[1] > 0 and np.sqrt(w[2] / w[1]) >= 1.8:
+            minor = v[:, 1] * np.sign(v[:, 1] @ toward or 1.0)
+            if minor @ toward >= np.cos(np.radians(50)):
+                return np.asarray(minor / np.linalg.norm(minor))
+    return toward
+
+
+def partial_volume_mask(
+    roi: ROI,
+    study: LoadedStudy,
+    reference_t1: float,
+    parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+    points: NDArray[np.float64] | None = None,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """The voxels of an endplate ROI that hold cortical endplate or disc by partial volume.
+
+    From each voxel, the smoothed T1 is followed towards the disc for 6 mm; its darkest
+    point, when darker than ``cortex_level`` x the reference marrow, is the endplate
+    boundary (the cortical line, or the disc behind it). Voxels nearer to it than the margin (``pv_margin_px``
+    T1 pixels plus ``pv_slab_fraction`` of the slice thickness) that are darker than the
+    reference on T1, and darker than the marrow one margin deeper (a ramp, not the plateau
+    of a change that reaches the endplate), are partial volume; at most ``pv_max_share``
+    of the region is flagged (the nearest ones).
+
+    Returns
+    -------
+    exclude : (n,) bool ndarray
+        In the ROI's own pixel order (as :func:`modic.measure.roi_points`).
+    distance_mm : (n,) ndarray
+        Distance of each voxel from the boundary (inf when none within 6 mm).
+    """
+    p = parameters
+    pts = roi_points(roi) if points is None else points
+    g = study.t1.geometry
+    m = map_region(pts, g, name=f"T1 series {study.t1.series.label()}")
+    img = _smooth3(study.t1.array[m.slice_index])
+    d = _disc_direction(roi, pts)
+    step_rc = np.array([d @ g.column_cosine / g.pixel_spacing[0], d @ g.row_cosine / g.pixel_spacing[1]])
+    pixel = float(min(g.pixel_spacing))
+    steps = np.arange(0.0, 6.0 + 1e-9, 0.25 * pixel)
+    level = p.cortex_level * reference_t1
+    profile = np.empty((steps.size, len(pts)))
+    for i, t in enumerate(steps):
+        rc = m.rowcol + t * step_rc
+        profile[i] = np.where(g.contains_in_plane(rc), bilinear(img, rc), np.inf)
+    # the cortical line is the darkest point on the way to the disc (sclerosis above it is
+    # dark too, but not as dark as cortical bone); no boundary when nothing is that dark
+    darkest = np.argmin(profile, axis=0)
+    low = profile[darkest, np.arange(len(pts))]
+    dist = np.where(low < level, steps[darkest], np.inf)
+    thickness = g.slice_thickness or g.slice_spacing
+    margin = p.pv_margin_px * pixel + p.pv_slab_fraction * thickness
+    # partial volume with cortex or disc only ever darkens marrow on T1 (bone gives no
+    # signal, disc is darker than marrow): voxels near the boundary that are not darker
+    # than the reference keep their evidence (a type-2 change at the endplate stays)
+    # and a change reaching the endplate is a plateau of dark signal, while partial volume
+    # is a ramp: a voxel is excused only when it is clearly darker than the marrow one
+    # margin deeper into the body (away from the disc)
+    own = bilinear(study.t1.array[m.slice_index], m.rowcol)
+    deeper_rc = m.rowcol - (margin / pixel) * pixel * step_rc
+    deeper = np.where(g.contains_in_plane(deeper_rc), bilinear(img, deeper_rc), np.inf)
+    exclude = (
+        (dist < margin)
+        & (own < (1.0 - 2.0 * p.tissue_sd) * reference_t1)
+        & (own < (1.0 - 3.0 * p.tissue_sd) * deeper)
+    )
+    cap = int(np.floor(p.pv_max_share * len(pts)))
+    if exclude.sum() > cap:
+        order = np.argsort(dist, kind="stable")
+        exclude = np.zeros(len(pts), dtype=bool)
+        exclude[order[:cap]] = True
+    return exclude, dist
+
+
+@dataclass
+class PreparedRegion:
+    """What the classifier is given for one endplate ROI, before it decides.
+
+    Attributes
+    ----------
+    roi, reference : ROI
+        The endplate ROI and the reference ROI chosen for it.
+    region : dict of Role to RegionSample
+        All the ROI's samples, as measured.
+    keep : (n,) bool ndarray
+        The samples used (False: left out as partial volume).
+    reference_values : dict of Role to (m,) ndarray
+        Reference samples, corrected for the coil gradient.
+    context : SignalContext
+    correction : dict of Role to float
+        Coil-gradient factor applied to the reference.
+    warnings : list of str
+    """
+
+    roi: ROI
+    reference: ROI
+    region: dict[Role, RegionSample]
+    keep: NDArray[np.bool_]
+    reference_values: dict[Role, NDArray[np.float64]]
+    context: SignalContext
+    correction: dict[Role, float]
+    warnings: list[str]
+
+    @property
+    def region_values(self) -> dict[Role, NDArray[np.float64]]:
+        """The samples used, per sequence."""
+        return {r: s.values[self.keep] for r, s in self.region.items()}
+
+    @property
+    def excluded(self) -> int:
+        return int((~self.keep).sum())
+
+
+def prepare_region(
+    study: LoadedStudy,
+    roi: ROI,
+    references: list[ROI],
+    *,
+    parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+    contrast: StudyContrast | None = None,
+    reference_model: ReferenceModel | None = None,
+) -> PreparedRegion:
+    """Measure an endplate ROI and its reference, ready for :func:`modic.criteria.classify_samples`.
+
+    Samples the ROI on every sequence, leaves out partial volume at the endplate, picks
+    the reference (same vertebra, else the nearest), corrects it for the coil gradient,
+    and sets the systematic uncertainty and the study's fat contrast. See
+    :func:`classify_roi` for the parameters.
+    """
+    p = parameters
+    if roi.label.kind != "endplate":
+        raise MeasurementError(f"ROI {roi.label} ({roi.id}) is not an endplate ROI")
+    ref, ref_warning = choose_reference(roi, references)
+    if reference_model is None:
+        reference_model = ReferenceModel.fit(study, references)
+    if contrast is None:
+        contrast = measure_contrast(study, references)
+    pts = roi_points(roi)
+    region = {role: sample_region(roi, vol, points=pts) for role, vol in study.volumes.items()}
+    try:
+        reference = _samples(ref, study)
+    except MeasurementError as exc:
+        raise MeasurementError(f"reference for {roi.label}: {exc}") from None
+
+    warnings = [ref_warning] if ref_warning else []
+    factor = reference_model.correction(ref, roi)
+    systematic, sys_note = reference_model.systematic(ref, roi, p)
+    if sys_note:
+        warnings.append(sys_note)
+    if ref.id in reference_model.flagged:
+        warnings.append(reference_model.flagged[ref.id])
+    moved = {r: f for r, f in factor.items() if abs(np.log(f)) >= 0.03}
+    if moved:
+        warnings.append(
+            "reference corrected for the coil gradient along the spine ("
+            + ", ".join(f"{r.value} x{f:.2f}" for r, f in moved.items())
+            + f", from the references of {reference_model.vertebrae} vertebrae)"
+        )
+    ref_values = {r: s.values * factor.get(r, 1.0) for r, s in reference.items()}
+
+    ref_t1 = float(np.median(ref_values[Role.T1]))
+    exclude, _ = partial_volume_mask(roi, study, ref_t1, p, points=pts)
+    keep = ~exclude
+    if keep.sum() < p.min_voxels:
+        keep = np.ones(len(pts), dtype=bool)
+    n_excluded = int((~keep).sum())
+    if n_excluded:
+        warnings.append(
+            f"{n_excluded} of {len(pts)} voxels left out: within the partial-volume margin of the cortical "
+            "endplate or disc"
+        )
+    rn = contrast.relative_noise
+    t1_cv = float(np.median(np.abs(ref_values[Role.T1] - ref_t1)) * 1.4826 / ref_t1)
+    if Role.T1 in rn and t1_cv > max(2.5 * rn[Role.T1], 0.12):
+        warnings.append(
+            f"the reference marrow is heterogeneous (T1 spread {t1_cv:.0%} against image noise "
+            f"{rn[Role.T1]:.0%}): it may hold part of a change, a fat island or a vessel"
+        )
+    context = SignalContext(
+        fat_ratio=fat_ratio_for(contrast, region), systematic=systematic, notes=list(contrast.notes)
+    )
+    return PreparedRegion(roi, ref, region, keep, ref_values, context, dict(factor), warnings)
 
 
 def classify_roi(
@@ -39,6 +399,8 @@ def classify_roi(
     *,
     parameters: ClassifierParameters = DEFAULT_PARAMETERS,
     seed: int = 0,
+    contrast: StudyContrast | None = None,
+    reference_model: ReferenceModel | None = None,
 ) -> ModicResult:
     """Classify one endplate ROI.
 
@@ -52,6 +414,12 @@ def classify_roi(
     parameters : ClassifierParameters
     seed : int
         Bootstrap seed.
+    contrast : StudyContrast, optional
+        The study's own contrast (:func:`modic.contrast.measure_contrast`); measured here
+        when not given.
+    reference_model : ReferenceModel, optional
+        The references' levels and trend (:meth:`ReferenceModel.fit`); fitted here when not
+        given.
 
     Raises
     ------
@@ -59,24 +427,19 @@ def classify_roi(
         If the ROI or its reference cannot be measured (outside a series, too few voxels,
         no reference).
     """
-    if roi.label.kind != "endplate":
-        raise MeasurementError(f"ROI {roi.label} ({roi.id}) is not an endplate ROI")
-    ref, ref_warning = choose_reference(roi, references)
-    region = _samples(roi, study)
-    try:
-        reference = _samples(ref, study)
-    except MeasurementError as exc:
-        raise MeasurementError(f"reference for {roi.label}: {exc}") from None
+    if contrast is None:
+        contrast = measure_contrast(study, references)
+    prep = prepare_region(
+        study, roi, references, parameters=parameters, contrast=contrast, reference_model=reference_model
+    )
     try:
         decision = classify_samples(
-            {r: s.values for r, s in region.items()},
-            {r: s.values for r, s in reference.items()},
-            parameters=parameters,
-            seed=seed,
+            prep.region_values, prep.reference_values, parameters=parameters, context=prep.context, seed=seed
         )
     except MeasurementError as exc:
         raise MeasurementError(f"ROI {roi.label}: {exc}") from None
-    warnings = ([ref_warning] if ref_warning else []) + list(decision.warnings)
+    warnings = prep.warnings + list(decision.warnings)
+    region = prep.region
     for role, s in region.items():
         g = study.volumes[role].geometry
         half_slab = (g.slice_thickness or g.slice_spacing) / 2
@@ -103,11 +466,15 @@ def classify_roi(
         confidence=decision.confidence,
         ratios=decision.ratios,
         fractions=decision.fractions,
-        reference_label=ref.label,
-        reference_id=ref.id,
+        reference_label=prep.reference.label,
+        reference_id=prep.reference.id,
         series=series,
         warnings=warnings,
         study_key=study.key,
+        reason=decision.reason,
+        excluded_voxels=prep.excluded,
+        reference_correction=prep.correction,
+        contrast=contrast,
     )
 
 
@@ -137,7 +504,8 @@ def classify(
     Returns
     -------
     ModicResults
-        One :class:`ModicResult` per endplate ROI, head to foot.
+        One :class:`ModicResult` per endplate ROI, head to foot, and the study's measured
+        contrast (``results.contrast``).
 
     Raises
     ------
@@ -165,15 +533,26 @@ def classify(
             f"study {study.key}: the annotations hold no reference ROI; mark normal marrow "
             "(label 'reference') in the vertebrae you read"
         )
-
+    model = ReferenceModel.fit(study, references)
+    contrast = measure_contrast(study, references)
     endplates.sort(key=lambda r: (VERTEBRAE.index(r.label.vertebra), r.label.endplate != "superior"))
     out = []
     for roi in endplates:
         try:
-            out.append(classify_roi(study, roi, references, parameters=parameters, seed=seed))
+            out.append(
+                classify_roi(
+                    study,
+                    roi,
+                    references,
+                    parameters=parameters,
+                    seed=seed,
+                    contrast=contrast,
+                    reference_model=model,
+                )
+            )
         except MeasurementError as exc:
             if errors is None:
                 raise
             logger.warning("%s", exc)
             errors.append((roi, str(exc)))
-    return ModicResults(out)
+    return ModicResults(out, contrast=contrast)

@@ -14,11 +14,14 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._io import atomic_write_text
 from .annotations import RoiLabel
 from .criteria import ModicType, SignalRatio
+
+if TYPE_CHECKING:
+    from .contrast import StudyContrast
 from .errors import MissingDependencyError
 from .sequence import Role
 
@@ -60,6 +63,14 @@ class ModicResult:
     warnings : list of str
     study_key : str
         Pseudonymous study key.
+    reason : str
+        How the type was reached, or for ``indeterminate`` why it cannot be typed.
+    excluded_voxels : int
+        Voxels left out as partial volume of the cortical endplate or disc.
+    reference_correction : dict of Role to float
+        Factor applied to the reference level for the coil gradient along the spine.
+    contrast : StudyContrast or None
+        The study's own contrast (fat on every sequence, noise).
     """
 
     roi_id: str
@@ -73,6 +84,10 @@ class ModicResult:
     series: dict[Role, SeriesUsed]
     warnings: list[str] = field(default_factory=list)
     study_key: str = ""
+    reason: str = ""
+    excluded_voxels: int = 0
+    reference_correction: dict[Role, float] = field(default_factory=dict)
+    contrast: StudyContrast | None = None
 
     @property
     def explanation(self) -> str:
@@ -84,6 +99,10 @@ class ModicResult:
         head = f"{ratios} of {self.reference_label.vertebra} reference marrow: {t.tissue}"
         if t is ModicType.NONE:
             return f"{head}, no Modic change"
+        if t is ModicType.INDETERMINATE:
+            return (
+                f"{ratios} of {self.reference_label.vertebra} reference marrow: indeterminate, {self.reason}"
+            )
         if t in (ModicType.MIXED_1_2, ModicType.MIXED_2_3):
             a, b = t.value.split("/")
             return (
@@ -118,7 +137,16 @@ class ModicResult:
         rec["reference_voxels"] = self.ratios[Role.T1].n_reference if Role.T1 in self.ratios else 0
         for k in ("0", "1", "2", "3", "unclassified"):
             rec[f"fraction_{k}"] = round(self.fractions.get(k, 0.0), 4)
+        rec["excluded_voxels"] = self.excluded_voxels
         rec["reference"] = str(self.reference_label)
+        rec["reference_correction"] = round(self.reference_correction.get(Role.T1, 1.0), 4)
+        fr = self.contrast.fat_ratio if self.contrast is not None else {}
+        rn = self.contrast.relative_noise if self.contrast is not None else {}
+        rec["t2_fat_ratio"] = round(fr[Role.T2], 4) if Role.T2 in fr else None
+        rec["stir_fat_ratio"] = round(fr[Role.STIR], 4) if Role.STIR in fr else None
+        rec["fat_suppression"] = (self.contrast.fat_suppression if self.contrast is not None else None) or ""
+        rec["t1_snr"] = round(1.0 / rn[Role.T1], 2) if rn.get(Role.T1) else None
+        rec["reason"] = self.reason
         rec["warnings"] = " | ".join(self.warnings)
         rec["explanation"] = self.explanation
         return rec
@@ -145,6 +173,7 @@ class ModicResult:
                     "reference_spread": s.reference_spread,
                     "n_region": s.n_region,
                     "n_reference": s.n_reference,
+                    "unit": s.unit,
                 }
                 for r, s in self.ratios.items()
             },
@@ -160,6 +189,10 @@ class ModicResult:
                 }
                 for r, u in self.series.items()
             },
+            "excluded_voxels": self.excluded_voxels,
+            "reference_correction": {r.value: f for r, f in self.reference_correction.items()},
+            "contrast": None if self.contrast is None else self.contrast.to_dict(),
+            "reason": self.reason,
             "warnings": list(self.warnings),
             "explanation": self.explanation,
         }
@@ -180,7 +213,9 @@ def _fields() -> list[str]:
         ]
     f += ["voxels", "reference_voxels"]
     f += [f"fraction_{k}" for k in ("0", "1", "2", "3", "unclassified")]
-    f += ["reference", "warnings", "explanation"]
+    f += ["excluded_voxels", "reference", "reference_correction"]
+    f += ["t2_fat_ratio", "stir_fat_ratio", "fat_suppression", "t1_snr"]
+    f += ["reason", "warnings", "explanation"]
     return f
 
 
@@ -191,8 +226,10 @@ RECORD_FIELDS: tuple[str, ...] = tuple(_fields())
 class ModicResults:
     """The results of one or more studies, as a list with table conversions."""
 
-    def __init__(self, results: Iterable[ModicResult] = ()) -> None:
+    def __init__(self, results: Iterable[ModicResult] = (), contrast: StudyContrast | None = None) -> None:
         self._results = list(results)
+        #: The study's measured contrast (for the results of one study), else None.
+        self.contrast = contrast
 
     def __iter__(self) -> Iterator[ModicResult]:
         return iter(self._results)

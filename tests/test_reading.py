@@ -22,10 +22,15 @@ BOX = np.array([[-2.0, 10.0], [-30.0, -15.0], [0.0, 10.0]])
 STUDY_UID = "1.2.826.0.1.3680043.8.498.4242"
 
 
-def _grid_values(kind: str, role: str, origin, n, rows, cols, ps, step, rng, split=None):
+def _grid_values(
+    kind: str, role: str, origin, n, rows, cols, ps, step, rng, split=None, gradient=0.0, layers=()
+):
     """Signal on a sagittal grid: marrow everywhere, the lesion inside BOX.
 
     With ``split=(a, b)`` the lower half of the box (z < 5) is tissue a and the upper half b.
+    ``gradient``: a receive-coil gain exp(gradient * z) on every sequence (z in mm).
+    ``layers``: ``(z_low, z_high, (t1, t2, stir))`` slabs across the whole grid (e.g. a
+    cortical endplate and a disc), drawn over the marrow.
     """
     o = np.asarray(origin, float)
     rowc, colc = np.array(SAGITTAL[:3]), np.array(SAGITTAL[3:])
@@ -41,11 +46,23 @@ def _grid_values(kind: str, role: str, origin, n, rows, cols, ps, step, rng, spl
         low = inside & (p[..., 2] < 5.0)
         rel[low] = TISSUE[split[0]][i]
         rel[inside & ~low] = TISSUE[split[1]][i]
+    for z0, z1, tissue in layers:
+        rel[(p[..., 2] >= z0) & (p[..., 2] < z1)] = tissue[i]
+    rel = rel * np.exp(gradient * p[..., 2])
     values = 1000 * rel + rng.normal(0, 40, rel.shape)
     return np.clip(values, 0, 65535).astype(np.uint16)
 
 
-def build_study(root: Path, kind: str = "1", *, split=None, with_stir: bool = True, seed: int = 0) -> Path:
+def build_study(
+    root: Path,
+    kind: str = "1",
+    *,
+    split=None,
+    with_stir: bool = True,
+    seed: int = 0,
+    gradient: float = 0.0,
+    layers=(),
+) -> Path:
     """T1: 9 slices 48x48 at 1 mm, 4 mm apart, slice k at x = 16 - 4k. T2: 8 slices 60x60 at
     0.8 mm, 4.4 mm apart, from x = 14.5. STIR: 10 slices 40x40 at 1.2 mm, 3.6 mm apart."""
     rng = np.random.default_rng(seed)
@@ -59,7 +76,18 @@ def build_study(root: Path, kind: str = "1", *, split=None, with_stir: bool = Tr
         if role == "STIR" and not with_stir:
             continue
         vals = _grid_values(
-            kind, role, g["origin"], g["n"], g["rows"], g["cols"], g["ps"], g["step"], rng, split
+            kind,
+            role,
+            g["origin"],
+            g["n"],
+            g["rows"],
+            g["cols"],
+            g["ps"],
+            g["step"],
+            rng,
+            split,
+            gradient,
+            layers,
         )
         write_series(
             root / role,
@@ -171,3 +199,51 @@ def test_sampling_the_roi_own_series_returns_its_pixels(tmp_path):
     s = sample_region(roi, study.t1)
     expected = study.t1.array[3, 12:19, 12:24].ravel()
     np.testing.assert_allclose(np.sort(s.values), np.sort(expected))
+
+
+def _rect(study, label, x0, y0, x1, y1):
+    return ROI(label, Rectangle(x0, y0, x1, y1), ImagePlane.from_series(study.t1.series, 3))
+
+
+def test_a_coil_gradient_is_measured_from_several_references_and_corrected(tmp_path):
+    # signal x exp(0.02 z): the L4 ROI (z 2..8) is 0.77x a reference at z 15..19 on every
+    # sequence, like the real study whose receive coil made L1 1.5x brighter than L4
+    study = modic.load_study(build_study(tmp_path, "0", gradient=0.02))
+    roi = annotations_for(study, reference=None).rois[0]
+    far_only = [roi, _rect(study, RoiLabel.for_reference("L3"), 32, 1, 40, 5)]
+    (alone,) = modic.classify(study, far_only)
+    assert not (alone.modic_type.is_change and alone.confidence >= 0.9)
+    assert any("coil gradient cannot be measured" in w for w in alone.warnings)
+    # references in four other vertebrae show the trend; corrected, the ROI is normal
+    refs = [
+        _rect(study, RoiLabel.for_reference("L2"), 32, 1, 40, 5),  # z 19..16
+        _rect(study, RoiLabel.for_reference("L3"), 32, 6, 40, 10),  # z 14..11
+        _rect(study, RoiLabel.for_reference("L5"), 32, 28, 40, 33),  # z -8..-12
+        _rect(study, RoiLabel.for_reference("S1"), 32, 38, 40, 44),  # z -18..-23
+    ]
+    (res,) = modic.classify(study, [roi, *refs])
+    assert res.modic_type is modic.ModicType.NONE
+    assert res.ratios[modic.Role.T1].ratio == pytest.approx(1.0, abs=0.05)
+    assert any("corrected for the coil gradient" in w for w in res.warnings)
+    # L3 and L5 are one level away; L3 is nearer (its centre at z 12 against the ROI's 4.5):
+    # its level is moved by exp(0.02 * (4.5 - 12))
+    assert res.reference_label.vertebra == "L3"
+    assert res.reference_correction[modic.Role.T1] == pytest.approx(np.exp(0.02 * -7.5), rel=0.05)
+
+
+def test_a_band_over_the_cortical_endplate_is_not_sclerosis(tmp_path):
+    # an L4 inferior band drawn over its endplate: cortical bone (dark on every sequence) at
+    # z 0..2 and the disc below it; 2 of its 6 rows are cortex, which reads as "type 3"
+    cortex = (0.0, 2.0, (0.08, 0.08, 0.08))
+    disc = (-12.0, 0.0, (0.55, 1.6, 1.7))
+    study = modic.load_study(build_study(tmp_path, "0", layers=[cortex, disc]))
+    band = _rect(study, RoiLabel.for_endplate("L4", "inferior"), 12, 15, 24, 21)  # rows 15..20: z 5..0
+    ref = _rect(study, RoiLabel.for_reference("L4"), 32, 4, 40, 10)
+    (res,) = modic.classify(study, [band, ref])
+    assert res.excluded_voxels >= 24  # the two cortex rows of 12 pixels
+    assert res.modic_type is modic.ModicType.NONE
+    assert any("partial-volume margin" in w for w in res.warnings)
+    rec = res.to_record()
+    assert rec["excluded_voxels"] == res.excluded_voxels
+    # the marrow rows stay: at most the row next to the cortex goes with it
+    assert res.excluded_voxels <= 36

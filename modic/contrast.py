@@ -1,0 +1,283 @@
+"""A study's own contrast, measured from its own tissues.
+
+Modic typing compares an endplate region with normal marrow, but what each sequence can
+say depends on the study: a STIR or fat-saturated T2 that suppresses fat poorly shows fat
+bright, so a T1-bright, STIR-bright region is still fat (type 2); a fast spin-echo T2
+keeps fat bright, so T2 alone cannot separate fat from oedema; a noisy image hides small
+changes. This module measures, from the study itself:
+
+* **fat**: the T1-brightest tissue of the sagittal T1 (subcutaneous and epidural fat),
+  sampled at the same patient positions on T2 and STIR, relative to the reference marrow;
+  the STIR fat ratio is the fat-suppression check (good < 0.6 x marrow, poor >= 0.9 x);
+* **noise**: per sequence, from the second differences of the image (Immerkaer 1996,
+  robust form), relative to the marrow signal (its inverse is the marrow SNR).
+
+The data flow::
+
+    LoadedStudy + reference ROIs -> measure_contrast -> StudyContrast
+      -> fat_ratio per sequence -> the type-2 signature of modic.criteria (SignalContext)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .annotations import ROI
+from .errors import MeasurementError
+from .measure import bilinear, roi_points, sample_region
+from .sequence import Role
+from .study import LoadedStudy
+from .volume import Volume
+
+__all__ = ["StudyContrast", "measure_contrast", "sample_points", "noise_sigma", "FAT_SUPPRESSION_LEVELS"]
+
+#: T1 percentile above which foreground voxels are taken as fat. Subcutaneous fat fills
+#: well over 5 % of a lumbar sagittal field of view; marrow, even fatty, is darker than
+#: it on T1 (Modic 1988; DOMAIN.md). Design value.
+FAT_PERCENTILE = 95.0
+#: At most this many fat voxels are sampled (a fixed, seeded subsample).
+MAX_FAT_VOXELS = 4000
+#: STIR fat / marrow ratios separating good, partial and poor fat suppression. Normal
+#: adult marrow is about half fat: with complete suppression fat is darker than marrow
+#: (ratio well below 1); a ratio near or above 1 means fat is not suppressed (the real
+#: TIRM of issue 7 had subcutaneous fat at 2.3x muscle). Design values.
+FAT_SUPPRESSION_LEVELS = (0.6, 0.9)
+
+
+@dataclass(frozen=True)
+class StudyContrast:
+    """Contrast of a study, measured from its own tissues.
+
+    Attributes
+    ----------
+    marrow : dict of Role to float
+        Median signal of the reference marrow ROIs, pooled.
+    fat : dict of Role to float
+        Median signal of the study's fat on each sequence (missing where it could not be
+        sampled).
+    noise : dict of Role to float
+        Image noise (standard deviation, same units as the signal).
+    fat_voxels : int
+        How many fat voxels were sampled on T1.
+    source : str
+        ``"automatic"`` (T1-brightest tissue) or ``"fat ROI"``.
+    notes : list of str
+        What could not be measured, and why.
+    """
+
+    marrow: dict[Role, float]
+    fat: dict[Role, float]
+    noise: dict[Role, float]
+    fat_voxels: int = 0
+    source: str = "automatic"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fat_ratio(self) -> dict[Role, float]:
+        """Fat relative to marrow on each sequence where both are known."""
+        return {r: self.fat[r] / self.marrow[r] for r in self.fat if self.marrow.get(r, 0) > 0}
+
+    @property
+    def relative_noise(self) -> dict[Role, float]:
+        """Noise relative to the marrow signal (1 / SNR)."""
+        return {r: self.noise[r] / self.marrow[r] for r in self.noise if self.marrow.get(r, 0) > 0}
+
+    @property
+    def fat_suppression(self) -> str | None:
+        """``"good"``, ``"partial"`` or ``"poor"`` from the STIR fat ratio; None without STIR."""
+        k = self.fat_ratio.get(Role.STIR)
+        if k is None:
+            return None
+        lo, hi = FAT_SUPPRESSION_LEVELS
+        return "good" if k < lo else "partial" if k < hi else "poor"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary (ratios to marrow, SNR, suppression), no patient data."""
+        rn = self.relative_noise
+        return {
+            "source": self.source,
+            "fat_voxels": self.fat_voxels,
+            "fat_ratio": {r.value: round(v, 4) for r, v in self.fat_ratio.items()},
+            "marrow_snr": {r.value: round(1.0 / v, 2) for r, v in rn.items() if v > 0},
+            "fat_suppression": self.fat_suppression,
+            "notes": list(self.notes),
+        }
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``"fat 1.8x marrow on T1, 1.3x on T2, 0.35x on STIR
+        (fat suppression good); marrow SNR T1 24, T2 18, STIR 11"``."""
+        fr = self.fat_ratio
+        parts = []
+        if fr:
+            parts.append("fat " + ", ".join(f"{v:.2f}x on {r.value}" for r, v in fr.items()) + " of marrow")
+            if self.fat_suppression:
+                parts[-1] += f" (fat suppression {self.fat_suppression})"
+        rn = self.relative_noise
+        if rn:
+            parts.append("marrow SNR " + ", ".join(f"{r.value} {1 / v:.0f}" for r, v in rn.items() if v > 0))
+        return "; ".join(parts) if parts else "contrast not measured"
+
+
+def noise_sigma(volume: Volume, mask: NDArray[np.bool_] | None = None) -> float:
+    """Image noise of a volume from its second differences (robust Immerkaer 1996).
+
+    The 3x3 kernel ``[[1,-2,1],[-2,4,-2],[1,-2,1]]`` cancels smooth signal; for white
+    Gaussian noise of standard deviation sigma its output has standard deviation 6 sigma.
+    The median absolute output over the foreground (signal above 10 % of the 99th
+    percentile) keeps edges from inflating it.
+
+    Parameters
+    ----------
+    volume : Volume
+    mask : (slices, rows, columns) bool ndarray, optional
+        Where to measure (default: the foreground).
+
+    Returns
+    -------
+    float
+        Noise standard deviation, in the volume's units (0 when it cannot be measured).
+    """
+    a = volume.array.astype(np.float64, copy=False)
+    if a.shape[1] < 3 or a.shape[2] < 3:
+        return 0.0
+    lap = (
+        a[:, :-2, :-2]
+        - 2 * a[:, :-2, 1:-1]
+        + a[:, :-2, 2:]
+        - 2 * a[:, 1:-1, :-2]
+        + 4 * a[:, 1:-1, 1:-1]
+        - 2 * a[:, 1:-1, 2:]
+        + a[:, 2:, :-2]
+        - 2 * a[:, 2:, 1:-1]
+        + a[:, 2:, 2:]
+    )
+    inner = a[:, 1:-1, 1:-1]
+    if mask is None:
+        fg = inner > 0.1 * np.percentile(a, 99)
+    else:
+        fg = mask[:, 1:-1, 1:-1]
+    vals = np.abs(lap[fg])
+    if vals.size < 100:
+        return 0.0
+    return float(1.4826 * np.median(vals) / 6.0)
+
+
+def sample_points(
+    volume: Volume, points: NDArray[np.float64], tolerance: float | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Sample a volume at LPS points (nearest slice, bilinear in-plane).
+
+    Parameters
+    ----------
+    volume : Volume
+    points : (N, 3) ndarray
+        LPS mm.
+    tolerance : float, optional
+        Largest distance from a point to its slice; default half the slice spacing.
+
+    Returns
+    -------
+    values : (N,) ndarray
+        NaN where ``valid`` is False.
+    valid : (N,) bool ndarray
+        Points within ``tolerance`` of a slice and inside its field of view.
+    """
+    g = volume.geometry
+    tol = g.slice_spacing / 2 if tolerance is None else tolerance
+    k, dist = g.nearest_slice(points)
+    idx = g.patient_to_index(points)
+    rowcol = idx[:, 1:]
+    valid = (np.abs(dist) <= tol + 1e-6) & g.contains_in_plane(rowcol)
+    out = np.full(points.shape[0], np.nan)
+    for s in np.unique(k[valid]):
+        sel = valid & (k == s)
+        out[sel] = bilinear(volume.array[s], rowcol[sel])
+    return out, valid
+
+
+def _pooled(study: LoadedStudy, rois: Sequence[ROI]) -> dict[Role, float]:
+    out: dict[Role, float] = {}
+    for role, vol in study.volumes.items():
+        vals = []
+        for roi in rois:
+            try:
+                vals.append(sample_region(roi, vol, points=roi_points(roi)).values)
+            except MeasurementError:  # outside this series: the others still count
+                continue
+        if vals:
+            out[role] = float(np.median(np.concatenate(vals)))
+    return out
+
+
+def measure_contrast(
+    study: LoadedStudy,
+    references: Sequence[ROI],
+    *,
+    fat_rois: Sequence[ROI] = (),
+) -> StudyContrast:
+    """Measure a study's fat contrast and noise from its own tissues.
+
+    Parameters
+    ----------
+    study : LoadedStudy
+    references : sequence of ROI
+        Reference marrow ROIs (their pooled median is the marrow level).
+    fat_rois : sequence of ROI, optional
+        ROIs drawn in fat (e.g. subcutaneous fat); when given they replace the automatic
+        detection.
+
+    Returns
+    -------
+    StudyContrast
+    """
+    notes: list[str] = []
+    marrow = _pooled(study, references)
+    noise = {r: noise_sigma(v) for r, v in study.volumes.items()}
+    for r, s in list(noise.items()):
+        if s <= 0:
+            notes.append(f"noise of {r.value} could not be measured")
+            del noise[r]
+    if fat_rois:
+        return StudyContrast(marrow, _pooled(study, fat_rois), noise, source="fat ROI", notes=notes)
+
+    t1 = study.t1
+    a = t1.array
+    fg = a > 0.1 * np.percentile(a, 99)
+    if fg.sum() < 100:
+        notes.append("T1 has too little foreground to find fat")
+        return StudyContrast(marrow, {}, noise, notes=notes)
+    lo, hi = np.percentile(a[fg], [FAT_PERCENTILE, 99.8])
+    sel = np.argwhere(fg & (a >= lo) & (a <= hi))
+    rng = np.random.default_rng(0)
+    if len(sel) > MAX_FAT_VOXELS:
+        sel = sel[rng.choice(len(sel), MAX_FAT_VOXELS, replace=False)]
+    pts = t1.geometry.index_to_patient(sel.astype(float))
+    fat: dict[Role, float] = {Role.T1: float(np.median(a[tuple(sel.T)]))}
+    for role, vol in study.volumes.items():
+        if role is Role.T1:
+            continue
+        vals, ok = sample_points(vol, pts)
+        if ok.sum() >= 50:
+            fat[role] = float(np.median(vals[ok]))
+        else:
+            notes.append(f"fat could not be sampled on {role.value} (slices do not match the T1's)")
+    fr = {r: fat[r] / marrow[r] for r in fat if marrow.get(r, 0) > 0}
+    if fr.get(Role.T1, 2.0) < 1.15:
+        notes.append(
+            f"the T1-brightest tissue is only {fr[Role.T1]:.2f}x the reference marrow: fat contrast is not "
+            "used (marrow as fatty as fat, or no fat in the field of view)"
+        )
+    return StudyContrast(marrow, fat, noise, fat_voxels=int(len(sel)), notes=notes)
+
+
+def fat_ratio_for(contrast: StudyContrast | None, roles: Mapping[Role, Any]) -> dict[Role, float]:
+    """The fat ratios of ``contrast`` on ``roles`` (empty when not measured for all)."""
+    if contrast is None:
+        return {}
+    fr = contrast.fat_ratio
+    return fr if all(r in fr for r in roles) else {}
