@@ -31,7 +31,8 @@ from calibrate_classifier import LABELS6, confusion7, format_confusion7
 from cohort import REALISTIC_EVALUATION_BASE, generate, kappa, reader_style
 from prepared import PreparedCase, naive_type, plain_z_type, prepare
 
-from modic.criteria import classify_samples
+from modic.criteria import DEFAULT_PARAMETERS, classify_samples
+from modic.sequence import Role
 
 BINS = [(0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 0.99), (0.99, 1.0001)]
 
@@ -139,6 +140,11 @@ def main() -> None:
         f"evaluation cohort: {len(studies)} realistic studies (seeds {seeds.start}-{seeds.stop - 1}), "
         f"{len(cases)} endplate ROIs; {len(notes)} endplates not readable"
     )
+    small = [c for c in cases if c.region[Role.T1].size < DEFAULT_PARAMETERS.min_voxels]
+    if small:  # modic refuses them (an error row in a batch), so they are not graded
+        print(f"{len(small)} ROIs under {DEFAULT_PARAMETERS.min_voxels} voxels are refused and left out: "
+              + ", ".join(f"seed {c.seed} {c.vertebra} {c.endplate} (type {c.truth})" for c in small))
+        cases = [c for c in cases if c.region[Role.T1].size >= DEFAULT_PARAMETERS.min_voxels]
     print("truth: " + ", ".join(f"{lab}: {sum(c.truth == lab for c in cases)}" for lab in LABELS6[:6]))
     t1 = time.perf_counter()
     decisions = [
