@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import re
 import time
 from collections.abc import Callable
 
 import numpy as np
 from calibrate_classifier import LABELS6, confusion7, format_confusion7
-from cohort import REALISTIC_EVALUATION_BASE, generate, kappa, reader_style
+from cohort import DATA_REALISTIC, REALISTIC_EVALUATION_BASE, generate, kappa, reader_style
 from prepared import PreparedCase, naive_type, plain_z_type, prepare
 
 from modic.criteria import DEFAULT_PARAMETERS, classify_samples
@@ -131,11 +132,19 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=REALISTIC_EVALUATION_BASE)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--json", help="also write the numbers to this JSON file")
+    ap.add_argument(
+        "--reuse", action="store_true", help="reuse the measured ROIs of an earlier run (same seeds, same code)"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.studies)
     studies = generate(seeds, args.workers, realistic=True)
-    cases, notes = prepare(studies, [reader_style(s) for s in seeds], args.workers)
+    cache = DATA_REALISTIC / f"prepared-{seeds.start}-{seeds.stop - 1}.pkl"
+    if args.reuse and cache.exists():  # the same measurements, to rerun only the decision
+        cases, notes = pickle.loads(cache.read_bytes())
+    else:
+        cases, notes = prepare(studies, [reader_style(s) for s in seeds], args.workers)
+        cache.write_bytes(pickle.dumps((cases, notes)))
     print(
         f"evaluation cohort: {len(studies)} realistic studies (seeds {seeds.start}-{seeds.stop - 1}), "
         f"{len(cases)} endplate ROIs; {len(notes)} endplates not readable"

@@ -46,10 +46,15 @@ class Case:
 
 def naive_type(case: Case) -> str:
     """Whole-ROI mean ratio on T1 and T2 with a fixed +/-15 % band; no mixed types."""
-    t1 = case.region[Role.T1].mean() / case.reference[Role.T1].mean()
-    if Role.T2 not in case.region:
+    return naive_rule(case.region, case.reference)
+
+
+def naive_rule(region: dict[Role, np.ndarray], reference: dict[Role, np.ndarray]) -> str:
+    """The naive rule on samples: whole-ROI mean ratios on T1 and T2, fixed 0.85 / 1.15 band."""
+    t1 = region[Role.T1].mean() / reference[Role.T1].mean()
+    if Role.T2 not in region:
         return "0" if NAIVE_LOW <= t1 <= NAIVE_HIGH else ("2" if t1 > NAIVE_HIGH else "1")
-    t2 = case.region[Role.T2].mean() / case.reference[Role.T2].mean()
+    t2 = region[Role.T2].mean() / reference[Role.T2].mean()
     if t1 < NAIVE_LOW and t2 > NAIVE_HIGH:
         return "1"
     if t1 > NAIVE_HIGH:

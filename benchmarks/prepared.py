@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from cohort import CohortStudy, truth_types
+from evaluate import naive_rule
 
 import modic
 from modic.contrast import measure_contrast
@@ -39,9 +40,6 @@ PV_SETTINGS: dict[str, tuple[float, float]] = {
     "default": (1.0, 0.15),
     "wide": (1.5, 0.25),
 }
-
-#: The rule other tools use (whole-ROI mean ratio; hypo < 0.85, hyper > 1.15; T1 and T2 only).
-NAIVE_LOW, NAIVE_HIGH = 0.85, 1.15
 
 
 @dataclass
@@ -65,18 +63,8 @@ class PreparedCase:
 
 
 def naive_type(case: PreparedCase) -> str:
-    """Whole-ROI mean ratio on T1 and T2 with a fixed +/-15 % band; no mixed types."""
-    t1 = case.region[Role.T1].mean() / case.raw_reference[Role.T1].mean()
-    if Role.T2 not in case.region:
-        return "0" if NAIVE_LOW <= t1 <= NAIVE_HIGH else ("2" if t1 > NAIVE_HIGH else "1")
-    t2 = case.region[Role.T2].mean() / case.raw_reference[Role.T2].mean()
-    if t1 < NAIVE_LOW and t2 > NAIVE_HIGH:
-        return "1"
-    if t1 > NAIVE_HIGH:
-        return "2"
-    if t1 < NAIVE_LOW and t2 < NAIVE_LOW:
-        return "3"
-    return "0"
+    """Whole-ROI mean ratio on T1 and T2 with a fixed +/-15 % band (evaluate.naive_rule), raw reference."""
+    return naive_rule(case.region, case.raw_reference)
 
 
 def plain_z_type(case: PreparedCase, z: float = 2.5, abnormal: float = 0.3, mixed: float = 0.15) -> str:

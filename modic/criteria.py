@@ -240,14 +240,11 @@ class ClassifierParameters:
     n_bootstrap: int = 200
     min_voxels: int = 5
     small_voxels: int = 20
-    change_calibration: tuple[tuple[float, float], ...] = ()
     cortex_level: float = 0.5
     pv_margin_px: float = 1.0
     pv_slab_fraction: float = 0.15
     pv_max_share: float = 0.6
     far_reference_sd: float = 0.15
-    #: fitted by benchmarks/calibrate_classifier.py on the realistic calibration cohort
-    #: (seeds 600000-600059, 660 endplates, run of 2026-12-02; docs/classifier.md)
     #: fitted by benchmarks/calibrate_classifier.py on the realistic calibration cohort
     #: (seeds 600000-600059, 660 endplates, run of 2026-12-02; docs/classifier.md): normal
     #: calls were right 99 % of the time, change calls 83 %, so the maps differ
@@ -265,25 +262,6 @@ class ClassifierParameters:
         (0.8, 0.583),
         (0.9, 0.833),
         (0.98, 0.949),
-    )
-    cortex_level: float = 0.5
-    pv_margin_px: float = 1.0
-    pv_slab_fraction: float = 0.15
-    pv_max_share: float = 0.6
-    far_reference_sd: float = 0.15
-    #: fitted by benchmarks/calibrate_classifier.py on the realistic calibration cohort
-    #: (seeds 600000-600059, 660 endplates, run of 2026-12-02; docs/classifier.md)
-    confidence_calibration: tuple[tuple[float, float], ...] = (
-        (0.3, 0.833),
-        (0.5, 0.857),
-        (0.6, 0.904),
-        (0.7, 0.904),
-        (0.8, 0.926),
-        (0.85, 0.94),
-        (0.9, 0.983),
-        (0.95, 0.983),
-        (0.98, 0.993),
-        (0.995, 0.993),
     )
 
     def __post_init__(self) -> None:
