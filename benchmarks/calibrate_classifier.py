@@ -173,7 +173,7 @@ def sweep() -> list[tuple]:
     if current is not None:
         print(f"current defaults: kappa {current[0]:.4f}, accuracy {current[1]:.4f}")
     print("best kappa per partial-volume margin:")
-    for pv in PV_SETTINGS:
+    for pv in [v for v in PV_SETTINGS if any(r[2][4] == v for r in scored)]:
         k, acc, values = max((r for r in scored if r[2][4] == pv), key=lambda r: (r[0], r[1]))
         print(
             f"  {pv:8s} kappa {k:.4f} accuracy {acc:.4f} at "
