@@ -164,19 +164,12 @@ def prepare_study(
                 {r: s.values for r, s in prep.region.items()},
                 keep,
                 prep.reference_values,
-                {r: s.values for r, s in _raw_reference(prep, study).items()},
+                {r: s.values for r, s in prep.reference_samples.items()},
                 prep.context,
                 info,
             )
         )
     return cases, notes
-
-
-def _raw_reference(prep: Any, study: modic.LoadedStudy) -> dict[Role, Any]:
-    from modic.measure import roi_points, sample_region
-
-    pts = roi_points(prep.reference)
-    return {r: sample_region(prep.reference, v, points=pts) for r, v in study.volumes.items()}
 
 
 def _prepare(args: tuple[CohortStudy, Any]) -> tuple[list[PreparedCase], list[str]]:

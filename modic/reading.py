@@ -96,6 +96,7 @@ class ReferenceModel:
     vertebrae: int = 0
     flagged: dict[str, str] = field(default_factory=dict)
     offsets: dict[str, dict[Role, float]] = field(default_factory=dict)
+    samples: dict[str, dict[Role, RegionSample]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def fit(cls, study: LoadedStudy, references: Sequence[ROI]) -> ReferenceModel:
@@ -107,6 +108,7 @@ class ReferenceModel:
                 s = _samples(ref, study)
             except MeasurementError:
                 continue
+            m.samples[ref.id] = s
             m.medians[ref.id] = {r: float(np.median(v.values)) for r, v in s.items()}
             m.heights[ref.id] = _height(ref)
             labels[ref.id] = ref.label.vertebra
@@ -267,7 +269,7 @@ def partial_volume_mask(
     # is a ramp: a voxel is excused only when it is clearly darker than the marrow one
     # margin deeper into the body (away from the disc)
     own = bilinear(study.t1.array[m.slice_index], m.rowcol)
-    deeper_rc = m.rowcol - (margin / pixel) * pixel * step_rc
+    deeper_rc = m.rowcol - margin * step_rc
     deeper = np.where(g.contains_in_plane(deeper_rc), bilinear(img, deeper_rc), np.inf)
     exclude = (
         (dist < margin)
@@ -300,6 +302,8 @@ class PreparedRegion:
     correction : dict of Role to float
         Coil-gradient factor applied to the reference.
     warnings : list of str
+    reference_samples : dict of Role to RegionSample
+        The reference as measured, before the correction.
     """
 
     roi: ROI
@@ -310,6 +314,7 @@ class PreparedRegion:
     context: SignalContext
     correction: dict[Role, float]
     warnings: list[str]
+    reference_samples: dict[Role, RegionSample] = field(default_factory=dict)
 
     @property
     def region_values(self) -> dict[Role, NDArray[np.float64]]:
@@ -347,10 +352,12 @@ def prepare_region(
         contrast = measure_contrast(study, references)
     pts = roi_points(roi)
     region = {role: sample_region(roi, vol, points=pts) for role, vol in study.volumes.items()}
-    try:
-        reference = _samples(ref, study)
-    except MeasurementError as exc:
-        raise MeasurementError(f"reference for {roi.label}: {exc}") from None
+    reference = reference_model.samples.get(ref.id)  # measured once, when the model was fitted
+    if reference is None:
+        try:
+            reference = _samples(ref, study)
+        except MeasurementError as exc:
+            raise MeasurementError(f"reference for {roi.label}: {exc}") from None
 
     warnings = [ref_warning] if ref_warning else []
     factor = reference_model.correction(ref, roi)
@@ -389,7 +396,7 @@ def prepare_region(
     context = SignalContext(
         fat_ratio=fat_ratio_for(contrast, region), systematic=systematic, notes=list(contrast.notes)
     )
-    return PreparedRegion(roi, ref, region, keep, ref_values, context, dict(factor), warnings)
+    return PreparedRegion(roi, ref, region, keep, ref_values, context, dict(factor), warnings, reference)
 
 
 def classify_roi(
