@@ -1,0 +1,232 @@
+"""What an ROI marks: :class:`RoiLabel` (an endplate, reference marrow, a vertebral body
+outline or a fat region, at a vertebra) and the vertebrae modic knows."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal
+
+from .._jsondoc import (
+    as_object,
+    check_keys,
+    get_str,
+    json_type,
+)
+from ..errors import AnnotationFormatError
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+logger = logging.getLogger(__name__)
+
+#: Vertebrae an ROI can be labelled with, ordered head -> foot.
+VERTEBRAE: tuple[str, ...] = ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
+
+
+class Endplate(str, Enum):
+    """Which endplate of a vertebra: the superior one (towards the head) or the inferior one."""
+
+    SUPERIOR = "superior"
+    INFERIOR = "inferior"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+RoiKind = Literal["endplate", "reference"]
+_KINDS = ("endplate", "reference")
+# T10 only names the disc level above T11's superior endplate.
+_LEVEL_NAMES = ("T10",) + VERTEBRAE
+_PARSE_RE = re.compile(r"(?:(ref|reference)\s*)?(t1[12]|l[1-5]|s1)\s*([a-z]*)")
+_PARSE_WORDS: dict[str, Endplate | None] = {
+    "s": Endplate.SUPERIOR,
+    "sup": Endplate.SUPERIOR,
+    "superior": Endplate.SUPERIOR,
+    "i": Endplate.INFERIOR,
+    "inf": Endplate.INFERIOR,
+    "inferior": Endplate.INFERIOR,
+    "r": None,
+    "ref": None,
+    "reference": None,
+}
+
+
+@dataclass(frozen=True)
+class RoiLabel:
+    """What an ROI marks: an endplate of a vertebra, or reference marrow in a vertebra.
+
+    Parameters
+    ----------
+    kind : {"endplate", "reference"}
+        ``"endplate"``: the marrow next to an endplate, where a Modic change is looked
+        for. ``"reference"``: normal-appearing marrow that signal is compared with.
+    vertebra : str
+        One of :data:`VERTEBRAE` (``"T11"`` ... ``"S1"``), upper case.
+    endplate : Endplate or str, optional
+        Required for an endplate ROI, ``None`` for a reference. S1 has only a superior
+        endplate (the lower side of the L5/S1 disc).
+
+    Raises
+    ------
+    AnnotationFormatError
+        Naming the bad argument (``kind``, ``vertebra`` or ``endplate``).
+
+    Examples
+    --------
+    >>> RoiLabel("endplate", "L4", Endplate.INFERIOR).level
+    'L4/L5'
+    >>> str(RoiLabel.parse("ref L4"))
+    'L4 reference'
+    """
+
+    kind: RoiKind
+    vertebra: str
+    endplate: Endplate | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise AnnotationFormatError(f"must be 'endplate' or 'reference', got {self.kind!r}", field="kind")
+        if not isinstance(self.vertebra, str) or self.vertebra not in VERTEBRAE:
+            raise AnnotationFormatError(
+                f"must be one of {', '.join(VERTEBRAE)}, got {self.vertebra!r}", field="vertebra"
+            )
+        if self.kind == "reference":
+            if self.endplate is not None:
+                raise AnnotationFormatError(
+                    f"a reference ROI has no endplate (got {str(self.endplate)!r}); leave it null",
+                    field="endplate",
+                )
+            return
+        if self.endplate is None:
+            raise AnnotationFormatError("an endplate ROI needs 'superior' or 'inferior'", field="endplate")
+        try:
+            endplate = Endplate(self.endplate)
+        except ValueError:
+            raise AnnotationFormatError(
+                f"must be 'superior' or 'inferior', got {self.endplate!r}", field="endplate"
+            ) from None
+        if self.vertebra == "S1" and endplate is Endplate.INFERIOR:
+            raise AnnotationFormatError(
+                "S1 has only a superior endplate (the L5/S1 level) in the lumbar spine", field="endplate"
+            )
+        object.__setattr__(self, "endplate", endplate)
+
+    @classmethod
+    def for_endplate(cls, vertebra: str, endplate: Endplate | str) -> RoiLabel:
+        """The label of an endplate ROI, e.g. ``RoiLabel.for_endplate("L4", "inferior")``."""
+        return cls("endplate", vertebra, Endplate(endplate))
+
+    @classmethod
+    def for_reference(cls, vertebra: str) -> RoiLabel:
+        """The label of a reference ROI in ``vertebra``."""
+        return cls("reference", vertebra)
+
+    @classmethod
+    def parse(cls, text: str) -> RoiLabel:
+        """Read a label as people type it (command line, annotation UI).
+
+        Case, spaces, ``-`` and ``_`` do not matter. Accepted spellings::
+
+            "L4 inferior", "L4 inf", "L4-inf", "L4i", "L4 inferior endplate"
+            "L5 superior", "L5-sup", "L5s"
+            "ref L4", "reference L4", "L4 ref", "L4 reference", "L4r"
+
+        Parameters
+        ----------
+        text : str
+
+        Returns
+        -------
+        RoiLabel
+
+        Raises
+        ------
+        AnnotationFormatError
+            If the text names no known vertebra, no endplate, or an endplate that does not
+            exist (S1 inferior).
+
+        Examples
+        --------
+        >>> RoiLabel.parse("L4-inf") == RoiLabel.for_endplate("L4", "inferior")
+        True
+        """
+        hint = (
+            "write e.g. 'L4 inferior', 'L4-inf', 'L4i', 'L5 superior' or 'ref L4' "
+            f"(vertebrae {', '.join(VERTEBRAE)})"
+        )
+        if not isinstance(text, str):
+            raise AnnotationFormatError(f"an ROI label must be text, got {type(text).__name__}; {hint}")
+        s = re.sub(r"[\s_\-:,/]+", " ", text.strip().lower()).strip()
+        s = re.sub(r"\s+(endplate|ep)$", "", s)
+        m = _PARSE_RE.fullmatch(s)
+        if m is None or m.group(3) not in ("", *_PARSE_WORDS):
+            raise AnnotationFormatError(f"cannot read {text!r} as an ROI label: {hint}")
+        prefix, vertebra, word = m.group(1), m.group(2).upper(), m.group(3)
+        try:
+            if prefix:
+                if word and _PARSE_WORDS[word] is not None:
+                    raise AnnotationFormatError(f"cannot read {text!r} as an ROI label: {hint}")
+                return cls("reference", vertebra)
+            if not word:
+                raise AnnotationFormatError(
+                    f"{text!r} does not say which endplate: write '{vertebra} superior' or "
+                    f"'{vertebra} inferior' (or 'ref {vertebra}' for a reference region)"
+                )
+            endplate = _PARSE_WORDS[word]
+            if endplate is None:
+                return cls("reference", vertebra)
+            return cls("endplate", vertebra, endplate)
+        except AnnotationFormatError as e:
+            if not e.field:
+                raise
+            raise AnnotationFormatError(f"cannot read {text!r} as an ROI label: {e.problem}") from None
+
+    def __str__(self) -> str:
+        if self.endplate is None:
+            return f"{self.vertebra} reference"
+        return f"{self.vertebra} {self.endplate.value}"
+
+    @property
+    def level(self) -> str | None:
+        """Disc level of an endplate: ``"L4/L5"`` for L4 inferior and L5 superior; None for a reference."""
+        if self.endplate is None:
+            return None
+        i = _LEVEL_NAMES.index(self.vertebra)
+        if self.endplate is Endplate.SUPERIOR:
+            return f"{_LEVEL_NAMES[i - 1]}/{self.vertebra}"
+        return f"{self.vertebra}/{_LEVEL_NAMES[i + 1]}"
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Head -> foot order: by vertebra, then superior endplate, reference, inferior endplate."""
+        within = {Endplate.SUPERIOR: 0, None: 1, Endplate.INFERIOR: 2}[self.endplate]
+        return (VERTEBRAE.index(self.vertebra), within)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``{"kind", "vertebra", "endplate"}`` (endplate null for a reference)."""
+        return {
+            "kind": self.kind,
+            "vertebra": self.vertebra,
+            "endplate": None if self.endplate is None else self.endplate.value,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> RoiLabel:
+        """Build from the JSON form; errors name the field (``"vertebra"``, ...).
+
+        ``strict=False`` ignores unknown fields (documents of a later 1.x version).
+        """
+        d = as_object(d)
+        check_keys(d, ("kind", "vertebra"), ("endplate",), strict=strict)
+        kind = get_str(d, "kind")
+        vertebra = get_str(d, "vertebra")
+        endplate = d.get("endplate")
+        if endplate is not None and not isinstance(endplate, str):
+            raise AnnotationFormatError(
+                f"expected a string or null, got {json_type(endplate)}", field="endplate"
+            )
+        return cls(kind, vertebra, endplate)  # type: ignore[arg-type]
