@@ -21,7 +21,9 @@ from .annotations import RoiLabel
 from .criteria import ModicType, SignalRatio
 
 if TYPE_CHECKING:
+    from .candidacy import Candidacy
     from .contrast import StudyContrast
+    from .extent import Extent
 from .errors import MissingDependencyError
 from .sequence import Role
 
@@ -71,6 +73,10 @@ class ModicResult:
         Factor applied to the reference level for the coil gradient along the spine.
     contrast : StudyContrast or None
         The study's own contrast (fat on every sequence, noise).
+    extent : Extent or None
+        How far the change reaches into the vertebral body (Udby grade) and along the
+        endplate (:mod:`modic.extent`); None for type 0, indeterminate, or a change whose
+        extent cannot be measured (a warning says why).
     """
 
     roi_id: str
@@ -88,6 +94,7 @@ class ModicResult:
     excluded_voxels: int = 0
     reference_correction: dict[Role, float] = field(default_factory=dict)
     contrast: StudyContrast | None = None
+    extent: Extent | None = None
 
     @property
     def explanation(self) -> str:
@@ -146,6 +153,17 @@ class ModicResult:
         rec["stir_fat_ratio"] = round(fr[Role.STIR], 4) if Role.STIR in fr else None
         rec["fat_suppression"] = (self.contrast.fat_suppression if self.contrast is not None else None) or ""
         rec["t1_snr"] = round(1.0 / rn[Role.T1], 2) if rn.get(Role.T1) else None
+        ext = self.extent
+        rec["extent_height_mm"] = None if ext is None else round(ext.height_mm, 2)
+        rec["body_height_mm"] = None if ext is None else round(ext.body_height_mm, 2)
+        rec["extent_height_fraction"] = None if ext is None else round(ext.height_fraction, 4)
+        rec["extent_grade"] = "" if ext is None else ext.height_grade
+        rec["extent_length_mm"] = None if ext is None else round(ext.length_mm, 2)
+        rec["endplate_length_mm"] = None if ext is None else round(ext.endplate_length_mm, 2)
+        rec["extent_length_fraction"] = None if ext is None else round(ext.length_fraction, 4)
+        rec["extent_length_grade"] = "" if ext is None else ext.length_grade
+        rec["body_source"] = "" if ext is None else ext.body_source
+        rec["extent_slice"] = None if ext is None else ext.slice_index
         rec["reason"] = self.reason
         rec["warnings"] = " | ".join(self.warnings)
         rec["explanation"] = self.explanation
@@ -192,6 +210,7 @@ class ModicResult:
             "excluded_voxels": self.excluded_voxels,
             "reference_correction": {r.value: f for r, f in self.reference_correction.items()},
             "contrast": None if self.contrast is None else self.contrast.to_dict(),
+            "extent": None if self.extent is None else self.extent.to_dict(),
             "reason": self.reason,
             "warnings": list(self.warnings),
             "explanation": self.explanation,
@@ -215,6 +234,18 @@ def _fields() -> list[str]:
     f += [f"fraction_{k}" for k in ("0", "1", "2", "3", "unclassified")]
     f += ["excluded_voxels", "reference", "reference_correction"]
     f += ["t2_fat_ratio", "stir_fat_ratio", "fat_suppression", "t1_snr"]
+    f += [
+        "extent_height_mm",
+        "body_height_mm",
+        "extent_height_fraction",
+        "extent_grade",
+        "extent_length_mm",
+        "endplate_length_mm",
+        "extent_length_fraction",
+        "extent_length_grade",
+        "body_source",
+        "extent_slice",
+    ]
     f += ["reason", "warnings", "explanation"]
     return f
 
@@ -242,6 +273,32 @@ class ModicResults:
 
     def __repr__(self) -> str:
         return f"<ModicResults {len(self)} endplates: {dict(self.type_counts())}>"
+
+    @property
+    def candidacy(self) -> Candidacy:
+        """The imaging criterion of the FDA clearance of basivertebral nerve ablation.
+
+        Research information about a regulatory criterion, not a treatment
+        recommendation (:mod:`modic.candidacy`). For the results of one study; see
+        :meth:`candidacies` for several.
+
+        Raises
+        ------
+        ValueError
+            If the results hold more than one study.
+        """
+        from .candidacy import candidacy
+
+        return candidacy(self._results)
+
+    def candidacies(self) -> dict[str, Candidacy]:
+        """:attr:`candidacy` per study key, for results of several studies."""
+        from .candidacy import candidacy
+
+        by: dict[str, list[ModicResult]] = {}
+        for r in self._results:
+            by.setdefault(r.study_key, []).append(r)
+        return {k: candidacy(v, study=k) for k, v in by.items()}
 
     def type_counts(self) -> Counter[str]:
         """How many endplates of each Modic type."""
