@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_batch_parser(sub)
     _add_annotate_parser(sub)
     _add_teach_parser(sub)
+    _add_report_parser(sub)
     return parser
 
 
@@ -143,7 +144,9 @@ searched) but never inside a study folder: input folders are never written to.
 
 outputs in OUTDIR: results.csv (one row per endplate; 'study' is a pseudonymous key),
 results.jsonl (the same, with every detail), errors.csv (study, stage, message),
-summary.json (counts; no time stamps). Patient name and ID, UIDs and folder names
+summary.json (counts; no time stamps), levels.csv (by disc level: any change, worst
+type) and studies.csv (per study); every column in docs/results.md, read them typed
+with modic.read_results(OUTDIR). Patient name and ID, UIDs and folder names
 appear only with --include-identifiers (errors.csv names the annotation file to fix).
 
 resuming: finished studies are kept in OUTDIR/.modic-batch/; running the same
@@ -154,6 +157,8 @@ annotation file found), 2 usage error.
 
 
 def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .dicomweb import DICOMWEB_EPILOG, add_dicomweb_arguments
+
     p = sub.add_parser(
         "batch",
         help="classify every annotated study under a folder, in parallel and resumably",
@@ -161,10 +166,15 @@ def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "Classify every study under ROOT that has an annotation file, in parallel worker\n"
             "processes (or on a Dask cluster), and write the tables to OUTDIR."
         ),
-        epilog=_BATCH_LAYOUT,
+        epilog=_BATCH_LAYOUT + "\n" + DICOMWEB_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("root", metavar="ROOT", help="folder holding the studies and their NAME.modic.json files")
+    p.add_argument(
+        "root",
+        metavar="ROOT",
+        help="folder holding the studies and their NAME.modic.json files, or a DICOMweb server "
+        "dicomweb+http(s)://HOST[:PORT]/PATH",
+    )
     p.add_argument("-o", "--outdir", metavar="OUTDIR", required=True, help="output folder (created)")
     p.add_argument(
         "--workers",
@@ -184,6 +194,7 @@ def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786), or 'local' for a new "
         'local cluster; needs the dask extra: pip install "modic[dask]"',
     )
+    add_dicomweb_arguments(p)
     p.set_defaults(func=_run_batch)
 
 
@@ -201,6 +212,25 @@ def _add_teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     add_teach_arguments(p)
     p.set_defaults(func=_run_teach)
+
+
+def _add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .report import REPORT_EPILOG, add_report_arguments
+
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained HTML (or PDF) report of a study or of a batch output folder",
+        description=(
+            "Write one report a clinician can read: what was measured and on which series, the results "
+            "in plain words, the figures, the warnings, the software version, and that modic is a "
+            "research tool, not a diagnosis."
+        ),
+        epilog=REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_report_arguments(p)
+    _add_selection_options(p)
+    p.set_defaults(func=_run_report)
 
 
 def _add_annotate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -253,6 +283,12 @@ def _run_annotate(args: argparse.Namespace) -> int:
     from .annotate import run_annotate
 
     return run_annotate(args)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .report import run_report
+
+    return run_report(args)
 
 
 def _run_teach(args: argparse.Namespace) -> int:
