@@ -148,6 +148,13 @@ L4_REF = RoiLabel("reference", "L4", None)
         ("T11 sup", RoiLabel("endplate", "T11", Endplate.SUPERIOR)),
         ("T12i", RoiLabel("endplate", "T12", Endplate.INFERIOR)),
         ("S1 superior", RoiLabel("endplate", "S1", Endplate.SUPERIOR)),
+        ("L3 body", RoiLabel("body", "L3")),
+        ("body L3", RoiLabel("body", "L3")),
+        ("L3 vertebral body", RoiLabel("body", "L3")),
+        ("L3-vb", RoiLabel("body", "L3")),
+        ("S1 body", RoiLabel("body", "S1")),
+        ("L5 fat", RoiLabel("fat", "L5")),
+        ("fat L5", RoiLabel("fat", "L5")),
     ],
 )
 def test_label_parse_accepts_the_usual_spellings(text: str, expected: RoiLabel):
@@ -162,6 +169,9 @@ def test_label_parse_accepts_the_usual_spellings(text: str, expected: RoiLabel):
         ("L4 sideways", "cannot read"),
         ("", "cannot read"),
         ("ref L4 inf", "cannot read"),
+        ("body L4 inf", "cannot read"),
+        ("fat L4 body", "cannot read"),
+        ("L4 bodies", "cannot read"),
         ("L4", "does not say which endplate"),
         ("S1 inferior", "only a superior endplate"),
         ("S1i", "only a superior endplate"),
@@ -183,11 +193,14 @@ def test_label_str_level_and_order():
     assert RoiLabel.parse("T11 sup").level == "T10/T11"
     assert RoiLabel.parse("T12 inf").level == "T12/L1"
     assert L4_REF.level is None
-    labels = [RoiLabel.parse(t) for t in ("L5s", "L4i", "ref L4", "L4s", "T12i")]
+    assert RoiLabel.for_body("L4").level is None and RoiLabel.for_fat("L4").level is None
+    labels = [RoiLabel.parse(t) for t in ("L5s", "L4i", "L4 fat", "ref L4", "L4 body", "L4s", "T12i")]
     assert [str(x) for x in sorted(labels, key=lambda x: x.sort_key)] == [
         "T12 inferior",
         "L4 superior",
+        "L4 body",
         "L4 reference",
+        "L4 fat",
         "L4 inferior",
         "L5 superior",
     ]
@@ -546,7 +559,7 @@ def test_annotations_refuse_duplicate_ids():
 def test_document_layout():
     d = make_annotations().to_dict()
     assert list(d) == ["format", "version", "study", "tool", "created", "modified", "rois"]
-    assert d["format"] == "modic-annotations" and d["version"] == FORMAT_VERSION == "1.0"
+    assert d["format"] == "modic-annotations" and d["version"] == FORMAT_VERSION == "1.1"
     assert d["tool"] == {"name": "modic", "version": modic.__version__}
     roi = d["rois"][0]
     assert list(roi) == [
@@ -560,7 +573,10 @@ def test_document_layout():
         "modified",
         "tool_version",
         "comment",
+        "origin",
+        "source",
     ]
+    assert roi["origin"] == "drawn" and roi["source"] == ""
     assert roi["label"] == {"kind": "endplate", "vertebra": "L4", "endplate": "inferior"}
     assert d["rois"][1]["label"] == {"kind": "reference", "vertebra": "L4", "endplate": None}
     assert roi["shape"] == {"type": "polygon", "points": [[1.0, 1.0], [7.0, 1.0], [4.0, 5.0]]}
@@ -727,12 +743,88 @@ def test_versions(tmp_path: Path, caplog: pytest.LogCaptureFixture):
         ann = read_annotations(path)
     assert ann == make_annotations()
     assert "1.3" in caplog.text and "ignored" in caplog.text
-    # ... but in a 1.0 document an unknown field is an error
+    # ... but in a 1.0 or 1.1 document an unknown field is an error
+    for version in ("1.0", "1.1"):
+        doc["version"] = version
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        with pytest.raises(AnnotationFormatError, match="unknown field") as info:
+            read_annotations(path)
+        assert info.value.field == "rois[0].confidence"
+
+
+def test_a_version_1_0_file_reads_as_drawn_rois(tmp_path: Path):
+    """A file written by modic before 1.1 (no origin, no source) reads, its ROIs drawn."""
+    doc = make_annotations().to_dict()
     doc["version"] = "1.0"
+    for roi in doc["rois"]:
+        del roi["origin"], roi["source"]
+    path = tmp_path / "old.modic.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(AnnotationFormatError, match="unknown field") as info:
-        read_annotations(path)
-    assert info.value.field == "rois[0].confidence"
+    ann = read_annotations(path)
+    assert {r.origin for r in ann} == {"drawn"} and {r.source for r in ann} == {""}
+    assert ann == make_annotations()
+
+
+def test_body_and_fat_rois_and_origins_round_trip(tmp_path: Path, validator: Any):
+    plane = make_plane()
+    rois = [
+        ROI(
+            RoiLabel.for_body("L4"),
+            Rectangle(1, 1, 9, 12),
+            plane,
+            id="b",
+            origin="derived",
+            source="TotalSpineSeg labels seg.nii.gz, label 44",
+            created=T0,
+        ),
+        ROI(RoiLabel.for_fat("L4"), Ellipse(12, 4, 2, 2), plane, id="f", created=T0),
+        ROI(L4_INF, Rectangle(2, 10, 8, 12), plane, id="e", origin="proposed", created=T0),
+        ROI(L4_REF, Rectangle(3, 4, 6, 7), plane, id="r", origin="imported", source="SR 1.2.3", created=T0),
+    ]
+    ann = Annotations(rois, created=T0)
+    path = write_annotations(ann, tmp_path / "a.modic.json")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["version"] == "1.1"
+    assert [r["label"]["kind"] for r in doc["rois"]] == ["body", "fat", "endplate", "reference"]
+    assert [r["origin"] for r in doc["rois"]] == ["derived", "drawn", "proposed", "imported"]
+    validator.validate(doc)
+    again = read_annotations(path)
+    assert again == ann
+    assert [r.id for r in again.bodies()] == ["b"] and [r.id for r in again.fat_regions()] == ["f"]
+    assert [r.id for r in again.references()] == ["r"] and [r.id for r in again.endplates()] == ["e"]
+    assert [r.id for r in again.find("L4", kind="body")] == ["b"]
+
+
+def test_an_roi_edited_by_hand_becomes_drawn():
+    roi = ROI(
+        L4_INF, Rectangle(2, 10, 8, 12), make_plane(), origin="derived", source="SPINEPS label 23", created=T0
+    )
+    roi.touch()
+    assert roi.origin == "derived"
+    roi.touch(by_hand=True)
+    assert roi.origin == "drawn" and roi.source == "edited by hand from derived: SPINEPS label 23"
+    assert roi.modified > T0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"origin": "guessed"}, "origin", "must be one of 'drawn', 'proposed', 'derived', 'imported'"),
+        ({"source": 3}, "source", "must be a string"),
+    ],
+)
+def test_origin_and_source_are_checked(kwargs: dict, field: str, message: str):
+    with pytest.raises(AnnotationFormatError, match=message) as info:
+        ROI(L4_INF, Rectangle(2, 10, 8, 12), make_plane(), **kwargs)
+    assert info.value.field == field
+
+
+def test_body_and_fat_labels_have_no_endplate():
+    with pytest.raises(AnnotationFormatError, match="a body ROI has no endplate") as info:
+        RoiLabel("body", "L4", Endplate.INFERIOR)
+    assert info.value.field == "endplate"
+    with pytest.raises(AnnotationFormatError, match="must be one of 'endplate', 'reference', 'body', 'fat'"):
+        RoiLabel("disc", "L4")  # type: ignore[arg-type]
 
 
 def test_patient_outline_is_checked_but_not_trusted(caplog: pytest.LogCaptureFixture):
@@ -894,11 +986,13 @@ def validator() -> Any:
 
 
 def test_schema_is_shipped_with_the_package():
-    resource = resources.files("modic.schemas").joinpath("annotations-1.0.schema.json")
+    resource = resources.files("modic.schemas").joinpath("annotations-1.1.schema.json")
     assert resource.is_file()
+    # the 1.0 schema stays shipped for tools that validate older files
+    assert resources.files("modic.schemas").joinpath("annotations-1.0.schema.json").is_file()
     schema = annotation_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"].endswith("annotations-1.0.schema.json")
+    assert schema["$id"].endswith("annotations-1.1.schema.json")
     assert annotation_schema() is not schema  # a fresh copy each time
 
 

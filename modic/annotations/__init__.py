@@ -25,16 +25,16 @@ Coordinate conventions
   rule; exact for axis-parallel edges), so that shapes sharing an edge never share a pixel.
   A centre exactly on an ellipse counts as inside.
 
-File format (version 1.0)
+File format (version 1.1)
 -------------------------
 UTF-8 JSON, by default in a sibling of the study folder (:func:`annotation_path_for`:
 ``data/case7/`` -> ``data/case7.modic.json``), never inside the DICOM folder. The JSON Schema
-(draft 2020-12) is shipped as ``modic/schemas/annotations-1.0.schema.json``
+(draft 2020-12) is shipped as ``modic/schemas/annotations-1.1.schema.json``
 (:func:`annotation_schema`)::
 
     {
       "format": "modic-annotations",            # constant
-      "version": "1.0",                         # "<major>.<minor>"
+      "version": "1.1",                         # "<major>.<minor>"
       "study": {"study_instance_uid": "1.2...", "frame_of_reference_uid": "1.2...",
                 "description": ""},             # description optional
       "tool": {"name": "modic", "version": "0.1.0.dev0"},   # the program that made the document
@@ -44,7 +44,8 @@ UTF-8 JSON, by default in a sibling of the study folder (:func:`annotation_path_
         {
           "id": "9f0c...",                      # unique within the document (uuid4 hex by default)
           "label": {"kind": "endplate", "vertebra": "L4", "endplate": "inferior"},
-                                                # kind "reference": "endplate" is null or absent
+                                                # kinds "reference", "body", "fat": "endplate" is
+                                                # null or absent
           "shape": {"type": "polygon", "points": [[x, y], ...]},         # >= 3 points, implicitly closed
                  # {"type": "rectangle", "x0": .., "y0": .., "x1": .., "y1": ..}   x0 < x1, y0 < y1
                  # {"type": "ellipse", "cx": .., "cy": .., "rx": .., "ry": .., "angle_deg": 0.0}
@@ -57,7 +58,9 @@ UTF-8 JSON, by default in a sibling of the study folder (:func:`annotation_path_
                     "series_number": 2, "series_description": "t1_tse_sag"},  # last two optional
           "patient": {"outline_lps": [[x, y, z], ...]},   # optional, derived (see below)
           "author": "", "created": "...Z", "modified": "...Z", "tool_version": "0.1.0.dev0",
-          "comment": ""                          # these three optional, default ""
+          "comment": "",                         # these three optional, default ""
+          "origin": "drawn",                     # 1.1, optional: drawn | proposed | derived | imported
+          "source": ""                           # 1.1, optional: what it was proposed/derived/imported from
         }
       ]
     }
@@ -73,9 +76,18 @@ UTF-8 JSON, by default in a sibling of the study folder (:func:`annotation_path_
 * Numbers: shape coordinates are stored to 1/1000 pixel (shapes round on construction, so
   a document reads back equal to what was written) and ``outline_lps`` to 1/10000 mm;
   DICOM header values (position, orientation, spacing) are written exactly.
-* Versions: a reader accepts every 1.x document. Unknown fields are errors in 1.0
-  documents and are ignored (with a logged warning) in later 1.x minor versions; other
-  major versions are refused.
+* Label kinds: ``endplate`` (the marrow next to an endplate, where a change is looked
+  for), ``reference`` (normal marrow to compare with), and since 1.1 ``body`` (the outline
+  of a vertebral body on a sagittal slice: extent is measured against its height) and
+  ``fat`` (subcutaneous or paraspinal fat at a vertebra's level: how bright fat is on each
+  sequence).
+* ``origin`` (1.1) says who made the shape: a person (``drawn``), modic from the image
+  (``proposed``), modic from another tool's segmentation (``derived``), another program's
+  file such as a DICOM SR (``imported``). An ROI a person edits becomes ``drawn``. Tools
+  never replace drawn ROIs with proposed or derived ones.
+* Versions: modic writes 1.1 and a reader accepts every 1.x document. Unknown fields are
+  errors in 1.0 and 1.1 documents and are ignored (with a logged warning) in later 1.x
+  minor versions; other major versions are refused.
 
 Errors name the file and the JSON field, e.g.
 ``study1.modic.json: rois[2].shape.points: a polygon needs at least 3 points, got 2``

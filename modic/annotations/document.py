@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,9 +49,12 @@ logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "modic-annotations"
 #: The version this module writes.
-FORMAT_VERSION = "1.0"
-_MAJOR, _MINOR = 1, 0
-_SCHEMA_RESOURCE = "annotations-1.0.schema.json"
+FORMAT_VERSION = "1.1"
+_MAJOR, _MINOR = 1, 1
+_SCHEMA_RESOURCE = "annotations-1.1.schema.json"
+#: Who made an ROI's shape (format 1.1; see :class:`ROI`).
+ORIGINS: tuple[str, ...] = ("drawn", "proposed", "derived", "imported")
+RoiOrigin = Literal["drawn", "proposed", "derived", "imported"]
 
 #: Largest tolerated disagreement between ``outline_lps`` and image + shape, in mm.
 OUTLINE_TOLERANCE_MM = 1.0
@@ -88,6 +91,15 @@ class ROI:
         ISO 8601 with a time zone; default now (UTC), and ``modified`` defaults to ``created``.
     tool_version : str
         Version of the program that drew it; default this modic's.
+    origin : {"drawn", "proposed", "derived", "imported"}
+        Format 1.1. Who made the shape: a person (``"drawn"``, the default); modic, from the
+        image, for a person to accept or edit (``"proposed"``); modic, from another tool's
+        segmentation such as a vertebra label map (``"derived"``); another program's file,
+        such as a DICOM SR (``"imported"``). A person who edits a proposed or derived ROI
+        makes it ``"drawn"`` (:meth:`touch` with ``by_hand=True``).
+    source : str
+        Format 1.1. What a proposed, derived or imported ROI came from, in words (e.g.
+        ``"TotalSpineSeg labels seg.nii.gz, label 44"``); ``""`` for a drawn ROI.
     """
 
     label: RoiLabel
@@ -99,8 +111,14 @@ class ROI:
     modified: str = ""
     tool_version: str = __version__
     comment: str = ""
+    origin: RoiOrigin = "drawn"
+    source: str = ""
 
     def __post_init__(self) -> None:
+        if self.origin not in ORIGINS:
+            raise AnnotationFormatError(
+                f"must be one of {', '.join(repr(o) for o in ORIGINS)}, got {self.origin!r}", field="origin"
+            )
         if not isinstance(self.label, RoiLabel):
             raise AnnotationFormatError(f"must be a RoiLabel, got {type(self.label).__name__}", field="label")
         if not isinstance(self.shape, Shape):
@@ -114,7 +132,7 @@ class ROI:
             )
         if not isinstance(self.id, str) or not self.id:
             raise AnnotationFormatError(f"must be a non-empty string, got {self.id!r}", field="id")
-        _check_strings_and_times(self, ("author", "tool_version", "comment"))
+        _check_strings_and_times(self, ("author", "tool_version", "comment", "source"))
         if isinstance(self.shape, Mask):
             s, im = self.shape, self.image
             if s.x0 + s.width > im.columns or s.y0 + s.height > im.rows:
@@ -124,9 +142,16 @@ class ROI:
                     field="shape",
                 )
 
-    def touch(self) -> None:
-        """Set :attr:`modified` to now (call after editing the ROI)."""
+    def touch(self, *, by_hand: bool = False) -> None:
+        """Set :attr:`modified` to now (call after editing the ROI).
+
+        ``by_hand=True`` (a person edited the shape or label): a proposed, derived or
+        imported ROI becomes ``"drawn"``, and :attr:`source` keeps where it started.
+        """
         self.modified = utc_now()
+        if by_hand and self.origin != "drawn":
+            self.source = f"edited by hand from {self.origin}" + (f": {self.source}" if self.source else "")
+            self.origin = "drawn"
 
     def patient_outline(self, n: int = DEFAULT_OUTLINE_POINTS) -> NDArray[np.float64]:
         """(N, 3) LPS mm of the shape's outline (:meth:`Shape.outline`) on its image plane."""
@@ -150,6 +175,8 @@ class ROI:
             "modified": self.modified,
             "tool_version": self.tool_version,
             "comment": self.comment,
+            "origin": self.origin,
+            "source": self.source,
         }
 
     @classmethod
@@ -252,7 +279,18 @@ class Annotations:
 
     def references(self) -> list[ROI]:
         """Reference ROIs in anatomical order (head -> foot), stable."""
-        return sorted((r for r in self.rois if r.label.kind == "reference"), key=lambda r: r.label.sort_key)
+        return self._of_kind("reference")
+
+    def bodies(self) -> list[ROI]:
+        """Vertebral body outlines (kind ``"body"``) in anatomical order (head -> foot), stable."""
+        return self._of_kind("body")
+
+    def fat_regions(self) -> list[ROI]:
+        """Fat regions (kind ``"fat"``) in anatomical order (head -> foot), stable."""
+        return self._of_kind("fat")
+
+    def _of_kind(self, kind: RoiKind) -> list[ROI]:
+        return sorted((r for r in self.rois if r.label.kind == kind), key=lambda r: r.label.sort_key)
 
     def find(
         self,
@@ -274,7 +312,7 @@ class Annotations:
         if v not in VERTEBRAE:
             raise ValueError(f"vertebra must be one of {', '.join(VERTEBRAE)}, got {vertebra!r}")
         if kind is not None and kind not in _KINDS:
-            raise ValueError(f"kind must be 'endplate' or 'reference', got {kind!r}")
+            raise ValueError(f"kind must be one of {', '.join(repr(k) for k in _KINDS)}, got {kind!r}")
         ep = None if endplate is None else Endplate(endplate)
         return [
             r
@@ -416,7 +454,7 @@ def annotation_schema() -> dict[str, Any]:
 
 def _roi_from_dict(d: object, *, strict: bool) -> tuple[ROI, NDArray[np.float64] | None]:
     d = as_object(d)
-    optional = ("patient", "author", "comment", "tool_version")
+    optional = ("patient", "author", "comment", "tool_version", "origin", "source")
     check_keys(d, ("id", "label", "shape", "image", "created", "modified"), optional, strict=strict)
     with at("label"):
         label = RoiLabel.from_dict(as_object(d["label"]), strict=strict)
@@ -445,6 +483,8 @@ def _roi_from_dict(d: object, *, strict: bool) -> tuple[ROI, NDArray[np.float64]
         modified=check_timestamp(d["modified"], "modified"),
         tool_version=get_str(d, "tool_version") if "tool_version" in d else "",
         comment=get_str(d, "comment") if "comment" in d else "",
+        origin=get_str(d, "origin") if "origin" in d else "drawn",  # type: ignore[arg-type]
+        source=get_str(d, "source") if "source" in d else "",
     )
     return roi, stored
 

@@ -37,37 +37,51 @@ class Endplate(str, Enum):
         return self.value
 
 
-RoiKind = Literal["endplate", "reference"]
-_KINDS = ("endplate", "reference")
+RoiKind = Literal["endplate", "reference", "body", "fat"]
+#: The kinds of ROI (format 1.1 added "body" and "fat").
+_KINDS = ("endplate", "reference", "body", "fat")
+#: Kinds that name a vertebra but no endplate.
+_NO_ENDPLATE = ("reference", "body", "fat")
 # T10 only names the disc level above T11's superior endplate.
 _LEVEL_NAMES = ("T10",) + VERTEBRAE
-_PARSE_RE = re.compile(r"(?:(ref|reference)\s*)?(t1[12]|l[1-5]|s1)\s*([a-z]*)")
-_PARSE_WORDS: dict[str, Endplate | None] = {
+_PARSE_RE = re.compile(r"(?:([a-z ]+?)\s+)?(t1[12]|l[1-5]|s1)\s*([a-z ]*)")
+_ENDPLATE_WORDS: dict[str, Endplate] = {
     "s": Endplate.SUPERIOR,
     "sup": Endplate.SUPERIOR,
     "superior": Endplate.SUPERIOR,
     "i": Endplate.INFERIOR,
     "inf": Endplate.INFERIOR,
     "inferior": Endplate.INFERIOR,
-    "r": None,
-    "ref": None,
-    "reference": None,
+}
+_KIND_WORDS: dict[str, str] = {
+    "r": "reference",
+    "ref": "reference",
+    "reference": "reference",
+    "body": "body",
+    "vertebral body": "body",
+    "vb": "body",
+    "fat": "fat",
 }
 
 
 @dataclass(frozen=True)
 class RoiLabel:
-    """What an ROI marks: an endplate of a vertebra, or reference marrow in a vertebra.
+    """What an ROI marks, and in which vertebra.
 
     Parameters
     ----------
-    kind : {"endplate", "reference"}
+    kind : {"endplate", "reference", "body", "fat"}
         ``"endplate"``: the marrow next to an endplate, where a Modic change is looked
         for. ``"reference"``: normal-appearing marrow that signal is compared with.
+        ``"body"`` (format 1.1): the outline of the vertebral body on a sagittal slice
+        (its height is what the extent of a change is measured against).
+        ``"fat"`` (format 1.1): subcutaneous or paraspinal fat at the level of the vertebra,
+        which tells how bright fat is on each sequence (fat suppression).
     vertebra : str
-        One of :data:`VERTEBRAE` (``"T11"`` ... ``"S1"``), upper case.
+        One of :data:`VERTEBRAE` (``"T11"`` ... ``"S1"``), upper case. For a fat region,
+        the vertebra at whose head-foot level it lies.
     endplate : Endplate or str, optional
-        Required for an endplate ROI, ``None`` for a reference. S1 has only a superior
+        Required for an endplate ROI, ``None`` for the other kinds. S1 has only a superior
         endplate (the lower side of the L5/S1 disc).
 
     Raises
@@ -79,8 +93,8 @@ class RoiLabel:
     --------
     >>> RoiLabel("endplate", "L4", Endplate.INFERIOR).level
     'L4/L5'
-    >>> str(RoiLabel.parse("ref L4"))
-    'L4 reference'
+    >>> str(RoiLabel.parse("ref L4")), str(RoiLabel.parse("L3 body")), str(RoiLabel.parse("fat L5"))
+    ('L4 reference', 'L3 body', 'L5 fat')
     """
 
     kind: RoiKind
@@ -89,15 +103,17 @@ class RoiLabel:
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
-            raise AnnotationFormatError(f"must be 'endplate' or 'reference', got {self.kind!r}", field="kind")
+            raise AnnotationFormatError(
+                f"must be one of {', '.join(repr(k) for k in _KINDS)}, got {self.kind!r}", field="kind"
+            )
         if not isinstance(self.vertebra, str) or self.vertebra not in VERTEBRAE:
             raise AnnotationFormatError(
                 f"must be one of {', '.join(VERTEBRAE)}, got {self.vertebra!r}", field="vertebra"
             )
-        if self.kind == "reference":
+        if self.kind in _NO_ENDPLATE:
             if self.endplate is not None:
                 raise AnnotationFormatError(
-                    f"a reference ROI has no endplate (got {str(self.endplate)!r}); leave it null",
+                    f"a {self.kind} ROI has no endplate (got {str(self.endplate)!r}); leave it null",
                     field="endplate",
                 )
             return
@@ -126,6 +142,16 @@ class RoiLabel:
         return cls("reference", vertebra)
 
     @classmethod
+    def for_body(cls, vertebra: str) -> RoiLabel:
+        """The label of the outline of ``vertebra``'s body."""
+        return cls("body", vertebra)
+
+    @classmethod
+    def for_fat(cls, vertebra: str) -> RoiLabel:
+        """The label of a fat region (subcutaneous or paraspinal) at ``vertebra``'s level."""
+        return cls("fat", vertebra)
+
+    @classmethod
     def parse(cls, text: str) -> RoiLabel:
         """Read a label as people type it (command line, annotation UI).
 
@@ -134,6 +160,8 @@ class RoiLabel:
             "L4 inferior", "L4 inf", "L4-inf", "L4i", "L4 inferior endplate"
             "L5 superior", "L5-sup", "L5s"
             "ref L4", "reference L4", "L4 ref", "L4 reference", "L4r"
+            "L4 body", "body L4", "L4 vertebral body", "L4vb"
+            "L4 fat", "fat L4"
 
         Parameters
         ----------
@@ -155,7 +183,7 @@ class RoiLabel:
         True
         """
         hint = (
-            "write e.g. 'L4 inferior', 'L4-inf', 'L4i', 'L5 superior' or 'ref L4' "
+            "write e.g. 'L4 inferior', 'L4-inf', 'L4i', 'L5 superior', 'ref L4', 'L4 body' or 'L4 fat' "
             f"(vertebrae {', '.join(VERTEBRAE)})"
         )
         if not isinstance(text, str):
@@ -163,23 +191,25 @@ class RoiLabel:
         s = re.sub(r"[\s_\-:,/]+", " ", text.strip().lower()).strip()
         s = re.sub(r"\s+(endplate|ep)$", "", s)
         m = _PARSE_RE.fullmatch(s)
-        if m is None or m.group(3) not in ("", *_PARSE_WORDS):
+        if m is None:
             raise AnnotationFormatError(f"cannot read {text!r} as an ROI label: {hint}")
-        prefix, vertebra, word = m.group(1), m.group(2).upper(), m.group(3)
+        prefix, vertebra, word = m.group(1) or "", m.group(2).upper(), m.group(3).strip()
+        if (prefix and prefix not in _KIND_WORDS) or (
+            word and word not in _KIND_WORDS and word not in _ENDPLATE_WORDS
+        ):
+            raise AnnotationFormatError(f"cannot read {text!r} as an ROI label: {hint}")
+        kinds = {_KIND_WORDS[w] for w in (prefix, word) if w in _KIND_WORDS}
         try:
-            if prefix:
-                if word and _PARSE_WORDS[word] is not None:
-                    raise AnnotationFormatError(f"cannot read {text!r} as an ROI label: {hint}")
-                return cls("reference", vertebra)
+            if len(kinds) > 1 or (kinds and word in _ENDPLATE_WORDS):
+                raise AnnotationFormatError(f"cannot read {text!r} as an ROI label: {hint}")
+            if kinds:
+                return cls(kinds.pop(), vertebra)  # type: ignore[arg-type]
             if not word:
                 raise AnnotationFormatError(
                     f"{text!r} does not say which endplate: write '{vertebra} superior' or "
                     f"'{vertebra} inferior' (or 'ref {vertebra}' for a reference region)"
                 )
-            endplate = _PARSE_WORDS[word]
-            if endplate is None:
-                return cls("reference", vertebra)
-            return cls("endplate", vertebra, endplate)
+            return cls("endplate", vertebra, _ENDPLATE_WORDS[word])
         except AnnotationFormatError as e:
             if not e.field:
                 raise
@@ -187,7 +217,7 @@ class RoiLabel:
 
     def __str__(self) -> str:
         if self.endplate is None:
-            return f"{self.vertebra} reference"
+            return f"{self.vertebra} {self.kind}"
         return f"{self.vertebra} {self.endplate.value}"
 
     @property
@@ -203,7 +233,9 @@ class RoiLabel:
     @property
     def sort_key(self) -> tuple[int, int]:
         """Head -> foot order: by vertebra, then superior endplate, reference, inferior endplate."""
-        within = {Endplate.SUPERIOR: 0, None: 1, Endplate.INFERIOR: 2}[self.endplate]
+        within = {"body": 1, "reference": 2, "fat": 3}.get(
+            self.kind, 0 if self.endplate is Endplate.SUPERIOR else 4
+        )
         return (VERTEBRAE.index(self.vertebra), within)
 
     def to_dict(self) -> dict[str, Any]:

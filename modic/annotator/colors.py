@@ -55,6 +55,10 @@ MODIC_NAMES: dict[str, str] = {
 REFERENCE_COLOR = "#CC79A7"
 #: An endplate ROI without a result yet (no reference drawn), or with results hidden.
 PENDING_COLOR = "#FFFFFF"
+#: The outline of a vertebral body (annotation kind "body"): light grey, thin, out of the way.
+BODY_COLOR = "#C8C8C8"
+#: A fat region (annotation kind "fat"): the reference colour, dotted (another reference tissue).
+FAT_COLOR = REFERENCE_COLOR
 #: An endplate ROI that cannot be measured (outside a series, too few voxels).
 ERROR_COLOR = "#FFFFFF"
 
@@ -122,7 +126,7 @@ def roi_style(
 
     Parameters
     ----------
-    kind : {"endplate", "reference"}
+    kind : {"endplate", "reference", "body", "fat"}
     modic_type : str or None
         The type (``"0"``, ``"1"``, ``"1/2"`` ...) when it is known and shown, else None.
     error : bool
@@ -141,10 +145,19 @@ def roi_style(
     '#D55E00'
     >>> roi_style("reference", None, on_slice=False).linestyle
     '--'
+    >>> roi_style("body", None).linestyle, roi_style("fat", None).linestyle
+    ('-', ':')
     >>> s = roi_style("endplate", "indeterminate")
     >>> s.color, s.linestyle, s.gapcolor
     ('#0072B2', '--', '#FFFFFF')
     """
+    if kind in ("body", "fat"):
+        color, linestyle, width = (BODY_COLOR, "-", 1.0) if kind == "body" else (FAT_COLOR, ":", 1.4)
+        if selected:
+            width = 2.6
+        if not on_slice:
+            return RoiStyle(color, "--", 0.9, 0.35, False)
+        return RoiStyle(color, linestyle, width, 1.0, True)
     if kind == "reference":
         color = REFERENCE_COLOR
     elif error:

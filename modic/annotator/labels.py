@@ -95,7 +95,8 @@ def suggest_next_label(
 
 
 def with_kind(label: RoiLabel, kind: str) -> RoiLabel:
-    """The same vertebra as ``label`` with another kind: ``"superior"``, ``"inferior"`` or ``"reference"``.
+    """The same vertebra as ``label`` with another kind: ``"superior"``, ``"inferior"``,
+    ``"reference"``, ``"body"`` or ``"fat"``.
 
     S1 has no inferior endplate: asking for it gives S1 superior.
 
@@ -104,18 +105,18 @@ def with_kind(label: RoiLabel, kind: str) -> RoiLabel:
     >>> str(with_kind(RoiLabel.parse("L4 inferior"), "reference"))
     'L4 reference'
     """
-    if kind == "reference":
-        return RoiLabel.for_reference(label.vertebra)
+    if kind in ("reference", "body", "fat"):
+        return RoiLabel(kind, label.vertebra)  # type: ignore[arg-type]
     if kind not in ("superior", "inferior"):
-        raise ValueError(f"kind must be 'superior', 'inferior' or 'reference', got {kind!r}")
+        raise ValueError(f"kind must be 'superior', 'inferior', 'reference', 'body' or 'fat', got {kind!r}")
     if label.vertebra == "S1":
         kind = "superior"
     return RoiLabel.for_endplate(label.vertebra, kind)
 
 
 def label_kind(label: RoiLabel) -> str:
-    """``"superior"``, ``"inferior"`` or ``"reference"``."""
-    return "reference" if label.endplate is None else label.endplate.value
+    """``"superior"``, ``"inferior"``, ``"reference"``, ``"body"`` or ``"fat"``."""
+    return label.kind if label.endplate is None else label.endplate.value
 
 
 def step_vertebra(label: RoiLabel, delta: int) -> RoiLabel:
@@ -130,6 +131,6 @@ def step_vertebra(label: RoiLabel, delta: int) -> RoiLabel:
     """
     i = min(max(VERTEBRAE.index(label.vertebra) + int(delta), 0), len(VERTEBRAE) - 1)
     v = VERTEBRAE[i]
-    if label.kind == "reference":
-        return RoiLabel.for_reference(v)
+    if label.endplate is None:
+        return RoiLabel(label.kind, v)
     return with_kind(RoiLabel.for_reference(v), label_kind(label))

@@ -90,11 +90,12 @@ def default_annotation_path(study: LoadedStudy) -> Path:
     return annotation_path_for(folder)
 
 
-def _now() -> str:
-    """Now as ISO 8601 UTC with milliseconds (the annotation file's time stamps)."""
-    from datetime import timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _edited(roi: ROI, **changes: Any) -> ROI:
+    """A copy of ``roi`` with ``changes``, edited now by a person: a proposed, derived or
+    imported ROI becomes ``"drawn"`` (:meth:`ROI.touch`)."""
+    new = replace(roi, **changes)
+    new.touch(by_hand=True)
+    return new
 
 
 def _is_ipympl(canvas: Any) -> bool:
@@ -642,7 +643,7 @@ class Annotator:
         if roi.label == new_label:
             return
         self._note_label(new_label)
-        self._replace(replace(roi, label=new_label, modified=_now()))
+        self._replace(_edited(roi, label=new_label))
         self._label = self.next_label()
         self._refresh_texts()
         self._controls.sync()
@@ -1107,7 +1108,7 @@ class Annotator:
         self._unlock()
         if drag.kind == "move" and drag.moved is not None:
             roi: ROI = drag.moved
-            self._replace(replace(roi, modified=_now()))
+            self._replace(_edited(roi))
         elif drag.kind == "move":
             self._redraw_rois()
         self._refresh_editors()
@@ -1227,4 +1228,4 @@ class Annotator:
         except AnnotationFormatError as exc:
             logger.info("vertex edit not kept: %s", exc)
             return
-        self._replace(replace(roi, shape=shape, modified=_now()))
+        self._replace(_edited(roi, shape=shape))
