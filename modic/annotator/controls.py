@@ -216,7 +216,7 @@ class FigureControls:
         self.vertebrae = _ButtonRow(
             fig, rect(0.078), list(VERTEBRAE), list(VERTEBRAE), self._vertebra, cols=4, fontsize=8
         )
-        kinds = ["superior", "inferior", "reference"]
+        kinds = ["superior", "inferior", "reference", "body", "fat"]
         self.kinds = _ButtonRow(fig, rect(0.04), kinds, kinds, self._kind, fontsize=8)
         self.apply = _ButtonRow(
             fig,

@@ -38,7 +38,11 @@ def _endplates() -> tuple[RoiLabel, ...]:
 ENDPLATE_SEQUENCE: tuple[RoiLabel, ...] = _endplates()
 #: Every label, in anatomical order (superior endplate, reference, inferior endplate per vertebra).
 ALL_LABELS: tuple[RoiLabel, ...] = tuple(
-    sorted(ENDPLATE_SEQUENCE + tuple(RoiLabel.for_reference(v) for v in VERTEBRAE), key=lambda x: x.sort_key)
+    sorted(
+        ENDPLATE_SEQUENCE
+        + tuple(RoiLabel(kind, v) for v in VERTEBRAE for kind in ("reference", "body", "fat")),
+        key=lambda x: x.sort_key,
+    )
 )
 _FIRST = RoiLabel.for_endplate("L1", Endplate.SUPERIOR)
 

@@ -875,7 +875,7 @@ class Annotator:
     def _roi_text(self, roi: ROI, result: ModicResult | str | None, prefix: str = "") -> str:
         lab = roi.label
         if lab.endplate is None:
-            return f"{prefix}{lab.vertebra} ref"
+            return f"{prefix}{lab.vertebra} {'ref' if lab.kind == 'reference' else lab.kind}"
         text = f"{prefix}{lab.vertebra} {lab.endplate.value[:3]}"
         if self._show_results and isinstance(result, ModicResult):
             t = result.modic_type.value
