@@ -18,6 +18,10 @@ Quick start
 >>> print(modic.classify(study, rois)[7].explanation)
 T1 0.64x, T2 1.17x and STIR 4.38x of L4 reference marrow: oedema pattern, Modic 1
 
+Result tables: ``modic.read_results(outdir)`` (a typed DataFrame, levels head to foot)
+and ``modic.summarize(df)`` (any change and worst type per level and per study);
+every column is described in docs/results.md.
+
 Sample data: ``modic.data.sample_study_path(name)``; synthetic studies with known
 ground truth: :mod:`modic.phantom`.
 
@@ -69,6 +73,9 @@ __all__ = [
     "ModicResult",
     "ModicResults",
     "ClassifierParameters",
+    # result tables (pandas, with the notebook extra)
+    "read_results",
+    "summarize",
     # geometry
     "SliceGeometry",
     "MappedRegion",
@@ -108,6 +115,8 @@ _LAZY: dict[str, str] = {
     "ModicType": "modic.criteria",
     "ModicResult": "modic.results",
     "ModicResults": "modic.results",
+    "read_results": "modic.tables",
+    "summarize": "modic.tables",
     "ClassifierParameters": "modic.criteria",
     "SliceGeometry": "modic.geometry",
     "MappedRegion": "modic.geometry",
@@ -135,6 +144,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sequence import Plane, Role, SeriesIdentity
     from .series import Frame, ScanResult, Series, SkippedFile, Study
     from .study import LoadedStudy, load_study, select_series
+    from .tables import read_results, summarize
     from .volume import Volume, load_volume
 
 

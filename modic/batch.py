@@ -21,6 +21,10 @@ When the folder holds several studies, the one the annotations were drawn on
 
 Outputs (in OUTDIR)
 -------------------
+Every column and key, with its unit, range and conventions: docs/results.md (results
+format :data:`modic.columns.RESULTS_FORMAT`, JSON Schema :func:`modic.columns.schema_path`);
+read them typed with :func:`modic.read_results`.
+
 ``results.csv``
     One row per endplate ROI, columns :data:`modic.results.RECORD_FIELDS`; ``study`` is the
     pseudonymous key. With ``include_identifiers`` the columns ``study_folder`` (relative
@@ -38,8 +42,13 @@ Outputs (in OUTDIR)
     Counts of studies and endplates per Modic type (``indeterminate`` on its own: neither
     a change nor normal), each study's measured contrast by its pseudonymous key
     (``"contrast": {key: StudyContrast.to_dict()}``: fat on every sequence, how well
-    STIR suppresses it, marrow SNR), and the modic version. No time stamps and no paths,
-    so that equal inputs give byte-identical files.
+    STIR suppresses it, marrow SNR), any change and the worst type per disc level over
+    the cohort (``by_level``) and per study (``by_study``, :mod:`modic.summary`), the
+    results format and the modic version. No time stamps and no paths, so that equal
+    inputs give byte-identical files.
+``levels.csv``, ``studies.csv``
+    The cohort by disc level (studies read, with a change, the share, studies per worst
+    type), and one row per study (any change, worst type, the worst type at every level).
 
 Rows are ordered by annotation path (relative to ROOT), then as :func:`modic.classify`
 returns them (head to foot).
@@ -121,16 +130,20 @@ IDENTIFIER_FIELDS: tuple[str, ...] = ("study_folder", "study_instance_uid", "pat
 #: Columns of ``errors.csv``.
 ERROR_FIELDS: tuple[str, ...] = ("study", "stage", "message")
 #: Stages at which a study (or one ROI) can fail, in the order they run.
-STAGES: tuple[str, ...] = ("find", "annotations", "load", "classify", "roi", "worker")
+#: ``fetch``: downloading the study from a DICOMweb server failed (:mod:`modic.dicomweb`).
+STAGES: tuple[str, ...] = ("find", "fetch", "annotations", "load", "classify", "roi", "worker")
 
 SHARD_DIR = ".modic-batch"
 #: 2: shards carry the study's measured contrast (shards of format 1 are recomputed).
-SHARD_FORMAT = 2
+#: 3: rows of results format 2 (``type 1``, ``series 7``; docs/results.md).
+SHARD_FORMAT = 3
 OUTPUT_FILES: dict[str, str] = {
     "results": "results.csv",
     "results_jsonl": "results.jsonl",
     "errors": "errors.csv",
     "summary": "summary.json",
+    "levels": "levels.csv",
+    "studies": "studies.csv",
 }
 _TYPES = ("0", "1", "2", "3", "1/2", "2/3", "indeterminate")
 
@@ -155,11 +168,15 @@ class BatchJob:
     relpath : str
         The annotation file's path relative to ROOT, with ``/`` separators: the job's
         name in logs and ``errors.csv``, and the sort key of the outputs.
+    failure : (str, str) or None
+        ``(stage, message)`` of a job that failed before it could run (e.g. a study
+        that could not be fetched from a DICOMweb server): reported, never run.
     """
 
     annotation_path: Path
     study_dir: Path
     relpath: str
+    failure: tuple[str, str] | None = None
 
     @property
     def study_relpath(self) -> str:
@@ -686,11 +703,14 @@ def _csv_text(fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
 def _assemble(
     outdir: Path, outcomes: Sequence[Mapping[str, Any]], include_identifiers: bool
 ) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Write the four output files (atomically) from the jobs' outcomes, in job order."""
+    """Write the output files (atomically) from the jobs' outcomes, in job order."""
+    from .columns import LEVEL_COLUMNS, RESULTS_FORMAT, STUDY_COLUMNS, TYPE_LABELS, csv_text
+    from .summary import level_rows, study_rows, summary_sections
+
     records = [r for o in outcomes for r in o["records"]]
     dicts = [d for o in outcomes for d in o["dicts"]]
     errors = [e for o in outcomes for e in o["errors"]]
-    counts = {t: 0 for t in _TYPES}
+    counts = {TYPE_LABELS[t]: 0 for t in _TYPES}
     for r in records:
         counts[str(r["modic_type"])] = counts.get(str(r["modic_type"]), 0) + 1
     stages = {s: 0 for s in STAGES}
@@ -699,6 +719,7 @@ def _assemble(
     n_ok = sum(1 for o in outcomes if o["ok"])
     summary = {
         "modic_version": __version__,
+        "results_format": RESULTS_FORMAT,
         "studies": {"total": len(outcomes), "ok": n_ok, "failed": len(outcomes) - n_ok},
         "endplates": len(records),
         "type_counts": counts,
@@ -709,14 +730,24 @@ def _assemble(
         "errors": {s: n for s, n in stages.items() if n},
         "include_identifiers": include_identifiers,
         "files": {k: v for k, v in OUTPUT_FILES.items() if k != "summary"},
+        # any change and the worst type, per disc level over the cohort and per study (modic.summary)
+        **summary_sections(records),
     }
     fields = list(RECORD_FIELDS) + (list(IDENTIFIER_FIELDS) if include_identifiers else [])
     paths = {k: outdir / v for k, v in OUTPUT_FILES.items()}
-    _write(paths["results"], _csv_text(fields, records))
+    _write(paths["results"], csv_text(fields, records))
     _write(paths["results_jsonl"], "".join(json.dumps(d) + "\n" for d in dicts))
     _write(paths["errors"], _csv_text(ERROR_FIELDS, errors))
+    _write(paths["levels"], csv_text([c.name for c in LEVEL_COLUMNS], level_rows(records), "levels.csv"))
+    _write(paths["studies"], csv_text([c.name for c in STUDY_COLUMNS], study_rows(records), "studies.csv"))
     _write(paths["summary"], json.dumps(summary, indent=2) + "\n")
     return paths, summary
+
+
+def _type_labels() -> dict[str, str]:
+    from .columns import TYPE_LABELS
+
+    return {t: TYPE_LABELS[t] for t in _TYPES}
 
 
 def _worker_error(job: BatchJob, exc: Exception) -> dict[str, Any]:
@@ -732,14 +763,17 @@ def _worker_error(job: BatchJob, exc: Exception) -> dict[str, Any]:
 
 
 def _find_error(job: BatchJob) -> dict[str, Any]:
-    msg = f"no study folder {job.study_relpath}/ beside the annotation file {job.relpath}"
+    stage, msg = job.failure or (
+        "find",
+        f"no study folder {job.study_relpath}/ beside the annotation file {job.relpath}",
+    )
     return {
         "study": None,
         "ok": False,
         "records": [],
         "dicts": [],
         "contrast": None,
-        "errors": [_error(job.relpath, "find", msg)],
+        "errors": [_error(job.relpath, stage, msg)],
     }
 
 
@@ -752,6 +786,7 @@ def run_batch(
     include_identifiers: bool = False,
     dask_address: str | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
+    jobs: Sequence[BatchJob] | None = None,
 ) -> BatchSummary:
     """Classify every annotated study under ``root``; write the tables to ``outdir``.
 
@@ -780,6 +815,10 @@ def run_batch(
     progress : callable, optional
         Called with a :class:`BatchProgress` after each study; when not given, one log
         line per study is logged (INFO) instead.
+    jobs : sequence of BatchJob, optional
+        The jobs to run instead of those found under ``root`` (e.g. studies fetched
+        from a DICOMweb server into a cache, :func:`modic.dicomweb.run_dicomweb_batch`);
+        ``root`` is then the folder that messages give paths relative to.
 
     Returns
     -------
@@ -800,7 +839,7 @@ def run_batch(
         _import_dask()  # fail before any work when the extra is missing
     top = _resolve(root)
     out = _resolve(outdir)
-    jobs = find_jobs(top, out)
+    jobs = find_jobs(top, out) if jobs is None else sorted(jobs, key=lambda j: j.relpath)
     check_outdir(top, out, jobs)
     shard_dir = out / SHARD_DIR
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -812,7 +851,7 @@ def run_batch(
     tasks: list[_Task] = []
     missing: list[BatchJob] = []
     for job in jobs:
-        if not job.study_dir.is_dir():
+        if job.failure is not None or not job.study_dir.is_dir():
             missing.append(job)
             continue
         fp = input_fingerprint(job, options)
@@ -872,7 +911,7 @@ def run_batch(
     return BatchSummary(
         n_ok=summary["studies"]["ok"],
         n_failed=summary["studies"]["failed"],
-        type_counts=dict(summary["type_counts"]),
+        type_counts={t: summary["type_counts"][label] for t, label in _type_labels().items()},
         paths=paths,
         n_jobs=len(jobs),
         n_computed=len(tasks),
@@ -894,7 +933,7 @@ def _log_plan(n_jobs: int, n_up_to_date: int, n_tasks: int, n_missing: int, root
     if n_up_to_date:
         parts.append(f"{n_up_to_date} up to date")
     if n_missing:
-        parts.append(f"{n_missing} without study folder")
+        parts.append(f"{n_missing} without study folder or not fetched")
     logger.info("%d annotated studies: %s", n_jobs, ", ".join(parts))
 
 

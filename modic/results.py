@@ -7,8 +7,6 @@ series and slices used, the reference, warnings, and a one-line explanation.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections import Counter
@@ -18,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._io import atomic_write_text
 from .annotations import RoiLabel
+from .columns import RESULTS_FORMAT, TYPE_LABELS, csv_text
 from .criteria import ModicType, SignalRatio
 
 if TYPE_CHECKING:
     from .candidacy import Candidacy
     from .contrast import StudyContrast
     from .extent import Extent
-from .errors import MissingDependencyError
 from .sequence import Role
 
-__all__ = ["SeriesUsed", "ModicResult", "ModicResults", "RECORD_FIELDS"]
+__all__ = ["SeriesUsed", "ModicResult", "ModicResults", "RECORD_FIELDS", "RESULTS_FORMAT", "TYPE_LABELS"]
 
 _ROLES = (Role.T1, Role.T2, Role.STIR)
 
@@ -119,14 +117,19 @@ class ModicResult:
         return f"{head}, Modic {t.value}"
 
     def to_record(self) -> dict[str, Any]:
-        """A flat row for tables (see :data:`RECORD_FIELDS`)."""
+        """A flat row for tables (see :data:`RECORD_FIELDS`; docs/results.md).
+
+        The Modic type is spelled as in every results file (:data:`TYPE_LABELS`:
+        ``"type 1"``, ``"indeterminate"``) and series as ``"series 7"``, so that no text
+        column looks like a number; a sequence not read gives None.
+        """
         rec: dict[str, Any] = {
             "study": self.study_key,
             "roi_id": self.roi_id,
             "vertebra": self.label.vertebra,
             "endplate": self.label.endplate.value if self.label.endplate else "",
             "level": self.label.level or "",
-            "modic_type": self.modic_type.value,
+            "modic_type": TYPE_LABELS[self.modic_type.value],
             "confidence": round(self.confidence, 3),
         }
         for r in _ROLES:
@@ -137,7 +140,7 @@ class ModicResult:
             rec[f"{k}_sir_low"] = None if sr is None else round(sr.low, 4)
             rec[f"{k}_sir_high"] = None if sr is None else round(sr.high, 4)
             rec[f"{k}_call"] = None if sr is None else sr.call.value
-            rec[f"{k}_series"] = None if used is None else used.series_key
+            rec[f"{k}_series"] = None if used is None else f"series {used.series_key}"
             rec[f"{k}_slice"] = None if used is None else used.slice_index
             rec[f"{k}_distance_mm"] = None if used is None else round(used.distance_mm, 2)
         rec["voxels"] = max((u.n_voxels for u in self.series.values()), default=0)
@@ -163,7 +166,7 @@ class ModicResult:
         rec["extent_length_fraction"] = None if ext is None else round(ext.length_fraction, 4)
         rec["extent_length_grade"] = "" if ext is None else ext.length_grade
         rec["body_source"] = "" if ext is None else ext.body_source
-        rec["extent_slice"] = None if ext is None else ext.slice_index
+        rec["extent_slice"] = None if ext is None or ext.slice_index < 0 else ext.slice_index
         rec["reason"] = self.reason
         rec["warnings"] = " | ".join(self.warnings)
         rec["explanation"] = self.explanation
@@ -178,7 +181,7 @@ class ModicResult:
             "vertebra": self.label.vertebra,
             "endplate": self.label.endplate.value if self.label.endplate else None,
             "level": self.label.level,
-            "modic_type": self.modic_type.value,
+            "modic_type": TYPE_LABELS[self.modic_type.value],
             "confidence": self.confidence,
             "ratios": {
                 r.value: {
@@ -309,13 +312,13 @@ class ModicResults:
         return [r.to_record() for r in self._results]
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
-        """CSV text of :meth:`to_records`; written atomically to ``path`` when given."""
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(RECORD_FIELDS), lineterminator="\n")
-        w.writeheader()
-        for rec in self.to_records():
-            w.writerow({k: "" if v is None else v for k, v in rec.items()})
-        text = buf.getvalue()
+        """CSV text of :meth:`to_records`; written atomically to ``path`` when given.
+
+        Results format :data:`RESULTS_FORMAT` (docs/results.md): an empty text field is
+        written ``-``, so that a plain ``pandas.read_csv`` reads every column with the
+        same dtype in every cohort; :func:`modic.read_results` reads it back typed.
+        """
+        text = csv_text(RECORD_FIELDS, self.to_records())
         if path is not None:
             atomic_write_text(path, text)
         return text
@@ -328,12 +331,9 @@ class ModicResults:
         return text
 
     def to_dataframe(self) -> Any:
-        """A pandas DataFrame of :meth:`to_records` (needs pandas)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise MissingDependencyError(
-                'ModicResults.to_dataframe needs pandas: pip install pandas (or "modic[notebook]")',
-                extra="notebook",
-            ) from None
-        return pd.DataFrame(self.to_records(), columns=list(RECORD_FIELDS))
+        """A pandas DataFrame of :meth:`to_records`, typed as :func:`modic.read_results` types
+        a results file (levels as ordered categoricals head to foot; needs pandas, the
+        ``notebook`` extra)."""
+        from .tables import frame_from_records
+
+        return frame_from_records(self.to_records())

@@ -57,7 +57,7 @@ from modic.study import load_study
 
 PATIENT_NAME = "TEST^PATIENT"  # written by dicomfactory.base_dataset
 PATIENT_ID = "TEST-0001"
-OUTPUTS = ("results.csv", "results.jsonl", "errors.csv", "summary.json")
+OUTPUTS = ("results.csv", "results.jsonl", "errors.csv", "summary.json", "levels.csv", "studies.csv")
 
 # T1, T2, STIR signal of the changed block relative to normal marrow, per Modic type
 LESION = {"0": (1.0, 1.0, 1.0), "1": (0.6, 1.6, 1.8), "2": (1.5, 1.3, 0.5), "3": (0.5, 0.5, 0.5)}
@@ -246,7 +246,7 @@ def test_run_job_returns_plain_picklable_data(archive: tuple[Path, dict[str, str
     assert out == json.loads(json.dumps(out))
     assert pickle.loads(pickle.dumps(out)) == out
     assert out["ok"] and out["study"] == pseudonym(uids["case3"]) and out["errors"] == []
-    assert [r["modic_type"] for r in out["records"]] == ["3", "0"]
+    assert [r["modic_type"] for r in out["records"]] == ["type 3", "type 0"]
     assert list(out["records"][0]) == list(RECORD_FIELDS)
     # the study's measured contrast, once per study, as the Python API gives it
     want = classify(load_study(root / "case3"), read_annotations(ann)).contrast
@@ -272,8 +272,8 @@ def test_batch_of_four_nested_studies_in_two_workers(
     order = ["case3", "site-a/case0", "site-a/deep/case1", "site-b/case2"]
     assert [r["study"] for r in rows] == [pseudonym(uids[rel]) for rel in order for _ in range(2)]
     assert [(r["vertebra"], r["endplate"]) for r in rows[:2]] == [("L4", "inferior"), ("L5", "superior")]
-    assert [r["modic_type"] for r in rows[::2]] == [FOUR[rel] for rel in order]
-    assert all(r["modic_type"] == "0" for r in rows[1::2])
+    assert [r["modic_type"] for r in rows[::2]] == [f"type {FOUR[rel]}" for rel in order]
+    assert all(r["modic_type"] == "type 0" for r in rows[1::2])
     assert read_csv(out / "errors.csv") == []
     assert (out / "errors.csv").read_text() == "study,stage,message\n"
 
@@ -283,7 +283,15 @@ def test_batch_of_four_nested_studies_in_two_workers(
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["studies"] == {"total": 4, "ok": 4, "failed": 0}
-    assert summary["type_counts"] == {"0": 5, "1": 1, "2": 1, "3": 1, "1/2": 0, "2/3": 0, "indeterminate": 0}
+    assert summary["type_counts"] == {
+        "type 0": 5,
+        "type 1": 1,
+        "type 2": 1,
+        "type 3": 1,
+        "type 1/2": 0,
+        "type 2/3": 0,
+        "indeterminate": 0,
+    }
     # each study's own contrast, by its pseudonymous key, as its endplates carry it
     assert set(summary["contrast"]) == {pseudonym(u) for u in uids.values()}
     assert all(summary["contrast"][d["study"]] == d["contrast"] for d in lines)
@@ -457,7 +465,7 @@ def test_rerun_skips_force_recomputes_edit_recomputes_one(six: Path, tmp_path: P
         f"{SHARD_DIR}/{hashlib.sha256(b'g1/s3.modic.json').hexdigest()}.json"
     }
     rows = [r for r in read_csv(out / "results.csv") if r["study"] == line[2]]
-    assert [r["modic_type"] for r in rows] == ["3", "3"]  # s3 holds a type-3 change
+    assert [r["modic_type"] for r in rows] == ["type 3", "type 3"]  # s3 holds a type-3 change
 
 
 def test_indeterminate_endplates_are_counted_apart_and_contrast_survives_a_resume(tmp_path: Path) -> None:
@@ -475,7 +483,15 @@ def test_indeterminate_endplates_are_counted_apart_and_contrast_survives_a_resum
     assert "indeterminate, the region departs" in odd["explanation"]
     summary = json.loads((out / "summary.json").read_text())
     # neither a change nor normal: its own category
-    assert summary["type_counts"] == {"0": 2, "1": 1, "2": 0, "3": 0, "1/2": 0, "2/3": 0, "indeterminate": 1}
+    assert summary["type_counts"] == {
+        "type 0": 2,
+        "type 1": 1,
+        "type 2": 0,
+        "type 3": 0,
+        "type 1/2": 0,
+        "type 2/3": 0,
+        "indeterminate": 1,
+    }
     assert (
         "4 endplates: type 0: 2, type 1: 1, type 2: 0, type 3: 0, type 1/2: 0, type 2/3: 0, indeterminate: 1"
         in (r.stdout)

@@ -120,7 +120,7 @@ def test_annotations_from_another_file_and_series_choices(type1_study: Path, tmp
     shutil.copy(annotation_path_for(type1_study), moved)
     r = run("classify", str(type1_study), "--annotations", str(moved), "--t1", "2", "--stir", "4", "--json")
     assert r.returncode == 0, r.stderr
-    assert [d["modic_type"] for d in json.loads(r.stdout)] == ["1", "0"]
+    assert [d["modic_type"] for d in json.loads(r.stdout)] == ["type 1", "type 0"]  # results format 2
     r = run("classify", str(type1_study), "--t2", "99")
     assert r.returncode == 1
     assert "matches no series" in r.stderr

@@ -43,7 +43,7 @@ def _row(result: ModicResult) -> tuple[str, ...]:
         rec["level"] or "-",
         rec["vertebra"],
         rec["endplate"] or "-",
-        rec["modic_type"],
+        result.modic_type.value,
         f"{result.confidence:.2f}",
         *(_sir(result, r) for r in _ROLES),
         str(rec["voxels"]),

@@ -1,0 +1,210 @@
+"""Per-level and per-study summaries of Modic results: any change, and the worst type.
+
+Works on result records (:meth:`modic.ModicResult.to_record`, rows of ``results.csv``, or
+the rows of :func:`modic.read_results`), without pandas; :func:`modic.summarize` gives the
+same tables as DataFrames, and :func:`modic.batch.run_batch` writes them as
+``levels.csv``, ``studies.csv`` and the ``by_level`` / ``by_study`` sections of
+``summary.json``.
+
+The worst type
+--------------
+A disc level has two endplates (L4 inferior and L5 superior at L4/L5), a study many levels.
+Their *worst* type is the first of :data:`WORST_ORDER` among them::
+
+    type 1 > type 1/2 > type 2 > type 2/3 > type 3 > type 0
+
+Type 1 (oedema, inflammation) comes first: it is the type most strongly associated with
+low back pain and the one that evolves (Jensen et al., Eur Spine J 2008; Modic 1988), and a
+mixed 1/2 change holds a type-1 component, so it comes next; type 2 (fatty marrow) is
+more stable and less often painful; type 3 (sclerosis) is rare and the least associated
+with pain, 2/3 sitting between 2 and 3. Any change is worse than none. The order is a
+convention for summaries, not a grading of severity for a patient.
+
+``indeterminate`` has no place in that order: it is neither a change nor normal. It is
+counted apart, and is the worst type of a level or study only when none of its
+endplates could be typed. So "worst ``type 0``" with ``indeterminate`` > 0 reads "no
+change found, but an endplate could not be typed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .columns import LEVELS, TYPE_LABELS
+
+__all__ = ["WORST_ORDER", "CHANGE_TYPES", "worst_type", "study_level_rows", "level_rows", "study_rows"]
+
+#: Modic type labels, worst first (see the module docstring); indeterminate is not in it.
+WORST_ORDER: tuple[str, ...] = tuple(TYPE_LABELS[t] for t in ("1", "1/2", "2", "2/3", "3", "0"))
+#: The labels that are a Modic change.
+CHANGE_TYPES: frozenset[str] = frozenset(WORST_ORDER[:-1])
+_INDETERMINATE = TYPE_LABELS["indeterminate"]
+_RANK = {t: i for i, t in enumerate(WORST_ORDER)}
+_LABEL_OF = {**{v: v for v in TYPE_LABELS.values()}, **TYPE_LABELS}
+
+
+def _label(value: object) -> str:
+    """A type label from a label or a bare ``ModicType`` value."""
+    text = str(getattr(value, "value", value))
+    try:
+        return _LABEL_OF[text]
+    except KeyError:
+        raise ValueError(
+            f"not a Modic type: {value!r} (expected one of {', '.join(TYPE_LABELS.values())})"
+        ) from None
+
+
+def worst_type(types: Iterable[object]) -> str | None:
+    """The worst of some Modic types (labels or ``ModicType``), see the module docstring.
+
+    Returns
+    -------
+    str or None
+        A label; ``"indeterminate"`` when every type is; None when there are none.
+
+    Examples
+    --------
+    >>> worst_type(["type 2", "type 1/2", "type 0"])
+    'type 1/2'
+    >>> worst_type(["indeterminate", "type 0"]), worst_type(["indeterminate"]), worst_type([])
+    ('type 0', 'indeterminate', None)
+    """
+    labels = [_label(t) for t in types]
+    typed = [t for t in labels if t != _INDETERMINATE]
+    if typed:
+        return min(typed, key=_RANK.__getitem__)
+    return _INDETERMINATE if labels else None
+
+
+def _level_key(level: str) -> int:
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
+
+
+def study_level_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per study and disc level read: the types of its two endplates, the worst.
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        Result records with ``study``, ``level``, ``endplate`` and ``modic_type``.
+
+    Returns
+    -------
+    list of dict
+        ``study``, ``level``, ``above`` (type of the endplate above the disc: the inferior
+        endplate of the upper vertebra, or None when not read), ``below`` (the superior
+        endplate of the lower vertebra), ``endplates``, ``changes`` (endplates with a
+        change), ``indeterminate``, ``any_change`` (bool) and ``worst_type``; by study in
+        first-seen order, then head to foot.
+    """
+    by: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for r in records:
+        by.setdefault(str(r["study"]), {}).setdefault(str(r["level"]), []).append(r)
+    rows = []
+    for study, levels in by.items():
+        for level in sorted(levels, key=_level_key):
+            recs = levels[level]
+            types = [_label(r["modic_type"]) for r in recs]
+            side = {
+                e: worst_type(_label(r["modic_type"]) for r in recs if r["endplate"] == e)
+                for e in ("inferior", "superior")
+            }
+            rows.append(
+                {
+                    "study": study,
+                    "level": level,
+                    "above": side["inferior"],
+                    "below": side["superior"],
+                    "endplates": len(types),
+                    "changes": sum(t in CHANGE_TYPES for t in types),
+                    "indeterminate": sum(t == _INDETERMINATE for t in types),
+                    "any_change": any(t in CHANGE_TYPES for t in types),
+                    "worst_type": worst_type(types),
+                }
+            )
+    return rows
+
+
+def _column(label: str) -> str:
+    return "worst_" + label.replace("type ", "type_").replace("/", "_")
+
+
+def level_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The cohort by disc level (columns :data:`modic.columns.LEVEL_COLUMNS`), head to foot.
+
+    ``studies`` read at the level, how many of them have a change there (``studies_changed``) and the
+    ``share``, how many have each worst type there (``worst_type_1``, ...), and the
+    indeterminate endplates of the level.
+    """
+    per = study_level_rows(records)
+    rows = []
+    for level in sorted({r["level"] for r in per}, key=_level_key):
+        here = [r for r in per if r["level"] == level]
+        n = len(here)
+        changed = sum(r["any_change"] for r in here)
+        row: dict[str, Any] = {"level": level, "studies": n, "studies_changed": changed, "share": changed / n}
+        for t in TYPE_LABELS.values():
+            row[_column(t)] = sum(r["worst_type"] == t for r in here)
+        row["indeterminate_endplates"] = sum(r["indeterminate"] for r in here)
+        rows.append(row)
+    return rows
+
+
+def study_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per study (columns :data:`modic.columns.STUDY_COLUMNS`), in first-seen order.
+
+    Endplates, levels read and changed, indeterminate endplates, ``any_change``, the
+    ``worst_type`` over the study and the ``worst_levels`` that carry it, and the worst
+    type at every level of :data:`modic.columns.LEVELS` (None where not read).
+    """
+    recs = list(records)
+    per = study_level_rows(recs)
+    rows = []
+    for study in dict.fromkeys(str(r["study"]) for r in recs):
+        mine = [r for r in per if r["study"] == study]
+        worst = worst_type(r["worst_type"] for r in mine)
+        row: dict[str, Any] = {
+            "study": study,
+            "endplates": sum(r["endplates"] for r in mine),
+            "levels": len(mine),
+            "levels_changed": sum(r["any_change"] for r in mine),
+            "indeterminate": sum(r["indeterminate"] for r in mine),
+            "any_change": any(r["any_change"] for r in mine),
+            "worst_type": worst,
+            "worst_levels": " ".join(
+                r["level"] for r in mine if r["worst_type"] == worst and worst in CHANGE_TYPES
+            ),
+        }
+        at = {r["level"]: r["worst_type"] for r in mine}
+        row.update({level: at.get(level) for level in LEVELS})
+        rows.append(row)
+    return rows
+
+
+def summary_sections(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``by_level`` and ``by_study`` sections of ``summary.json``.
+
+    ``by_level``: ``{level: {"studies", "studies_changed", "worst_type": {label: n},
+    "indeterminate_endplates"}}`` head to foot; ``by_study``: ``{key: {"any_change", "worst_type", "worst_levels": [...],
+    "indeterminate", "levels": {level: worst type}}}``.
+    """
+    per = study_level_rows(records)
+    by_level = {}
+    for row in level_rows(records):
+        by_level[row["level"]] = {
+            "studies": row["studies"],
+            "studies_changed": row["studies_changed"],
+            "worst_type": {t: row[_column(t)] for t in TYPE_LABELS.values()},
+            "indeterminate_endplates": row["indeterminate_endplates"],
+        }
+    by_study = {}
+    for row in study_rows(records):
+        by_study[row["study"]] = {
+            "any_change": row["any_change"],
+            "worst_type": row["worst_type"],
+            "worst_levels": row["worst_levels"].split(),
+            "indeterminate": row["indeterminate"],
+            "levels": {r["level"]: r["worst_type"] for r in per if r["study"] == row["study"]},
+        }
+    return {"by_level": by_level, "by_study": by_study}
