@@ -165,16 +165,27 @@ def _int(value: Any) -> int | None:
 
 
 def _text(value: Any) -> str:
+    """Text from a table cell: None, NaN and ``"-"`` (how results files spell an empty text
+    field, :data:`modic.columns.NO_TEXT`) are empty."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return str(value)
+    text = str(value)
+    return "" if text == "-" else text
 
 
 def _type_text(value: Any) -> str:
-    """A Modic type as text (a table may hold 0, 1, 2, 3 as numbers)."""
+    """A Modic type as :class:`~modic.criteria.ModicType` spells it (``"1"``, ``"1/2"``,
+    ``"indeterminate"``), from ``"type 1"`` (results files since format 2), ``"1"`` or ``1``."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return _text(value)
+    text = _text(value)
+    return text[5:] if text.startswith("type ") else text
+
+
+def _series_text(value: Any) -> str:
+    """A series key from ``"series 7"`` (results files since format 2) or ``"7"``."""
+    text = _text(value)
+    return text[7:] if text.startswith("series ") else text
 
 
 def _extent_dict(extent: Any) -> dict[str, Any] | None:
@@ -232,7 +243,7 @@ def _from_dict(d: Mapping[str, Any]) -> _Row:
         explanation=_text(d.get("explanation")),
         calls={role: _text(s.get("call")) for role, s in (d.get("ratios") or {}).items()},
         series={
-            role: (_text(u.get("series")), _text(u.get("description")), u.get("slice_index"))
+            role: (_series_text(u.get("series")), _text(u.get("description")), u.get("slice_index"))
             for role, u in (d.get("series") or {}).items()
         },
         extra={k: d[k] for k in _IDENTIFIERS if k in d},
@@ -274,7 +285,7 @@ def _from_record(rec: Mapping[str, Any]) -> _Row:
         explanation=_text(rec.get("explanation")),
         calls={r: c for r in _SEQUENCES if (c := _text(rec.get(f"{r.lower()}_call")))},
         series={
-            r: (_text(rec.get(f"{r.lower()}_series")), "", _int(rec.get(f"{r.lower()}_slice")))
+            r: (_series_text(rec.get(f"{r.lower()}_series")), "", _int(rec.get(f"{r.lower()}_slice")))
             for r in _SEQUENCES
             if _text(rec.get(f"{r.lower()}_series"))
         },
@@ -313,12 +324,26 @@ def results_path(source: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _typed_table(path: Path) -> Any:
+    """``modic.read_results(path)`` (typed, levels head to foot) when it and pandas are
+    installed, else None (the CSV / JSON lines are then read here)."""
+    try:
+        import pandas  # noqa: F401
+
+        from .tables import read_results
+    except ImportError:
+        return None
+    return read_results(path)
+
+
 def _rows(source: Any) -> list[_Row]:
     """Endplate rows from any source the public functions take."""
     from .results import ModicResult, ModicResults
 
     if isinstance(source, (str, os.PathLike)):
-        return _read_table(results_path(source))
+        path = results_path(source)
+        frame = _typed_table(Path(source))
+        return _read_table(path) if frame is None else [_from_record(rec) for rec in frame.to_dict("records")]
     if isinstance(source, ModicResult):
         return [_from_result(source)]
     if isinstance(source, ModicResults):
