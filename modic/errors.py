@@ -18,6 +18,7 @@ __all__ = [
     "MeasurementError",
     "MissingDependencyError",
     "AnnotationFormatError",
+    "DicomwebError",
 ]
 
 
@@ -95,3 +96,11 @@ class AnnotationFormatError(ModicError, ValueError):
 
 def _rebuild_annotation_error(problem: str, field: str, source: str) -> AnnotationFormatError:
     return AnnotationFormatError(problem, field=field, source=source)
+
+
+class DicomwebError(ModicError, OSError):
+    """A DICOMweb server cannot be used: unreachable, refusing the credentials, or without
+    the study asked for; or a download was cut short (see :mod:`modic.dicomweb`).
+
+    The message names the server (never with credentials) and says what to do.
+    """

@@ -81,6 +81,19 @@ def format_summary(summary: BatchSummary) -> str:
 
 def run_batch_command(args: argparse.Namespace) -> int:
     """Run ``modic batch``; returns the exit code."""
+    from ..dicomweb.address import is_dicomweb_address, redact
+    from .dicomweb import dicomweb_options_given, run_dicomweb_batch_command
+
+    if is_dicomweb_address(args.root):
+        return run_dicomweb_batch_command(args)
+    if str(args.root).lower().startswith(("http://", "https://")):
+        shown = redact(args.root)
+        logger.error("%s: a DICOMweb server is written dicomweb+%s", shown, shown)
+        return EXIT_USAGE
+    given = dicomweb_options_given(args)
+    if given:
+        logger.error("%s: only with a DICOMweb ROOT (dicomweb+http://HOST[:PORT]/PATH)", ", ".join(given))
+        return EXIT_USAGE
     if not args.quiet and args.verbose == 0:
         # the per-study lines are the command's progress: shown unless -q
         logging.getLogger("modic.batch").setLevel(logging.INFO)

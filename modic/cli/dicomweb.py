@@ -1,0 +1,127 @@
+"""``modic batch dicomweb+http(s)://...``: the batch over a DICOMweb server's studies.
+
+The options are added to ``modic batch`` by :func:`add_dicomweb_arguments`; they are
+refused with a local ROOT. See :mod:`modic.dicomweb` and ``docs/dicomweb.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+__all__ = ["add_dicomweb_arguments", "dicomweb_options_given", "run_dicomweb_batch_command", "DICOMWEB_EPILOG"]
+
+logger = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+_OPTIONS = ("study", "studies", "annotations", "cache", "dicomweb_config")
+
+DICOMWEB_EPILOG = """\
+a DICOMweb server as ROOT: dicomweb+http://HOST[:PORT]/PATH (or dicomweb+https://):
+the studies named with --study/--studies, else every study an annotation file under
+--annotations DIR names (matched by the StudyInstanceUID in the file), are fetched
+into the cache (QIDO-RS, WADO-RS; only sagittal MR series that are not localizers;
+reused on reruns, resumed after an interruption) and classified as local folders.
+Credentials: MODIC_DICOMWEB_USER and MODIC_DICOMWEB_PASSWORD (or MODIC_DICOMWEB_TOKEN),
+or a config file (--dicomweb-config, default ~/.config/modic/dicomweb.ini) with a
+section [http://HOST:PORT/PATH] holding user = / password = (or token =); never in
+the address. See docs/dicomweb.md.
+"""
+
+
+def _uid(text: str) -> str:
+    """argparse type for a StudyInstanceUID."""
+    from ..dicomweb.server import check_uid
+    from ..errors import DicomwebError
+
+    try:
+        return check_uid(text.strip(), "StudyInstanceUID")
+    except DicomwebError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_dicomweb_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``modic batch`` for a DICOMweb ROOT."""
+    g = p.add_argument_group("DICOMweb server as ROOT (dicomweb+http(s)://HOST[:PORT]/PATH)")
+    g.add_argument(
+        "--study",
+        metavar="UID",
+        action="append",
+        type=_uid,
+        default=[],
+        help="StudyInstanceUID of a study to process (repeatable)",
+    )
+    g.add_argument("--studies", metavar="FILE", help="text file of StudyInstanceUIDs, one per line (# comments)")
+    g.add_argument(
+        "--annotations",
+        metavar="DIR",
+        help="folder (searched recursively) or file of NAME.modic.json annotations, matched to the "
+        "studies by their StudyInstanceUID",
+    )
+    g.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="where fetched studies are kept and reused (default ~/.cache/modic/dicomweb)",
+    )
+    g.add_argument(
+        "--dicomweb-config",
+        metavar="FILE",
+        help="INI file with the server's credentials (default $MODIC_DICOMWEB_CONFIG, else "
+        "~/.config/modic/dicomweb.ini)",
+    )
+
+
+def dicomweb_options_given(args: argparse.Namespace) -> list[str]:
+    """The DICOMweb options given on the command line (as ``--name``)."""
+    return [f"--{name.replace('_', '-')}" for name in _OPTIONS if getattr(args, name, None)]
+
+
+def run_dicomweb_batch_command(args: argparse.Namespace) -> int:
+    """Run ``modic batch dicomweb+http(s)://...``; returns the exit code."""
+    from ..batch import OutputFolderError
+    from ..dicomweb import DicomwebError, parse_address, read_study_list, run_dicomweb_batch
+    from .batch import ProgressBar, format_summary
+
+    try:
+        parse_address(args.root)
+    except DicomwebError as exc:
+        logger.error("%s", exc)
+        return EXIT_USAGE
+    if not args.quiet and args.verbose == 0:
+        for name in ("modic.batch", "modic.dicomweb"):
+            logging.getLogger(name).setLevel(logging.INFO)
+    studies = list(args.study)
+    if args.studies:
+        studies += read_study_list(args.studies)
+    bar = ProgressBar(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
+    try:
+        run = run_dicomweb_batch(
+            args.root,
+            args.outdir,
+            studies=studies,
+            annotations=args.annotations,
+            cache=args.cache,
+            config=args.dicomweb_config,
+            workers=args.workers,
+            force=args.force,
+            include_identifiers=args.include_identifiers,
+            dask_address=args.dask,
+            progress=bar,
+        )
+    except OutputFolderError as exc:
+        logger.error("%s", exc)
+        return EXIT_USAGE
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = run.summary
+    logging.getLogger("modic.dicomweb").info(
+        "from %s: %d instances downloaded, %d reused from the cache (%s requests)",
+        parse_address(args.root),
+        run.downloaded,
+        run.cached,
+        ", ".join(f"{n} {kind}" for kind, n in run.requests.items() if n) or "no",
+    )
+    sys.stdout.write(format_summary(summary))
+    return 0 if summary.ok else 1

@@ -1,0 +1,267 @@
+"""``modic batch`` over the studies of a DICOMweb server.
+
+Each study is fetched into the cache (:class:`~modic.dicomweb.StudyCache`) and then
+classified like a local folder by :func:`modic.batch.run_batch`, with the same outputs,
+resuming and error rows (a study that cannot be fetched is an error row of stage
+``fetch``; the batch goes on with the next study).
+
+Which studies, and their ROIs
+-----------------------------
+The ROIs of a study come from an annotation file (``*.modic.json``) in the folder given
+as ``annotations``, matched by the StudyInstanceUID it records (the file names do not
+matter; the layout ``modic annotate`` writes is fine). With no explicit study list,
+every study named by an annotation file is processed. A study without annotation file
+is reported (stage ``annotations``) and not downloaded.
+
+The jobs are named by the annotation file's path relative to the annotation folder, as
+a local batch names them by their path under ROOT, so that the same annotation files
+give the same tables whether the images come from a folder or from a server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..batch import ANNOTATION_SUFFIX, BatchJob, BatchProgress, BatchSummary, run_batch
+from ..errors import DicomwebError
+from .address import Credentials
+from .cache import FetchedStudy, StudyCache
+from .server import DicomwebServer, ServerUnavailableError, check_uid
+
+__all__ = ["DicomwebBatch", "AnnotationIndex", "index_annotations", "read_study_list", "run_dicomweb_batch"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AnnotationIndex:
+    """Annotation files found under a folder, by the StudyInstanceUID they were drawn on.
+
+    Attributes
+    ----------
+    root : Path or None
+    files : dict of str to (Path, str)
+        StudyInstanceUID -> (absolute path, path relative to ``root`` with ``/``).
+    problems : list of (str, str)
+        (relative path, message) for files that cannot be matched to a study:
+        unreadable, naming no study, or a second file for the same study.
+    """
+
+    root: Path | None = None
+    files: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def index_annotations(folder: str | os.PathLike[str] | None) -> AnnotationIndex:
+    """Every ``*.modic.json`` under a folder (or one file), by StudyInstanceUID.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` does not exist.
+    """
+    from ..annotations import read_annotations
+
+    index = AnnotationIndex()
+    if folder is None:
+        return index
+    top = Path(os.path.abspath(os.fspath(folder)))
+    if top.is_file():
+        paths, index.root = [top], top.parent
+    elif top.is_dir():
+        paths, index.root = sorted(p for p in top.rglob("*" + ANNOTATION_SUFFIX) if p.is_file()), top
+    else:
+        raise FileNotFoundError(f"{folder}: no such annotation file or folder")
+    for path in paths:
+        rel = path.relative_to(index.root).as_posix()
+        try:
+            uid = read_annotations(path).study_instance_uid
+        except Exception as exc:  # noqa: BLE001 -- reported as an error row of this file
+            index.problems.append((rel, str(exc) or type(exc).__name__))
+            continue
+        if not uid:
+            index.problems.append(
+                (rel, "the annotations name no StudyInstanceUID, so no study on a server can be matched to them")
+            )
+        elif uid in index.files:
+            first = index.files[uid][1]
+            index.problems.append((rel, f"a second annotation file for the study of {first}; only {first} is used"))
+        else:
+            index.files[uid] = (path, rel)
+    return index
+
+
+def read_study_list(path: str | os.PathLike[str]) -> list[str]:
+    """StudyInstanceUIDs from a text file: one per line, ``#`` starts a comment.
+
+    Raises
+    ------
+    DicomwebError
+        If a line is not a UID (naming the file and line).
+    """
+    uids = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                uids.append(check_uid(text, "StudyInstanceUID"))
+            except DicomwebError as exc:
+                raise DicomwebError(f"{path}, line {n}: {exc}") from None
+    return uids
+
+
+@dataclass
+class DicomwebBatch:
+    """What :func:`run_dicomweb_batch` did.
+
+    Attributes
+    ----------
+    summary : BatchSummary
+        As for a local batch (tables, counts, error stages).
+    fetched : list of FetchedStudy
+        The studies in the cache, with what was downloaded and what was reused.
+    requests : dict of str to int
+        Requests made to the server, by kind (``search``, ``retrieve``, ``store``).
+    """
+
+    summary: BatchSummary
+    fetched: list[FetchedStudy] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def downloaded(self) -> int:
+        """Instances downloaded in this run."""
+        return sum(f.downloaded for f in self.fetched)
+
+    @property
+    def cached(self) -> int:
+        """Instances reused from the cache."""
+        return sum(f.cached for f in self.fetched)
+
+
+def _unique(uids: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for uid in uids:
+        seen.setdefault(check_uid(uid, "StudyInstanceUID"), None)
+    return list(seen)
+
+
+def run_dicomweb_batch(
+    address: str,
+    outdir: str | os.PathLike[str],
+    *,
+    studies: Sequence[str] = (),
+    annotations: str | os.PathLike[str] | None = None,
+    cache: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | None = None,
+    credentials: Credentials | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    include_identifiers: bool = False,
+    dask_address: str | None = None,
+    progress: Callable[[BatchProgress], None] | None = None,
+) -> DicomwebBatch:
+    """Fetch studies from a DICOMweb server into the cache and classify them.
+
+    Parameters
+    ----------
+    address : str
+        ``dicomweb+http(s)://HOST[:PORT]/PATH``.
+    outdir : path-like
+        Output folder, as for :func:`modic.batch.run_batch`.
+    studies : sequence of str
+        StudyInstanceUIDs to process; default: every study an annotation file names.
+    annotations : path-like, optional
+        Folder searched recursively for ``*.modic.json`` (or one file), matched to the
+        studies by StudyInstanceUID.
+    cache : path-like, optional
+        Cache folder (default :func:`~modic.dicomweb.default_cache_dir`).
+    config, credentials :
+        Where the credentials come from (see :class:`~modic.dicomweb.DicomwebServer`).
+    workers, force, include_identifiers, dask_address, progress :
+        As for :func:`modic.batch.run_batch` (with Dask, the workers must see the cache
+        at the same path).
+
+    Returns
+    -------
+    DicomwebBatch
+
+    Raises
+    ------
+    DicomwebError
+        If the address is not usable.
+    ValueError
+        If there is nothing to do (no study list and no annotation file).
+    FileNotFoundError
+        If ``annotations`` or ``config`` does not exist.
+    """
+    server = DicomwebServer(address, credentials=credentials, config=config)
+    store = StudyCache() if cache is None else StudyCache(Path(cache))
+    index = index_annotations(annotations)
+    uids = _unique(studies) if studies else list(index.files)
+    if not uids and not index.problems:
+        raise ValueError(
+            "no study to process: name studies with --study UID or --studies FILE, or give "
+            "--annotations DIR holding .modic.json files drawn on the server's studies"
+        )
+    logger.info("%d stud%s on %s (%s)", len(uids), "y" if len(uids) == 1 else "ies", server.url,
+                server.credentials.describe())
+    jobs: list[BatchJob] = []
+    fetched: list[FetchedStudy] = []
+    unreachable: str | None = None
+    for rel, message in index.problems:
+        if studies:  # a study list decides what runs; a bad file is only worth a warning
+            logger.warning("%s: %s", rel, message)
+        else:
+            path = (index.root or store.folder) / rel
+            jobs.append(BatchJob(path, store.folder / "-", rel, ("annotations", message)))
+    for uid in uids:
+        from ..series import pseudonym
+
+        study_dir = store.study_dir(uid)
+        if uid in index.files:
+            annotation_path, rel = index.files[uid]
+        else:
+            rel = pseudonym(uid) + ANNOTATION_SUFFIX
+            jobs.append(BatchJob(Path(rel), study_dir, rel, ("annotations", _no_annotations(uid, annotations))))
+            continue
+        if unreachable is not None:
+            jobs.append(BatchJob(annotation_path, study_dir, rel, ("fetch", f"not tried: {unreachable}")))
+            continue
+        try:
+            fetched.append(store.fetch(server, uid))
+        except ServerUnavailableError as exc:
+            unreachable = str(exc)
+            jobs.append(BatchJob(annotation_path, study_dir, rel, ("fetch", str(exc))))
+            continue
+        except DicomwebError as exc:
+            jobs.append(BatchJob(annotation_path, study_dir, rel, ("fetch", str(exc))))
+            continue
+        jobs.append(BatchJob(annotation_path, study_dir, rel))
+    summary = run_batch(
+        store.folder,
+        outdir,
+        workers=workers,
+        force=force,
+        include_identifiers=include_identifiers,
+        dask_address=dask_address,
+        progress=progress,
+        jobs=jobs,
+    )
+    return DicomwebBatch(summary, fetched, dict(server.requests))
+
+
+def _no_annotations(uid: str, folder: str | os.PathLike[str] | None) -> str:
+    from ..series import pseudonym
+
+    where = f"under {os.fspath(folder)}" if folder is not None else "(no --annotations folder given)"
+    return (
+        f"no annotation file for study {pseudonym(uid)} {where}: draw its ROIs (modic annotate) and "
+        "give the folder of its .modic.json file with --annotations"
+    )
