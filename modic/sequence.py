@@ -32,6 +32,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -297,6 +298,15 @@ class SequenceInfo:
         Enhanced MR InversionRecovery (0018,9009), ``"YES"`` or ``"NO"``.
     orientation : tuple of 6 float or None
         ImageOrientationPatient: row then column direction cosines, LPS.
+    diffusion_b_value : float or None
+        DiffusionBValue (0018,9087), or Philips' private b-value (2001,1003) in a Philips
+        header; 0 for the b = 0 images of a diffusion series.
+    diffusion_directionality : str
+        DiffusionDirectionality (0018,9075), e.g. ``"DIRECTIONAL"``, ``"NONE"`` (b = 0).
+    echo_planar : str
+        Enhanced MR EchoPlanarPulseSequence (0018,9018), ``"YES"`` or ``"NO"``.
+    complex_component : str
+        Enhanced MR ComplexImageComponent (0008,9208), e.g. ``"MAGNITUDE"``, ``"PHASE"``.
     """
 
     repetition_time: float | None = None
@@ -316,6 +326,10 @@ class SequenceInfo:
     fat_suppression_tag: str = ""
     inversion_recovery_tag: str = ""
     orientation: tuple[float, float, float, float, float, float] | None = None
+    diffusion_b_value: float | None = None
+    diffusion_directionality: str = ""
+    echo_planar: str = ""
+    complex_component: str = ""
 
     @classmethod
     def from_dataset(cls, ds: pydicom.Dataset) -> SequenceInfo:
@@ -352,7 +366,36 @@ class SequenceInfo:
             fat_suppression_tag=_to_text(_lookup(ds, "SpectrallySelectedSuppression")).upper(),
             inversion_recovery_tag=_to_text(_lookup(ds, "InversionRecovery")).upper(),
             orientation=_to_orientation(_lookup(ds, "ImageOrientationPatient")),
+            diffusion_b_value=_b_value(ds),
+            diffusion_directionality=_to_text(_lookup(ds, "DiffusionDirectionality")).upper(),
+            echo_planar=_to_text(_lookup(ds, "EchoPlanarPulseSequence")).upper(),
+            complex_component=_to_text(_lookup(ds, "ComplexImageComponent")).upper(),
         )
+
+
+#: Philips' private diffusion b-value (2001,1003), FL, in classic MR headers that lack
+#: DiffusionBValue (dcm2niix reads the same element for Philips DWI).
+_PHILIPS_B_VALUE = 0x20011003
+
+
+def _b_value(ds: Dataset) -> float | None:
+    """DiffusionBValue, else Philips' private b-value; None when neither is there."""
+    value = _to_float(_lookup(ds, "DiffusionBValue"))
+    if value is not None:
+        return value
+    if "PHILIPS" not in _to_text(_get(ds, "Manufacturer")).upper():
+        return None
+    try:
+        elem = ds.get(_PHILIPS_B_VALUE)
+        if elem is None:
+            return None
+        value = elem.value
+        if isinstance(value, bytes) and len(value) == 4:  # implicit VR: the FL's raw bytes
+            number = struct.unpack("<f", value)[0]
+            return float(number) if math.isfinite(number) else None
+        return _to_float(value)
+    except Exception:
+        return None
 
 
 @dataclass(frozen=True)
@@ -707,6 +750,74 @@ def _description_evidence(info: SequenceInfo) -> _Evidence:
     return _Evidence(None, False, notes)
 
 
+# ImageType values (index 2 on) of images that are not a magnitude image of tissue signal:
+# phase, real and imaginary parts (PS3.3 C.8.13.1.1.1 "Complex Image Component"; Siemens
+# "P", GE "PHASE"/"REAL"/"IMAGINARY"), and field maps (Philips "B0"/"B0 MAP", "B1").
+_NOT_MAGNITUDE_IMAGE_TYPES = frozenset(
+    {"P", "PHASE", "PHASE MAP", "R", "REAL", "I", "IMAGINARY", "B0", "B0 MAP", "B1", "B1 MAP",
+     "FIELD_MAP", "FIELDMAP", "FIELD MAP"}
+)
+# ImageType values of diffusion images and maps made from them (Siemens "DIFFUSION",
+# "ADC", "TRACEW", "FA", "EXP"; GE/Philips "DWI", "ADC", "EADC", "TENSOR", "CALC_BVALUE").
+_DIFFUSION_IMAGE_TYPES = frozenset(
+    {"DIFFUSION", "ADC", "EADC", "TRACEW", "TRACE", "FA", "EXP", "DWI", "TENSOR", "CALC_BVALUE",
+     "ISODWI", "DIFFUSION MAP"}
+)
+_COMPLEX_PARTS = frozenset({"PHASE", "REAL", "IMAGINARY"})
+# Siemens sequence names: "*ep_b1000t" (diffusion EPI), "*fm2d2" (gradient-echo field map).
+_SIEMENS_DIFFUSION = re.compile(r"^\*?(ep|re|ez)_b\d", re.IGNORECASE)
+_SIEMENS_FIELD_MAP = re.compile(r"^\*?fm\d", re.IGNORECASE)
+# Words of descriptions naming a field map, matched as whole tokens ("gre_field_mapping"
+# gives the tokens "gre field mapping").
+_FIELD_MAP_PHRASES = ("field map", "field mapping", "fieldmap", "fieldmapping", "b0 map", "b0map",
+                      "b1 map", "b1map", "fmap")
+
+
+def _not_tissue_image_reason(info: SequenceInfo) -> str | None:
+    """Why a series can never be a T1, T2 or STIR for Modic reading (or None).
+
+    Diffusion-weighted series (whose b = 0 images have T2 timing and T2 contrast), field
+    maps, phase, real and imaginary images, and Siemens mosaics (several slices tiled into
+    one image). These win over timing, as a localizer does.
+    """
+    if "MOSAIC" in info.image_type:
+        return ("ImageType contains MOSAIC: a Siemens mosaic (several slices tiled into one image, "
+                "usually diffusion or functional EPI), not a sagittal stack")
+    if info.acquisition_contrast == "DIFFUSION":
+        return "AcquisitionContrast DIFFUSION: a diffusion-weighted series"
+    # Philips writes a b-value of 0 (and directionality NONE) on every MR image, so only a
+    # diffusion weighting > 0 or a direction says "diffusion".
+    if info.diffusion_b_value is not None and info.diffusion_b_value > 0:
+        return (f"b-value {info.diffusion_b_value:g} s/mm2: a diffusion-weighted series "
+                "(its b = 0 images have T2 timing, but it is not a T2)")
+    if info.diffusion_directionality in ("DIRECTIONAL", "ISOTROPIC", "BMATRIX"):
+        return f"DiffusionDirectionality {info.diffusion_directionality}: a diffusion-weighted series"
+    marked = _DIFFUSION_IMAGE_TYPES.intersection(info.image_type[2:])
+    if marked:
+        return f"ImageType contains {sorted(marked)[0]}: a diffusion image or map"
+    if _SIEMENS_DIFFUSION.match(info.sequence_name):
+        return f"SequenceName {info.sequence_name!r}: Siemens diffusion EPI"
+    if info.echo_planar == "YES":
+        return "EchoPlanarPulseSequence YES: echo planar (diffusion or functional), not a structural image"
+    if info.complex_component in _COMPLEX_PARTS:
+        return f"ComplexImageComponent {info.complex_component}: not a magnitude image"
+    marked = _NOT_MAGNITUDE_IMAGE_TYPES.intersection(info.image_type[2:])
+    if marked:
+        return f"ImageType contains {sorted(marked)[0]}: a phase, real/imaginary or field-map image"
+    if _SIEMENS_FIELD_MAP.match(info.sequence_name):
+        return f"SequenceName {info.sequence_name!r}: Siemens gradient-echo field map"
+    for label, text in (("description", info.series_description), ("protocol", info.protocol_name)):
+        tokens = _tokens(text)
+        spaced = f" {' '.join(tokens)} "
+        word = next((w for w in _FIELD_MAP_PHRASES if f" {w} " in spaced), None)
+        if word is not None:
+            return f"{label} {text!r} names a field map ({word!r})"
+        words = _read_words(_tokens(text))
+        if words.diffusion:
+            return f"{label} {text!r} names diffusion imaging ({words.diffusion!r})"
+    return None
+
+
 def _localizer_reason(info: SequenceInfo) -> str | None:
     marked = _LOCALIZER_IMAGE_TYPES.intersection(info.image_type)
     if marked:
@@ -996,7 +1107,9 @@ def identify(info: SequenceInfo) -> SeriesIdentity:
 
     Notes
     -----
-    Decision order: a localizer name or ImageType wins; otherwise the header (inversion
+    Decision order: a localizer name or ImageType wins; then a series that holds no
+    magnitude image of tissue signal (diffusion, field maps, phase, mosaics) is OTHER
+    whatever its timing; otherwise the header (inversion
     time, TR/TE/flip, fat-saturation flags, AcquisitionContrast) and the description are
     combined, the header winning a conflict. A T2 with fat suppression is STIR; a T1 or
     PD with fat suppression keeps its role with ``fat_suppressed=True``. Nothing usable
@@ -1020,6 +1133,12 @@ def identify(info: SequenceInfo) -> SeriesIdentity:
             reasons.append(f"localizer wins over the timing ({header.role.value})")
         return SeriesIdentity(Role.LOCALIZER, plane, header.fat_suppressed,
                               tuple(reasons + plane_reasons), tilt)
+    not_tissue = _not_tissue_image_reason(info)
+    if not_tissue is not None:
+        reasons = [not_tissue]
+        if header.role not in (None, Role.OTHER):
+            reasons.append(f"this wins over the timing ({header.role.value})")
+        return SeriesIdentity(Role.OTHER, plane, False, tuple(reasons + plane_reasons), tilt)
     role, fat_suppressed, reasons = _combine(header, _description_evidence(info))
     if role is Role.T2 and fat_suppressed:
         role = Role.STIR

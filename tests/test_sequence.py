@@ -487,6 +487,133 @@ def test_echo_planar_diffusion_is_other() -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# Series that never hold a T1, T2 or STIR: diffusion, field maps, phase, mosaics
+# (seen on real exports, dcm2niix's validation sets: a Philips dti_ax given T2 from its
+# timing, a Philips B0 map given T1 from AcquisitionContrast, Siemens mosaics)
+# ---------------------------------------------------------------------------------------
+
+def _philips_private_b_value(ds: Dataset, b: float) -> Dataset:
+    ds.add_new(Tag(0x2001, 0x0010), "LO", "Philips Imaging DD 001")
+    ds.add_new(Tag(0x2001, 0x1003), "FL", b)
+    return ds
+
+
+@pytest.mark.parametrize("b_value", [2000.0, 0.0])
+def test_philips_dti_with_t2_timing_is_not_t2(tmp_path: Path, b_value: float) -> None:
+    """Both the b = 2000 and the b = 0 images of a Philips DTI: the b = 0 header has T2
+    timing and nothing but the description says diffusion."""
+    ds = mr_dataset(Manufacturer="Philips Medical Systems", SeriesDescription="dti_ax",
+                    ProtocolName="WIP dti_ax SENSE", ScanningSequence="SE", SequenceVariant="SK",
+                    RepetitionTime=7000.0, EchoTime=90.0, ImageOrientationPatient=AXIAL,
+                    ImageType=["ORIGINAL", "PRIMARY", "M_SE", "M", "SE"])
+    _philips_private_b_value(ds, b_value)
+    info = SequenceInfo.from_dataset(round_trip(ds, tmp_path))
+    assert info.diffusion_b_value == b_value
+    identity = checked(identify(info))
+    assert identity.role is Role.OTHER
+    text = reasons_text(identity)
+    if b_value:
+        assert "b-value 2000 s/mm2: a diffusion-weighted series" in text
+    else:
+        assert "names diffusion imaging ('dti')" in text
+    assert "this wins over the timing (T2)" in text
+
+
+def test_philips_private_b_value_zero_on_a_t1_keeps_it_t1(tmp_path: Path) -> None:
+    """Philips writes b = 0 on every MR image: alone it says nothing."""
+    ds = mr_dataset(Manufacturer="Philips Medical Systems", SeriesDescription="T1W_TSE_SAG",
+                    ScanningSequence="SE", RepetitionTime=550.0, EchoTime=10.0,
+                    ImageOrientationPatient=SAGITTAL)
+    _philips_private_b_value(ds, 0.0)
+    assert checked(identify(SequenceInfo.from_dataset(round_trip(ds, tmp_path)))).role is Role.T1
+
+
+def test_diffusion_b_value_zero_with_directionality_none_is_not_diffusion() -> None:
+    identity = identify_ds(ScanningSequence="SE", RepetitionTime=3500, EchoTime=100,
+                           DiffusionBValue=0.0, DiffusionDirectionality="NONE")
+    assert identity.role is Role.T2
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ({"DiffusionBValue": 800.0}, "b-value 800 s/mm2"),
+        ({"DiffusionDirectionality": "ISOTROPIC"}, "DiffusionDirectionality ISOTROPIC"),
+        ({"ImageType": ["DERIVED", "PRIMARY", "DIFFUSION", "ADC"]}, "ImageType contains ADC"),
+        ({"ImageType": ["ORIGINAL", "PRIMARY", "DIFFUSION", "TRACEW"]}, "ImageType contains DIFFUSION"),
+        ({"SequenceName": "*ep_b1000t"}, "SequenceName '*ep_b1000t': Siemens diffusion EPI"),
+        ({"SeriesDescription": "DWI_SAG b50-800"}, "names diffusion imaging ('dwi')"),
+    ],
+)
+def test_diffusion_evidence_wins_over_t2_timing(attributes: dict[str, Any], reason: str) -> None:
+    identity = identify_ds(ScanningSequence="SE", RepetitionTime=4000, EchoTime=90, **attributes)
+    assert identity.role is Role.OTHER
+    assert reason in reasons_text(identity)
+
+
+def test_enhanced_mr_acquisition_contrast_diffusion_wins_over_timing(tmp_path: Path) -> None:
+    shared = _item(
+        MRTimingAndRelatedParametersSequence=[_item(RepetitionTime=4000.0, FlipAngle=90.0)],
+        MREchoSequence=[_item(EffectiveEchoTime=85.0)],
+        MRDiffusionSequence=[_item(DiffusionBValue=1000.0, DiffusionDirectionality="DIRECTIONAL")],
+        PlaneOrientationSequence=[_item(ImageOrientationPatient=SAGITTAL)],
+    )
+    frames = [_item(MRImageFrameTypeSequence=[_item(
+        FrameType=["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"], AcquisitionContrast="DIFFUSION")])]
+    info = SequenceInfo.from_dataset(round_trip(enhanced_mr(shared, frames), tmp_path))
+    assert info.diffusion_b_value == 1000.0 and info.diffusion_directionality == "DIRECTIONAL"
+    identity = checked(identify(info))
+    assert identity.role is Role.OTHER
+    assert "AcquisitionContrast DIFFUSION" in reasons_text(identity)
+
+
+def test_philips_b0_field_map_with_acquisition_contrast_t1_is_not_t1(tmp_path: Path) -> None:
+    shared = _item(
+        MRTimingAndRelatedParametersSequence=[_item(RepetitionTime=12.0, FlipAngle=25.0)],
+        MREchoSequence=[_item(EffectiveEchoTime=3.1)],
+        PlaneOrientationSequence=[_item(ImageOrientationPatient=SAGITTAL)],
+    )
+    frames = [_item(MRImageFrameTypeSequence=[_item(
+        FrameType=["ORIGINAL", "PRIMARY", "B0 MAP", "NONE"], AcquisitionContrast="T1")])]
+    ds = enhanced_mr(shared, frames, SeriesDescription="B0_shim", ScanningSequence="GR")
+    identity = checked(identify(SequenceInfo.from_dataset(round_trip(ds, tmp_path))))
+    assert identity.role is Role.OTHER
+    assert "ImageType contains B0 MAP: a phase, real/imaginary or field-map image" in reasons_text(identity)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ({"ImageType": ["ORIGINAL", "PRIMARY", "P", "ND"]}, "ImageType contains P"),
+        ({"ImageType": ["ORIGINAL", "PRIMARY", "B0", "B0"]}, "ImageType contains B0"),
+        ({"ComplexImageComponent": "PHASE"}, "ComplexImageComponent PHASE"),
+        ({"SequenceName": "*fm2d2r"}, "Siemens gradient-echo field map"),
+        ({"SeriesDescription": "gre_field_mapping"}, "names a field map ('field mapping')"),
+        ({"ProtocolName": "B0map sag"}, "names a field map ('b0map')"),
+    ],
+)
+def test_field_maps_and_phase_images_are_never_t1(attributes: dict[str, Any], reason: str) -> None:
+    identity = identify_ds(ScanningSequence="GR", RepetitionTime=400, EchoTime=4.9, FlipAngle=60,
+                           **attributes)
+    assert identity.role is Role.OTHER
+    assert reason in reasons_text(identity)
+
+
+def test_a_magnitude_image_type_is_not_a_phase_image() -> None:
+    identity = identify_ds(ScanningSequence="SE", RepetitionTime=500, EchoTime=10,
+                           ImageType=["ORIGINAL", "PRIMARY", "M", "NORM", "DIS2D"])
+    assert identity.role is Role.T1
+
+
+def test_siemens_mosaic_is_flagged_and_never_a_t2() -> None:
+    identity = identify_ds(ScanningSequence="SE", RepetitionTime=5000, EchoTime=95,
+                           ImageType=["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"],
+                           SeriesDescription="t2_tse_sag")
+    assert identity.role is Role.OTHER
+    assert "a Siemens mosaic (several slices tiled into one image" in reasons_text(identity)
+
+
+# ---------------------------------------------------------------------------------------
 # Localizers
 # ---------------------------------------------------------------------------------------
 
