@@ -87,6 +87,8 @@ __all__ = [
     "data",
     "errors",
     "phantom",
+    "plot",
+    "report",
     "teaching",
 ]
 
@@ -123,10 +125,10 @@ _LAZY: dict[str, str] = {
     "map_region": "modic.geometry",
     "annotate": "modic.annotator",
 }
-_SUBMODULES = {"data", "errors", "phantom", "teaching", "batch"}
+_SUBMODULES = {"data", "errors", "phantom", "teaching", "batch", "plot", "report"}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import batch, data, errors, phantom, teaching
+    from . import batch, data, errors, phantom, plot, report, teaching
     from .annotations import (
         ROI,
         Annotations,
