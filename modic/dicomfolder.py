@@ -42,6 +42,8 @@ _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_DATA = 0x7FE00010
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
+#: More duplicate positions than this in one series are reported in one summary line.
+MAX_DUPLICATE_WARNINGS = 3
 #: Two slices closer than this along the normal are at the same position (mm).
 DUPLICATE_TOLERANCE_MM = 0.01
 #: A step larger than this multiple of the median spacing is a gap (missing slices).
@@ -487,17 +489,33 @@ def _build_series(study_uid: str, series_uid: str, stack: int, items: list[tuple
     coords = coords[order]
     # duplicates: keep the first of each position (lowest InstanceNumber, then path)
     keep = [0]
+    duplicates: list[str] = []
+    same_instance = 0
     for i in range(1, len(frames)):
         if coords[i] - coords[keep[-1]] <= DUPLICATE_TOLERANCE_MM:
             kept = frames[keep[-1]]
             same = kept.sop_instance_uid == frames[i].sop_instance_uid
-            warnings.append(
+            same_instance += same
+            duplicates.append(
                 f"duplicate slice position {coords[i]:.2f} mm along the normal: kept {kept.path} "
                 f"({_inst(kept)}), ignored {frames[i].path} ({_inst(frames[i])})"
                 + (" -- the same SOP instance twice" if same else "")
             )
         else:
             keep.append(i)
+    if len(duplicates) <= MAX_DUPLICATE_WARNINGS:
+        warnings.extend(duplicates)
+    else:
+        # A 4-D series (b-values, echoes, time points, a double export) repeats every
+        # position: one line says so instead of one per image.
+        positions = len({round(float(c) / DUPLICATE_TOLERANCE_MM) for c in coords})
+        twice = f"; {same_instance} of them the same SOP instance twice" if same_instance else ""
+        warnings.append(
+            f"{len(duplicates)} images repeat a slice position already taken ({len(frames)} images at "
+            f"{positions} positions: a 4-D series, e.g. several b-values, echoes or time points, or "
+            f"the same images exported twice{twice}); the first image of each position is kept "
+            f"(lowest InstanceNumber, then path), e.g. {duplicates[0].removeprefix('duplicate slice ')}"
+        )
     frames = [frames[i] for i in keep]
     coords = coords[keep]
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pydicom
 import pytest
 from conftest import write_lumbar_study
 
@@ -78,7 +79,12 @@ def test_info_json(tmp_path):
     assert st["reading"]["T1"]["series"] == "2"
     assert st["reading"]["T2"]["series"] == "3"
     assert st["reading"]["STIR"]["series"] == "4"
-    assert "patient_name" not in st
+    assert "patient_name" not in st and "patient_id" not in st
+    # the UIDs find the data again in a PACS or viewer: every series carries its own
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and pydicom.misc.is_dicom(p)]
+    uids = {str(pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID) for p in files}
+    assert {s["series_instance_uid"] for s in st["series"]} == uids
+    assert st["study_instance_uid"].startswith("1.")
 
 
 def test_info_role_override_and_choice(tmp_path):

@@ -137,6 +137,29 @@ def test_gap_and_duplicate_are_reported_and_one_duplicate_kept(tmp_path):
     np.testing.assert_allclose(vol.index_to_patient([3, 0, 0]), [-16, 0, 0])
 
 
+def test_a_4d_series_reports_its_repeated_positions_in_one_line(tmp_path):
+    """Five positions, each written three times (e.g. three b-values or echoes): one line."""
+    pixels = volume_pattern(15, 4, 4)
+    xs = [0, -4, -8, -12, -16] * 3
+    write_series(
+        tmp_path,
+        pixels,
+        origin=(0, 0, 0),
+        positions=[(x, 0, 0) for x in xs],
+        instance_numbers=list(range(1, 16)),
+        header=VENDORS["siemens"]["T2"],
+    )
+    (series,) = modic.scan(tmp_path).all_series()
+    assert series.shape == (5, 4, 4)
+    repeated = [w for w in series.warnings if "slice position" in w]
+    assert len(repeated) == 1
+    assert repeated[0].startswith("10 images repeat a slice position already taken (15 images at 5 positions")
+    assert "a 4-D series" in repeated[0] and "the first image of each position is kept" in repeated[0]
+    # the first of each position is kept: instances 1-5, the pixels of the first five images
+    vol = modic.load_volume(series)
+    np.testing.assert_array_equal(vol.array, pixels[:5].astype(np.float32))
+
+
 def test_uneven_spacing_is_reported(tmp_path):
     xs = [0, -4, -8.4, -12, -16]
     write_series(

@@ -56,9 +56,10 @@ def _series_dict(s: Series, include_identifiers: bool) -> dict[str, Any]:
         "reasons": list(s.identity.reasons),
         "warnings": list(s.warnings),
         "problems": list(s.problems),
+        # UIDs name the data, not the patient (annotation files and DICOM SR carry them too):
+        # always given, so that a series can be found again in a PACS or a viewer.
+        "series_instance_uid": s.series_uid,
     }
-    if include_identifiers:
-        d["series_instance_uid"] = s.series_uid
     return d
 
 
@@ -88,21 +89,23 @@ def describe_scan(
 ) -> dict[str, Any]:
     """A JSON-able description of a scan: studies, series, selections, skipped files.
 
-    Patient name and ID, study date and UIDs are left out unless
-    ``include_identifiers`` is true; studies are named by their pseudonymous key.
+    Patient name and ID, study date and accession number are left out unless
+    ``include_identifiers`` is true; studies are named by their pseudonymous key. The
+    Study and Series Instance UIDs are always given (they name the data, not the patient,
+    and find it again in a PACS or viewer).
     """
     choices = choices or {}
     studies = []
     for st in result.studies:
         sd: dict[str, Any] = {
             "key": st.key,
+            "study_instance_uid": st.study_uid,
             "description": st.description,
             "series": [_series_dict(s, include_identifiers) for s in st.series],
             "reading": {r.value: _selection_dict(sel) for r, sel in _selections(st, choices).items()},
         }
         if include_identifiers:
             sd.update(
-                study_instance_uid=st.study_uid,
                 patient_name=st.patient_name,
                 patient_id=st.patient_id,
                 study_date=st.date,
