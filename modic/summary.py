@@ -186,8 +186,8 @@ def summary_sections(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The ``by_level`` and ``by_study`` sections of ``summary.json``.
 
     ``by_level``: ``{level: {"studies", "studies_changed", "worst_type": {label: n},
-    "indeterminate_endplates"}}`` head to foot; ``by_study``: ``{key: {"any_change", "worst_type", "worst_levels": [...],
-    "indeterminate", "levels": {level: worst type}}}``.
+    "indeterminate_endplates"}}`` head to foot; ``by_study``: ``{key: {"any_change",
+    "worst_type", "worst_levels": [...], "indeterminate", "levels": {level: worst type}}}``.
     """
     per = study_level_rows(records)
     by_level = {}
