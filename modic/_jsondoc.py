@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -42,6 +43,10 @@ _TIMESTAMP_RE = re.compile(
 )
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 
+#: Largest JSON file modic reads (bytes). An annotation file of a study is tens of kB;
+#: 1000 ROIs of 1000 points each stay under 64 MiB.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
 
 # ----------------------------------------------------------------------------------------
 # reading
@@ -56,6 +61,11 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     Any
         The JSON value, usually an object (check it with :func:`as_object`).
 
+    Only regular files are read: a FIFO, a device (a link to ``/dev/zero``), a socket or a
+    folder is refused without waiting on it, and so is a file larger than
+    :data:`MAX_JSON_BYTES`. Nesting deeper than Python's parser allows (about 1000 levels;
+    modic's documents need 6) is refused too.
+
     Raises
     ------
     AnnotationFormatError
@@ -64,7 +74,7 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         If there is no such file.
     """
     name = os.fspath(path)
-    raw = Path(path).read_bytes()
+    raw = _read_regular_file(Path(path), MAX_JSON_BYTES)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -75,8 +85,66 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise AnnotationFormatError(
             f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}", source=name
         ) from None
+    except RecursionError:
+        raise AnnotationFormatError(
+            "JSON nested too deeply (arrays or objects more than about 1000 levels deep; modic's "
+            "documents need 6)",
+            source=name,
+        ) from None
     except ValueError as e:
         raise AnnotationFormatError(f"invalid JSON: {e}", source=name) from None
+
+
+def _kind_of_file(mode: int) -> str:
+    for test, what in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, else a clear error.
+
+    The file is opened without blocking (a FIFO with no writer would otherwise wait
+    forever) and checked with ``fstat`` on the open descriptor, so that the check and the
+    read see the same file.
+    """
+    name = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except IsADirectoryError:
+        raise AnnotationFormatError("is a folder, not a JSON file", source=name) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise AnnotationFormatError(
+                f"is {_kind_of_file(info.st_mode)}, not a regular file: not read", source=name
+            )
+        if info.st_size > limit:
+            raise AnnotationFormatError(
+                f"is {info.st_size / 2**20:.1f} MiB, more than the {limit / 2**20:g} MiB a modic JSON "
+                "file may have",
+                source=name,
+            )
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read(limit + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(raw) > limit:  # grew while being read
+        raise AnnotationFormatError(
+            f"is more than the {limit / 2**20:g} MiB a modic JSON file may have", source=name
+        )
+    return raw
 
 
 def _reject_constant(name: str) -> None:

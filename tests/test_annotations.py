@@ -1068,3 +1068,87 @@ def test_the_valid_base_document_passes_both(validator: Any):
     doc = make_annotations().to_dict()
     assert list(validator.iter_errors(doc)) == []
     assert Annotations.from_dict(doc) == make_annotations()
+
+
+# ----------------------------------------------------------------------------------------
+# hostile and broken files: refused quickly, with the file and the reason, never a hang
+# ----------------------------------------------------------------------------------------
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path):
+    fifo = tmp_path / "case.modic.json"
+    os.mkfifo(fifo)
+    with pytest.raises(AnnotationFormatError, match=r"is a FIFO \(named pipe\), not a regular file") as info:
+        read_annotations(fifo)
+    assert str(fifo) in str(info.value)
+
+
+def test_a_link_to_a_device_is_refused(tmp_path: Path):
+    link = tmp_path / "case.modic.json"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(AnnotationFormatError, match="is a character device, not a regular file"):
+        read_annotations(link)
+
+
+def test_a_folder_is_refused(tmp_path: Path):
+    folder = tmp_path / "case.modic.json"
+    folder.mkdir()
+    with pytest.raises(AnnotationFormatError, match="is a folder"):
+        read_annotations(folder)
+
+
+def test_a_file_larger_than_the_limit_is_refused_before_reading(tmp_path: Path):
+    big = tmp_path / "case.modic.json"
+    with open(big, "wb") as f:
+        f.truncate(65 * 2**20)  # sparse: costs no disk
+    with pytest.raises(AnnotationFormatError, match=r"is 65\.0 MiB, more than the 64 MiB"):
+        read_annotations(big)
+
+
+def test_deep_nesting_is_refused(tmp_path: Path):
+    path = tmp_path / "deep.modic.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(AnnotationFormatError, match="JSON nested too deeply"):
+        read_annotations(path)
+
+
+def test_too_many_rois_are_refused(tmp_path: Path):
+    doc = make_annotations().to_dict()
+    doc["rois"] = [dict(doc["rois"][0], id=f"r{i}") for i in range(2001)]
+    path = tmp_path / "many.modic.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(
+        AnnotationFormatError, match="2001 ROIs, more than the 2000 one document may hold"
+    ) as info:
+        read_annotations(path)
+    assert info.value.field == "rois"
+
+
+def test_a_polygon_with_too_many_points_is_refused_before_its_points_are_checked(tmp_path: Path):
+    doc = make_annotations().to_dict()
+    doc["rois"][0]["shape"] = {"type": "polygon", "points": [[1.0, 1.0]] * 1_000_000}
+    path = tmp_path / "points.modic.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(AnnotationFormatError, match="1000000 points, more than the 20000") as info:
+        read_annotations(path)
+    assert info.value.field == "rois[0].shape.points"
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "field", "message"),
+    [
+        (1_000_000, 1_000_000, "rows", "must be at most 16384, got 1000000"),
+        (40_000, 40_000, "rows", "must be at most 16384"),
+        (8192, 8192, "rows", "a 8192 x 8192 image is larger than the 16777216 pixels"),
+    ],
+)
+def test_a_huge_declared_image_is_refused_before_any_allocation(
+    tmp_path: Path, rows: int, columns: int, field: str, message: str
+):
+    doc = make_annotations().to_dict()
+    doc["rois"][0]["image"]["rows"] = rows
+    doc["rois"][0]["image"]["columns"] = columns
+    del doc["rois"][0]["patient"]
+    path = tmp_path / "huge.modic.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(AnnotationFormatError, match=message) as info:
+        read_annotations(path)
+    assert info.value.field == f"rois[0].image.{field}"

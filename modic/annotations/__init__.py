@@ -89,6 +89,11 @@ UTF-8 JSON, by default in a sibling of the study folder (:func:`annotation_path_
   errors in 1.0 and 1.1 documents and are ignored (with a logged warning) in later 1.x
   minor versions; other major versions are refused.
 
+Limits, so that a broken or hostile file costs seconds, not hours: only regular files are
+read (a FIFO, a device or a folder is refused without waiting on it), at most 64 MiB, at
+most 2000 ROIs, 20000 points per polygon or stored outline, images of at most 16384 pixels a
+side and 4096 x 4096 pixels in all (``MAX_*`` in ``modic.annotations._common``).
+
 Errors name the file and the JSON field, e.g.
 ``study1.modic.json: rois[2].shape.points: a polygon needs at least 3 points, got 2``
 (:class:`~modic.errors.AnnotationFormatError`, a ``ValueError``).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,19 +17,26 @@ from .._jsondoc import (
 )
 from ..errors import AnnotationFormatError
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
 logger = logging.getLogger(__name__)
 
 #: Shape coordinates (pixels) are kept to this many decimals.
 PIXEL_DECIMALS = 3
 #: ``outline_lps`` (mm) is written with this many decimals.
 MM_DECIMALS = 4
-#: Largest tolerated disagreement between ``outline_lps`` and image + shape, in mm.
-OUTLINE_TOLERANCE_MM = 1.0
 #: Points of an ellipse outline unless told otherwise.
 DEFAULT_OUTLINE_POINTS = 64
+
+# Limits on what an annotation document may hold, so that a hostile or broken file costs
+# seconds and megabytes, not hours and gigabytes. A study's document holds tens of ROIs of
+# tens of points on images of at most 1024 x 1024 pixels; the limits are far above that.
+#: Most ROIs in one document.
+MAX_ROIS = 2000
+#: Most points of one polygon (and of a stored ``outline_lps``).
+MAX_SHAPE_POINTS = 20000
+#: Largest rows or columns of the image an ROI was drawn on (DICOM allows 65535).
+MAX_IMAGE_SIDE = 16384
+#: Largest rows x columns of that image (4096 x 4096): a mask of it is 16 MiB.
+MAX_IMAGE_PIXELS = 4096 * 4096
 
 
 def _last_axis(values: ArrayLike, n: int, name: str) -> NDArray[np.float64]:
@@ -81,6 +88,7 @@ def _get_points(d: Mapping[str, Any], key: str, dim: int) -> list[tuple[float, .
     value = d[key]
     if not isinstance(value, list):
         raise AnnotationFormatError(f"expected an array of points, got {json_type(value)}", field=key)
+    _check_point_count(len(value), key)
     with at(key):
         return [_get_numbers({f"[{i}]": p}, f"[{i}]", dim) for i, p in enumerate(value)]
 
@@ -112,6 +120,14 @@ def _as_floats(values: object, name: str, n: int) -> tuple[float, ...]:
         raise AnnotationFormatError(f"must be {n} numbers, got {len(seq)}", field=name)
     with at(name):
         return tuple(_as_float(v, f"[{i}]") for i, v in enumerate(seq))
+
+
+def _check_point_count(n: int, name: str) -> None:
+    if n > MAX_SHAPE_POINTS:
+        raise AnnotationFormatError(
+            f"{n} points, more than the {MAX_SHAPE_POINTS} a shape may have (simplify the outline)",
+            field=name,
+        )
 
 
 def _as_point_array(points: object, name: str, dim: int) -> NDArray[np.float64]:

@@ -34,6 +34,7 @@ from .._jsondoc import (
 from ..errors import AnnotationFormatError
 from ._common import (
     DEFAULT_OUTLINE_POINTS,
+    MAX_ROIS,
     MM_DECIMALS,
     _get_object,
     _get_points,
@@ -222,6 +223,10 @@ class Annotations:
 
     def __post_init__(self) -> None:
         self.rois = list(self.rois)
+        if len(self.rois) > MAX_ROIS:
+            raise AnnotationFormatError(
+                f"{len(self.rois)} ROIs, more than the {MAX_ROIS} one document may hold", field="rois"
+            )
         seen: dict[str, int] = {}
         for i, roi in enumerate(self.rois):
             if not isinstance(roi, ROI):
@@ -565,6 +570,10 @@ def _annotations_from_dict(d: object, source: str) -> Annotations:
     items = d["rois"]
     if not isinstance(items, list):
         raise AnnotationFormatError(f"expected an array, got {json_type(items)}", field="rois")
+    if len(items) > MAX_ROIS:
+        raise AnnotationFormatError(
+            f"{len(items)} ROIs, more than the {MAX_ROIS} one document may hold", field="rois"
+        )
     rois: list[ROI] = []
     for i, item in enumerate(items):
         with at(f"rois[{i}]"):

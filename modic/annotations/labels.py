@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .._jsondoc import (
     as_object,
@@ -17,9 +17,6 @@ from .._jsondoc import (
     json_type,
 )
 from ..errors import AnnotationFormatError
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,8 @@ from .._jsondoc import (
 from ..errors import AnnotationFormatError, GeometryError
 from ..geometry import SliceGeometry, slice_normal
 from ._common import (
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
     _as_floats,
     _as_int,
     _get_int,
@@ -136,6 +138,17 @@ class ImagePlane:
         object.__setattr__(self, "frame_number", _as_int(self.frame_number, "frame_number", minimum=1))
         object.__setattr__(self, "rows", _as_int(self.rows, "rows", minimum=1))
         object.__setattr__(self, "columns", _as_int(self.columns, "columns", minimum=1))
+        for name in ("rows", "columns"):
+            if getattr(self, name) > MAX_IMAGE_SIDE:
+                raise AnnotationFormatError(
+                    f"must be at most {MAX_IMAGE_SIDE}, got {getattr(self, name)}", field=name
+                )
+        if self.rows * self.columns > MAX_IMAGE_PIXELS:
+            raise AnnotationFormatError(
+                f"a {self.rows} x {self.columns} image is larger than the {MAX_IMAGE_PIXELS} pixels "
+                "(4096 x 4096) an annotated image may have",
+                field="rows",
+            )
         if self.series_number is not None:
             object.__setattr__(self, "series_number", _as_int(self.series_number, "series_number"))
         object.__setattr__(self, "position", _as_floats(self.position, "position", 3))

@@ -11,7 +11,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -28,15 +28,13 @@ from ._common import (
     _as_float,
     _as_int,
     _as_point_array,
+    _check_point_count,
     _check_type,
     _get_int,
     _get_number,
     _get_points,
     _round,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +93,7 @@ class Polygon(Shape):
 
     def __post_init__(self) -> None:
         pts = _as_point_array(self.points, "points", 2)
+        _check_point_count(pts.shape[0], "points")
         if pts.shape[0] < 3:
             raise AnnotationFormatError(
                 f"a polygon needs at least 3 points, got {pts.shape[0]}", field="points"
