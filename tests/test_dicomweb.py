@@ -441,3 +441,117 @@ def test_credentials_object_checks_itself() -> None:
     with pytest.raises(DicomwebError):
         Credentials(user="a", source="test")
     assert Credentials(token="t").describe() == "a bearer token from none"
+
+
+# -- storing results back (STOW-RS) --------------------------------------------------------
+
+
+def write_text_sr(path: Path, study_folder: Path, text: str) -> pydicom.Dataset:
+    """A Basic Text SR of a study, written with pydicom (header copied from one of its images)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    image = next(pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(study_folder.rglob("*"))
+                 if p.is_file() and p.suffix != ".json")
+    ds = Dataset()
+    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+               "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+        setattr(ds, kw, getattr(image, kw, ""))
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
+    ds.SOPInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber, ds.Manufacturer = "SR", 901, 1, "modic tests"
+    ds.ContentDate, ds.ContentTime = "20261203", "090000"
+    ds.ValueType, ds.ContinuityOfContent = "CONTAINER", "SEPARATE"
+    ds.CompletionFlag, ds.VerificationFlag = "COMPLETE", "UNVERIFIED"
+    title = Dataset()
+    title.CodeValue, title.CodingSchemeDesignator, title.CodeMeaning = "18748-4", "LN", "Diagnostic imaging report"
+    ds.ConceptNameCodeSequence = Sequence([title])
+    item = Dataset()
+    item.RelationshipType, item.ValueType, item.TextValue = "CONTAINS", "TEXT", text
+    name = Dataset()
+    name.CodeValue, name.CodingSchemeDesignator, name.CodeMeaning = "121071", "DCM", "Finding"
+    item.ConceptNameCodeSequence = Sequence([name])
+    ds.ContentSequence = Sequence([item])
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return ds
+
+
+def test_store_sends_the_dicom_outputs_back_and_they_round_trip(orthanc: Orthanc, tmp_path: Path) -> None:
+    name = "philips_15T_mixed23_enhanced"
+    uid = study_uid(name)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    sr = write_text_sr(out / "sr" / "finding.dcm", modic.data.sample_study_path(name), "L4 inferior: Modic 2/3")
+    (out / "notes.txt").write_text("not DICOM: not sent")
+    other = write_text_sr(out / "sr" / "other-study.dcm", modic.data.sample_study_path("siemens_3T_rle_t2fs"), "x")
+    r = modic_run("batch", orthanc.dicomweb, "--annotations", str(annotations_of(tmp_path, name)),
+                  "--cache", str(cache), "-o", str(out), "--workers", "1", "--store", env=creds_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "stored on " in r.stdout and ": 1 DICOM object (stored.csv)" in r.stdout
+    [row] = read_csv(out / "stored.csv")
+    assert row == {"study": pseudonym(uid), "file": "sr/finding.dcm", "modality": "SR", "status": "stored",
+                   "message": ""}
+    # the server (asked directly) has it in the study, and only it
+    found = orthanc.qido(f"/studies/{uid}/instances?SOPInstanceUID={sr.SOPInstanceUID}")
+    assert len(found) == 1 and found[0]["00080060"]["Value"] == ["SR"]
+    assert not orthanc.qido(f"/instances?SOPInstanceUID={other.SOPInstanceUID}")
+    # and it reads back as it was written
+    from modic.dicomweb import DicomwebServer
+    from modic.dicomweb.address import Credentials as C
+
+    server = DicomwebServer(orthanc.dicomweb, credentials=C(USER, PASSWORD, source="test"))
+    [(series, sop)] = server.search_instances(uid, "SR")
+    back = server.retrieve_instance(series, sop)
+    assert back.ContentSequence[0].TextValue == "L4 inferior: Modic 2/3"
+    assert back.SOPInstanceUID == sr.SOPInstanceUID and back.SeriesInstanceUID == sr.SeriesInstanceUID
+    # a rerun stores it again without complaint, and the SR series is never fetched as an image
+    r = modic_run("batch", orthanc.dicomweb, "--annotations", str(annotations_of(tmp_path, name)),
+                  "--cache", str(cache), "-o", str(out), "--workers", "1", "--store", env=creds_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "modality SR, not MR images" in r.stderr
+    cached_series = {p.parent.name for p in cached_instances(cache, uid)}
+    assert len(cached_series) == 3 and sr.SeriesInstanceUID not in cached_series
+
+
+def test_store_failure_is_reported(orthanc: Orthanc, tmp_path: Path) -> None:
+    from modic.dicomweb import DicomwebServer, store_outputs
+    from modic.dicomweb.address import Credentials as C
+
+    path = tmp_path / "sr.dcm"
+    write_text_sr(path, modic.data.sample_study_path("siemens_15T_type1_type2"), "x")
+    server = DicomwebServer(orthanc.dicomweb, credentials=C(USER, "not-the-password", source="test"))
+    [res] = store_outputs(server, [path])
+    assert not res.ok and "HTTP 401" in res.message
+    assert not orthanc.qido(f"/instances?SOPInstanceUID={pydicom.dcmread(path).SOPInstanceUID}")
+
+
+# -- modic info / classify on a server's study ---------------------------------------------
+
+
+def test_info_and_classify_read_a_study_on_the_server(orthanc: Orthanc, tmp_path: Path) -> None:
+    name = "siemens_15T_type1_type2"
+    uid = study_uid(name)
+    env, cache = creds_env(tmp_path), tmp_path / "cache"
+    r = modic_run("info", orthanc.dicomweb, "--study", uid, "--cache", str(cache), "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    local = modic_run("info", str(modic.data.sample_study_path(name)), "--json", env=env)
+    got, want = json.loads(r.stdout), json.loads(local.stdout)
+    # info fetches every series: the same series, roles and planes as the local folder
+    assert [(s["key"], s["role"], s["plane"]) for st in got["studies"] for s in st["series"]] == [
+        (s["key"], s["role"], s["plane"]) for st in want["studies"] for s in st["series"]]
+    r = modic_run("classify", orthanc.dicomweb, "--study", uid, "--cache", str(cache), "--json",
+                  "--annotations", str(modic.data.sample_annotations_path(name)), env=env)
+    assert r.returncode == 0, r.stderr
+    local = modic_run("classify", str(modic.data.sample_study_path(name)), "--json", env=env)
+    assert json.loads(r.stdout) == json.loads(local.stdout)
+    assert "0 instances downloaded" in r.stderr  # info fetched it all already
+    r = modic_run("classify", orthanc.dicomweb, "--study", uid, env=env)
+    assert r.returncode == 2 and "--annotations FILE" in r.stderr
+    r = modic_run("classify", orthanc.dicomweb, "--annotations", "x.json", env=env)
+    assert r.returncode == 2 and "--study UID" in r.stderr

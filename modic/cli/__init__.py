@@ -75,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
             "TR/TE/TI, warnings, the series picked for Modic reading, and the files skipped and why."
         ),
     )
-    info.add_argument("path", metavar="PATH", help="folder (scanned recursively) or DICOM file")
+    info.add_argument(
+        "path",
+        metavar="PATH",
+        help="folder (scanned recursively) or DICOM file, or a DICOMweb server dicomweb+http(s)://... "
+        "with --study UID",
+    )
     info.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     info.add_argument(
         "--include-identifiers",
@@ -83,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also show patient name and ID, study date and UIDs (hidden by default)",
     )
     _add_selection_options(info)
+    _add_dicomweb_source_options(info)
     info.set_defaults(func=_run_info)
     _add_classify_parser(sub)
     _add_batch_parser(sub)
@@ -114,7 +120,12 @@ def _add_classify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
             "explanation and warnings. ROIs that cannot be measured are listed on stderr (exit 1)."
         ),
     )
-    p.add_argument("study_dir", metavar="STUDY", help="study folder (scanned recursively)")
+    p.add_argument(
+        "study_dir",
+        metavar="STUDY",
+        help="study folder (scanned recursively), or a DICOMweb server dicomweb+http(s)://... with "
+        "--study UID and --annotations FILE",
+    )
     p.add_argument(
         "--annotations",
         metavar="FILE",
@@ -127,6 +138,7 @@ def _add_classify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         help="also show patient name and ID and the StudyInstanceUID (hidden by default)",
     )
     _add_selection_options(p)
+    _add_dicomweb_source_options(p)
     p.set_defaults(func=_run_classify)
 
 
@@ -261,16 +273,28 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
+def _add_dicomweb_source_options(p: argparse.ArgumentParser) -> None:
+    from .dicomweb import add_dicomweb_source_arguments
+
+    add_dicomweb_source_arguments(p)
+
+
 def _run_info(args: argparse.Namespace) -> int:
+    from .dicomweb import fetch_study_argument
     from .info import run_info
 
-    return run_info(args)
+    # a dicomweb+http(s):// PATH: the --study is fetched (all its series) and listed
+    code = fetch_study_argument(args, "path", all_series=True)
+    return run_info(args) if code is None else code
 
 
 def _run_classify(args: argparse.Namespace) -> int:
     from .classify import run_classify
+    from .dicomweb import fetch_study_argument
 
-    return run_classify(args)
+    # a dicomweb+http(s):// STUDY: the --study is fetched (what modic reads) and classified
+    code = fetch_study_argument(args, "study_dir", all_series=bool(args.t1 or args.t2 or args.stir or args.role))
+    return run_classify(args) if code is None else code
 
 
 def _run_batch(args: argparse.Namespace) -> int:

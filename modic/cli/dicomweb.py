@@ -15,7 +15,7 @@ __all__ = ["add_dicomweb_arguments", "dicomweb_options_given", "run_dicomweb_bat
 logger = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
-_OPTIONS = ("study", "studies", "annotations", "cache", "dicomweb_config")
+_OPTIONS = ("study", "studies", "annotations", "cache", "dicomweb_config", "store")
 
 DICOMWEB_EPILOG = """\
 a DICOMweb server as ROOT: dicomweb+http://HOST[:PORT]/PATH (or dicomweb+https://):
@@ -70,6 +70,12 @@ def add_dicomweb_arguments(p: argparse.ArgumentParser) -> None:
         help="INI file with the server's credentials (default $MODIC_DICOMWEB_CONFIG, else "
         "~/.config/modic/dicomweb.ini)",
     )
+    g.add_argument(
+        "--store",
+        action="store_true",
+        help="store the DICOM objects written to OUTDIR for these studies (the exported SR / SEG) "
+        "back on the server (STOW-RS); listed in OUTDIR/stored.csv",
+    )
 
 
 def dicomweb_options_given(args: argparse.Namespace) -> list[str]:
@@ -80,7 +86,7 @@ def dicomweb_options_given(args: argparse.Namespace) -> list[str]:
 def run_dicomweb_batch_command(args: argparse.Namespace) -> int:
     """Run ``modic batch dicomweb+http(s)://...``; returns the exit code."""
     from ..batch import OutputFolderError
-    from ..dicomweb import DicomwebError, parse_address, read_study_list, run_dicomweb_batch
+    from ..dicomweb import STORE_REPORT, DicomwebError, parse_address, read_study_list, run_dicomweb_batch
     from .batch import ProgressBar, format_summary
 
     try:
@@ -108,6 +114,7 @@ def run_dicomweb_batch_command(args: argparse.Namespace) -> int:
             include_identifiers=args.include_identifiers,
             dask_address=args.dask,
             progress=bar,
+            store=args.store,
         )
     except OutputFolderError as exc:
         logger.error("%s", exc)
@@ -124,4 +131,69 @@ def run_dicomweb_batch_command(args: argparse.Namespace) -> int:
         ", ".join(f"{n} {kind}" for kind, n in run.requests.items() if n) or "no",
     )
     sys.stdout.write(format_summary(summary))
-    return 0 if summary.ok else 1
+    if args.store:
+        ok = sum(1 for s in run.stored if s.ok)
+        failed = len(run.stored) - ok
+        sys.stdout.write(
+            f"stored on {parse_address(args.root)}: {ok} DICOM object{'s' if ok != 1 else ''}"
+            + (f", {failed} failed" if failed else "")
+            + (f" ({STORE_REPORT})\n" if run.stored else "\n")
+        )
+    return 0 if run.ok else 1
+
+
+# -- modic info / modic classify on a server's study -----------------------------------------
+
+
+def add_dicomweb_source_arguments(p: argparse.ArgumentParser) -> None:
+    """``--cache`` and ``--dicomweb-config`` for a command that reads one study (info, classify)."""
+    g = p.add_argument_group("DICOMweb server as the study (dicomweb+http(s)://HOST[:PORT]/PATH --study UID)")
+    g.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="where fetched studies are kept and reused (default ~/.cache/modic/dicomweb)",
+    )
+    g.add_argument(
+        "--dicomweb-config",
+        metavar="FILE",
+        help="INI file with the server's credentials (default ~/.config/modic/dicomweb.ini)",
+    )
+
+
+def fetch_study_argument(args: argparse.Namespace, attr: str, *, all_series: bool) -> int | None:
+    """Replace a ``dicomweb+http(s)://`` address in ``args.<attr>`` by the fetched study's folder.
+
+    The study is the one ``--study UID`` names. Returns an exit code when the command
+    cannot go on (the error is logged), else None (``args`` now names a local folder, or
+    named one already).
+    """
+    from ..dicomweb import DicomwebError, DicomwebServer, StudyCache, check_uid, is_dicomweb_address
+
+    address = getattr(args, attr)
+    if not is_dicomweb_address(address):
+        if getattr(args, "cache", None) or getattr(args, "dicomweb_config", None):
+            logger.error("--cache and --dicomweb-config: only with a DICOMweb address (dicomweb+http://...)")
+            return EXIT_USAGE
+        return None
+    if not args.study:
+        logger.error("a DICOMweb address needs --study UID (the StudyInstanceUID of the study to read)")
+        return EXIT_USAGE
+    if hasattr(args, "annotations") and not args.annotations:
+        logger.error("a study on a DICOMweb server needs --annotations FILE (the ROIs drawn on it)")
+        return EXIT_USAGE
+    try:
+        uid = check_uid(args.study, "--study")
+        server = DicomwebServer(address, config=args.dicomweb_config)
+    except DicomwebError as exc:
+        logger.error("%s", exc)
+        return EXIT_USAGE
+    cache = StudyCache() if args.cache is None else StudyCache(args.cache)
+    if not args.quiet:
+        logging.getLogger("modic.dicomweb").setLevel(min(logging.INFO, logging.getLogger("modic").level))
+    try:
+        fetched = cache.fetch(server, uid, all_series=all_series)
+    except DicomwebError as exc:
+        logger.error("%s", exc)
+        return 1
+    setattr(args, attr, str(fetched.path))
+    return None

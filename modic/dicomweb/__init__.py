@@ -27,7 +27,9 @@ The pieces:
 - :mod:`~modic.dicomweb.cache`: :class:`StudyCache`, the local copy keyed by UIDs,
   written atomically, reused and resumed; only the series modic can use are fetched;
 - :mod:`~modic.dicomweb.batch`: :func:`run_dicomweb_batch`, ``modic batch`` over a
-  server's studies.
+  server's studies;
+- :mod:`~modic.dicomweb.store`: :func:`store_outputs`, modic's SR / SEG sent back
+  (STOW-RS).
 
 See ``docs/dicomweb.md``.
 """
@@ -48,6 +50,7 @@ from .address import (
     redact,
 )
 from .batch import DicomwebBatch, index_annotations, read_study_list, run_dicomweb_batch
+from .store import STORE_REPORT, StoredObject, dicom_outputs, store_outputs
 from .cache import FetchedStudy, StudyCache, default_cache_dir, series_needed
 from .server import DicomwebServer, RemoteSeries, ServerUnavailableError, check_uid
 
@@ -62,11 +65,14 @@ __all__ = [
     "DicomwebServer",
     "FetchedStudy",
     "RemoteSeries",
+    "STORE_REPORT",
+    "StoredObject",
     "ServerUnavailableError",
     "StudyCache",
     "check_uid",
     "default_cache_dir",
     "default_config_path",
+    "dicom_outputs",
     "index_annotations",
     "is_dicomweb_address",
     "parse_address",
@@ -75,4 +81,5 @@ __all__ = [
     "redact",
     "run_dicomweb_batch",
     "series_needed",
+    "store_outputs",
 ]

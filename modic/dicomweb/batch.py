@@ -31,6 +31,7 @@ from ..errors import DicomwebError
 from .address import Credentials
 from .cache import FetchedStudy, StudyCache
 from .server import DicomwebServer, ServerUnavailableError, check_uid
+from .store import StoredObject, dicom_outputs, store_outputs, write_store_report
 
 __all__ = ["DicomwebBatch", "AnnotationIndex", "index_annotations", "read_study_list", "run_dicomweb_batch"]
 
@@ -128,11 +129,19 @@ class DicomwebBatch:
         The studies in the cache, with what was downloaded and what was reused.
     requests : dict of str to int
         Requests made to the server, by kind (``search``, ``retrieve``, ``store``).
+    stored : list of StoredObject
+        With ``store=True``: the DICOM objects of the output folder sent to the server.
     """
 
     summary: BatchSummary
     fetched: list[FetchedStudy] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
+    stored: list[StoredObject] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The batch succeeded and everything to store was stored."""
+        return self.summary.ok and all(s.ok for s in self.stored)
 
     @property
     def downloaded(self) -> int:
@@ -166,6 +175,7 @@ def run_dicomweb_batch(
     include_identifiers: bool = False,
     dask_address: str | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
+    store: bool = False,
 ) -> DicomwebBatch:
     """Fetch studies from a DICOMweb server into the cache and classify them.
 
@@ -187,6 +197,10 @@ def run_dicomweb_batch(
     workers, force, include_identifiers, dask_address, progress :
         As for :func:`modic.batch.run_batch` (with Dask, the workers must see the cache
         at the same path).
+    store : bool
+        After the batch, store every DICOM object in ``outdir`` that belongs to one of
+        the studies (the exported SR and SEG) on the server (STOW-RS), and list them in
+        ``outdir/stored.csv``.
 
     Returns
     -------
@@ -202,7 +216,7 @@ def run_dicomweb_batch(
         If ``annotations`` or ``config`` does not exist.
     """
     server = DicomwebServer(address, credentials=credentials, config=config)
-    store = StudyCache() if cache is None else StudyCache(Path(cache))
+    local = StudyCache() if cache is None else StudyCache(Path(cache))
     index = index_annotations(annotations)
     uids = _unique(studies) if studies else list(index.files)
     if not uids and not index.problems:
@@ -219,12 +233,12 @@ def run_dicomweb_batch(
         if studies:  # a study list decides what runs; a bad file is only worth a warning
             logger.warning("%s: %s", rel, message)
         else:
-            path = (index.root or store.folder) / rel
-            jobs.append(BatchJob(path, store.folder / "-", rel, ("annotations", message)))
+            path = (index.root or local.folder) / rel
+            jobs.append(BatchJob(path, local.folder / "-", rel, ("annotations", message)))
     for uid in uids:
         from ..series import pseudonym
 
-        study_dir = store.study_dir(uid)
+        study_dir = local.study_dir(uid)
         if uid in index.files:
             annotation_path, rel = index.files[uid]
         else:
@@ -235,7 +249,7 @@ def run_dicomweb_batch(
             jobs.append(BatchJob(annotation_path, study_dir, rel, ("fetch", f"not tried: {unreachable}")))
             continue
         try:
-            fetched.append(store.fetch(server, uid))
+            fetched.append(local.fetch(server, uid))
         except ServerUnavailableError as exc:
             unreachable = str(exc)
             jobs.append(BatchJob(annotation_path, study_dir, rel, ("fetch", str(exc))))
@@ -245,7 +259,7 @@ def run_dicomweb_batch(
             continue
         jobs.append(BatchJob(annotation_path, study_dir, rel))
     summary = run_batch(
-        store.folder,
+        local.folder,
         outdir,
         workers=workers,
         force=force,
@@ -254,7 +268,17 @@ def run_dicomweb_batch(
         progress=progress,
         jobs=jobs,
     )
-    return DicomwebBatch(summary, fetched, dict(server.requests))
+    stored: list[StoredObject] = []
+    if store:
+        outputs = [
+            p for p in dicom_outputs(outdir, [f.study_uid for f in fetched])
+            if local.folder not in p.resolve().parents
+        ]
+        stored = store_outputs(server, outputs)
+        write_store_report(outdir, stored)
+        if not outputs:
+            logger.warning("--store: no DICOM object of these studies in %s to store", os.fspath(outdir))
+    return DicomwebBatch(summary, fetched, dict(server.requests), stored)
 
 
 def _no_annotations(uid: str, folder: str | os.PathLike[str] | None) -> str:

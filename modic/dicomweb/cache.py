@@ -93,7 +93,9 @@ class FetchedStudy:
     downloaded, cached : int
         Instances downloaded in this fetch, and found already in the cache.
     removed : int
-        Files dropped from the cache because the server no longer has them.
+        Files dropped from the cache because the server no longer has them. Series
+        fetched before (e.g. by ``modic info``, which fetches every series) and skipped now
+        stay in the folder.
     """
 
     study_uid: str
@@ -193,8 +195,10 @@ class StudyCache:
             downloaded += got
             cached += had
             removed += dropped
-        for old in _series_folders(folder):  # series left in the cache that were skipped now
-            if old.name not in {s.series_uid for s, _ in fetched}:
+        on_server = {s.series_uid for s in listing}
+        for old in _series_folders(folder):  # series the server no longer has
+            if old.name not in on_server:
+                removed += sum(1 for _ in old.glob("*" + INSTANCE_SUFFIX))
                 shutil.rmtree(old, ignore_errors=True)
         out = FetchedStudy(study_uid, folder, tuple(fetched), tuple(skipped), downloaded, cached, removed)
         logger.info("%s", out.line())
