@@ -808,7 +808,7 @@ def ratios(
     if fl not in ("STIR", "T2"):
         raise ValueError(f"fluid must be 'STIR' or 'T2', got {fluid!r}")
     pts = [r for r in rows if "T1" in r.sir and fl in r.sir]
-    fig, ax = _axes(ax, (6.4, 5.2))
+    fig, ax = _axes(ax, (6.0, 5.0))
     xs = [v for r in pts for v in r.sir[fl]] or [1.0]
     ys = [v for r in pts for v in r.sir["T1"]] or [1.0]
     x0, x1 = min(0.4, min(xs) / 1.2), max(2.5, max(xs) * 1.2)
@@ -1008,7 +1008,7 @@ def spine(
     verts = list(SPINE_VERTEBRAE)
     if any(v == "T11" for v, _ in by_endplate) or ("T12", "superior") in by_endplate:
         verts.insert(0, "T11")
-    fig, ax = _axes(ax, (4.6, 7.4))
+    fig, ax = _axes(ax, (4.0, 7.0))
     cand = _candidacy_of(results, rows) if show_candidacy else None
     cand_endplates, cand_verts, cand_source = _candidacy_marks(cand)
     width = 1.0

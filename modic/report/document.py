@@ -180,7 +180,7 @@ def _text_pages(lines: list[tuple[str, float, str]]) -> list[Figure]:
     pages: list[Figure] = []
     fig, y = None, 0.0
     for text, size, weight in lines:
-        width = int(110 * 9 / size)
+        width = int((92 if weight == "bold" else 104) * 9 / size)
         wrapped = textwrap.wrap(text, width) or [""]
         for w in wrapped:
             step = size * 1.45 / 72 / _PAGE_SIZE[1]
@@ -194,12 +194,15 @@ def _text_pages(lines: list[tuple[str, float, str]]) -> list[Figure]:
     return pages
 
 
-def _study_lines(s: StudySection) -> list[tuple[str, float, str]]:
-    out: list[tuple[str, float, str]] = [
-        (f"Study {s.key}" + (f": {s.description}" if s.description else ""), 13, "bold")
-    ]
+def _study_lines(s: StudySection, *, heading: bool = True) -> list[tuple[str, float, str]]:
+    """The text of a study's section; without ``heading``, no title and summary (the page
+    already has them)."""
+    out: list[tuple[str, float, str]] = []
+    if heading:
+        out.append((f"Study {s.key}" + (f": {s.description}" if s.description else ""), 13, "bold"))
     out += [(line, 9, "normal") for line in s.identity]
-    out.append((s.summary, 10, "normal"))
+    if heading:
+        out.append((s.summary, 10, "normal"))
     if s.series:
         out.append(("Measured on", 11, "bold"))
         out += [(" - " + " | ".join(row), 8.5, "normal") for row in s.series]
@@ -237,13 +240,17 @@ def render_pdf(report: Report) -> bytes:
         head += [(" - " + " | ".join(e), 8.5, "normal") for e in report.errors]
     buf = io.BytesIO()
     with PdfPages(buf, metadata={"Creator": f"modic {report.version}", "CreationDate": None}) as pdf:
+        studies = list(report.studies)
+        if report.kind == "study":  # one study: its text follows the title on the first page
+            head += _study_lines(studies[0], heading=False)
         for fig in _text_pages(head):
             pdf.savefig(fig)
         for f in report.cohort_figures:
             pdf.savefig(f.figure)
-        for s in report.studies:
-            for fig in _text_pages(_study_lines(s)):
-                pdf.savefig(fig)
+        for s in studies:
+            if report.kind != "study":
+                for fig in _text_pages(_study_lines(s)):
+                    pdf.savefig(fig)
             for f in s.figures:
                 pdf.savefig(f.figure, facecolor=f.figure.get_facecolor())
     return buf.getvalue()

@@ -45,7 +45,8 @@ th{background:#EEF1F4}tr.change td{background:#FFF8E5}tr.indeterminate td{backgr
 figure{margin:1em 0}
 .figures{display:flex;flex-wrap:wrap;gap:0 1.2em;align-items:flex-start}
 figure img{max-width:100%;height:auto;border:1px solid #ddd}
-figcaption{color:#444;font-size:.9em;margin-top:.3em}
+figure{display:table}figcaption{display:table-caption;caption-side:bottom;color:#444;font-size:.9em;
+ margin-top:.3em}
 .warnings li{margin:.2em 0}.research{border:1px dashed #777;padding:.6em 1em;background:#FAFAFA}
 footer{margin-top:2.5em;color:#555;font-size:.85em;border-top:1px solid #ddd;padding-top:.6em}
 @media print{body{max-width:none}figure{break-inside:avoid}}
