@@ -16,8 +16,21 @@ This module holds the result (:class:`Extent`), the two gradings, and the measur
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .criteria import ModicType
+
+if TYPE_CHECKING:
+    from .annotations import ROI
+    from .criteria import ClassifierParameters
+    from .reading import PreparedRegion
+    from .results import ModicResult
+    from .study import LoadedStudy
 
 __all__ = [
     "Extent",
@@ -25,6 +38,9 @@ __all__ = [
     "LENGTH_GRADES",
     "height_grade",
     "length_grade",
+    "measure_extent",
+    "add_extent",
+    "body_for",
 ]
 
 HeightGrade = Literal["A", "B", "C"]
@@ -203,3 +219,546 @@ class Extent:
             slice_index=int(d.get("slice_index", -1)),
             slice_offset_mm=float(d.get("slice_offset_mm", 0.0)),
         )
+
+
+# ----------------------------------------------------------------------------- measurement
+#: How far (mm) around the endplate ROI's centre the images are searched for the body
+#: and the change: a lumbar body is 25-30 mm tall and 30-50 mm deep (so the body fits).
+SEARCH_RADIUS_MM = 55.0
+#: Plausible vertebral body heights and endplate lengths (mm): adult lumbar bodies are
+#: about 22-32 mm tall and 30-50 mm deep; outside 12-45 / 15-70 mm the outline found is
+#: not a body (a disc, a fused level, a missed cortex), and the extent is not measured.
+BODY_HEIGHT_RANGE_MM = (12.0, 45.0)
+ENDPLATE_LENGTH_RANGE_MM = (15.0, 70.0)
+#: The endplate's length is measured on the line this share of the body height in from
+#: the endplate: deep enough to pass under a concave endplate's rim, above the body's waist.
+ENDPLATE_LINE_DEPTH = 0.25
+#: Fewest abnormal voxels of the change's type in the endplate ROI to trace it from.
+MIN_SEED_VOXELS = 3
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The T1 slice grid around an endplate ROI and the endplate's axes on it.
+
+    ``u`` points from the body to the disc (the head-foot axis of the vertebra at this
+    endplate) and ``e`` along the endplate (antero-posterior), both in-plane unit LPS
+    vectors; ``w``, ``t`` are each window pixel's coordinates along them (mm, from the
+    ROI's centroid).
+    """
+
+    slice_index: int
+    rows: Any  # (n,) int rows of the window pixels
+    cols: Any  # (n,) int columns
+    shape: tuple[int, int]  # window (rows, cols)
+    origin: tuple[int, int]  # window's top-left (row, col) in the slice
+    points: Any  # (n, 3) LPS of the window pixel centres
+    u: Any
+    e: Any
+    w: Any  # (h, w) mm along u
+    t: Any  # (h, w) mm along e
+    pixel_mm: float
+    edge: Any  # (h, w) bool: on the window border or at the image border
+
+
+def _frame(study: Any, roi: Any, pts: Any, slice_index: int) -> _Frame:
+    from .reading import _disc_direction
+
+    g = study.t1.geometry
+    idx = g.patient_to_index(pts)
+    rc = idx[:, 1:]
+    centre = pts.mean(axis=0)
+    normal = g.normal
+    d = _disc_direction(roi, pts)
+    u = d - (d @ normal) * normal
+    u = u / np.linalg.norm(u)
+    e = np.cross(normal, u)
+    ps = g.pixel_spacing
+    pixel = float(min(ps))
+    c_rc = rc.mean(axis=0)
+    half = np.array([SEARCH_RADIUS_MM / ps[0], SEARCH_RADIUS_MM / ps[1]])
+    r0 = int(max(0, np.floor(c_rc[0] - half[0])))
+    r1 = int(min(g.rows, np.ceil(c_rc[0] + half[0]) + 1))
+    c0 = int(max(0, np.floor(c_rc[1] - half[1])))
+    c1 = int(min(g.columns, np.ceil(c_rc[1] + half[1]) + 1))
+    rr, cc = np.mgrid[r0:r1, c0:c1]
+    shape = rr.shape
+    rows, cols = rr.ravel(), cc.ravel()
+    ijk = np.column_stack([np.full(rows.size, slice_index), rows, cols]).astype(float)
+    p = g.index_to_patient(ijk)
+    # project the ROI's centre onto this slice, so neighbour slices share the (t, w) axes
+    c = centre - ((centre - g.positions[slice_index]) @ normal) * normal
+    w = ((p - c) @ u).reshape(shape)
+    t = ((p - c) @ e).reshape(shape)
+    edge = np.zeros(shape, dtype=bool)
+    edge[0, :] = edge[-1, :] = True
+    edge[:, 0] = edge[:, -1] = True
+    return _Frame(slice_index, rows, cols, shape, (r0, c0), p, u, e, w, t, pixel, edge)
+
+
+def _sample(study: Any, fr: _Frame) -> dict[Any, Any] | None:
+    """Every sequence at the window's pixel centres, ``(h, w)`` each; None if a series
+    has no slice within half its spacing of the window's plane."""
+    from .measure import bilinear
+
+    out = {}
+    centre = fr.points.mean(axis=0)
+    for role, vol in study.volumes.items():
+        g = vol.geometry
+        (k,), (dist,) = g.nearest_slice(centre[None])
+        if abs(dist) > g.slice_spacing / 2 + 1e-6:
+            return None
+        rc = g.patient_to_index(fr.points)[:, 1:]
+        inside = g.contains_in_plane(rc)
+        vals = np.where(inside, bilinear(vol.array[int(k)], rc), np.nan)
+        out[role] = vals.reshape(fr.shape)
+    return out
+
+
+def _voxel_type_map(images: dict[Any, Any], prep: Any, parameters: Any) -> Any:
+    """Per-pixel voxel type (0 normal, 1-3 Modic, 4 untyped) of ``(h, w)`` images, with the
+    classifier's own voxel rule (:mod:`modic.criteria`, steps 1-3) against the region's
+    reference and the study's contrast."""
+    from .criteria import _UNTYPED, _Prepared, _units, _voxel_types
+
+    shape = next(iter(images.values())).shape
+    valid = np.all([np.isfinite(v) for v in images.values()], axis=0).ravel()
+    region = {r: np.where(np.isfinite(v), v, 1.0).ravel() for r, v in images.items()}
+    ref = {r: v for r, v in prep.reference_values.items() if r in region}
+    pr = _Prepared(region, ref, prep.context, parameters, check=False)
+    unit = _units(pr.cv, parameters)
+    logdev = pr.logreg - np.log(pr.med)
+    types = _voxel_types(logdev[None], unit[None], pr.sig, parameters, pr.roles)[0].astype(np.int8)
+    types = np.where(valid, types, _UNTYPED)
+    return types.reshape(shape)
+
+
+def _smooth3(img: Any) -> Any:
+    a = np.pad(np.where(np.isfinite(img), img, 0.0), 1, mode="edge")
+    n = a.shape
+    return sum(a[i : n[0] - 2 + i, j : n[1] - 2 + j] for i in range(3) for j in range(3)) / 9.0
+
+
+#: A cortical line next to bright tissue (fat, CSF on T2) is thinner than a pixel and is
+#: read partial-volumed, at 0.3-0.7 of marrow on the phantom: besides anything below the
+#: cortex level, a dip to below ``DIP_MAX`` that lies ``DIP_DEPTH`` below the highest
+#: signal within ``DIP_WINDOW_MM`` on both sides is a cortical line. Marrow noise
+#: (SNR >= 8: a relative sd <= 0.07 on three averaged lines) makes no such dip, nor does
+#: the edge of a change (a ramp, not a dip). Design values, checked on the phantom.
+DIP_MAX = 0.8
+DIP_DEPTH = 0.25
+DIP_WINDOW_MM = 2.5
+
+
+def _first_boundary(values: Any, level: float, step_mm: float) -> int | None:
+    """Index of the centre (darkest point) of the first cortical line along a profile
+    (see :data:`DIP_MAX`), or None."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return None
+    n = max(1, int(round(DIP_WINDOW_MM / step_mm)))
+    pad = np.concatenate([np.full(n, -np.inf), v, np.full(n, -np.inf)])
+    win = np.lib.stride_tricks.sliding_window_view(pad, n + 1)
+    left = win[: v.size].max(axis=1)  # max of v[i-n .. i]
+    right = win[n : n + v.size].max(axis=1)  # max of v[i .. i+n]
+    dip = (v < DIP_MAX) & (left - v >= DIP_DEPTH) & (right - v >= DIP_DEPTH)
+    hit = np.nonzero((v < level) | dip)[0]
+    if not hit.size:
+        return None
+    i = int(hit[0])  # on the line's near slope: move to its darkest point, its centre
+    return i + int(np.argmin(v[i : i + n + 1]))
+
+
+def _boundary_image(images: dict[Any, Any], prep: Any) -> Any:
+    """``(h, w)`` signal in which only cortical bone (and air) is dark: the geometric mean
+    of T1 and T2 relative to the reference marrow (T1 alone without a T2).
+
+    Cortical bone gives no signal on any sequence; marrow is ~1 on both; a type-1 change
+    (T1 0.6-0.8, T2 1.2-2) and a type-2 change (T1 1.2-1.4) stay near or above 1; disc
+    (T1-dark, T2-bright) stays near 0.8; sclerosis (type 3, ~0.6 on both) is the darkest
+    tissue that is not cortex.
+    """
+    from .sequence import Role
+
+    ref = {r: float(np.median(v)) for r, v in prep.reference_values.items()}
+    t1 = images[Role.T1] / ref[Role.T1]
+    if Role.T2 in images and Role.T2 in ref:
+        t2 = images[Role.T2] / ref[Role.T2]
+        return np.sqrt(np.clip(t1, 0.0, None) * np.clip(t2, 0.0, None))
+    return t1
+
+
+def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | None]:
+    """The vertebral body on the window: ``(h, w)`` bool mask, or None and a reason.
+
+    The body is the marrow between the cortical lines that bound it: its two endplates and
+    its anterior and posterior cortex. A cortical line is where ``bright``
+    (:func:`_boundary_image`) falls below ``level`` (the classifier's ``cortex_level``,
+    0.5 of marrow), read on three parallel lines one pixel apart (averaged, so noise does
+    not break or fake a line, while the thin cortex is not blurred across). Profiles are
+    followed from the endplate ROI's centre: along the head-foot axis ``u`` to both
+    endplates (the body height at the centre), then along the endplate on the line
+    :data:`ENDPLATE_LINE_DEPTH` of that height in (the endplate's antero-posterior ends),
+    then along ``u`` at every half pixel between those ends (the body's outline).
+    """
+    from .measure import bilinear
+
+    img = np.where(np.isfinite(bright), bright, np.nan)
+    step = 0.25 * fr.pixel_mm
+    span = np.arange(0.0, SEARCH_RADIUS_MM, step)
+    # (t, w) -> fractional window (row, col): invert the linear map of the window grid
+    h, wd = fr.shape
+    A = np.array(
+        [
+            [fr.t[min(1, h - 1), 0] - fr.t[0, 0], fr.t[0, min(1, wd - 1)] - fr.t[0, 0]],
+            [fr.w[min(1, h - 1), 0] - fr.w[0, 0], fr.w[0, min(1, wd - 1)] - fr.w[0, 0]],
+        ]
+    )
+    Ainv = np.linalg.inv(A)
+    filled = np.where(np.isfinite(img), img, 0.0)
+
+    def at(tt: Any, ww: Any) -> Any:
+        d = np.stack(np.broadcast_arrays(np.asarray(tt, float) - fr.t[0, 0], np.asarray(ww, float) - fr.w[0, 0]), axis=-1)
+        rc = d @ Ainv.T
+        inside = (rc[..., 0] >= 0) & (rc[..., 0] <= h - 1) & (rc[..., 1] >= 0) & (rc[..., 1] <= wd - 1)
+        vals = bilinear(filled, rc.reshape(-1, 2)).reshape(rc.shape[:-1])
+        return np.where(inside, vals, np.nan)
+
+    def walk(t0: float, w0: float, dt: float, dw: float) -> float | None:
+        """Distance (mm) from (t0, w0) along (dt, dw) to the first cortical line."""
+        px = fr.pixel_mm
+        prof = np.mean(
+            [at(t0 + dt * span - dw * o * px, w0 + dw * span + dt * o * px) for o in (-1.0, 0.0, 1.0)], axis=0
+        )
+        if np.isnan(prof).any():
+            prof = prof[: int(np.nonzero(np.isnan(prof))[0][0])]
+        i = _first_boundary(prof, level, step)
+        return None if i is None else float(span[i])
+
+    if not at(0.0, 0.0) >= level:
+        return None, "the endplate ROI's centre is as dark as cortical bone"
+    top0 = walk(0.0, 0.0, 0.0, 1.0)
+    bot0 = walk(0.0, 0.0, 0.0, -1.0)
+    if top0 is None or bot0 is None:
+        return None, "no endplate found along the body's head-foot axis within the image"
+    height0 = top0 + bot0
+    lo, hi = BODY_HEIGHT_RANGE_MM
+    if not lo <= height0 <= hi:
+        return None, (
+            f"the body found is {height0:.0f} mm tall along its head-foot axis, outside {lo:.0f}-{hi:.0f} mm: "
+            "not a vertebral body outline"
+        )
+    w_line = top0 - ENDPLATE_LINE_DEPTH * height0
+    front = walk(0.0, w_line, -1.0, 0.0)
+    back = walk(0.0, w_line, 1.0, 0.0)
+    if front is None or back is None:
+        return None, "the body's anterior or posterior cortex was not found within the image"
+    length = front + back
+    lo, hi = ENDPLATE_LENGTH_RANGE_MM
+    if not lo <= length <= hi:
+        return None, (
+            f"the endplate found is {length:.0f} mm long, outside {lo:.0f}-{hi:.0f} mm: not a vertebral body"
+        )
+    ts = np.arange(-front + fr.pixel_mm / 2, back - fr.pixel_mm / 2 + 1e-9, fr.pixel_mm / 2)
+    tops = np.full(ts.size, np.nan)
+    bots = np.full(ts.size, np.nan)
+    for i, tt in enumerate(ts):
+        a = walk(tt, w_line, 0.0, 1.0)
+        b = walk(tt, w_line, 0.0, -1.0)
+        if a is not None and b is not None and a + b <= BODY_HEIGHT_RANGE_MM[1]:
+            tops[i], bots[i] = w_line + a, w_line - b
+    ok = np.isfinite(tops)
+    if ok.sum() < 0.6 * ts.size:
+        return None, "the body's outline could not be followed over most of the endplate"
+    tops = np.interp(ts, ts[ok], tops[ok])
+    bots = np.interp(ts, ts[ok], bots[ok])
+    mask = (
+        (fr.t >= -front)
+        & (fr.t <= back)
+        & (fr.w <= np.interp(fr.t, ts, tops))
+        & (fr.w >= np.interp(fr.t, ts, bots))
+    )
+    return mask, None
+
+
+def _body_from_roi(fr: _Frame, study: Any, body: Any) -> Any:
+    """A body ROI (or a (rows, cols) bool mask on the T1 slice) as a window mask."""
+    from skimage.draw import polygon2mask
+
+    g = study.t1.geometry
+    if isinstance(body, np.ndarray):
+        if body.shape != (g.rows, g.columns):
+            raise ValueError(f"body mask must have the T1 slice's shape {(g.rows, g.columns)}, got {body.shape}")
+        full = body.astype(bool)
+    else:
+        outline = body.patient_outline(128)
+        rc = g.patient_to_index(outline)[:, 1:]
+        full = polygon2mask((g.rows, g.columns), rc)
+    r0, c0 = fr.origin
+    return full[r0 : r0 + fr.shape[0], c0 : c0 + fr.shape[1]]
+
+
+def _columns(fr: _Frame, mask: Any) -> tuple[Any, Any, Any]:
+    """Per antero-posterior bin (one pixel wide): its centre ``t``, and the highest and
+    lowest ``w`` of ``mask`` in it (NaN where empty)."""
+    b = np.floor(fr.t / fr.pixel_mm).astype(int)
+    lo_b, hi_b = int(b.min()), int(b.max())
+    n = hi_b - lo_b + 1
+    top = np.full(n, -np.inf)
+    bot = np.full(n, np.inf)
+    bi = (b - lo_b)[mask]
+    wv = fr.w[mask]
+    np.maximum.at(top, bi, wv)
+    np.minimum.at(bot, bi, wv)
+    centres = (np.arange(n) + lo_b + 0.5) * fr.pixel_mm
+    empty = ~np.isfinite(top)
+    top[empty] = np.nan
+    bot[empty] = np.nan
+    return centres, top, bot
+
+
+def _measure_slice(
+    study: Any,
+    roi: Any,
+    pts: Any,
+    prep: Any,
+    codes: frozenset[int],
+    slice_index: int,
+    body: Any,
+    parameters: Any,
+) -> tuple[dict[str, float], str | None]:
+    """Height and length of the change and its body on one T1 slice (or a reason)."""
+    from scipy import ndimage
+
+    from .sequence import Role
+
+    fr = _frame(study, roi, pts, slice_index)
+    images = _sample(study, fr)
+    if images is None:
+        return {}, "a series has no slice through this T1 slice"
+    if body is None:
+        mask, why = _estimate_body(fr, _boundary_image(images, prep), parameters.cortex_level)
+        if mask is None:
+            return {}, f"no vertebral body found on the image: {why}"
+    else:
+        mask = _body_from_roi(fr, study, body)
+        if not mask.any():
+            return {}, "the body outline does not cross this slice's window"
+    if (mask & fr.edge).any():
+        return {}, "the vertebral body reaches the edge of the image or of the search window"
+    types = _voxel_type_map(images, prep, parameters)
+    candidate = np.isin(types, list(codes))
+    # a voxel counts when it and most of its 3x3 neighbourhood are of the change's types:
+    # isolated noise voxels do not carry the change across normal marrow
+    support = ndimage.uniform_filter(candidate.astype(float), size=3, mode="constant") * 9
+    candidate &= support >= 4.5
+    candidate &= ndimage.binary_dilation(mask, iterations=1)
+    # seeds: the endplate ROI's own pixels, moved onto this slice
+    g = study.t1.geometry
+    rc = np.rint(g.patient_to_index(pts)[:, 1:]).astype(int)
+    r0, c0 = fr.origin
+    rr, cc = rc[:, 0] - r0, rc[:, 1] - c0
+    ok = (rr >= 0) & (rr < fr.shape[0]) & (cc >= 0) & (cc < fr.shape[1])
+    seeds = np.zeros(fr.shape, dtype=bool)
+    seeds[rr[ok], cc[ok]] = True
+    seeds &= candidate
+    if seeds.sum() < MIN_SEED_VOXELS:
+        return {}, (
+            f"fewer than {MIN_SEED_VOXELS} voxels of the endplate ROI are abnormal in the change's pattern on this "
+            "slice: the change cannot be traced from them"
+        )
+    lab, _ = ndimage.label(candidate, structure=np.ones((3, 3), dtype=bool))
+    change = np.isin(lab, np.unique(lab[seeds])) & (lab > 0)
+    if (change & fr.edge).any():
+        return {}, "the change reaches the edge of the image or of the search window"
+    centres, top, bot = _columns(fr, mask)
+    _, _, cbot = _columns(fr, change)
+    half = fr.pixel_mm / 2
+    # the body's edges are the centres of its cortical lines; the change's depth runs from
+    # the endplate's line to the centre of its deepest pixel
+    depth = top - cbot
+    heights = top - bot
+    usable = np.isfinite(depth) & np.isfinite(heights)
+    if not usable.any():
+        return {}, "the change does not overlap the vertebral body"
+    i = int(np.nanargmax(np.where(usable, depth, -np.inf)))
+    # endplate length: the body's extent along the endplate on the line a quarter in
+    centre_h = heights[np.nanargmin(np.abs(np.where(np.isfinite(heights), centres, np.inf)))]
+    w_line = np.nanmax(top) - ENDPLATE_LINE_DEPTH * float(centre_h)
+    on_line = mask & (np.abs(fr.w - w_line) <= half)
+    if not on_line.any():
+        return {}, "the endplate's length could not be measured"
+    endplate_length = float(fr.t[on_line].max() - fr.t[on_line].min() + fr.pixel_mm)
+    ct = fr.t[change]
+    length = float(ct.max() - ct.min() + fr.pixel_mm)
+    return (
+        {
+            "height_mm": float(min(depth[i], heights[i])),
+            "body_height_mm": float(heights[i]),
+            "length_mm": float(min(length, endplate_length)),
+            "endplate_length_mm": endplate_length,
+        },
+        None,
+    )
+
+
+#: Voxel types (:mod:`modic.criteria` codes) a change of each type is traced through.
+_CODES: dict[str, frozenset[int]] = {
+    "1": frozenset({1}),
+    "2": frozenset({2}),
+    "3": frozenset({3}),
+    "1/2": frozenset({1, 2}),
+    "2/3": frozenset({2, 3}),
+}
+
+
+def measure_extent(
+    study: LoadedStudy,
+    prepared: PreparedRegion,
+    modic_type: ModicType | str,
+    *,
+    body: ROI | NDArray[np.bool_] | None = None,
+    parameters: ClassifierParameters | None = None,
+    neighbours: int = 1,
+) -> tuple[Extent | None, str | None]:
+    """Measure how far a classified change reaches into its vertebral body.
+
+    Method (on the sagittal T1 grid, every sequence sampled at its pixel centres):
+
+    1. **Voxel types.** Every pixel within :data:`SEARCH_RADIUS_MM` of the endplate ROI is
+       typed with the classifier's own voxel rule (:mod:`modic.criteria` steps 1-3: the
+       log deviation from the ROI's reference marrow on T1, T2 and STIR in units of the
+       reference's spread, matched to the Modic signatures with the study's own fat
+       contrast). A pixel belongs to the change when it has one of the change's types
+       (1/2: 1 or 2) and so do most of its 3x3 neighbours (noise voxels do not bridge
+       normal marrow).
+    2. **The body.** A body ROI (``body``: an outline drawn or imported in the annotations,
+       ``body_source="outline"``), else the body estimated from the T1 image
+       (``"estimated"``): the marrow bounded by the dark lines (a 3x3-smoothed T1 below
+       ``cortex_level`` x reference marrow) met along profiles from the ROI's centre --
+       along the head-foot axis to both endplates, then along the endplate to the
+       anterior and posterior cortex, then along the head-foot axis at every pixel
+       between those (see ``_estimate_body``).
+    3. **Growth.** From the ROI's abnormal pixels of the change's types, the change is
+       grown over connected pixels (8-neighbours) of those types inside the body.
+    4. **Measures.** Across the endplate in one-pixel bins, the change's depth below the
+       endplate surface (the body's edge on the disc side) along the vertebra's head-foot
+       axis (perpendicular to the endplate: the in-plane direction of the ROI's short
+       axis towards its disc, as the partial-volume step uses); the height is its
+       greatest depth, and the body height is the body's local height in that same bin,
+       so a concave endplate does not inflate the fraction. The length is the change's
+       antero-posterior extent, against the endplate length (the body's extent along the
+       endplate a quarter of its height in from the endplate).
+    5. **Slice.** The ROI's T1 slice and ``neighbours`` slices either side are measured;
+       the one where the change reaches highest is kept (its index in ``slice_index``).
+       Udby et al. grade the greatest extent on the sagittal images; only slices next to
+       the reader's own slice are searched, so a change seen far laterally is not
+       mistaken for this one.
+
+    The extent is not measured (None, and the reason) when the change's type has no
+    voxel pattern (type 0, indeterminate), when fewer than :data:`MIN_SEED_VOXELS` of the
+    ROI's voxels are abnormal in its pattern (a weak change typed from the region as a
+    whole), when no plausible body is found (heights outside
+    :data:`BODY_HEIGHT_RANGE_MM`, lengths outside :data:`ENDPLATE_LENGTH_RANGE_MM`, a
+    dark change mistaken for the cortex, a missed cortical line that lets the body leak),
+    or when the body or the change reaches the edge of the image.
+
+    Failure modes to know: a change that reaches the opposite endplate or fills the body
+    makes the estimated body the change itself (T1-dark type 1 stays above the cortex
+    level, a dense type 3 may not); a change that merges with a change at the other
+    endplate of the same body is measured as one; an ROI drawn on a slice far from the
+    change's largest extent measures that slice's (smaller) extent.
+
+    Parameters
+    ----------
+    study : LoadedStudy
+    prepared : PreparedRegion
+        The ROI as prepared for classification (:func:`modic.reading.prepare_region`).
+    modic_type : ModicType or str
+        The ROI's type ("1", "2", "3", "1/2", "2/3").
+    body : ROI or (rows, cols) bool ndarray, optional
+        The vertebral body's outline (an ROI of kind ``"body"``), or a mask on the T1
+        slice grid. Used on the neighbour slices too (a body's sagittal outline changes
+        little over a slice or two near the midline).
+    parameters : ClassifierParameters, optional
+    neighbours : int
+        T1 slices either side of the ROI's own to measure (default 1).
+
+    Returns
+    -------
+    extent : Extent or None
+    warning : str or None
+        Why the extent was not measured, in words.
+    """
+    from .criteria import DEFAULT_PARAMETERS
+    from .geometry import map_region
+    from .measure import roi_points
+
+    t = ModicType(modic_type)
+    if t.value not in _CODES:
+        return None, None
+    p = DEFAULT_PARAMETERS if parameters is None else parameters
+    roi = prepared.roi
+    pts = roi_points(roi)
+    g = study.t1.geometry
+    try:
+        k0 = map_region(pts, g, name="T1").slice_index
+    except Exception as exc:  # noqa: BLE001 -- a measurement that cannot be made is reported
+        return None, f"extent not measured: {exc}"
+    codes = _CODES[t.value]
+    source: BodySource = "estimated" if body is None else "outline"
+    best: tuple[dict[str, float], int] | None = None
+    first_reason: str | None = None
+    for k in [k0] + [k0 + d * s for d in range(1, neighbours + 1) for s in (-1, 1)]:
+        if not 0 <= k < g.shape[0]:
+            continue
+        m, why = _measure_slice(study, roi, pts, prepared, codes, k, body, p)
+        if why is not None:
+            if k == k0:
+                return None, f"extent not measured: {why}"
+            continue
+        if best is None or m["height_mm"] / m["body_height_mm"] > best[0]["height_mm"] / best[0]["body_height_mm"]:
+            best = (m, k)
+    if best is None:  # pragma: no cover - the ROI's own slice either measures or returns
+        return None, f"extent not measured: {first_reason}"
+    m, k = best
+    offset = float((g.slice_coordinates[k] - g.slice_coordinates[k0]))
+    return (
+        Extent.from_measurements(
+            m["height_mm"], m["body_height_mm"], m["length_mm"], m["endplate_length_mm"], source, k, offset
+        ),
+        None,
+    )
+
+
+def body_for(label_vertebra: str, bodies: Iterable[ROI]) -> ROI | None:
+    """The body outline of ``label_vertebra`` among ``bodies`` (the first), or None."""
+    for b in bodies:
+        if b.label.kind == "body" and b.label.vertebra == label_vertebra:
+            return b
+    return None
+
+
+def add_extent(
+    result: ModicResult,
+    study: LoadedStudy,
+    prepared: PreparedRegion,
+    *,
+    body: ROI | None = None,
+    parameters: ClassifierParameters | None = None,
+) -> ModicResult:
+    """Set ``result.extent`` (:func:`measure_extent`) and add a warning when a change's
+    extent cannot be measured; returns ``result``. Type 0 and indeterminate results keep
+    ``extent=None`` silently."""
+    from .errors import ModicError
+
+    if not result.modic_type.is_change:
+        return result
+    try:
+        ext, why = measure_extent(study, prepared, result.modic_type, body=body, parameters=parameters)
+    except (ModicError, ValueError) as exc:
+        ext, why = None, f"extent not measured: {exc}"
+    result.extent = ext
+    if why:
+        result.warnings.append(why)
+    return result

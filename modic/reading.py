@@ -408,6 +408,8 @@ def classify_roi(
     seed: int = 0,
     contrast: StudyContrast | None = None,
     reference_model: ReferenceModel | None = None,
+    body: ROI | None = None,
+    extent: bool = True,
 ) -> ModicResult:
     """Classify one endplate ROI.
 
@@ -427,6 +429,11 @@ def classify_roi(
     reference_model : ReferenceModel, optional
         The references' levels and trend (:meth:`ReferenceModel.fit`); fitted here when not
         given.
+    body : ROI, optional
+        The outline of the ROI's vertebral body (an ROI of kind ``"body"``) for the extent;
+        estimated from the image when not given (:func:`modic.extent.measure_extent`).
+    extent : bool
+        Measure a change's extent (``result.extent``); default True.
 
     Raises
     ------
@@ -466,7 +473,7 @@ def classify_roi(
         )
         for role, s in region.items()
     }
-    return ModicResult(
+    result = ModicResult(
         roi_id=roi.id,
         label=roi.label,
         modic_type=decision.modic_type,
@@ -483,6 +490,11 @@ def classify_roi(
         reference_correction=prep.correction,
         contrast=contrast,
     )
+    if extent:  # how far a change reaches into its body (Udby grade), modic.extent
+        from .extent import add_extent
+
+        add_extent(result, study, prep, body=body, parameters=parameters)
+    return result
 
 
 def classify(
@@ -533,6 +545,7 @@ def classify(
     rois = list(annotations)
     endplates = [r for r in rois if r.label.kind == "endplate"]
     references = [r for r in rois if r.label.kind == "reference"]
+    bodies = [r for r in rois if r.label.kind == "body"]  # RoiLabel.for_body: extent's body outline
     if not endplates:
         raise MeasurementError(f"study {study.key}: the annotations hold no endplate ROI")
     if not references:
@@ -555,6 +568,7 @@ def classify(
                     seed=seed,
                     contrast=contrast,
                     reference_model=model,
+                    body=next((b for b in bodies if b.label.vertebra == roi.label.vertebra), None),
                 )
             )
         except MeasurementError as exc:
