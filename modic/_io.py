@@ -1,4 +1,5 @@
-"""Atomic file writes: every output modic writes goes through here.
+"""Atomic file writes (every output modic writes goes through here), and reading only
+regular files (never blocking on a FIFO or reading a device).
 
 A file is written to a temporary file in the same folder, flushed to disk, given the
 mode an ordinary new file would have (or the mode of the file it replaces), and then
@@ -13,8 +14,77 @@ import secrets
 import stat
 from contextlib import suppress
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "open_regular_file", "NotARegularFileError"]
+
+
+class NotARegularFileError(OSError):
+    """The path is a FIFO, device, socket or folder: modic never opens those for reading.
+
+    ``kind`` says which, in words (``"a FIFO (named pipe)"``).
+    """
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path}: is {kind}, not a regular file: not read")
+        self.path = path
+        self.kind = kind
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular ``st_mode`` is, in words."""
+    for test, what in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
+    """Open a regular file for reading in binary mode; return it and its size.
+
+    The file is opened without blocking (a FIFO with no writer would otherwise wait
+    forever) and checked with ``fstat`` on the open descriptor, so the check and the read
+    see the same file; a symbolic link is followed (a link to ``/dev/zero`` is a device).
+
+    Raises
+    ------
+    NotARegularFileError
+        For a FIFO, device, socket or folder.
+    OSError
+        As :func:`open` (``FileNotFoundError``, ``PermissionError``...).
+    """
+    name = os.fspath(path)
+    flags = (
+        os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    )
+    try:
+        fd = os.open(name, flags)
+    except OSError:
+        # a folder (EISDIR), a socket (ENXIO)...: say what it is when it is not a file
+        try:
+            mode = os.stat(name).st_mode
+        except OSError:
+            mode = stat.S_IFREG
+        if not stat.S_ISREG(mode):
+            raise NotARegularFileError(name, file_kind(mode)) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARegularFileError(name, file_kind(info.st_mode))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fh, info.st_size
 
 
 def _umask() -> int:

@@ -13,13 +13,13 @@ import json
 import logging
 import os
 import re
-import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ._io import NotARegularFileError, open_regular_file
 from .errors import AnnotationFormatError
 
 __all__ = [
@@ -95,51 +95,20 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise AnnotationFormatError(f"invalid JSON: {e}", source=name) from None
 
 
-def _kind_of_file(mode: int) -> str:
-    for test, what in (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return what
-    return "not a regular file"
-
-
 def _read_regular_file(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes, else a clear error.
-
-    The file is opened without blocking (a FIFO with no writer would otherwise wait
-    forever) and checked with ``fstat`` on the open descriptor, so that the check and the
-    read see the same file.
-    """
+    """The bytes of a regular file of at most ``limit`` bytes, else a clear error."""
     name = os.fspath(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    except IsADirectoryError:
-        raise AnnotationFormatError("is a folder, not a JSON file", source=name) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        fh, size = open_regular_file(path)
+    except NotARegularFileError as e:
+        raise AnnotationFormatError(f"is {e.kind}, not a regular file: not read", source=name) from None
+    with fh:
+        if size > limit:
             raise AnnotationFormatError(
-                f"is {_kind_of_file(info.st_mode)}, not a regular file: not read", source=name
-            )
-        if info.st_size > limit:
-            raise AnnotationFormatError(
-                f"is {info.st_size / 2**20:.1f} MiB, more than the {limit / 2**20:g} MiB a modic JSON "
-                "file may have",
+                f"is {size / 2**20:.1f} MiB, more than the {limit / 2**20:g} MiB a modic JSON file may have",
                 source=name,
             )
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as f:
-            fd = -1
-            raw = f.read(limit + 1)
-    finally:
-        if fd >= 0:
-            os.close(fd)
+        raw = fh.read(limit + 1)
     if len(raw) > limit:  # grew while being read
         raise AnnotationFormatError(
             f"is more than the {limit / 2**20:g} MiB a modic JSON file may have", source=name

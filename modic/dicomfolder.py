@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from ._io import NotARegularFileError, open_regular_file
 from .errors import DicomFileError
 from .geometry import ORIENTATION_TOLERANCE, SliceGeometry, slice_normal
 from .sequence import Role, SequenceInfo, SeriesIdentity, identify
@@ -224,8 +225,13 @@ def _read_frames(path: Path) -> tuple[Dataset, list[Frame]]:
 
 def _read_frames_unguarded(path: Path) -> tuple[Dataset, list[Frame]]:
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as fp:
+        fp, size = open_regular_file(path)
+    except NotARegularFileError as exc:
+        raise _Skip(f"{exc.kind}: special files are never opened for reading") from None
+    except OSError as exc:
+        raise _Skip(f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        with fp:
             head = fp.read(132)
             if size == 0:
                 raise _Skip("empty file")

@@ -157,3 +157,22 @@ def test_a_reader_that_stops_after_one_line_ends_modic_quietly():
     # write instead, and modic ends normally with what the reader took.)
     _assert_ended_quietly(err, proc.wait(timeout=120))
     assert first == b"{\n"
+
+
+def test_fifos_in_the_study_and_as_the_annotation_file_do_not_block(tmp_path):
+    """`info`, `classify` and `batch` used to wait forever on a FIFO (no writer)."""
+    study = tmp_path / "study"
+    write_lumbar_study(study, "siemens")
+    os.mkfifo(study / "pipe")
+    r = run("info", str(study))
+    assert r.returncode == 0, r.stderr
+    ann = tmp_path / "study.modic.json"
+    os.mkfifo(ann)
+    r = run("classify", str(study))
+    assert r.returncode != 0
+    assert f"{ann}: is a FIFO (named pipe), not a regular file: not read" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("batch", str(tmp_path), "-o", str(tmp_path.parent / (tmp_path.name + "-out")))
+    assert "Traceback" not in r.stderr
+    assert "is a FIFO (named pipe)" in (r.stdout + r.stderr + "".join(
+        p.read_text() for p in (tmp_path.parent / (tmp_path.name + "-out")).glob("errors.csv")))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -251,6 +253,27 @@ def test_junk_files_are_skipped_and_counted(lumbar_study):
     assert reasons["empty"] == "empty file"
     assert reasons["README.txt"].startswith("not DICOM")
     assert len(result.all_series()) == 7  # everything else still found
+
+
+def test_special_files_are_skipped_never_opened(lumbar_study):
+    """A FIFO with no writer would block a plain open() forever; a link to /dev/zero would
+    read without end. Both are listed as skipped, and the study is found as before."""
+    root = lumbar_study.root
+    os.mkfifo(root / "T1" / "pipe")
+    (root / "zero").symlink_to("/dev/zero")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(root / "sock"))
+    try:
+        result = modic.scan(root)
+    finally:
+        sock.close()
+    reasons = {f.path.name: f.reason for f in result.skipped}
+    assert reasons == {
+        "pipe": "a FIFO (named pipe): special files are never opened for reading",
+        "zero": "a character device: special files are never opened for reading",
+        "sock": "a socket: special files are never opened for reading",
+    }
+    assert len(result.all_series()) == 7
 
 
 def _write_t1(folder: Path, n: int = 4) -> list[Path]:

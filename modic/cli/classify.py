@@ -127,7 +127,7 @@ def run_classify(args: argparse.Namespace) -> int:
     if not study_dir.exists():
         raise FileNotFoundError(f"{study_dir}: no such file or folder")
     ann_path = Path(args.annotations) if args.annotations else annotation_path_for(study_dir)
-    if not ann_path.is_file():
+    if not ann_path.exists():
         how = "the file given with --annotations" if args.annotations else "the default annotation file"
         logger.error(
             "no annotations for %s: expected %s at %s; draw the endplate and reference ROIs first, "
