@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,13 +29,19 @@ _ROLES = (Role.T1, Role.T2, Role.STIR)
 _HEADER = (
     ("level", "vertebra", "endplate", "type", "confidence")
     + tuple(f"{r.value} SIR (95% CI)" for r in _ROLES)
-    + ("voxels", "reference")
+    + ("extent", "voxels", "reference")
 )
 
 
 def _sir(result: ModicResult, role: Role) -> str:
     s = result.ratios.get(role)
     return "-" if s is None else f"{s.ratio:.2f} ({s.low:.2f}-{s.high:.2f})"
+
+
+def _extent(result: ModicResult) -> str:
+    """``"C 64% large"``: Udby height grade and share, length grade (modic.extent)."""
+    e = result.extent
+    return "-" if e is None else f"{e.height_grade} {e.height_fraction:.0%} {e.length_grade}"
 
 
 def _row(result: ModicResult) -> tuple[str, ...]:
@@ -46,6 +53,7 @@ def _row(result: ModicResult) -> tuple[str, ...]:
         result.modic_type.value,
         f"{result.confidence:.2f}",
         *(_sir(result, r) for r in _ROLES),
+        _extent(result),
         str(rec["voxels"]),
         rec["reference"],
     )
@@ -65,6 +73,11 @@ def _title(study: LoadedStudy, include_identifiers: bool) -> list[str]:
 def format_results(results: ModicResults, study: LoadedStudy, *, include_identifiers: bool = False) -> str:
     """A readable table of a study's results: one row per endplate, then its explanation
     and warnings indented beneath it.
+
+    Each row gives the change's extent (Udby height grade, its share of the body height,
+    and the length grade along the endplate; :mod:`modic.extent`); the last lines say
+    which levels meet the imaging criterion of the FDA clearance of basivertebral nerve
+    ablation (research information with its source, :mod:`modic.candidacy`).
 
     The title gives the study's measured contrast (fat on every sequence, how well STIR
     suppresses it, marrow SNR: :meth:`modic.contrast.StudyContrast.describe`); the last line
@@ -100,6 +113,15 @@ def format_results(results: ModicResults, study: LoadedStudy, *, include_identif
         f"{counts[t]} indeterminate" if t == "indeterminate" else f"{counts[t]} type {t}"
         for t in sorted(counts, key=_type_order)
     )
+    if any(r.extent is not None for r in results):
+        lines.append("")
+        lines.append(
+            "extent: Udby height grade (A < 25 %, B 25-50 %, C > 50 % of the body height) and share, "
+            "length along the endplate (small < 25 %, medium 25-50 %, large >= 50 %)"
+        )
+    if len(results) and len({r.study_key for r in results}) == 1:
+        lines.append("")
+        lines.append(textwrap.fill(results.candidacy.text, width=100))
     lines.append("")
     lines.append(f"{len(results)} endplate{'s' if len(results) != 1 else ''}: {summary or 'none'}")
     return "\n".join(lines) + "\n"
