@@ -43,6 +43,15 @@ _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_DATA = 0x7FE00010
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
+#: Largest Rows or Columns read (MR images have at most ~1024; DICOM allows 65535).
+MAX_IMAGE_SIDE = 8192
+#: Largest decoded pixel data of one file (bytes): an Enhanced MR series of 200 frames of
+#: 1024 x 1024 at 16 bits is 400 MiB.
+MAX_PIXEL_BYTES = 2 * 2**30
+#: Largest ratio of declared decoded size to file size for compressed pixel data. Lossless
+#: JPEG / JPEG-LS / JPEG 2000 / RLE reach 2-4:1 on MR and lossy JPEG ~10-40:1; 1000:1 only
+#: a wrong header (or an image of nothing) reaches.
+MAX_COMPRESSION_RATIO = 1000
 #: More duplicate positions than this in one series are reported in one summary line.
 MAX_DUPLICATE_WARNINGS = 3
 #: Two slices closer than this along the normal are at the same position (mm).
@@ -279,11 +288,13 @@ def _pixel_encoding(path: Path, ds: Dataset, size: int, tell: int, header: bytes
         ts = UID("1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1")
     else:
         implicit, little = ts.is_implicit_VR, ts.is_little_endian
-    rows, cols = int(ds.Rows), int(ds.Columns)
+    rows, cols = _dimension(ds, "Rows"), _dimension(ds, "Columns")
     try:
         n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _Skip(f"invalid NumberOfFrames {ds.get('NumberOfFrames')!r}") from None
+    if n_frames < 1:
+        raise _Skip(f"invalid NumberOfFrames {n_frames}")
     bits_alloc = int(ds.get("BitsAllocated", 16) or 16)
     spp = int(ds.get("SamplesPerPixel", 1) or 1)
     if spp != 1:
@@ -291,6 +302,19 @@ def _pixel_encoding(path: Path, ds: Dataset, size: int, tell: int, header: bytes
     if bits_alloc not in (8, 16, 32):
         raise _Skip(f"unsupported BitsAllocated {bits_alloc}")
 
+    decoded = rows * cols * n_frames * (bits_alloc // 8)
+    if decoded > MAX_PIXEL_BYTES:
+        raise _Skip(
+            f"declares {n_frames} frame(s) of {rows}x{cols} pixels at {bits_alloc} bits "
+            f"({decoded / 2**30:.1f} GiB), more than the {MAX_PIXEL_BYTES / 2**30:g} GiB modic reads "
+            "from one file"
+        )
+    if ts.is_compressed and decoded > MAX_COMPRESSION_RATIO * size:
+        raise _Skip(
+            f"declares {decoded / 2**20:.0f} MiB of pixels in a {size / 2**20:.2f} MiB file: more than "
+            f"{MAX_COMPRESSION_RATIO}:1 compression, which no MR image reaches (Rows/Columns or "
+            "NumberOfFrames are wrong)"
+        )
     offset: int | None = None
     length = 0
     if ts.is_deflated:
@@ -339,6 +363,22 @@ def _pixel_encoding(path: Path, ds: Dataset, size: int, tell: int, header: bytes
         photometric_interpretation=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
         number_of_frames=n_frames,
     )
+
+
+def _dimension(ds: Dataset, keyword: str) -> int:
+    """Rows or Columns as a positive int no larger than :data:`MAX_IMAGE_SIDE`, else skip the file."""
+    value = ds.get(keyword)
+    try:
+        n = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise _Skip(f"{keyword} is empty or not a number ({value!r})") from None
+    if n < 1:
+        raise _Skip(f"{keyword} is {n}: an image needs at least one pixel")
+    if n > MAX_IMAGE_SIDE:
+        raise _Skip(
+            f"{keyword} is {n}, more than the {MAX_IMAGE_SIDE} pixels modic reads (MR images have ~1024)"
+        )
+    return n
 
 
 def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:

@@ -276,6 +276,45 @@ def test_special_files_are_skipped_never_opened(lumbar_study):
     assert len(result.all_series()) == 7
 
 
+def test_declared_sizes_are_checked_before_any_allocation(tmp_path):
+    """Headers that lie about the image size are skipped with the reason, never decoded
+    (a RLE file declaring 65535 x 65535 asked numpy for 208 GiB)."""
+    rle = "1.2.840.10008.1.2.5"
+    paths = write_series(tmp_path / "s", volume_pattern(4, 16, 16), origin=(0, 0, 0),
+                         compress=rle, header=VENDORS["siemens"]["T1"])
+    ds = pydicom.dcmread(paths[0])
+    ds.Rows = ds.Columns = 65535
+    ds.save_as(paths[0])
+    ds = pydicom.dcmread(paths[1])
+    ds.Rows = ds.Columns = 4096  # 32 MiB declared in a file of a few kB: a wrong header
+    ds.save_as(paths[1])
+    ds = pydicom.dcmread(paths[2])
+    ds.Rows = None  # present but empty
+    ds.save_as(paths[2])
+    result = modic.scan(tmp_path)
+    reasons = {f.path.name: f.reason for f in result.skipped}
+    assert reasons[paths[0].name] == (
+        "Rows is 65535, more than the 8192 pixels modic reads (MR images have ~1024)"
+    )
+    assert reasons[paths[1].name].startswith("declares 32 MiB of pixels in a 0.00 MiB file: more than 1000:1")
+    assert reasons[paths[2].name] == "Rows is empty or not a number (None)"
+    (series,) = result.all_series()
+    assert series.shape == (1, 16, 16)
+
+
+def test_a_multiframe_file_declaring_gigabytes_is_skipped(tmp_path):
+    paths = write_series(tmp_path / "s", volume_pattern(2, 16, 16), origin=(0, 0, 0),
+                         header=VENDORS["siemens"]["T1"])
+    ds = pydicom.dcmread(paths[0])
+    ds.NumberOfFrames = 5_000_000  # x 512 bytes = 2.4 GiB
+    ds.save_as(paths[0])
+    reasons = {f.path.name: f.reason for f in modic.scan(tmp_path).skipped}
+    assert reasons[paths[0].name] == (
+        "declares 5000000 frame(s) of 16x16 pixels at 16 bits (2.4 GiB), more than the 2 GiB modic "
+        "reads from one file"
+    )
+
+
 def _write_t1(folder: Path, n: int = 4) -> list[Path]:
     return write_series(folder, volume_pattern(n, 8, 8), origin=(0, 0, 0), header=VENDORS["siemens"]["T1"])
 
