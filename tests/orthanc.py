@@ -137,8 +137,9 @@ class Orthanc:
 
     # -- Orthanc's own REST API (independent of modic) ------------------------------------
 
-    def request(self, method: str, path: str, data: bytes | None = None,
-                headers: dict[str, str] | None = None) -> bytes:
+    def request(
+        self, method: str, path: str, data: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> bytes:
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Authorization", _auth_header(USER, PASSWORD))
         for k, v in (headers or {}).items():
@@ -168,7 +169,9 @@ class Orthanc:
 
     def qido(self, path: str) -> list[dict[str, object]]:
         """A DICOMweb search, answered in DICOM JSON."""
-        out = json.loads(self.request("GET", "/dicom-web" + path, headers={"Accept": "application/dicom+json"}))
+        out = json.loads(
+            self.request("GET", "/dicom-web" + path, headers={"Accept": "application/dicom+json"})
+        )
         assert isinstance(out, list)
         return out
 
@@ -231,8 +234,11 @@ class CountingProxy:
                     if cut is not None:
                         proxy.cut_next_series = None
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "transfer-encoding", "content-length", "connection")}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "transfer-encoding", "content-length", "connection")
+                }
                 if body is not None:
                     headers["Content-Length"] = str(len(body))
                 conn.request(self.command, self.path, body=body, headers=headers)

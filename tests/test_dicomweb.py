@@ -35,7 +35,12 @@ from modic.series import pseudonym
 
 pytest.importorskip("dicomweb_client")
 
-SAMPLES = ("ge_3T_type3_mixed12", "philips_15T_mixed23_enhanced", "siemens_15T_type1_type2", "siemens_3T_rle_t2fs")
+SAMPLES = (
+    "ge_3T_type3_mixed12",
+    "philips_15T_mixed23_enhanced",
+    "siemens_15T_type1_type2",
+    "siemens_3T_rle_t2fs",
+)
 OUTPUTS = ("results.csv", "results.jsonl", "errors.csv", "summary.json")
 #: The series of each sample study that modic reads (sample_data/README.md: sagittal
 #: T1, T2 and STIR / fat-suppressed T2; the localizer and the axial T2 are not needed).
@@ -89,7 +94,9 @@ def annotations_of(tmp: Path, *names: str) -> Path:
     return folder
 
 
-def modic_run(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def modic_run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "modic", *args], capture_output=True, text=True, timeout=timeout, env=env
     )
@@ -133,7 +140,12 @@ def test_address_is_parsed_and_credentials_in_it_are_refused() -> None:
     assert "hunter2" not in str(exc.value) and "bob" not in str(exc.value)
     assert "MODIC_DICOMWEB_USER" in str(exc.value)
     assert redact("dicomweb+http://bob:hunter2@h/x") == "dicomweb+http://***@h/x"
-    for bad in ("dicomweb+ftp://h/x", "dicomweb+http:///x", "dicomweb+http://h:99999/x", "dicomweb+http://h/x?a=1"):
+    for bad in (
+        "dicomweb+ftp://h/x",
+        "dicomweb+http:///x",
+        "dicomweb+http://h:99999/x",
+        "dicomweb+http://h/x?a=1",
+    ):
         with pytest.raises(DicomwebError):
             parse_address(bad)
 
@@ -170,8 +182,10 @@ def test_incomplete_or_broken_credentials_are_clear_errors(tmp_path: Path) -> No
     with pytest.raises(DicomwebError, match="no password"):
         read_credentials("http://h", environ={"MODIC_DICOMWEB_USER": "ann"})
     with pytest.raises(DicomwebError, match="not both"):
-        read_credentials("http://h", environ={"MODIC_DICOMWEB_TOKEN": "t", "MODIC_DICOMWEB_USER": "a",
-                                              "MODIC_DICOMWEB_PASSWORD": "p"})
+        read_credentials(
+            "http://h",
+            environ={"MODIC_DICOMWEB_TOKEN": "t", "MODIC_DICOMWEB_USER": "a", "MODIC_DICOMWEB_PASSWORD": "p"},
+        )
     cfg = tmp_path / "bad.ini"
     cfg.write_text("user = ann\npassword = leaky-secret-1\n")  # no section header
     with pytest.raises(DicomwebError) as exc:
@@ -196,17 +210,28 @@ def _series(**attrs: object) -> RemoteSeries:
     ds = Dataset()
     for k, v in attrs.items():
         setattr(ds, k, v)
-    return RemoteSeries("1.2", "1.2.3", 1, str(attrs.get("SeriesDescription", "")),
-                        str(attrs.get("Modality", "")), None, ds.to_json_dict())
+    return RemoteSeries(
+        "1.2",
+        "1.2.3",
+        1,
+        str(attrs.get("SeriesDescription", "")),
+        str(attrs.get("Modality", "")),
+        None,
+        ds.to_json_dict(),
+    )
 
 
 def test_series_needed_skips_only_what_cannot_be_read() -> None:
     sag = [0, 1, 0, 0, 0, -1]
     axial = [1, 0, 0, 0, 1, 0]
     assert series_needed(_series(Modality="MR", SeriesDescription="SAG T1", ImageOrientationPatient=sag))[0]
-    need, why = series_needed(_series(Modality="MR", SeriesDescription="AX T2", ImageOrientationPatient=axial))
+    need, why = series_needed(
+        _series(Modality="MR", SeriesDescription="AX T2", ImageOrientationPatient=axial)
+    )
     assert not need and "axial" in why
-    need, why = series_needed(_series(Modality="MR", SeriesDescription="3-PLANE LOC", ImageOrientationPatient=sag))
+    need, why = series_needed(
+        _series(Modality="MR", SeriesDescription="3-PLANE LOC", ImageOrientationPatient=sag)
+    )
     assert not need and "localizer" in why
     need, why = series_needed(_series(Modality="SR"))
     assert not need and "SR" in why
@@ -228,8 +253,19 @@ def test_batch_from_server_gives_the_same_tables_as_the_local_folder(
 ) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
     ann = annotations_of(tmp_path, *SAMPLES)
-    r = modic_run("batch", orthanc.dicomweb, "--annotations", str(ann), "--cache", str(cache),
-                  "-o", str(out), "--workers", "1", env=creds_env(tmp_path))
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--annotations",
+        str(ann),
+        "--cache",
+        str(cache),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        env=creds_env(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     assert "4 studies classified, 0 failed" in r.stdout
     for name in OUTPUTS:
@@ -240,8 +276,8 @@ def test_batch_from_server_gives_the_same_tables_as_the_local_folder(
         files = cached_instances(cache, uid)
         headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in files]
         assert {h.SeriesDescription for h in headers} == SAGITTAL[name]
-        assert all(h.StudyInstanceUID == uid and p.stem == h.SOPInstanceUID for p, h in zip(files, headers))
-        assert all(p.parent.name == h.SeriesInstanceUID for p, h in zip(files, headers))
+        for p, h in zip(files, headers, strict=True):
+            assert (h.StudyInstanceUID, p.parent.name, p.stem) == (uid, h.SeriesInstanceUID, h.SOPInstanceUID)
     # compressed instances are kept as stored (RLE), not transcoded
     rle = cached_instances(cache, study_uid("siemens_3T_rle_t2fs"))[0]
     assert pydicom.dcmread(rle, stop_before_pixels=True).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
@@ -253,8 +289,18 @@ def test_batch_from_server_gives_the_same_tables_as_the_local_folder(
 def test_rerun_reuses_the_cache_without_downloading(proxy: CountingProxy, tmp_path: Path) -> None:
     name = "siemens_15T_type1_type2"
     out, cache = tmp_path / "out", tmp_path / "cache"
-    args = ["batch", proxy.dicomweb, "--annotations", str(annotations_of(tmp_path, name)),
-            "--cache", str(cache), "-o", str(out), "--workers", "1"]
+    args = [
+        "batch",
+        proxy.dicomweb,
+        "--annotations",
+        str(annotations_of(tmp_path, name)),
+        "--cache",
+        str(cache),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+    ]
     r = modic_run(*args, env=creds_env(tmp_path))
     assert r.returncode == 0, r.stderr
     n_files = len(cached_instances(cache, study_uid(name)))
@@ -280,8 +326,18 @@ def test_interrupted_download_is_reported_and_resumed(
     name = "ge_3T_type3_mixed12"
     uid = study_uid(name)
     out, cache = tmp_path / "out", tmp_path / "cache"
-    args = ["batch", proxy.dicomweb, "--annotations", str(annotations_of(tmp_path, name)),
-            "--cache", str(cache), "-o", str(out), "--workers", "1"]
+    args = [
+        "batch",
+        proxy.dicomweb,
+        "--annotations",
+        str(annotations_of(tmp_path, name)),
+        "--cache",
+        str(cache),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+    ]
     proxy.cut_next_series = 0.6  # the first series download stops after 60 % of its bytes
     r = modic_run(*args, env=creds_env(tmp_path))
     assert r.returncode == 1
@@ -306,7 +362,9 @@ def test_interrupted_download_is_reported_and_resumed(
     assert proxy.counts["retrieve-instance"] == in_series - n_partial
     assert proxy.counts["retrieve-series"] == 2
     assert f"{n_total - n_partial} instances downloaded, {n_partial} from the cache" in r.stderr
-    assert rows_of(out / "results.csv", pseudonym(uid)) == rows_of(local_batch / "results.csv", pseudonym(uid))
+    assert rows_of(out / "results.csv", pseudonym(uid)) == rows_of(
+        local_batch / "results.csv", pseudonym(uid)
+    )
 
 
 def orthanc_instances(proxy: CountingProxy, study: str, series: str) -> list[str]:
@@ -322,13 +380,26 @@ def orthanc_instances(proxy: CountingProxy, study: str, series: str) -> list[str
         return [s["00080018"]["Value"][0] for s in json.loads(resp.read())]
 
 
-def test_wrong_password_fails_clearly_and_never_shows_it(orthanc: Orthanc, proxy: CountingProxy,
-                                                         tmp_path: Path) -> None:
+def test_wrong_password_fails_clearly_and_never_shows_it(
+    orthanc: Orthanc, proxy: CountingProxy, tmp_path: Path
+) -> None:
     wrong = "wrong-pw-Hq4SECRET-77"
     out, cache = tmp_path / "out", tmp_path / "cache"
     ann = annotations_of(tmp_path, "siemens_15T_type1_type2", "ge_3T_type3_mixed12")
-    r = modic_run("-vv", "batch", proxy.dicomweb, "--annotations", str(ann), "--cache", str(cache),
-                  "-o", str(out), "--workers", "1", env=creds_env(tmp_path, password=wrong))
+    r = modic_run(
+        "-vv",
+        "batch",
+        proxy.dicomweb,
+        "--annotations",
+        str(ann),
+        "--cache",
+        str(cache),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        env=creds_env(tmp_path, password=wrong),
+    )
     assert r.returncode == 1
     rows = read_csv(out / "errors.csv")
     assert [row["stage"] for row in rows] == ["fetch", "fetch"]
@@ -343,74 +414,149 @@ def test_wrong_password_fails_clearly_and_never_shows_it(orthanc: Orthanc, proxy
 def test_no_credentials_says_how_to_give_them(orthanc: Orthanc, tmp_path: Path) -> None:
     out = tmp_path / "out"
     ann = annotations_of(tmp_path, "siemens_15T_type1_type2")
-    r = modic_run("batch", orthanc.dicomweb, "--annotations", str(ann), "--cache", str(tmp_path / "c"),
-                  "-o", str(out), env=clean_environment(tmp_path))
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--annotations",
+        str(ann),
+        "--cache",
+        str(tmp_path / "c"),
+        "-o",
+        str(out),
+        env=clean_environment(tmp_path),
+    )
     assert r.returncode == 1
     [row] = read_csv(out / "errors.csv")
     assert "HTTP 401" in row["message"] and "MODIC_DICOMWEB_USER" in row["message"]
 
 
-def test_credentials_from_a_config_file_and_a_good_run_leaks_nothing(orthanc: Orthanc, tmp_path: Path) -> None:
+def test_credentials_from_a_config_file_and_a_good_run_leaks_nothing(
+    orthanc: Orthanc, tmp_path: Path
+) -> None:
     name = "siemens_3T_rle_t2fs"
     cfg = tmp_path / "pacs.ini"
     cfg.write_text(f"[{orthanc.url}/dicom-web]\nuser = {USER}\npassword = {PASSWORD}\n")
     cfg.chmod(0o600)
     out, cache = tmp_path / "out", tmp_path / "cache"
-    r = modic_run("-vv", "batch", orthanc.dicomweb, "--dicomweb-config", str(cfg), "--annotations",
-                  str(annotations_of(tmp_path, name)), "--cache", str(cache), "-o", str(out), "--workers", "1",
-                  env=clean_environment(tmp_path))
+    r = modic_run(
+        "-vv",
+        "batch",
+        orthanc.dicomweb,
+        "--dicomweb-config",
+        str(cfg),
+        "--annotations",
+        str(annotations_of(tmp_path, name)),
+        "--cache",
+        str(cache),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        env=clean_environment(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     assert f"user '{USER}' from {cfg}" in r.stderr
     assert PASSWORD not in r.stdout + r.stderr + all_text(out)
     # the same from the default config file, $XDG_CONFIG_HOME/modic/dicomweb.ini
     (tmp_path / "config-home" / "modic").mkdir(parents=True)
     shutil.copy(cfg, tmp_path / "config-home" / "modic" / "dicomweb.ini")
-    r = modic_run("batch", orthanc.dicomweb, "--annotations", str(annotations_of(tmp_path, name)),
-                  "--cache", str(cache), "-o", str(tmp_path / "out2"), env=clean_environment(tmp_path))
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--annotations",
+        str(annotations_of(tmp_path, name)),
+        "--cache",
+        str(cache),
+        "-o",
+        str(tmp_path / "out2"),
+        env=clean_environment(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
 
 
 def test_address_with_a_password_is_refused_before_anything_runs(orthanc: Orthanc, tmp_path: Path) -> None:
     address = orthanc.dicomweb.replace("://", f"://{USER}:{PASSWORD}@")
-    r = modic_run("batch", address, "--study", study_uid(SAMPLES[0]), "-o", str(tmp_path / "out"),
-                  env=clean_environment(tmp_path))
+    r = modic_run(
+        "batch",
+        address,
+        "--study",
+        study_uid(SAMPLES[0]),
+        "-o",
+        str(tmp_path / "out"),
+        env=clean_environment(tmp_path),
+    )
     assert r.returncode == 2
     assert "never takes credentials in an address" in r.stderr
     assert PASSWORD not in r.stdout + r.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_server_down_wrong_url_and_unknown_study_are_one_line_errors(orthanc: Orthanc, tmp_path: Path) -> None:
+def test_server_down_wrong_url_and_unknown_study_are_one_line_errors(
+    orthanc: Orthanc, tmp_path: Path
+) -> None:
     env = creds_env(tmp_path)
     ann = annotations_of(tmp_path, "siemens_15T_type1_type2", "ge_3T_type3_mixed12")
     # nothing listens on this port
-    r = modic_run("batch", f"dicomweb+http://127.0.0.1:{free_port()}/dicom-web", "--annotations", str(ann),
-                  "--cache", str(tmp_path / "c"), "-o", str(tmp_path / "down"), env=env)
+    r = modic_run(
+        "batch",
+        f"dicomweb+http://127.0.0.1:{free_port()}/dicom-web",
+        "--annotations",
+        str(ann),
+        "--cache",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "down"),
+        env=env,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     rows = read_csv(tmp_path / "down" / "errors.csv")
     assert "connection refused" in rows[0]["message"] and rows[1]["message"].startswith("not tried")
     # a server without DICOMweb at this path
-    r = modic_run("batch", f"{orthanc.dicomweb[:-len('/dicom-web')]}/dicomweb", "--annotations", str(ann),
-                  "--cache", str(tmp_path / "c"), "-o", str(tmp_path / "wrong"), env=env)
+    r = modic_run(
+        "batch",
+        f"{orthanc.dicomweb[: -len('/dicom-web')]}/dicomweb",
+        "--annotations",
+        str(ann),
+        "--cache",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "wrong"),
+        env=env,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     rows = read_csv(tmp_path / "wrong" / "errors.csv")
     assert all("HTTP 404" in row["message"] and "DICOMweb root" in row["message"] for row in rows)
 
 
-def test_unknown_study_fails_alone_and_the_batch_goes_on(orthanc: Orthanc, local_batch: Path, tmp_path: Path) -> None:
+def test_unknown_study_fails_alone_and_the_batch_goes_on(
+    orthanc: Orthanc, local_batch: Path, tmp_path: Path
+) -> None:
     ann = annotations_of(tmp_path, "siemens_15T_type1_type2")
     doc = json.loads(modic.data.sample_annotations_path("ge_3T_type3_mixed12").read_text())
     doc["study"]["study_instance_uid"] = "1.2.826.0.1.3680043.8.498.1"
     (ann / "elsewhere.modic.json").write_text(json.dumps(doc))
     (ann / "broken.modic.json").write_text("{not json")
     out = tmp_path / "out"
-    r = modic_run("batch", orthanc.dicomweb, "--annotations", str(ann), "--cache", str(tmp_path / "c"),
-                  "-o", str(out), "--workers", "1", env=creds_env(tmp_path))
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--annotations",
+        str(ann),
+        "--cache",
+        str(tmp_path / "c"),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        env=creds_env(tmp_path),
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "1 study classified, 2 failed" in r.stdout
     rows = {row["study"]: row for row in read_csv(out / "errors.csv")}
     assert rows["elsewhere.modic.json"]["stage"] == "fetch"
-    assert f"has no study {pseudonym('1.2.826.0.1.3680043.8.498.1')}" in rows["elsewhere.modic.json"]["message"]
+    assert (
+        f"has no study {pseudonym('1.2.826.0.1.3680043.8.498.1')}" in rows["elsewhere.modic.json"]["message"]
+    )
     assert rows["broken.modic.json"]["stage"] == "annotations"
     key = pseudonym(study_uid("siemens_15T_type1_type2"))
     assert rows_of(out / "results.csv", key) == rows_of(local_batch / "results.csv", key)
@@ -420,8 +566,17 @@ def test_study_list_without_annotations_is_reported_not_downloaded(orthanc: Orth
     uids = tmp_path / "studies.txt"
     uids.write_text(f"# from the PACS worklist\n{study_uid('ge_3T_type3_mixed12')}\n")
     out = tmp_path / "out"
-    r = modic_run("batch", orthanc.dicomweb, "--studies", str(uids), "--cache", str(tmp_path / "c"),
-                  "-o", str(out), env=creds_env(tmp_path))
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--studies",
+        str(uids),
+        "--cache",
+        str(tmp_path / "c"),
+        "-o",
+        str(out),
+        env=creds_env(tmp_path),
+    )
     assert r.returncode == 1
     [row] = read_csv(out / "errors.csv")
     assert row["stage"] == "annotations" and "--annotations" in row["message"]
@@ -429,7 +584,9 @@ def test_study_list_without_annotations_is_reported_not_downloaded(orthanc: Orth
 
 
 def test_dicomweb_options_need_a_dicomweb_root(tmp_path: Path) -> None:
-    r = modic_run("batch", str(modic.data.sample_data_dir()), "--cache", str(tmp_path), "-o", str(tmp_path / "o"))
+    r = modic_run(
+        "batch", str(modic.data.sample_data_dir()), "--cache", str(tmp_path), "-o", str(tmp_path / "o")
+    )
     assert r.returncode == 2 and "--cache: only with a DICOMweb ROOT" in r.stderr
     r = modic_run("batch", "http://127.0.0.1:8042/dicom-web", "-o", str(tmp_path / "o"))
     assert r.returncode == 2 and "dicomweb+http://127.0.0.1:8042/dicom-web" in r.stderr
@@ -452,11 +609,24 @@ def write_text_sr(path: Path, study_folder: Path, text: str) -> pydicom.Dataset:
     from pydicom.sequence import Sequence
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    image = next(pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(study_folder.rglob("*"))
-                 if p.is_file() and p.suffix != ".json")
+    image = next(
+        pydicom.dcmread(p, stop_before_pixels=True)
+        for p in sorted(study_folder.rglob("*"))
+        if p.is_file() and p.suffix != ".json"
+    )
     ds = Dataset()
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
-               "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+    for kw in (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyTime",
+        "StudyID",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+    ):
         setattr(ds, kw, getattr(image, kw, ""))
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
     ds.SOPInstanceUID = generate_uid()
@@ -466,7 +636,11 @@ def write_text_sr(path: Path, study_folder: Path, text: str) -> pydicom.Dataset:
     ds.ValueType, ds.ContinuityOfContent = "CONTAINER", "SEPARATE"
     ds.CompletionFlag, ds.VerificationFlag = "COMPLETE", "UNVERIFIED"
     title = Dataset()
-    title.CodeValue, title.CodingSchemeDesignator, title.CodeMeaning = "18748-4", "LN", "Diagnostic imaging report"
+    title.CodeValue, title.CodingSchemeDesignator, title.CodeMeaning = (
+        "18748-4",
+        "LN",
+        "Diagnostic imaging report",
+    )
     ds.ConceptNameCodeSequence = Sequence([title])
     item = Dataset()
     item.RelationshipType, item.ValueType, item.TextValue = "CONTAINS", "TEXT", text
@@ -487,16 +661,37 @@ def test_store_sends_the_dicom_outputs_back_and_they_round_trip(orthanc: Orthanc
     name = "philips_15T_mixed23_enhanced"
     uid = study_uid(name)
     out, cache = tmp_path / "out", tmp_path / "cache"
-    sr = write_text_sr(out / "sr" / "finding.dcm", modic.data.sample_study_path(name), "L4 inferior: Modic 2/3")
+    sr = write_text_sr(
+        out / "sr" / "finding.dcm", modic.data.sample_study_path(name), "L4 inferior: Modic 2/3"
+    )
     (out / "notes.txt").write_text("not DICOM: not sent")
-    other = write_text_sr(out / "sr" / "other-study.dcm", modic.data.sample_study_path("siemens_3T_rle_t2fs"), "x")
-    r = modic_run("batch", orthanc.dicomweb, "--annotations", str(annotations_of(tmp_path, name)),
-                  "--cache", str(cache), "-o", str(out), "--workers", "1", "--store", env=creds_env(tmp_path))
+    other = write_text_sr(
+        out / "sr" / "other-study.dcm", modic.data.sample_study_path("siemens_3T_rle_t2fs"), "x"
+    )
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--annotations",
+        str(annotations_of(tmp_path, name)),
+        "--cache",
+        str(cache),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--store",
+        env=creds_env(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     assert "stored on " in r.stdout and ": 1 DICOM object (stored.csv)" in r.stdout
     [row] = read_csv(out / "stored.csv")
-    assert row == {"study": pseudonym(uid), "file": "sr/finding.dcm", "modality": "SR", "status": "stored",
-                   "message": ""}
+    assert row == {
+        "study": pseudonym(uid),
+        "file": "sr/finding.dcm",
+        "modality": "SR",
+        "status": "stored",
+        "message": "",
+    }
     # the server (asked directly) has it in the study, and only it
     found = orthanc.qido(f"/studies/{uid}/instances?SOPInstanceUID={sr.SOPInstanceUID}")
     assert len(found) == 1 and found[0]["00080060"]["Value"] == ["SR"]
@@ -511,8 +706,20 @@ def test_store_sends_the_dicom_outputs_back_and_they_round_trip(orthanc: Orthanc
     assert back.ContentSequence[0].TextValue == "L4 inferior: Modic 2/3"
     assert back.SOPInstanceUID == sr.SOPInstanceUID and back.SeriesInstanceUID == sr.SeriesInstanceUID
     # a rerun stores it again without complaint, and the SR series is never fetched as an image
-    r = modic_run("batch", orthanc.dicomweb, "--annotations", str(annotations_of(tmp_path, name)),
-                  "--cache", str(cache), "-o", str(out), "--workers", "1", "--store", env=creds_env(tmp_path))
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--annotations",
+        str(annotations_of(tmp_path, name)),
+        "--cache",
+        str(cache),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--store",
+        env=creds_env(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     assert "modality SR, not MR images" in r.stderr
     cached_series = {p.parent.name for p in cached_instances(cache, uid)}
@@ -544,9 +751,20 @@ def test_info_and_classify_read_a_study_on_the_server(orthanc: Orthanc, tmp_path
     got, want = json.loads(r.stdout), json.loads(local.stdout)
     # info fetches every series: the same series, roles and planes as the local folder
     assert [(s["key"], s["role"], s["plane"]) for st in got["studies"] for s in st["series"]] == [
-        (s["key"], s["role"], s["plane"]) for st in want["studies"] for s in st["series"]]
-    r = modic_run("classify", orthanc.dicomweb, "--study", uid, "--cache", str(cache), "--json",
-                  "--annotations", str(modic.data.sample_annotations_path(name)), env=env)
+        (s["key"], s["role"], s["plane"]) for st in want["studies"] for s in st["series"]
+    ]
+    r = modic_run(
+        "classify",
+        orthanc.dicomweb,
+        "--study",
+        uid,
+        "--cache",
+        str(cache),
+        "--json",
+        "--annotations",
+        str(modic.data.sample_annotations_path(name)),
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     local = modic_run("classify", str(modic.data.sample_study_path(name)), "--json", env=env)
     assert json.loads(r.stdout) == json.loads(local.stdout)

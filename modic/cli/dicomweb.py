@@ -10,7 +10,12 @@ import argparse
 import logging
 import sys
 
-__all__ = ["add_dicomweb_arguments", "dicomweb_options_given", "run_dicomweb_batch_command", "DICOMWEB_EPILOG"]
+__all__ = [
+    "add_dicomweb_arguments",
+    "dicomweb_options_given",
+    "run_dicomweb_batch_command",
+    "DICOMWEB_EPILOG",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +57,9 @@ def add_dicomweb_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         help="StudyInstanceUID of a study to process (repeatable)",
     )
-    g.add_argument("--studies", metavar="FILE", help="text file of StudyInstanceUIDs, one per line (# comments)")
+    g.add_argument(
+        "--studies", metavar="FILE", help="text file of StudyInstanceUIDs, one per line (# comments)"
+    )
     g.add_argument(
         "--annotations",
         metavar="DIR",

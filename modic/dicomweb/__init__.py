@@ -50,9 +50,9 @@ from .address import (
     redact,
 )
 from .batch import DicomwebBatch, index_annotations, read_study_list, run_dicomweb_batch
-from .store import STORE_REPORT, StoredObject, dicom_outputs, store_outputs
 from .cache import FetchedStudy, StudyCache, default_cache_dir, series_needed
 from .server import DicomwebServer, RemoteSeries, ServerUnavailableError, check_uid
+from .store import STORE_REPORT, StoredObject, dicom_outputs, store_outputs
 
 __all__ = [
     "ENV_CONFIG",

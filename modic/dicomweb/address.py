@@ -165,10 +165,14 @@ class Credentials:
 
     def __post_init__(self) -> None:
         if self.token and (self.user or self.password):
-            raise DicomwebError(f"credentials from {self.source}: give a token or a user and password, not both")
+            raise DicomwebError(
+                f"credentials from {self.source}: give a token or a user and password, not both"
+            )
         if bool(self.user) != bool(self.password):
             missing = "password" if self.user else "user"
-            raise DicomwebError(f"credentials from {self.source}: a user and a password go together; no {missing}")
+            raise DicomwebError(
+                f"credentials from {self.source}: a user and a password go together; no {missing}"
+            )
 
     def __bool__(self) -> bool:
         return bool(self.token or self.user)
@@ -224,7 +228,9 @@ def _from_config(url: str, path: Path, explicit: bool) -> Credentials:
     sec = parser[name]
     unknown = sorted(set(sec) - {"user", "password", "token"})
     if unknown:
-        raise DicomwebError(f"{path} [{name}]: unknown key(s) {', '.join(unknown)}; use user, password or token")
+        raise DicomwebError(
+            f"{path} [{name}]: unknown key(s) {', '.join(unknown)}; use user, password or token"
+        )
     mode = stat.S_IMODE(path.stat().st_mode)
     if os.name == "posix" and mode & 0o077 and (sec.get("password") or sec.get("token")):
         logger.warning("%s can be read by other users (mode %o): chmod 600 %s", path, mode, path)

@@ -85,12 +85,13 @@ def index_annotations(folder: str | os.PathLike[str] | None) -> AnnotationIndex:
             index.problems.append((rel, str(exc) or type(exc).__name__))
             continue
         if not uid:
-            index.problems.append(
-                (rel, "the annotations name no StudyInstanceUID, so no study on a server can be matched to them")
-            )
+            why = "the annotations name no StudyInstanceUID, so no study on a server matches them"
+            index.problems.append((rel, why))
         elif uid in index.files:
             first = index.files[uid][1]
-            index.problems.append((rel, f"a second annotation file for the study of {first}; only {first} is used"))
+            index.problems.append(
+                (rel, f"a second annotation file for the study of {first}; only {first} is used")
+            )
         else:
             index.files[uid] = (path, rel)
     return index
@@ -224,8 +225,13 @@ def run_dicomweb_batch(
             "no study to process: name studies with --study UID or --studies FILE, or give "
             "--annotations DIR holding .modic.json files drawn on the server's studies"
         )
-    logger.info("%d stud%s on %s (%s)", len(uids), "y" if len(uids) == 1 else "ies", server.url,
-                server.credentials.describe())
+    logger.info(
+        "%d stud%s on %s (%s)",
+        len(uids),
+        "y" if len(uids) == 1 else "ies",
+        server.url,
+        server.credentials.describe(),
+    )
     jobs: list[BatchJob] = []
     fetched: list[FetchedStudy] = []
     unreachable: str | None = None
@@ -243,7 +249,9 @@ def run_dicomweb_batch(
             annotation_path, rel = index.files[uid]
         else:
             rel = pseudonym(uid) + ANNOTATION_SUFFIX
-            jobs.append(BatchJob(Path(rel), study_dir, rel, ("annotations", _no_annotations(uid, annotations))))
+            jobs.append(
+                BatchJob(Path(rel), study_dir, rel, ("annotations", _no_annotations(uid, annotations)))
+            )
             continue
         if unreachable is not None:
             jobs.append(BatchJob(annotation_path, study_dir, rel, ("fetch", f"not tried: {unreachable}")))
@@ -271,7 +279,8 @@ def run_dicomweb_batch(
     stored: list[StoredObject] = []
     if store:
         outputs = [
-            p for p in dicom_outputs(outdir, [f.study_uid for f in fetched])
+            p
+            for p in dicom_outputs(outdir, [f.study_uid for f in fetched])
             if local.folder not in p.resolve().parents
         ]
         stored = store_outputs(server, outputs)

@@ -202,8 +202,15 @@ class DicomwebServer:
             # 0.5 s (honouring Retry-After); a refused connection is not (it fails at once)
             from urllib3.util.retry import Retry
 
-            retry = Retry(total=3, connect=0, read=0, status_forcelist=(429, 503, 504), backoff_factor=0.5,
-                          allowed_methods=None, raise_on_status=False)
+            retry = Retry(
+                total=3,
+                connect=0,
+                read=0,
+                status_forcelist=(429, 503, 504),
+                backoff_factor=0.5,
+                allowed_methods=None,
+                raise_on_status=False,
+            )
             for prefix in ("http://", "https://"):
                 session.mount(prefix, requests.adapters.HTTPAdapter(max_retries=retry))
             creds = self.credentials
@@ -298,7 +305,9 @@ class DicomwebServer:
         self._count("search")
         try:
             with self._talking(f"searching the series of study {pseudonym(study_uid)}"):
-                found = self.client.search_for_series(study_uid, fields=list(SERIES_FIELDS), get_remaining=True)
+                found = self.client.search_for_series(
+                    study_uid, fields=list(SERIES_FIELDS), get_remaining=True
+                )
         except _NotFound:
             self.check()  # a 404 there too: not a DICOMweb root (its own message)
             found = []
@@ -376,7 +385,9 @@ class DicomwebServer:
         with self._talking(f"storing {what}"):
             answer = self.client.store_instances(list(datasets))
         failed = list(getattr(answer, "FailedSOPSequence", []) or [])
-        stored = [str(it.ReferencedSOPInstanceUID) for it in getattr(answer, "ReferencedSOPSequence", []) or []]
+        stored = [
+            str(it.ReferencedSOPInstanceUID) for it in getattr(answer, "ReferencedSOPSequence", []) or []
+        ]
         if failed:
             reasons = sorted({str(getattr(it, "FailureReason", "?")) for it in failed})
             raise DicomwebError(
@@ -398,7 +409,7 @@ class DicomwebServer:
         list of (RemoteSeries, SOPInstanceUID)
             Empty when the study has no such series.
         """
-        hits = []
+        hits: list[tuple[RemoteSeries, str]] = []
         for s in self.series_of(study_uid):
             if s.modality.upper() != modality.upper() or (accept is not None and not accept(s)):
                 continue
@@ -415,13 +426,24 @@ def _connection_problem(exc: BaseException) -> tuple[str, bool]:
     """What a requests ConnectionError means, in a few words (its text is long and nested),
     and whether the server is unreachable (rather than a connection cut half-way)."""
     text = str(exc)
-    if any(s in text for s in ("Connection reset", "RemoteDisconnected", "aborted", "IncompleteRead",
-                               "Connection broken")):
+    if any(
+        s in text
+        for s in ("Connection reset", "RemoteDisconnected", "aborted", "IncompleteRead", "Connection broken")
+    ):
         return "the connection was cut by the server; run again to resume", False
     if "refused" in text.lower():
         return "connection refused (is the server running, and are the host and port right?)", True
-    if any(s in text for s in ("Name or service not known", "Failed to resolve", "nodename nor servname",
-                               "getaddrinfo failed", "No address associated", "Temporary failure in name")):
+    if any(
+        s in text
+        for s in (
+            "Name or service not known",
+            "Failed to resolve",
+            "nodename nor servname",
+            "getaddrinfo failed",
+            "No address associated",
+            "Temporary failure in name",
+        )
+    ):
         return "unknown host name (check the address)", True
     if "timed out" in text.lower():
         return "no answer in time (connection timed out)", True

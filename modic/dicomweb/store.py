@@ -106,10 +106,10 @@ def store_outputs(server: DicomwebServer, paths: Sequence[str | os.PathLike[str]
             message = ""
         except DicomwebError as exc:
             stored, message = set(), str(exc)
-        for p, ds in items:
-            sop = str(ds.SOPInstanceUID)
+        for p, item in items:
+            sop = str(item.SOPInstanceUID)
             why = message or ("" if sop in stored else "the server did not confirm it")
-            results[p] = StoredObject(p, uid, sop, str(getattr(ds, "Modality", "")), why)
+            results[p] = StoredObject(p, uid, sop, str(getattr(item, "Modality", "")), why)
         if message:
             logger.error("%s", message)
         else:
@@ -130,6 +130,13 @@ def write_store_report(outdir: str | os.PathLike[str], stored: Sequence[StoredOb
             rel = s.path.resolve().relative_to(top.resolve()).as_posix()
         except ValueError:
             rel = s.path.name
-        w.writerow([pseudonym(s.study_uid) if s.study_uid else "", rel, s.modality,
-                    "stored" if s.ok else "failed", s.message])
+        w.writerow(
+            [
+                pseudonym(s.study_uid) if s.study_uid else "",
+                rel,
+                s.modality,
+                "stored" if s.ok else "failed",
+                s.message,
+            ]
+        )
     return atomic_write_text(top / STORE_REPORT, buf.getvalue())
