@@ -522,7 +522,16 @@ def _roi_outline_on(roi: ROI, vol: Any) -> tuple[np.ndarray, float] | None:
     return rowcol_to_xy(idx[:, 1:]), float(idx[:, 0].mean())
 
 
-def _draw_roi(ax: Axes, roi: ROI, xy: np.ndarray, modic_type: str | None) -> None:
+def _draw_roi(
+    ax: Axes,
+    roi: ROI,
+    xy: np.ndarray,
+    modic_type: str | None,
+    right_edge: float = math.inf,
+    units_per_inch: float = 0.0,
+) -> None:
+    """One ROI: outline, fill by type, label right of it (left of it when that would run
+    past ``right_edge``, the pane's right limit in image x)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Polygon
 
@@ -589,14 +598,18 @@ def _draw_roi(ax: Axes, roi: ROI, xy: np.ndarray, modic_type: str | None) -> Non
         closed = np.vstack([xy, xy[:1]])
         ax.add_line(Line2D(closed[:, 0], closed[:, 1], color="#888888", linewidth=0.8, linestyle=":"))
         return
+    # a label is about 0.6 em per character; a pane is about 2.9 in wide (figure of levels())
+    width = 0.6 * len(text) * 7.5 / 72 * units_per_inch
+    x0, x1 = float(xy[:, 0].min()), float(xy[:, 0].max())
+    left = x1 + 1.5 + width > right_edge
     ax.text(
-        float(xy[:, 0].max()) + 1.5,
+        x0 - 1.5 if left else x1 + 1.5,
         float(xy[:, 1].mean()),
         text,
         color=fg,
         fontsize=7.5,
         fontweight="bold",
-        ha="left",
+        ha="right" if left else "left",
         va="center",
         clip_on=True,
         bbox={"facecolor": bg, "alpha": 0.75, "edgecolor": "none", "pad": 1.2},
@@ -687,15 +700,17 @@ def levels(
                 aspect=g.pixel_spacing[0] / g.pixel_spacing[1],
                 interpolation="nearest",
             )
-            for roi in rois:
-                placed = _roi_outline_on(roi, vol)
-                if placed is None or abs(placed[1] - k) > 0.5:
-                    continue
-                _draw_roi(ax, roi, placed[0], types.get(roi.id))
             from .annotations import rowcol_to_xy
 
             ((x, y),) = rowcol_to_xy(g.patient_to_index(centre[None])[:, 1:])
             hx, hy = half_mm / g.pixel_spacing[1], half_mm / g.pixel_spacing[0]
+            for roi in rois:
+                placed = _roi_outline_on(roi, vol)
+                if placed is None or abs(placed[1] - k) > 0.5:
+                    continue
+                _draw_roi(
+                    ax, roi, placed[0], types.get(roi.id), right_edge=x + hx, units_per_inch=2 * hx / 2.9
+                )
             ax.set_xlim(x - hx, x + hx)
             ax.set_ylim(y + hy, y - hy)
             ax.set_xticks([])

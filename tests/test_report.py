@@ -372,3 +372,36 @@ def test_report_renders_in_headless_chromium(study_report, tmp_path):
     assert notice_box is not None and notice_box["y"] < 300 and notice_box["height"] > 30  # on top, visible
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 50_000
+
+
+def test_the_extent_and_criterion_in_words():
+    """A study's report from the Python API: the extent of a change in the results table,
+    the criterion's levels in its own section."""
+    import dataclasses
+
+    from modic.extent import Extent
+    from modic.report import render_html, study_report
+
+    study = modic.load_study(modic.data.sample_study_path(SIEMENS))
+    rois = modic.read_annotations(modic.data.sample_annotations_path(SIEMENS))
+    results = modic.classify(study, rois)
+    ext = Extent(
+        height_mm=12.0,
+        body_height_mm=30.0,
+        height_fraction=0.4,
+        height_grade="B",
+        length_mm=30.0,
+        endplate_length_mm=40.0,
+        length_fraction=0.75,
+        length_grade="large",
+        body_source="estimated",
+    )
+    changed = modic.ModicResults(
+        [dataclasses.replace(r, extent=ext) if str(r.label) == "L4 inferior" else r for r in results],
+        contrast=results.contrast,
+    )
+    page = Page(render_html(study_report(study, rois, changed)))
+    (row,) = [r for r in page.tables[f"results-{study.key}"] if r[1] == "L4 inferior"]
+    assert "grade B (40% of body height)" in row[4] and "large (75% of endplate length)" in row[4]
+    assert "estimated" in row[4]
+    assert "met at L4/L5" in page.text and "vertebral bodies L4, L5" in page.text
