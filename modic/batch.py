@@ -42,7 +42,11 @@ read them typed with :func:`modic.read_results`.
     Counts of studies and endplates per Modic type (``indeterminate`` on its own: neither
     a change nor normal), each study's measured contrast by its pseudonymous key
     (``"contrast": {key: StudyContrast.to_dict()}``: fat on every sequence, how well
-    STIR suppresses it, marrow SNR), any change and the worst type per disc level over
+    STIR suppresses it, marrow SNR), each study's candidacy by its key (``"candidacy":
+    {key: Candidacy.to_dict()}``: the levels from L3/L4 to L5/S1 with a Modic 1 or 2
+    change, the vertebral bodies they imply, the criterion of the FDA clearance of
+    basivertebral nerve ablation with its source, as research information, not advice;
+    :mod:`modic.candidacy`), any change and the worst type per disc level over
     the cohort (``by_level``) and per study (``by_study``, :mod:`modic.summary`), the
     results format and the modic version. No time stamps and no paths, so that equal
     inputs give byte-identical files.
@@ -136,7 +140,9 @@ STAGES: tuple[str, ...] = ("find", "fetch", "annotations", "load", "classify", "
 SHARD_DIR = ".modic-batch"
 #: 2: shards carry the study's measured contrast (shards of format 1 are recomputed).
 #: 3: rows of results format 2 (``type 1``, ``series 7``; docs/results.md).
-SHARD_FORMAT = 3
+#: 4: shards carry the study's candidacy (the FDA-clearance imaging criterion) and the
+#: rows their extent (modic.extent, modic.candidacy).
+SHARD_FORMAT = 4
 OUTPUT_FILES: dict[str, str] = {
     "results": "results.csv",
     "results_jsonl": "results.jsonl",
@@ -391,6 +397,7 @@ def run_job(
         "records": [],
         "dicts": [],
         "contrast": None,
+        "candidacy": None,
         "errors": [],
     }
     with _QuietLogs():
@@ -432,6 +439,7 @@ def run_job(
     out["records"] = [{**r.to_record(), **extra} for r in results]
     out["dicts"] = [{**r.to_dict(), **extra} for r in results]
     out["contrast"] = None if results.contrast is None else results.contrast.to_dict()
+    out["candidacy"] = results.candidacy.to_dict() if len(results) else None
     out["errors"] = [
         _error(key, "roi", _relative(describe_roi_error(roi, msg), root)) for roi, msg in roi_errors
     ]
@@ -726,6 +734,11 @@ def _assemble(
         # each study's own contrast (fat per sequence, fat suppression, marrow SNR), by study key
         "contrast": {
             o["study"]: o["contrast"] for o in outcomes if o["ok"] and o.get("contrast") is not None
+        },
+        # per study key: which levels meet the imaging criterion of the FDA clearance of
+        # basivertebral nerve ablation -- research information with its source, not advice
+        "candidacy": {
+            o["study"]: o["candidacy"] for o in outcomes if o["ok"] and o.get("candidacy") is not None
         },
         "errors": {s: n for s, n in stages.items() if n},
         "include_identifiers": include_identifiers,
