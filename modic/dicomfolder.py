@@ -14,6 +14,7 @@ Pixel data is not read here, but its location in each file is noted so that
 from __future__ import annotations
 
 import logging
+import math
 import os
 import struct
 import warnings
@@ -43,6 +44,10 @@ _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_DATA = 0x7FE00010
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
+#: Largest distance of an ImagePositionPatient from the origin (mm): a scanner bore is ~1 m.
+MAX_POSITION_MM = 1.0e5
+#: Largest PixelSpacing (mm): MR pixels are 0.2-4 mm.
+MAX_PIXEL_SPACING_MM = 100.0
 #: Largest Rows or Columns read (MR images have at most ~1024; DICOM allows 65535).
 MAX_IMAGE_SIDE = 8192
 #: Largest decoded pixel data of one file (bytes): an Enhanced MR series of 200 frames of
@@ -63,7 +68,13 @@ UNEVEN_FRACTION = 0.02
 
 
 class _Skip(Exception):
-    """A file is not used; the message says why (internal to the scan)."""
+    """A file is not used; the message says why (internal to the scan).
+
+    ``study_uid`` is set when the header was read far enough to say which study the file
+    belongs to.
+    """
+
+    study_uid: str = ""
 
 
 def scan(
@@ -110,7 +121,7 @@ def scan(
         try:
             ds, frames = _read_frames(f)
         except _Skip as exc:
-            skipped.append(SkippedFile(f, str(exc)))
+            skipped.append(SkippedFile(f, str(exc), exc.study_uid))
             logger.debug("skipped %s: %s", f, exc)
             continue
         st_uid = str(ds.StudyInstanceUID)
@@ -136,6 +147,7 @@ def scan(
                 patient_id=str(hdr.get("PatientID", "") or ""),
                 accession_number=str(hdr.get("AccessionNumber", "") or ""),
                 folders=sorted(study_folders[st_uid]),
+                skipped=[f for f in skipped if f.study_uid == st_uid],
             )
         )
     studies.sort(key=lambda s: (s.date, s.study_uid))
@@ -267,11 +279,16 @@ def _read_frames_unguarded(path: Path) -> tuple[Dataset, list[Frame]]:
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
         if not ds.get(keyword):
             raise _Skip(f"missing {keyword}: cannot tell which study or series the file belongs to")
-    if "Rows" not in ds or "Columns" not in ds:
-        modality = ds.get("Modality", "?")
-        raise _Skip(f"not an image: {modality} object without Rows/Columns (SOP class {sop_class or '?'})")
-    encoding = _pixel_encoding(path, ds, size, pixel_tell, element_header)
-    frames = _frames_of(path, ds, encoding)
+    try:
+        if "Rows" not in ds or "Columns" not in ds:
+            modality = ds.get("Modality", "?")
+            sop = sop_class or "?"
+            raise _Skip(f"not an image: {modality} object without Rows/Columns (SOP class {sop})")
+        encoding = _pixel_encoding(path, ds, size, pixel_tell, element_header)
+        frames = _frames_of(path, ds, encoding)
+    except _Skip as exc:
+        exc.study_uid = str(ds.StudyInstanceUID)
+        raise
     return ds, frames
 
 
@@ -390,7 +407,32 @@ def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:
         raise _Skip(f"invalid {what}: {value!r}") from None
     if len(out) != n or not all(np.isfinite(out)):
         raise _Skip(f"invalid {what}: expected {n} numbers, got {value!r}")
+    if what.startswith("ImagePositionPatient") and max(abs(v) for v in out) > MAX_POSITION_MM:
+        raise _Skip(
+            f"invalid {what}: more than {MAX_POSITION_MM:g} mm from the origin, not a position in a scanner"
+        )
+    if what.startswith("PixelSpacing") and not all(0 < v <= MAX_PIXEL_SPACING_MM for v in out):
+        got = ", ".join(f"{v:g}" for v in out)
+        raise _Skip(f"invalid {what}: each must be > 0 and <= {MAX_PIXEL_SPACING_MM:g} mm, got {got}")
     return out
+
+
+def _rescale(value: Any, keyword: str, default: float) -> float:
+    """RescaleSlope (> 0) or RescaleIntercept as a finite float; absent gives ``default``."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise _Skip(f"invalid {keyword}: {value!r}") from None
+    if not math.isfinite(number):
+        raise _Skip(f"invalid {keyword}: {value!r} is not a finite number")
+    if keyword == "RescaleSlope" and number <= 0:
+        raise _Skip(
+            f"invalid RescaleSlope {number:g}: "
+            + ("every pixel would have the same value" if number == 0 else "MR signal cannot be negative")
+        )
+    return number
 
 
 def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
@@ -484,8 +526,8 @@ def _frame(
         pixel_spacing=geometry[2],
         rows=int(ds.Rows),
         columns=int(ds.Columns),
-        rescale_slope=float(slope) if slope not in (None, "") else 1.0,
-        rescale_intercept=float(intercept) if intercept not in (None, "") else 0.0,
+        rescale_slope=_rescale(slope, "RescaleSlope", 1.0),
+        rescale_intercept=_rescale(intercept, "RescaleIntercept", 0.0),
         slice_thickness=float(thickness) if thickness not in (None, "") else None,
         echo_time=float(echo_time) if echo_time not in (None, "") else None,
         encoding=enc,

@@ -226,6 +226,8 @@ class Study:
     patient_id: str = ""
     accession_number: str = ""
     folders: list[Path] = field(default_factory=list)
+    #: Files of this study (by their StudyInstanceUID) that the scan could not use.
+    skipped: list[SkippedFile] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -245,6 +247,8 @@ class SkippedFile:
 
     path: Path
     reason: str
+    #: StudyInstanceUID from the file's header, when it was read that far; else "".
+    study_uid: str = ""
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .dicomfolder import scan, series_matches
 from .errors import SeriesSelectionError
@@ -173,6 +174,22 @@ def select_study(result: ScanResult, choice: str | None = None) -> Study:
     return studies[0]
 
 
+def _skipped_summary(study: Study, examples: int = 4) -> str:
+    """Lines naming the files of ``study`` the scan could not use, by reason: they may be the
+    missing series (a truncated or broken T1 would otherwise show only as "no T1")."""
+    if not study.skipped:
+        return ""
+    by_reason: dict[str, list[Path]] = {}
+    for f in study.skipped:
+        by_reason.setdefault(f.reason, []).append(f.path)
+    lines = [f"\n{len(study.skipped)} file(s) of this study could not be used:"]
+    for reason, paths in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))[:examples]:
+        lines.append(f"  {len(paths)} x {reason} (e.g. {paths[0]})")
+    if len(by_reason) > examples:
+        lines.append(f"  ... and {len(by_reason) - examples} other reason(s); `modic info` lists them all")
+    return "\n".join(lines)
+
+
 @dataclass
 class LoadedStudy:
     """The volumes of a study used for Modic reading.
@@ -282,6 +299,7 @@ def load_study(
             f"study {the_study.key}: cannot pick the series for Modic reading:\n  "
             + "\n  ".join(problems)
             + f"\nseries in the study:\n{_listing(the_study.series)}"
+            + _skipped_summary(the_study)
         )
     vols = {role: load_volume(sel.series) for role, sel in selections.items() if sel.series is not None}
     return LoadedStudy(

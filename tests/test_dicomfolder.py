@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from conftest import write_lumbar_study
 from dicomfactory import SAGITTAL, VENDORS, base_dataset, volume_pattern, write_enhanced, write_series
 
 import modic
-from modic.errors import DicomFileError
+from modic.errors import DicomFileError, SeriesSelectionError
 from modic.sequence import Plane, Role
 
 
@@ -280,8 +281,13 @@ def test_declared_sizes_are_checked_before_any_allocation(tmp_path):
     """Headers that lie about the image size are skipped with the reason, never decoded
     (a RLE file declaring 65535 x 65535 asked numpy for 208 GiB)."""
     rle = "1.2.840.10008.1.2.5"
-    paths = write_series(tmp_path / "s", volume_pattern(4, 16, 16), origin=(0, 0, 0),
-                         compress=rle, header=VENDORS["siemens"]["T1"])
+    paths = write_series(
+        tmp_path / "s",
+        volume_pattern(4, 16, 16),
+        origin=(0, 0, 0),
+        compress=rle,
+        header=VENDORS["siemens"]["T1"],
+    )
     ds = pydicom.dcmread(paths[0])
     ds.Rows = ds.Columns = 65535
     ds.save_as(paths[0])
@@ -303,8 +309,9 @@ def test_declared_sizes_are_checked_before_any_allocation(tmp_path):
 
 
 def test_a_multiframe_file_declaring_gigabytes_is_skipped(tmp_path):
-    paths = write_series(tmp_path / "s", volume_pattern(2, 16, 16), origin=(0, 0, 0),
-                         header=VENDORS["siemens"]["T1"])
+    paths = write_series(
+        tmp_path / "s", volume_pattern(2, 16, 16), origin=(0, 0, 0), header=VENDORS["siemens"]["T1"]
+    )
     ds = pydicom.dcmread(paths[0])
     ds.NumberOfFrames = 5_000_000  # x 512 bytes = 2.4 GiB
     ds.save_as(paths[0])
@@ -313,6 +320,58 @@ def test_a_multiframe_file_declaring_gigabytes_is_skipped(tmp_path):
         "declares 5000000 frame(s) of 16x16 pixels at 16 bits (2.4 GiB), more than the 2 GiB modic "
         "reads from one file"
     )
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "reason"),
+    [
+        ("RescaleSlope", 0, "invalid RescaleSlope 0: every pixel would have the same value"),
+        ("RescaleSlope", -1, "invalid RescaleSlope -1: MR signal cannot be negative"),
+        ("RescaleSlope", "NaN", "invalid RescaleSlope: 'NaN' is not a finite number"),
+        ("RescaleIntercept", "inf", "invalid RescaleIntercept: 'inf' is not a finite number"),
+        (
+            "ImagePositionPatient",
+            [1e30, 0, 0],
+            "invalid ImagePositionPatient (0020,0032): more than 100000 mm from the origin, not a position in a scanner",
+        ),
+        (
+            "PixelSpacing",
+            [0, 0.5],
+            "invalid PixelSpacing (0028,0030): each must be > 0 and <= 100 mm, got 0, 0.5",
+        ),
+    ],
+)
+def test_impossible_header_values_skip_the_file_with_the_reason(tmp_path, keyword, value, reason):
+    paths = write_series(
+        tmp_path / "s", volume_pattern(3, 8, 8), origin=(0, 0, 0), header=VENDORS["siemens"]["T1"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the invalid DS values we write
+        ds = pydicom.dcmread(paths[0])
+        setattr(ds, keyword, value)
+        ds.save_as(paths[0])
+    result = modic.scan(tmp_path)
+    (skipped,) = result.skipped
+    assert skipped.path == paths[0] and skipped.reason == reason
+    (series,) = result.all_series()
+    assert series.shape[0] == 2
+    (study,) = result.studies
+    assert study.skipped == [skipped] and skipped.study_uid == study.study_uid
+
+
+def test_a_study_whose_t1_files_are_broken_says_why_there_is_no_t1(lumbar_study):
+    """Not only "no sagittal T1": the broken files of the study and their reason."""
+    t1_files = sorted(p for p in (lumbar_study.root / "T1").iterdir())
+    for p in t1_files:
+        ds = pydicom.dcmread(p)
+        ds.RescaleSlope = 0
+        ds.save_as(p)
+    with pytest.raises(SeriesSelectionError) as info:
+        modic.load_study(lumbar_study.root)
+    text = str(info.value)
+    assert "T1: no sagittal T1 series in the study" in text
+    assert f"{len(t1_files)} file(s) of this study could not be used:" in text
+    assert f"{len(t1_files)} x invalid RescaleSlope 0: every pixel would have the same value (e.g. " in text
 
 
 def _write_t1(folder: Path, n: int = 4) -> list[Path]:

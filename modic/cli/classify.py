@@ -11,12 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..annotations import ROI, annotation_path_for, read_annotations
+from ..annotations import ROI, annotation_path_for, read_annotations, write_annotations
 from ..batch import describe_roi_error, study_for_annotations
 from ..dicomfolder import scan
 from ..reading import classify
 from ..sequence import Role
-from ..study import LoadedStudy, load_study
+from ..study import LoadedStudy, load_study, select_study
+from .labels import check_outside, derived_annotations
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import ModicResult, ModicResults
@@ -101,7 +102,7 @@ def format_results(results: ModicResults, study: LoadedStudy, *, include_identif
         lines.append(f"Measured contrast: {results.contrast.describe()}")
     lines.append("")
     rows = [_row(r) for r in results]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(_HEADER)]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(_HEADER)]
     indent = " " * (widths[0] + 2)
     lines.append("  ".join(h.ljust(w) for h, w in zip(_HEADER, widths, strict=True)).rstrip())
     for result, row in zip(results, rows, strict=True):
@@ -149,7 +150,8 @@ def run_classify(args: argparse.Namespace) -> int:
     if not study_dir.exists():
         raise FileNotFoundError(f"{study_dir}: no such file or folder")
     ann_path = Path(args.annotations) if args.annotations else annotation_path_for(study_dir)
-    if not ann_path.exists():
+    labels = getattr(args, "labels", None)
+    if not ann_path.exists() and not labels:
         how = "the file given with --annotations" if args.annotations else "the default annotation file"
         logger.error(
             "no annotations for %s: expected %s at %s; draw the endplate and reference ROIs first, "
@@ -159,10 +161,27 @@ def run_classify(args: argparse.Namespace) -> int:
             ann_path,
         )
         return 1
-    annotations = read_annotations(ann_path)
+    annotations = read_annotations(ann_path) if ann_path.exists() else None
     roles = dict(args.role) if args.role else None
-    found = study_for_annotations(scan(study_dir, roles=roles), annotations, args.study)
+    scanned = scan(study_dir, roles=roles)
+    found = (
+        study_for_annotations(scanned, annotations, args.study)
+        if annotations is not None
+        else select_study(scanned, args.study)
+    )
     study = load_study(found, t1=args.t1, t2=args.t2, stir=args.stir)
+    save = getattr(args, "save_annotations", None)
+    if save:
+        check_outside(Path(save), study_dir)
+    merged = derived_annotations(args, study, annotations)
+    if merged is not None:
+        annotations = merged
+        if save:
+            write_annotations(annotations, save)
+            logger.info("annotations with the derived ROIs written to %s", save)
+    elif save:
+        raise ValueError("--save-annotations goes with --labels FILE")
+    assert annotations is not None
     errors: list[tuple[ROI, str]] = []
     with _quiet("modic.reading"):
         results = classify(study, annotations, errors=errors)
