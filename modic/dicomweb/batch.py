@@ -37,6 +37,9 @@ __all__ = ["DicomwebBatch", "AnnotationIndex", "index_annotations", "read_study_
 
 logger = logging.getLogger(__name__)
 
+#: Folder of the cache holding the annotation files read from SRs on the server.
+SR_ANNOTATIONS = "annotations"
+
 
 @dataclass
 class AnnotationIndex:
@@ -232,6 +235,8 @@ def run_dicomweb_batch(
         server.url,
         server.credentials.describe(),
     )
+    from ..series import pseudonym
+
     jobs: list[BatchJob] = []
     fetched: list[FetchedStudy] = []
     unreachable: str | None = None
@@ -242,30 +247,26 @@ def run_dicomweb_batch(
             path = (index.root or local.folder) / rel
             jobs.append(BatchJob(path, local.folder / "-", rel, ("annotations", message)))
     for uid in uids:
-        from ..series import pseudonym
-
         study_dir = local.study_dir(uid)
-        if uid in index.files:
-            annotation_path, rel = index.files[uid]
-        else:
-            rel = pseudonym(uid) + ANNOTATION_SUFFIX
-            jobs.append(
-                BatchJob(Path(rel), study_dir, rel, ("annotations", _no_annotations(uid, annotations)))
-            )
-            continue
+        own = index.files.get(uid)
+        # a study without annotation file is named by its key; its ROIs may come from an SR
+        annotation_path, rel = own or (
+            local.folder / SR_ANNOTATIONS / f"{uid}{ANNOTATION_SUFFIX}",
+            pseudonym(uid) + ANNOTATION_SUFFIX,
+        )
+        failure: tuple[str, str] | None = None
         if unreachable is not None:
-            jobs.append(BatchJob(annotation_path, study_dir, rel, ("fetch", f"not tried: {unreachable}")))
-            continue
-        try:
-            fetched.append(local.fetch(server, uid))
-        except ServerUnavailableError as exc:
-            unreachable = str(exc)
-            jobs.append(BatchJob(annotation_path, study_dir, rel, ("fetch", str(exc))))
-            continue
-        except DicomwebError as exc:
-            jobs.append(BatchJob(annotation_path, study_dir, rel, ("fetch", str(exc))))
-            continue
-        jobs.append(BatchJob(annotation_path, study_dir, rel))
+            failure = ("fetch", f"not tried: {unreachable}")
+        else:
+            try:
+                failure, from_sr = _fetch(server, local, uid, own is None, annotations, fetched)
+                annotation_path = from_sr or annotation_path
+            except ServerUnavailableError as exc:
+                unreachable = str(exc)
+                failure = ("fetch", str(exc))
+            except DicomwebError as exc:
+                failure = ("fetch", str(exc))
+        jobs.append(BatchJob(annotation_path, study_dir, rel, failure))
     summary = run_batch(
         local.folder,
         outdir,
@@ -290,11 +291,37 @@ def run_dicomweb_batch(
     return DicomwebBatch(summary, fetched, dict(server.requests), stored)
 
 
+def _fetch(
+    server: DicomwebServer,
+    local: StudyCache,
+    uid: str,
+    from_sr: bool,
+    annotations: str | os.PathLike[str] | None,
+    fetched: list[FetchedStudy],
+) -> tuple[tuple[str, str] | None, Path | None]:
+    """Fetch one study, and its ROIs from an SR when ``from_sr``.
+
+    Returns ``(failure, annotation file read from an SR)``, either None.
+    """
+    from .annotations import annotations_from_sr
+
+    listing = server.series_of(uid)
+    reports = [s for s in listing if s.modality.upper() == "SR"]
+    if from_sr and not reports:  # nothing to read the ROIs from: do not download the images
+        return ("annotations", _no_annotations(uid, annotations)), None
+    study = local.fetch(server, uid, listing=listing)
+    fetched.append(study)
+    if not from_sr:
+        return None, None
+    found, why = annotations_from_sr(server, study, reports, local.folder / SR_ANNOTATIONS)
+    return (None, found) if found is not None else (("annotations", why), None)
+
+
 def _no_annotations(uid: str, folder: str | os.PathLike[str] | None) -> str:
     from ..series import pseudonym
 
     where = f"under {os.fspath(folder)}" if folder is not None else "(no --annotations folder given)"
     return (
-        f"no annotation file for study {pseudonym(uid)} {where}: draw its ROIs (modic annotate) and "
-        "give the folder of its .modic.json file with --annotations"
+        f"no annotation file for study {pseudonym(uid)} {where}, and no SR on the server: draw its "
+        "ROIs (modic annotate) and give the folder of its .modic.json file with --annotations"
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,6 +158,7 @@ class StudyCache:
         *,
         all_series: bool = False,
         progress: Callable[[int], None] | None = None,
+        listing: Sequence[RemoteSeries] | None = None,
     ) -> FetchedStudy:
         """Copy what modic needs of a study into the cache; reuse what is there.
 
@@ -170,6 +171,8 @@ class StudyCache:
             Fetch every series, also those :func:`series_needed` would skip.
         progress : callable, optional
             Called with the number of instances written so far.
+        listing : sequence of RemoteSeries, optional
+            The study's series, if just asked for (:meth:`DicomwebServer.series_of`).
 
         Returns
         -------
@@ -182,7 +185,7 @@ class StudyCache:
             or a download is cut short (what arrived is kept: run again to resume).
         """
         folder = self.study_dir(study_uid)
-        listing = server.series_of(study_uid)
+        listing = server.series_of(study_uid) if listing is None else listing
         fetched, skipped = [], []
         downloaded = cached = removed = 0
         for series in listing:
