@@ -185,7 +185,6 @@ _SRT_FINDING_SITE = ("G-C0E3", "SRT", "Finding Site")
 _SCT_TOPOGRAPHICAL_MODIFIER = ("106233006", "SCT", "Topographical modifier")
 _SCT_RATIO = ("118586006", "SCT", "Ratio")
 _SCT_AREA = ("42798000", "SCT", "Area")
-_CORNERSTONE_FREETEXT = "CORNERSTONEFREETEXT"
 
 _RECORD_VERSION = 1
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -734,19 +733,19 @@ def _first_int(value: Any, default: int) -> int:
 
 def _group_region(group: Dataset) -> _Region | None:
     """The ROI of a measurement group: a SCOORD at group level (TID 1410 "Image Region"),
-    else the SCOORD a NUM is inferred from (TID 300, as dcmjs / Cornerstone write)."""
+    else the SCOORD a NUM is inferred from (TID 300, as dcmjs / Cornerstone write).
+
+    Points are passed over: Cornerstone writes the position of a moved label as a group
+    level POINT ("99CS3D TextPosition", cornerstonejs/cornerstone3D
+    packages/adapters/src/adapters/Cornerstone3D/LabelData.ts).
+    """
     items = _children(group)
-    for item in items:
-        r = _scoord_region(item)
-        if r is not None:
-            return r
+    candidates = [r for r in (_scoord_region(i) for i in items) if r is not None]
     for item in items:
         if item.get("ValueType") == "NUM":
-            for child in _children(item):
-                r = _scoord_region(child)
-                if r is not None:
-                    return r
-    return None
+            candidates += [r for r in (_scoord_region(c) for c in _children(item)) if r is not None]
+    regions = [r for r in candidates if r.graphic_type not in ("POINT", "MULTIPOINT")]
+    return regions[0] if regions else (candidates[0] if candidates else None)
 
 
 def _shape_from_region(region: _Region) -> Shape | None:
@@ -806,6 +805,10 @@ def _label_from_group(items: Sequence[Dataset]) -> tuple[RoiLabel | None, str]:
                 texts.append(v[2])
         elif c[:2] == _DCM_COMMENT[:2] and item.get("ValueType") == "TEXT":
             texts.insert(0, str(item.get("TextValue", "")))
+        elif c[:2] == _DCM_TRACKING_ID[:2] and item.get("ValueType") == "TEXT":
+            value = str(item.get("TextValue", ""))
+            if not value.startswith(_CORNERSTONE_PREFIX):
+                texts.append(value)
     if vertebra is not None:
         try:
             if kind is None:

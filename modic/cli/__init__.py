@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_annotate_parser(sub)
     _add_teach_parser(sub)
     _add_report_parser(sub)
+    _add_export_parsers(sub)
     return parser
 
 
@@ -271,6 +272,48 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def _add_export_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .export import add_export_arguments, add_import_arguments
+
+    p = sub.add_parser(
+        "export",
+        help="write a study's ROIs and Modic results as DICOM SR and/or SEG",
+        description=(
+            "Classify the annotated endplates of the study in STUDY and write, into DIR, a DICOM SR "
+            "measurement report (--sr: TID 1500, one measurement group per ROI with its polygon, "
+            "vertebra, ratios, extent and Modic type; opens in OHIF and 3D Slicer) and/or a DICOM SEG "
+            "(--seg: one segment per ROI). The DICOM objects carry the patient and study modules of "
+            "the source images. See docs/dicom-export.md. Needs the export extra."
+        ),
+    )
+    add_export_arguments(p)
+    _add_selection_options(p)
+    p.set_defaults(func=_run_export)
+    p = sub.add_parser(
+        "import",
+        help="read the ROIs of a DICOM SR (modic, OHIF, 3D Slicer) into an annotation file",
+        description=(
+            "Read the planar ROIs of the DICOM SR measurement report SR (written by modic export, "
+            "OHIF or 3D Slicer) of the study in STUDY, label them from their finding site or label "
+            "text ('L4 inferior', 'ref L4'), and write them as a modic annotation file to classify."
+        ),
+    )
+    add_import_arguments(p)
+    p.set_defaults(func=_run_import)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .export import run_export
+
+    return run_export(args)
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from .export import run_import
+
+    return run_import(args)
 
 
 def _add_dicomweb_source_options(p: argparse.ArgumentParser) -> None:
