@@ -750,8 +750,9 @@ def _decision_map(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Types the classifier gives a uniform region at each point of a (T1, fluid) log grid.
 
-    The reference is ``200 fixed quantiles of a log-normal of relative spread
-    :data:`DECISION_REFERENCE_CV`; the region is 40 voxels of exactly the grid's ratios.
+    The reference is 60 fixed quantiles of a log-normal of relative spread
+    :data:`DECISION_REFERENCE_CV`; the region is 12 voxels of exactly the grid's ratios
+    (a uniform region: the decision does not depend on their number).
     Returns the grid edges (fluid, T1) and the types row by row (T1 rows, fluid columns).
     """
     from .criteria import DEFAULT_PARAMETERS, SignalContext, decide_codes, evidence
@@ -759,7 +760,7 @@ def _decision_map(
 
     roles = {"T1": Role.T1, "T2": Role.T2, "STIR": Role.STIR}
     normal = statistics.NormalDist()
-    z = np.array([normal.inv_cdf((i + 0.5) / 200) for i in range(200)])
+    z = np.array([normal.inv_cdf((i + 0.5) / 60) for i in range(60)])
     ref_values = np.exp(DECISION_REFERENCE_CV * z)
     ref = {Role.T1: ref_values, roles[fluid]: ref_values}
     context = SignalContext(fat_ratio={roles[k]: v for k, v in fat})
@@ -767,7 +768,7 @@ def _decision_map(
     xe = np.geomspace(x0, x1, n + 1)
     ye = np.geomspace(y0, y1, n + 1)
     xc, yc = np.sqrt(xe[1:] * xe[:-1]), np.sqrt(ye[1:] * ye[:-1])
-    ones = np.ones(40)
+    ones = np.ones(12)
     frac, sig, rtype = [], [], []
     for t1 in yc:
         for fl in xc:
@@ -835,7 +836,7 @@ def ratios(
         fat = fats[0] if fats else {}
         fat_key = tuple(sorted((k, round(v, 2)) for k, v in fat.items() if k in ("T1", fl)))
         lim = (round(x0, 3), round(x1, 3), round(y0, 3), round(y1, 3))
-        xe, ye, codes = _decision_map(fl, fat_key, lim, 48)
+        xe, ye, codes = _decision_map(fl, fat_key, lim, 40)
         present = _present(codes)
         index = np.array([present.index(c) for c in codes]).reshape(len(ye) - 1, len(xe) - 1)
         from matplotlib.colors import ListedColormap

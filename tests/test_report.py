@@ -230,7 +230,19 @@ def test_study_report_pdf(study_report):
 
 def test_batch_report_has_the_cohort_and_every_study(batch_out, tmp_path):
     html = tmp_path / "cohort.html"
-    r = run("report", str(batch_out), "-o", str(html))
+    figs = tmp_path / "figures"
+    r = run(
+        "report",
+        str(batch_out),
+        "-o",
+        str(html),
+        "--figures",
+        str(figs),
+        "--format",
+        "svg",
+        "--format",
+        "png",
+    )
     assert r.returncode == 0, r.stderr
     raw = html.read_text(encoding="utf-8")
     page = Page(raw)
@@ -252,6 +264,13 @@ def test_batch_report_has_the_cohort_and_every_study(batch_out, tmp_path):
         table = page.tables[f"results-{key}"]
         assert len(table) - 1 == sum(1 for row in rows if row["study"] == key)
     assert "errors" not in page.ids  # errors.csv has no rows
+    # every figure also as its own file, in each format asked for
+    for name in ("prevalence", "distributions", "confidence", "warnings"):
+        assert (figs / f"{name}.svg").read_bytes().startswith(b"<?xml")
+        assert (figs / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    for key in keys:
+        assert (figs / f"{key}-spine.svg").is_file() and (figs / f"{key}-ratios.png").is_file()
+    assert len(list(figs.iterdir())) == 2 * (4 + 2 * len(keys))
     assert NOTICE in page.text and "44 endplates" in page.text
     # the batch kept identifiers (include_identifiers), the report does not show them
     ids = {row["patient_id"] for row in rows}
@@ -265,8 +284,12 @@ def test_batch_report_has_the_cohort_and_every_study(batch_out, tmp_path):
 def test_batch_report_lists_the_errors(batch_out, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    for name in ("results.csv", "results.jsonl", "summary.json"):
-        (out / name).write_bytes((batch_out / name).read_bytes())
+    (out / "summary.json").write_bytes((batch_out / "summary.json").read_bytes())
+    lines = (batch_out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])["study"]  # one study is enough here
+    (out / "results.jsonl").write_text(
+        "\n".join(line for line in lines if json.loads(line)["study"] == first) + "\n", encoding="utf-8"
+    )
     (out / "errors.csv").write_text(
         "study,stage,message\nsite-b/case9.modic.json,load,no sagittal T1 series found\n", encoding="utf-8"
     )

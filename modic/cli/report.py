@@ -66,6 +66,20 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
         help="show patient name and ID, study date and accession number (hidden by default)",
     )
     p.add_argument("--title", metavar="TEXT", help="the report's title")
+    p.add_argument(
+        "--figures",
+        metavar="DIR",
+        type=Path,
+        help="also write every figure of the report to DIR as its own file (STUDY-NAME.FORMAT)",
+    )
+    p.add_argument(
+        "--format",
+        dest="figure_formats",
+        metavar="FMT",
+        action="append",
+        choices=("png", "svg", "pdf"),
+        help="file format of --figures: png (default), svg or pdf; repeatable",
+    )
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -115,7 +129,7 @@ def run_report(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # figures are only ever saved here
-    from ..report import batch_report, is_batch_output, write_report
+    from ..report import batch_report, is_batch_output, write_figures, write_report
 
     source = Path(args.source)
     if not source.exists():
@@ -143,4 +157,14 @@ def run_report(args: argparse.Namespace) -> int:
     for out in outputs:
         path = write_report(report, out)
         print(f"wrote {os.fspath(path)}")
+    if args.figures is not None:
+        if not is_batch_output(source) and _is_within(args.figures, source):
+            logger.error(
+                "--figures %s lies inside the study folder %s; choose a folder outside it",
+                args.figures,
+                source,
+            )
+            return 2
+        for path in write_figures(report, args.figures, args.figure_formats or ["png"]):
+            print(f"wrote {os.fspath(path)}")
     return 0

@@ -20,12 +20,14 @@ Examples
 >>> "Research tool, not a diagnosis" in path.read_text(encoding="utf-8")
 True
 
-Command line: ``modic report STUDY|OUTDIR -o report.html`` (``--pdf report.pdf``).
+Command line: ``modic report STUDY|OUTDIR -o report.html`` (``--pdf report.pdf``;
+``--figures DIR --format svg`` writes each figure as its own file too).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from .._io import atomic_write_bytes, atomic_write_text
@@ -46,6 +48,7 @@ __all__ = [
     "render_html",
     "render_pdf",
     "write_report",
+    "write_figures",
 ]
 
 
@@ -66,3 +69,35 @@ def write_report(report: Report, path: str | os.PathLike[str]) -> Path:
     else:
         raise ValueError(f"{p}: a report is written as .html or .pdf, not {p.suffix or 'without a suffix'!r}")
     return p
+
+
+def write_figures(
+    report: Report, folder: str | os.PathLike[str], formats: Sequence[str] = ("png",)
+) -> list[Path]:
+    """Write every figure of a report as its own file, atomically.
+
+    Files are named ``<name>.<format>`` for the cohort figures of a batch (``prevalence``,
+    ``distributions``, ``confidence``, ``warnings``) and ``<study key>-<name>.<format>``
+    for a study's (``images``, ``spine``, ``ratios``).
+
+    Parameters
+    ----------
+    report : Report
+    folder : path-like
+        Created when missing.
+    formats : sequence of {"png", "svg", "pdf"}
+
+    Returns
+    -------
+    list of Path
+    """
+    from ..plot import save
+
+    out = Path(folder)
+    named = [(f.ident, f) for f in report.cohort_figures]
+    named += [(f"{s.key}-{f.ident}", f) for s in report.studies for f in s.figures]
+    paths = []
+    for name, f in named:
+        for fmt in formats:
+            paths.append(save(f.figure, out / f"{name}.{fmt}"))
+    return paths
