@@ -534,10 +534,36 @@ STUDY_COLUMNS: tuple[Column, ...] = (
             "category",
             "",
             "type 0 ... type 2/3, indeterminate, -",
-            f"Worst type at {level} ({'`-`: not read'}).",
+            f"Worst type at {level} (`-`: not read).",
             _TYPES,
         )
         for level in LEVELS
+    ),
+    _c(
+        "bvn_levels",
+        "text",
+        "",
+        "`L3/L4`, `L4/L5`, `L5/S1`, space-separated, -",
+        "Levels from L3/L4 to L5/S1 meeting the imaging criterion of the FDA clearance of "
+        "basivertebral nerve ablation (510(k) K153272, K190504: a Modic type 1 or 2 change at an "
+        "endplate; 1/2 and 2/3 counted, `modic.candidacy`), head to foot; `-` when none. Research "
+        "information about a regulatory criterion, not a treatment recommendation: the clearance also "
+        "has clinical criteria that an image cannot show.",
+    ),
+    _c(
+        "bvn_vertebrae",
+        "text",
+        "",
+        "e.g. `L4 L5`, -",
+        "The vertebral bodies next to those levels (both sides of each), head to foot; `-` when none.",
+    ),
+    _c(
+        "bvn_not_read",
+        "text",
+        "",
+        "levels, space-separated, -",
+        "Levels of L3/L4 to L5/S1 without any endplate read: the criterion cannot be judged there; "
+        "`-` when all were read.",
     ),
 )
 

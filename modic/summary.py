@@ -29,11 +29,24 @@ change found, but an endplate could not be typed".
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from .columns import LEVELS, TYPE_LABELS
 
-__all__ = ["WORST_ORDER", "CHANGE_TYPES", "worst_type", "study_level_rows", "level_rows", "study_rows"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .candidacy import Candidacy
+
+__all__ = [
+    "WORST_ORDER",
+    "CHANGE_TYPES",
+    "worst_type",
+    "study_level_rows",
+    "level_rows",
+    "study_rows",
+    "study_candidacy",
+    "summary_sections",
+]
 
 #: Modic type labels, worst first (see the module docstring); indeterminate is not in it.
 WORST_ORDER: tuple[str, ...] = tuple(TYPE_LABELS[t] for t in ("1", "1/2", "2", "2/3", "3", "0"))
@@ -42,6 +55,7 @@ CHANGE_TYPES: frozenset[str] = frozenset(WORST_ORDER[:-1])
 _INDETERMINATE = TYPE_LABELS["indeterminate"]
 _RANK = {t: i for i, t in enumerate(WORST_ORDER)}
 _LABEL_OF = {**{v: v for v in TYPE_LABELS.values()}, **TYPE_LABELS}
+_VALUE_OF = {label: value for value, label in TYPE_LABELS.items()}
 
 
 def _label(value: object) -> str:
@@ -126,6 +140,35 @@ def study_level_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     return rows
 
 
+def study_candidacy(records: Iterable[Mapping[str, Any]], study: str) -> Candidacy:
+    """:func:`modic.candidacy.candidacy` of one study's records (rows, not ModicResults).
+
+    The imaging criterion of the FDA clearance of basivertebral nerve ablation: research
+    information about a regulatory criterion, not a treatment recommendation.
+    """
+    from .annotations import RoiLabel
+    from .candidacy import candidacy
+    from .criteria import ModicType
+
+    shims = [
+        SimpleNamespace(
+            study_key=study,
+            label=RoiLabel.for_endplate(str(r["vertebra"]), str(r["endplate"])),
+            modic_type=ModicType(_VALUE_OF[_label(r["modic_type"])]),
+        )
+        for r in records
+        if str(r["study"]) == study and r.get("endplate") in ("superior", "inferior")
+    ]
+    return candidacy(shims, study=study)  # type: ignore[arg-type]  # the attributes it reads
+
+
+def _by_study(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(str(r["study"]), []).append(r)
+    return out
+
+
 def _column(label: str) -> str:
     return "worst_" + label.replace("type ", "type_").replace("/", "_")
 
@@ -156,13 +199,17 @@ def study_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
     Endplates, levels read and changed, indeterminate endplates, ``any_change``, the
     ``worst_type`` over the study and the ``worst_levels`` that carry it, and the worst
-    type at every level of :data:`modic.columns.LEVELS` (None where not read).
+    type at every level of :data:`modic.columns.LEVELS` (None where not read), and when
+    the records name their vertebrae, the imaging criterion of the FDA clearance of
+    basivertebral nerve ablation (:func:`study_candidacy`: ``bvn_levels``,
+    ``bvn_vertebrae``, ``bvn_not_read``, space-separated).
     """
     recs = list(records)
-    per = study_level_rows(recs)
+    per = _by_study(study_level_rows(recs))
+    named = all("vertebra" in r for r in recs)
+    groups = _by_study(recs)
     rows = []
-    for study in dict.fromkeys(str(r["study"]) for r in recs):
-        mine = [r for r in per if r["study"] == study]
+    for study, mine in per.items():
         worst = worst_type(r["worst_type"] for r in mine)
         row: dict[str, Any] = {
             "study": study,
@@ -178,6 +225,11 @@ def study_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         }
         at = {r["level"]: r["worst_type"] for r in mine}
         row.update({level: at.get(level) for level in LEVELS})
+        if named:
+            c = study_candidacy(groups[study], study)
+            row["bvn_levels"] = " ".join(c.levels)
+            row["bvn_vertebrae"] = " ".join(c.vertebrae)
+            row["bvn_not_read"] = " ".join(c.levels_not_read)
         rows.append(row)
     return rows
 
@@ -188,8 +240,9 @@ def summary_sections(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ``by_level``: ``{level: {"studies", "studies_changed", "worst_type": {label: n},
     "indeterminate_endplates"}}`` head to foot; ``by_study``: ``{key: {"any_change",
     "worst_type", "worst_levels": [...], "indeterminate", "levels": {level: worst type}}}``.
+    (Each study's candidacy is summary.json's ``candidacy``, written by :mod:`modic.batch`.)
     """
-    per = study_level_rows(records)
+    per = _by_study(study_level_rows(records))
     by_level = {}
     for row in level_rows(records):
         by_level[row["level"]] = {
@@ -205,6 +258,6 @@ def summary_sections(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "worst_type": row["worst_type"],
             "worst_levels": row["worst_levels"].split(),
             "indeterminate": row["indeterminate"],
-            "levels": {r["level"]: r["worst_type"] for r in per if r["study"] == row["study"]},
+            "levels": {r["level"]: r["worst_type"] for r in per[row["study"]]},
         }
     return {"by_level": by_level, "by_study": by_study}

@@ -346,6 +346,8 @@ def summarize(results: pd.DataFrame | ModicResults | str | os.PathLike[str]) -> 
         missing = [c for c in cols if c not in results.columns]
         if missing:
             raise ValueError(f"summarize needs the columns {', '.join(cols)}; missing {', '.join(missing)}")
+        if "vertebra" in results.columns:  # then the studies carry the BVN-ablation imaging criterion
+            cols.append("vertebra")
         records = [
             dict(zip(cols, row, strict=True)) for row in results[cols].astype(str).itertuples(index=False)
         ]

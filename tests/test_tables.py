@@ -359,6 +359,13 @@ def test_levels_and_studies_tables_from_the_sample_truth(cohorts: dict[str, Path
     assert studies.loc[siemens3, "worst_type"] == "type 1" and studies.loc[siemens3, "L5/S1"] == "type 1"
     assert studies["any_change"].tolist() == [True] * 4 and studies["endplates"].tolist() == [11] * 4
     assert (studies["T10/T11"] == "-").all() and (studies["L2/L3"] == "type 0").all()
+    # the BVN-ablation imaging criterion: type 1 or 2 (1/2, 2/3 counted) at L3/L4..L5/S1; GE's
+    # type 3 at L3/L4 does not count, its 1/2 at L5/S1 does
+    philips = key_of("philips_15T_mixed23_enhanced")
+    assert studies.loc[ge, "bvn_levels"] == "L5/S1" and studies.loc[ge, "bvn_vertebrae"] == "L5 S1"
+    assert studies.loc[siemens, "bvn_levels"] == "L4/L5" and studies.loc[siemens, "bvn_vertebrae"] == "L4 L5"
+    assert studies.loc[siemens3, "bvn_levels"] == "L5/S1" and studies.loc[philips, "bvn_levels"] == "L4/L5"
+    assert (studies["bvn_not_read"] == "-").all()
 
     # summary.json says the same; modic.summarize of the results gives the same tables
     summary = json.loads((cohorts["mixed"] / "summary.json").read_text())
@@ -369,6 +376,9 @@ def test_levels_and_studies_tables_from_the_sample_truth(cohorts: dict[str, Path
         summary["by_study"][ge]["worst_levels"] == ["L5/S1"]
         and summary["by_study"][ge]["levels"]["L3/L4"] == "type 3"
     )
+    assert {k: " ".join(v["levels"]) for k, v in summary["candidacy"].items()} == studies[
+        "bvn_levels"
+    ].to_dict()
     s = modic.summarize(cohorts["mixed"])
     assert (
         s.levels.set_index("level")["studies_changed"].astype(int).to_dict()
