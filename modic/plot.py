@@ -1257,7 +1257,10 @@ def confidence(source: Any, *, ax: Axes | None = None) -> Figure:
     rows = [r for r in _rows(source) if r.confidence is not None]
     present = _present(r.modic_type for r in rows)
     fig, ax = _axes(ax, (7.0, 3.6))
-    bins = np.linspace(0.0, 1.0, 21)
+    # from 0.5 (or the lowest confidence) to 1, in steps of 0.025
+    lowest = min((float(r.confidence) for r in rows if r.confidence is not None), default=0.5)
+    start = min(0.5, math.floor(lowest * 20) / 20)
+    bins = np.linspace(start, 1.0, int(round((1.0 - start) / 0.025)) + 1)
     if present:
         ax.hist(
             [[float(r.confidence or 0.0) for r in rows if r.modic_type == t] for t in present],
@@ -1271,7 +1274,7 @@ def confidence(source: Any, *, ax: Axes | None = None) -> Figure:
         leg = ax.legend(fontsize=8, loc="upper left")
         leg.set_gid("modic-legend")
     low = sum(1 for r in rows if r.confidence is not None and r.confidence < 0.9)
-    ax.set_xlim(0, 1)
+    ax.set_xlim(start, 1)
     ax.set_xlabel("confidence (calibrated probability that the type is right)")
     ax.set_ylabel("endplates")
     ax.set_title(f"Confidence of {len(rows)} types ({low} below 0.9: look again)", fontsize=10)
