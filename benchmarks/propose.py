@@ -1,0 +1,262 @@
+"""How well modic.propose finds, names and outlines the vertebrae of phantom studies.
+
+For every study of the cohort it measures, against the phantom's exact anatomy:
+
+* **levels**: every proposed body's centre lies in the truth body of the same name (study
+  right when all are); with one confirming click (``anchor=("L3", truth L3 centre)``) again;
+* **Dice** of each body outline with the truth body on the same T1 slice (pixel centres
+  inside the body's cortex, the truth's superellipse body between its endplate surfaces);
+* **endplate position**: in the central strip of the body (|posterior| < 3 mm in the truth
+  vertebra's frame), the highest (lowest) proposed pixel against the truth's, along the
+  truth body's axis, mm;
+* **bands inside**: share of band pixels within 0-8 mm of their truth endplate surface,
+  and of reference pixels inside the truth marrow;
+* **time** per study (``propose`` only, the study already loaded), seconds;
+* with ``--classify``: the share of endplates typed right with proposed ROIs and with the
+  reader's truth ROIs (phantom classic reader).
+
+Usage::
+
+    python benchmarks/propose.py                 # the default cohort (see COHORT below)
+    python benchmarks/propose.py --n 40 --classify
+    python benchmarks/propose.py --seeds 600000-600010 --realistic
+
+Prints one line per study and a summary (numbers quoted in docs/propose.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import modic  # noqa: E402
+from modic.propose import propose  # noqa: E402
+from modic.phantom import GroundTruth  # noqa: E402
+from modic.phantom.truth import anatomy_of  # noqa: E402
+
+STRIP_MM = 3.0
+
+
+def truth_body_mask(anat: Any, name: str, study: Any, k: int) -> np.ndarray:
+    """(rows, cols) pixel centres of T1 slice k inside the truth body ``name``."""
+    g = study.t1.geometry
+    rows, cols = g.rows, g.columns
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    idx = np.stack([np.full(rr.size, k), rr.ravel(), cc.ravel()], axis=1)
+    pts = g.index_to_patient(idx)
+    v = anat.vertebra(name)
+    q = v.to_local(pts)
+    x, y, z = q[:, 0], q[:, 1], q[:, 2]
+    inside = (np.abs(z) <= v.height / 2) & (v.section(x, y, z) <= 1.0)
+    inside &= (z <= v.z_surface(x, y, True)) & (z >= v.z_surface(x, y, False))
+    return inside.reshape(rows, cols)
+
+
+def _local(anat: Any, name: str, study: Any, k: int, mask: np.ndarray) -> np.ndarray:
+    g = study.t1.geometry
+    r, c = np.nonzero(mask)
+    pts = g.index_to_patient(np.stack([np.full(r.size, k), r, c], axis=1))
+    return anat.vertebra(name).to_local(pts)
+
+
+def endplate_errors(anat: Any, name: str, study: Any, k: int, prop: np.ndarray,
+                    truth: np.ndarray) -> dict[str, float]:
+    out = {}
+    qp = _local(anat, name, study, k, prop)
+    qt = _local(anat, name, study, k, truth)
+    sp_ = np.abs(qp[:, 1]) < STRIP_MM
+    st = np.abs(qt[:, 1]) < STRIP_MM
+    if sp_.any() and st.any():
+        out["superior"] = float(qp[sp_, 2].max() - qt[st, 2].max())
+        if name != "S1":
+            out["inferior"] = float(qt[st, 2].min() - qp[sp_, 2].min())
+    return out
+
+
+def which_body(anat: Any, study: Any, k: int, rc: tuple[float, float]) -> str | None:
+    g = study.t1.geometry
+    p = g.index_to_patient([k, rc[0], rc[1]])
+    for v in anat.vertebrae:
+        q = v.to_local(p[None, :])[0]
+        if abs(q[2]) <= v.height / 2 + 0.5 and v.section(q[:1], q[1:2], q[2:3])[0] <= 1.05:
+            return str(v.name)
+    return None
+
+
+def evaluate(study_dir: Path, truth: GroundTruth, classify: bool = False) -> dict[str, Any]:
+    study = modic.load_study(study_dir)
+    anat = anatomy_of(truth)
+    t0 = time.perf_counter()
+    try:
+        prop = propose(study)
+    except modic.errors.ModicError as e:
+        return {"error": str(e)}
+    dt = time.perf_counter() - t0
+    res: dict[str, Any] = {"time": dt, "levels": prop.levels, "warnings": prop.warnings,
+                           "dice": {}, "endplate": {}, "wrong": []}
+    ok = True
+    for b in prop.bodies:
+        r, c = np.nonzero(b.mask)
+        got = which_body(anat, study, b.slice_index, (float(r.mean()), float(c.mean())))
+        if got != b.name:
+            ok = False
+            res["wrong"].append(f"{b.name}->{got}")
+            continue
+        tm = truth_body_mask(anat, b.name, study, b.slice_index)
+        inter = float((tm & b.mask).sum())
+        res["dice"][b.name] = 2 * inter / float(tm.sum() + b.mask.sum())
+        for ep, err in endplate_errors(anat, b.name, study, b.slice_index, b.mask, tm).items():
+            res["endplate"][f"{b.name} {ep}"] = err
+    expected = [v for v in ("T12", "L1", "L2", "L3", "L4", "L5", "S1")]
+    res["missing"] = [v for v in expected if v not in prop.levels]
+    res["levels_right"] = ok
+    # one confirming click: the truth L3 centre
+    try:
+        p1 = propose(study, anchor=("L3", truth.vertebra("L3").center))
+        ok1 = True
+        for b in p1.bodies:
+            r, c = np.nonzero(b.mask)
+            if which_body(anat, study, b.slice_index, (float(r.mean()), float(c.mean()))) != b.name:
+                ok1 = False
+        res["levels_right_click"] = ok1
+    except (modic.errors.ModicError, ValueError):
+        res["levels_right_click"] = False
+    if classify:
+        res.update(_classify(study, truth, prop.annotations))
+    return res
+
+
+def _classify(study: Any, truth: GroundTruth, proposed: Any) -> dict[str, Any]:
+    from modic.phantom.reader import reader_annotations
+
+    types = {(e.vertebra, e.endplate): e.modic_type for e in truth.endplates}
+    out: dict[str, Any] = {}
+    for name, ann in (("proposed", proposed), ("truth", reader_annotations(truth, study))):
+        res = modic.classify(study, ann)
+        right = total = 0
+        for r in res:
+            key = (r.label.vertebra, str(r.label.endplate))
+            if key not in types or r.label.vertebra not in ("L1", "L2", "L3", "L4", "L5", "S1"):
+                continue
+            total += 1
+            right += int(_canon(r) == types[key])
+        out[f"right_{name}"] = right
+        out[f"total_{name}"] = total
+    return out
+
+
+def _canon(r: Any) -> str:
+    t = getattr(r, "modic_type", None)
+    v = getattr(t, "value", t)
+    s = str(v).replace("type ", "").strip()
+    return {"0": "0", "normal": "0"}.get(s, s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--seeds", help="A-B range of seeds (default: the first --n of the cohort)")
+    ap.add_argument("--realistic", action="store_true", help="the realistic cohort (cohort.py)")
+    ap.add_argument("--widened", action="store_true", help="the widened cohort (propose_spec)")
+    ap.add_argument("--classify", action="store_true")
+    ap.add_argument("--json", help="write every study's numbers to this file")
+    args = ap.parse_args(argv)
+    import cohort
+
+    if args.seeds:
+        a, b = (int(x) for x in args.seeds.split("-"))
+        seeds = list(range(a, b + 1))
+    else:
+        base = cohort.REALISTIC_CALIBRATION_BASE if args.realistic else PROPOSE_BASE
+        seeds = list(range(base, base + args.n))
+    if args.widened or not args.realistic:
+        studies = generate_widened(seeds)
+    else:
+        studies = cohort.generate(seeds, realistic=True)
+    rows = []
+    for st in studies:
+        truth = GroundTruth.from_json(st.truth_path)
+        r = evaluate(st.folder, truth, args.classify)
+        r["seed"] = truth.seed
+        rows.append(r)
+        if "error" in r:
+            print(f"{truth.seed}: ERROR {r['error']}")
+            continue
+        dice = list(r["dice"].values())
+        print(f"{truth.seed}: {'ok ' if r['levels_right'] else 'BAD'} {' '.join(r['levels'])} "
+              f"dice {min(dice) if dice else 0:.2f}-{max(dice) if dice else 0:.2f} "
+              f"{r['time']:.2f}s {'; '.join(r['wrong'])} {'; '.join(r['warnings'])[:160]}")
+    summarize(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=float))
+    return 0
+
+
+def summarize(rows: list[dict[str, Any]]) -> None:
+    good = [r for r in rows if "error" not in r]
+    n = len(rows)
+    print(f"studies: {n}, errors: {n - len(good)}")
+    if not good:
+        return
+    lev = sum(r["levels_right"] for r in good)
+    click = sum(r["levels_right_click"] for r in good)
+    print(f"levels right, no click: {lev}/{n} = {100 * lev / n:.1f} %")
+    print(f"levels right, one click: {click}/{n} = {100 * click / n:.1f} %")
+    dice = np.array([d for r in good for d in r["dice"].values()])
+    print(f"body Dice: median {np.median(dice):.3f}, mean {dice.mean():.3f}, 5th pct "
+          f"{np.percentile(dice, 5):.3f}, min {dice.min():.3f} (n={dice.size})")
+    err = np.array([abs(e) for r in good for e in r["endplate"].values()])
+    sgn = np.array([e for r in good for e in r["endplate"].values()])
+    print(f"endplate position error: median {np.median(err):.2f} mm, 95th pct "
+          f"{np.percentile(err, 95):.2f} mm, mean signed {sgn.mean():+.2f} mm (n={err.size})")
+    missing = sum(len(r["missing"]) for r in good)
+    print(f"bodies T12-S1 missing: {missing} of {7 * len(good)}")
+    t = np.array([r["time"] for r in good])
+    print(f"time per study: median {np.median(t):.2f} s, max {t.max():.2f} s")
+    if "right_proposed" in good[0]:
+        rp = sum(r["right_proposed"] for r in good)
+        tp = sum(r["total_proposed"] for r in good)
+        rt = sum(r["right_truth"] for r in good)
+        tt = sum(r["total_truth"] for r in good)
+        print(f"classification right: proposed ROIs {rp}/{tp} = {100 * rp / max(tp, 1):.1f} %, "
+              f"truth ROIs {rt}/{tt} = {100 * rt / max(tt, 1):.1f} %")
+
+
+# ----------------------------------------------------------------------------------------
+# the widened cohort
+# ----------------------------------------------------------------------------------------
+PROPOSE_BASE = 700_000
+DATA_WIDENED = Path(__file__).resolve().parent / "_data" / "propose"
+
+
+def generate_widened(seeds: list[int]) -> list[Any]:
+    import cohort
+
+    out = []
+    for seed in seeds:
+        d = DATA_WIDENED / f"s{seed}"
+        tp = DATA_WIDENED / f"s{seed}.truth.json"
+        spec = propose_spec(seed)
+        if not tp.exists() or json.loads(tp.read_text())["spec"] != spec.to_dict():
+            modic.phantom.write_study(spec, d, truth_path=tp, overwrite=True)
+        out.append(cohort.CohortStudy(seed, d, tp, True))
+    return out
+
+
+def propose_spec(seed: int) -> Any:
+    """The realistic cohort's study of ``seed``, widened (see docs/propose.md)."""
+    import cohort
+
+    return cohort.realistic_spec(seed)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

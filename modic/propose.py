@@ -1,0 +1,882 @@
+"""Endplate bands, body outlines and references proposed from the image itself.
+
+Nobody has to draw 17 shapes per study: :func:`propose` finds the lumbar vertebral bodies
+on the sagittal T1, names them by counting up from the sacrum, outlines each on its own
+midline slice and hands every outline to :func:`modic.bands.endplate_bands`, the same step
+that turns another tool's segmentation into ROIs (:mod:`modic.labelmap`), so both doors
+give annotations of the same form. Every ROI is marked ``origin="proposed"`` and can be
+accepted or edited in the annotator like a drawn one; :func:`merge_proposed` adds them to
+an annotation file without touching what a person drew.
+
+How the bodies are found (classical image analysis, no model weights)
+----------------------------------------------------------------------
+1. **Marrow candidates.** On every sagittal T1 slice (smoothed, sigma 0.6 pixel), the
+   pixels within ``MARROW_BAND`` (0.72-1.35) of a trial marrow level are kept, opened with
+   a 1.5 mm disc (cutting the thin bridges through partial-volume cortex) and split into
+   4-connected pieces. Trial levels are percentiles of the slice's tissue (pixels above a
+   tenth of its 99th percentile), so no intensity scale is assumed. A piece is a *body
+   candidate* when it is 200-2800 mm2, at least 12 mm across, and solid (solidity >= 0.8):
+   vertebral marrow is walled by a dark cortex and dark (on T1) discs, and fat, viscera and
+   muscle around the spine do not form chains of such blocks.
+2. **The column.** Candidates are chained head to foot (consecutive centres 20-55 mm
+   apart, within 50 degrees of the head-foot direction, turning less than 35 degrees per
+   step: lordosis and scoliosis bend the chain, they do not break it); the chain with the
+   largest total area wins (dynamic programming). The slice and marrow level whose chain
+   is largest are the column's; the **midline slice** is the middle of the run of slices
+   whose chain is at least 85 % of the best (bodies are left-right symmetric, and several
+   slices through a 40-50 mm wide body look alike), and each body is then outlined on the
+   middle of its own run of slices (a scoliotic or rotated spine has no single midline).
+3. **Discs and the sacrum.** Along the line joining consecutive centres the gap between
+   two bodies is measured (mm outside both). A real disc gap is at least
+   ``DISC_GAP_FRACTION`` (0.45) of the median gap of the chain and 4 mm; the fused sacral
+   segments are separated by remnants of 1-3 mm or not at all. **S1** is the highest body
+   whose gap below is not a real disc (or, when the chain ends, a big sacral mass lies
+   below it, or it is the last body and its endplate is tilted by the sacral slope, >= 20
+   degrees from the column above); the L5/S1 disc is the last lumbar disc, and the bodies
+   above are L5, L4 ... T12. When no sacrum is seen (partial field of view), the labels are
+   counted from the lowest body as S1 *and flagged uncertain*: a warning in the proposal and
+   in every ROI comment, never a silent wrong label. A user's one click ("this is L5",
+   ``anchor=``) or a shift (:func:`relabel`) settles transitional anatomy.
+4. **Outline.** The marrow piece is re-thresholded at half way between its marrow and its
+   discs (the half-maximum edge), holes are filled (hemangiomas, fat islands, Schmorl
+   nodes), deep notches are closed from the convex hull (a T1-dark type 1 or type 3 change
+   at an endplate would otherwise be cut out of the body and the band moved off it), and
+   the outline is grown by the cortical shell, ``CORTEX_MM`` = 1.0 mm (cortex and bony
+   endplate are dark on every sequence, so the edge found is the marrow's; the phantom's
+   cortex is 0.9-1.2 mm and its bony endplate 0.8-1.1 mm, and the vertebral cortical shell
+   is 0.4-1.2 mm thick on micro-CT, Silva et al. 1994, Edwards et al. 2001).
+5. **ROIs.** :func:`modic.bands.endplate_bands` places the bands (``height_mm`` 5,
+   ``inset_mm`` 1 from the endplate surface: the marrow next to the endplate of the
+   Nordic Modic Consensus Group, Jensen et al. 2007, and Udby et al. 2022; see
+   :mod:`modic.bands` for every default and its source) and the central reference. S1 gets
+   its superior band, body and reference only (its lower side is no disc endplate).
+
+Each body gets a confidence in [0, 1] (shape, size against its neighbours, disc gaps, and
+the evidence for the sacrum), and each proposal a list of warnings.
+
+Coordinates: masks are ``(rows, columns)`` in the T1 slice's pixel grid; points are LPS mm.
+
+Examples
+--------
+::
+
+    study = modic.load_study("case7/")
+    proposal = modic.propose(study)
+    proposal.levels            # ['T12', 'L1', ..., 'S1']
+    proposal.warnings          # [] or what is uncertain
+    ann = proposal.annotations # Annotations, every ROI origin="proposed"
+    ann = modic.relabel(ann, shift=+1)     # every label one vertebra down (L4 -> L5)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .bands import BandError, BandSettings, BodyRegions, endplate_bands, image_direction
+from .errors import ModicError
+
+__all__ = [
+    "ProposalError",
+    "ProposedBody",
+    "Proposal",
+    "propose",
+    "propose_rois",
+    "relabel",
+    "merge_proposed",
+    "LEVEL_ORDER",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Vertebrae modic proposes ROIs for, head to foot.
+PROPOSED_LEVELS: tuple[str, ...] = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
+#: The order used to count and shift labels (from T8 to S1).
+LEVEL_ORDER: tuple[str, ...] = ("T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4",
+                                "L5", "S1")
+#: Marrow band around a trial marrow level (share of the level).
+MARROW_BAND = (0.65, 1.45)
+#: A pixel on a thin dark line deeper than this share of the marrow level is a wall.
+DARK_LINE = 0.12
+#: Percentiles of a slice's tissue tried as the marrow level.
+LEVEL_PERCENTILES = (30, 40, 50, 60, 70, 80)
+#: Body candidate: area (mm2), smallest size across (mm), solidity.
+BODY_AREA_MM2 = (200.0, 2800.0)
+BODY_MIN_MM = 12.0
+BODY_SOLIDITY = 0.8
+#: Chain: centre distance (mm), angle from head-foot (deg), turn per step (deg).
+CHAIN_STEP_MM = (24.0, 55.0)
+CHAIN_ANGLE_DEG = 50.0
+CHAIN_TURN_DEG = 35.0
+#: A slice's chain within this share of the best counts for the midline run.
+MIDLINE_SHARE = 0.85
+#: A real disc gap: at least this share of the chain's median gap, and DISC_GAP_MIN_MM.
+DISC_GAP_FRACTION = 0.45
+DISC_GAP_MIN_MM = 4.0
+#: S1's superior endplate: tilted at least this much from the column above (sacral slope).
+S1_TILT_DEG = 20.0
+#: A body is outlined on a slice at most this many slices from the column's midline
+#: (S1 always on the midline: the sacral alae are as big as S1 off the midline).
+OWN_SLICE_REACH = 2
+#: Cortical shell added around the marrow outline, mm.
+CORTEX_MM = 1.0
+
+
+class ProposalError(ModicError, ValueError):
+    """No spine could be found: no sagittal T1, or no chain of vertebral bodies in it.
+
+    Parameters
+    ----------
+    where : str
+        The study (folder or key).
+    problem : str
+        What is wrong and what to do.
+    """
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.where, self.problem))
+
+
+@dataclass(frozen=True)
+class ProposedBody:
+    """One vertebral body found in the image.
+
+    Attributes
+    ----------
+    name : str
+        Its level (``"L4"``), counted from the sacrum (or from the anchor).
+    slice_index : int
+        0-based T1 slice it is outlined on (its own midline).
+    mask : (rows, columns) ndarray of bool
+        The body outline on that slice (cortex included).
+    centre : (3,) ndarray
+        Centre of the outline, LPS mm.
+    confidence : float
+        In [0, 1]: how sure the outline and the level are.
+    regions : BodyRegions or None
+        Bands and reference from :func:`modic.bands.endplate_bands` (None when they could
+        not be placed; see ``notes``).
+    notes : list of str
+    """
+
+    name: str
+    slice_index: int
+    mask: NDArray[np.bool_]
+    centre: NDArray[np.float64]
+    confidence: float
+    regions: BodyRegions | None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Proposal:
+    """What :func:`propose` found.
+
+    Attributes
+    ----------
+    bodies : list of ProposedBody
+        Head to foot, T12-S1 (only those in view).
+    midline_slice : int
+        0-based T1 slice of the column's midline.
+    sacrum_found : bool
+        Whether the sacrum was recognised (else the labels are counted from the lowest body).
+    label_confidence : float
+        In [0, 1]: how sure the level names are.
+    warnings : list of str
+        What a reader must check (uncertain levels, a body left out, ...).
+    annotations : Annotations
+        The ROIs, ``origin="proposed"``.
+    """
+
+    bodies: list[ProposedBody]
+    midline_slice: int
+    sacrum_found: bool
+    label_confidence: float
+    warnings: list[str]
+    annotations: Any
+
+    @property
+    def levels(self) -> list[str]:
+        """Names of the bodies found, head to foot."""
+        return [b.name for b in self.bodies]
+
+
+# ----------------------------------------------------------------------------------------
+# candidates and chains
+# ----------------------------------------------------------------------------------------
+@dataclass
+class _Piece:
+    mask: NDArray[np.bool_]  # full-slice mask
+    area: float  # mm2
+    centre: NDArray[np.float64]  # (2,) mm (row mm, col mm)
+    solidity: float
+    bbox: tuple[int, int, int, int]
+    level: float = 0.0  # the trial marrow level it was found at
+    spacing: tuple[float, float] = (1.0, 1.0)
+    extent: Any = None  # cache of _extent_along
+
+
+@dataclass
+class _Chain:
+    pieces: list[_Piece]
+    score: float
+    level: float
+    slice_index: int
+    image: NDArray[np.float32]
+
+
+def _smooth(img: NDArray[np.float32]) -> NDArray[np.float32]:
+    from scipy import ndimage
+
+    out: NDArray[np.float32] = ndimage.gaussian_filter(img.astype(np.float32), 0.8)
+    return out
+
+
+def _disk(radius_px: float) -> NDArray[np.bool_]:
+    r = max(1, int(math.floor(radius_px)))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    out: NDArray[np.bool_] = (yy * yy + xx * xx) <= radius_px * radius_px + 1e-9
+    return out
+
+
+def _pieces(mask: NDArray[np.bool_], sp: tuple[float, float]) -> list[_Piece]:
+    from skimage.measure import label, regionprops
+
+    lab = label(mask, connectivity=1)
+    px = sp[0] * sp[1]
+    out: list[_Piece] = []
+    for rp in regionprops(lab):
+        area = rp.area * px
+        if not BODY_AREA_MM2[0] <= area <= BODY_AREA_MM2[1]:
+            continue
+        r0, c0, r1, c1 = rp.bbox
+        if min((r1 - r0) * sp[0], (c1 - c0) * sp[1]) < BODY_MIN_MM:
+            continue
+        if rp.solidity < BODY_SOLIDITY:
+            continue
+        m = np.zeros(mask.shape, dtype=bool)
+        m[r0:r1, c0:c1] = rp.image
+        cy, cx = rp.centroid
+        out.append(_Piece(m, area, np.array([cy * sp[0], cx * sp[1]]), float(rp.solidity),
+                          (r0, c0, r1, c1), spacing=sp))
+    return out
+
+
+def _best_chain(pieces: list[_Piece], head: NDArray[np.float64]) -> tuple[list[int], float]:
+    """Indices (head to foot) of the chain of pieces with the largest total area."""
+    if not pieces:
+        return [], 0.0
+    foot = -head
+    order = sorted(range(len(pieces)), key=lambda i: float(pieces[i].centre @ head), reverse=True)
+    n = len(order)
+    best = [pieces[i].area for i in order]
+    prev = [-1] * n
+    step_dir: list[NDArray[np.float64] | None] = [None] * n
+    cos_a = math.cos(math.radians(CHAIN_ANGLE_DEG))
+    cos_t = math.cos(math.radians(CHAIN_TURN_DEG))
+    for j in range(n):
+        pj = pieces[order[j]]
+        for i in range(j):
+            pi = pieces[order[i]]
+            d = pj.centre - pi.centre
+            dist = float(np.linalg.norm(d))
+            if not CHAIN_STEP_MM[0] <= dist <= CHAIN_STEP_MM[1]:
+                continue
+            u = d / dist
+            if float(u @ foot) < cos_a:
+                continue
+            sd = step_dir[i]
+            if sd is not None and float(u @ sd) < cos_t:
+                continue
+            if _overlap_along(pi, pj, u):
+                continue
+            score = best[i] + pj.area
+            if score > best[j]:
+                best[j] = score
+                prev[j] = i
+                step_dir[j] = u
+    j = int(np.argmax(best))
+    chain = []
+    while j >= 0:
+        chain.append(order[j])
+        j = prev[j]
+    chain.reverse()
+    return chain, float(best[int(np.argmax(best))]) if len(chain) > 1 else 0.0
+
+
+def _dark_lines(sm: NDArray[np.float32], sp: tuple[float, float]) -> NDArray[np.float32]:
+    """Black top-hat (grey closing minus image, 2.5 mm disc): thin dark lines such as the
+    cortex and the bony endplates, darker than the tissue on both sides even where partial
+    volume leaves them inside the marrow's intensity band."""
+    from scipy import ndimage
+
+    out: NDArray[np.float32] = ndimage.grey_closing(sm, footprint=_disk(2.5 / min(sp))) - sm
+    return out
+
+
+def _overlap_along(a: _Piece, b: _Piece, u: NDArray[np.float64]) -> bool:
+    """Whether two pieces overlap along the direction ``u`` from ``a`` to ``b`` (the same
+    body found twice, or a body and a piece of it), judged by their bounding boxes."""
+    ext_a = _extent_along(a, u)
+    ext_b = _extent_along(b, u)
+    return bool(ext_a[1] > ext_b[0] + 1.0)
+
+
+def _extent_along(p: _Piece, u: NDArray[np.float64]) -> tuple[float, float]:
+    if p.extent is None or p.extent[0] is not u:
+        r, c = np.nonzero(p.mask[p.bbox[0]:p.bbox[2], p.bbox[1]:p.bbox[3]])
+        sp = p.spacing
+        t = ((r + p.bbox[0]) * sp[0]) * u[0] + ((c + p.bbox[1]) * sp[1]) * u[1]
+        p.extent = (u, (float(t.min()), float(t.max())))
+    return p.extent[1]
+
+
+def _slice_chain(img: NDArray[np.float32], sp: tuple[float, float], head: NDArray[np.float64],
+                 k: int) -> _Chain | None:
+    """The best chain of body candidates on one slice, over every trial marrow level.
+
+    Pieces of every level compete in one chain (the same body at two levels is one
+    candidate twice, and two of them are never 20 mm apart), so a coil gradient along the
+    spine, which makes the lower bodies darker than the upper ones, does not break it.
+    """
+    from scipy import ndimage
+
+    sm = _smooth(img)
+    hi = float(np.percentile(sm, 99))
+    tissue = sm[sm > 0.1 * hi]
+    if tissue.size < 100:
+        return None
+    levels = np.percentile(tissue, LEVEL_PERCENTILES)
+    opener = _disk(1.5 / min(sp))
+    lines = _dark_lines(sm, sp)
+    pcs: list[_Piece] = []
+    for lv in levels:
+        m = (sm > MARROW_BAND[0] * lv) & (sm < MARROW_BAND[1] * lv) & (lines < DARK_LINE * lv)
+        m = ndimage.binary_opening(m, structure=opener)
+        for pc in _pieces(m, sp):
+            pc.level = float(lv)
+            pcs.append(pc)
+    idx, score = _best_chain(pcs, head)
+    if len(idx) < 2:
+        return None
+    return _Chain([pcs[i] for i in idx], score, float(np.median([pcs[i].level for i in idx])), k, sm)
+
+
+# ----------------------------------------------------------------------------------------
+# gaps, sacrum, names
+# ----------------------------------------------------------------------------------------
+def _gap_mm(a: _Piece, b: _Piece, sp: tuple[float, float]) -> float:
+    """Length (mm) of the segment between two centres that lies outside both pieces."""
+    d = b.centre - a.centre
+    dist = float(np.linalg.norm(d))
+    n = max(2, int(dist / (0.25 * min(sp))))
+    t = np.linspace(0.0, 1.0, n)
+    pts = a.centre[None, :] + t[:, None] * d[None, :]
+    r = np.clip(np.rint(pts[:, 0] / sp[0]).astype(int), 0, a.mask.shape[0] - 1)
+    c = np.clip(np.rint(pts[:, 1] / sp[1]).astype(int), 0, a.mask.shape[1] - 1)
+    inside = a.mask[r, c] | b.mask[r, c]
+    return float(dist * (1.0 - inside.mean()))
+
+
+def _angle(u: NDArray[np.float64], v: NDArray[np.float64]) -> float:
+    c = float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
+    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+
+
+def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
+             head: NDArray[np.float64]) -> tuple[int, bool, float, list[str]]:
+    """Index of S1 in the chain, whether a sacrum was seen, label confidence, notes.
+
+    ``pieces`` may end with the S1 cut out of a sacral mass (:func:`_sacral_mass`).
+    """
+    notes: list[str] = []
+    n = len(pieces)
+    if n < 2:
+        return n - 1, False, 0.2, ["only one body found"]
+    med = float(np.median(gaps))
+    real = [g >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * med) for g in gaps]
+    # the highest body with a disc above and none below (a sacral remnant, or fused)
+    for i in range(1, n - 1):
+        if real[i - 1] and not real[i]:
+            conf = 0.95 if i >= 4 else 0.8
+            return i, True, conf, notes
+    last = n - 1
+    if pieces[last].level < 0:  # S1 cut out of the sacral mass
+        return last, True, 0.95 if last >= 4 else 0.8, notes
+    # the chain ends on a body with a disc above it: S1 if its top is tilted by the
+    # sacral slope against the body above
+    tilt = _body_tilt(pieces[last], sp, head)
+    tilt_above = _body_tilt(pieces[last - 1], sp, head)
+    if tilt is not None and tilt_above is not None and tilt - tilt_above >= S1_TILT_DEG:
+        notes.append("the sacrum below S1 is not in view; S1 recognised by its tilt only")
+        return last, True, 0.7, notes
+    notes.append("no sacrum found: the lowest body found was taken as S1, so every level "
+                 "may be off by one or more (confirm a level with one click)")
+    return last, False, 0.3, notes
+
+
+def _body_tilt(p: _Piece, sp: tuple[float, float], head: NDArray[np.float64]) -> float | None:
+    try:
+        reg = endplate_bands(p.mask, sp, head, surfaces=("superior",), reference=False)
+    except (BandError, ValueError):
+        return None
+    return float(reg.tilt_deg)
+
+
+# ----------------------------------------------------------------------------------------
+# outline
+# ----------------------------------------------------------------------------------------
+def _outline(piece: _Piece, img: NDArray[np.float32], level: float, others: NDArray[np.bool_],
+             sp: tuple[float, float]) -> NDArray[np.bool_]:
+    """Refine a marrow piece to the body outline (see the module docstring, step 4)."""
+    from scipy import ndimage
+    from skimage.morphology import convex_hull_image
+
+    base = piece.mask
+    near = ndimage.binary_dilation(base, structure=_disk(2.0 / min(sp)))
+    ring = ndimage.binary_dilation(base, structure=_disk(4.0 / min(sp))) & ~near & ~others
+    marrow = float(np.median(img[base]))
+    dark = float(np.percentile(img[ring], 25)) if ring.any() else MARROW_BAND[0] * level
+    edge = 0.5 * (marrow + min(dark, marrow))
+    grown = near & (img > edge) & (img < MARROW_BAND[1] * 1.15 * marrow) & ~others
+    grown |= base
+    lab, n = ndimage.label(grown)
+    if n > 1:
+        keep = np.unique(lab[base])
+        grown = np.isin(lab, keep[keep > 0])
+    grown = ndimage.binary_opening(grown, structure=_disk(1.0 / min(sp))) | base
+    grown = ndimage.binary_fill_holes(grown)
+    hull = convex_hull_image(grown)
+    notch = ndimage.binary_opening(hull & ~grown, structure=_disk(1.5 / min(sp)))
+    body = grown | notch
+    # cortical shell
+    dist = ndimage.distance_transform_edt(~body, sampling=sp)
+    body = body | ((dist <= CORTEX_MM + 1e-6) & ~others)
+    out: NDArray[np.bool_] = ndimage.binary_fill_holes(body)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# the proposal
+# ----------------------------------------------------------------------------------------
+def _study_name(study: Any) -> str:
+    try:
+        return str(study.key)
+    except Exception:  # noqa: BLE001 - a name for a message only
+        return "<study>"
+
+
+def propose(
+    study: Any,
+    *,
+    settings: BandSettings | None = None,
+    anchor: tuple[str, ArrayLike] | None = None,
+    vertebrae: Iterable[str] | None = None,
+    author: str = "",
+) -> Proposal:
+    """Find, name and outline the lumbar vertebral bodies and propose their ROIs.
+
+    Parameters
+    ----------
+    study : LoadedStudy
+        With a sagittal T1 (:func:`modic.load_study`).
+    settings : BandSettings, optional
+        Band height and inset, reference placement (:mod:`modic.bands`).
+    anchor : (str, (3,) array_like), optional
+        A level and an LPS point inside that body (one click "this is L5"): the body
+        nearest to the point gets that name and the others are counted from it.
+    vertebrae : iterable of str, optional
+        Only ROIs of these vertebrae.
+    author : str
+        Written into every ROI's ``author``.
+
+    Returns
+    -------
+    Proposal
+
+    Raises
+    ------
+    ProposalError
+        No sagittal T1, or no chain of at least two vertebral bodies in it.
+    ValueError
+        A bad anchor (unknown level, point not on the T1).
+    """
+    from .annotations import ROI, Annotations, ImagePlane, RoiLabel
+    from .labelmap import _shape_of
+
+    where = _study_name(study)
+    t1 = getattr(study, "t1", None)
+    if t1 is None:
+        raise ProposalError(where, "has no sagittal T1 series: ROIs are proposed on the sagittal T1 "
+                                   "(pick one with --t1 SERIES, or check 'modic info')")
+    g = t1.geometry
+    sp = (float(g.pixel_spacing[0]), float(g.pixel_spacing[1]))
+    head = image_direction((0.0, 0.0, 1.0), g.orientation)
+    s = settings or BandSettings()
+    if anchor is not None:
+        a_name = str(anchor[0]).upper()
+        if a_name not in LEVEL_ORDER:
+            raise ValueError(f"anchor level must be one of {', '.join(LEVEL_ORDER)}, got {anchor[0]!r}")
+        a_point = np.asarray(anchor[1], dtype=float).reshape(3)
+
+    arr = t1.array
+    chains: list[_Chain | None] = [_slice_chain(arr[k], sp, head, k) for k in range(arr.shape[0])]
+    scores = np.array([c.score if c is not None else 0.0 for c in chains])
+    if scores.max() <= 0 or max(len(c.pieces) for c in chains if c is not None) < 2:
+        raise ProposalError(where, f"no vertebral column found on the sagittal T1 (series "
+                                   f"{t1.series.label()}): no chain of two or more vertebral bodies; is the "
+                                   "lumbar spine in view?")
+    kbest = int(np.argmax(scores))
+    run = [k for k in range(len(scores)) if scores[k] >= MIDLINE_SHARE * scores[kbest]]
+    # the contiguous run around the best slice
+    lo = hi = kbest
+    while lo - 1 in run:
+        lo -= 1
+    while hi + 1 in run:
+        hi += 1
+    mid = int(round(0.5 * (lo + hi)))
+    if chains[mid] is None or len(chains[mid].pieces) < len(chains[kbest].pieces) - 1:  # type: ignore[union-attr]
+        mid = kbest
+    chain = chains[mid]
+    assert chain is not None
+    pieces = chain.pieces
+    pieces = list(pieces)
+    gaps = [_gap_mm(pieces[i], pieces[i + 1], sp) for i in range(len(pieces) - 1)]
+    med = float(np.median(gaps))
+    if all(g >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * med) for g in gaps):
+        s1_cut = _sacral_mass(pieces, chain, sp, head)
+        if s1_cut is not None:
+            pieces.append(s1_cut)
+            gaps.append(med)
+    s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head)
+    warnings = list(notes)
+    lumbar = pieces[: s1_i + 1]
+    # names
+    i_s1 = LEVEL_ORDER.index("S1")
+    names = [LEVEL_ORDER[i_s1 - (len(lumbar) - 1 - j)] if i_s1 - (len(lumbar) - 1 - j) >= 0 else "?"
+             for j in range(len(lumbar))]
+    if anchor is not None:
+        names, label_conf, msg = _apply_anchor(lumbar, names, a_name, a_point, g, mid, sp)
+        warnings = [w for w in warnings if "S1" not in w and "sacrum" not in w]
+        if msg:
+            warnings.append(msg)
+    # outline each body on its own midline slice
+    bodies: list[ProposedBody] = []
+    med_area = float(np.median([p.area for p in lumbar]))
+    wanted = None if vertebrae is None else {str(v).upper() for v in vertebrae}
+    for j, (p, name) in enumerate(zip(lumbar, names, strict=True)):
+        if name not in PROPOSED_LEVELS:
+            continue
+        if wanted is not None and name not in wanted:
+            continue
+        k, piece, img, level = _own_slice(p, chains, mid, chain, sacral=name == "S1")
+        others = np.zeros_like(piece.mask)
+        for q in (lumbar[j - 1] if j > 0 else None, lumbar[j + 1] if j + 1 < len(lumbar) else None):
+            if q is not None:
+                others |= _dilate(q.mask, CORTEX_MM + 0.5, sp)
+        if name == "S1" and j + 1 >= len(lumbar) and s1_i + 1 < len(pieces):
+            others |= _dilate(pieces[s1_i + 1].mask, 1.0, sp)
+        mask = _outline(piece, img, level, others & ~piece.mask, sp)
+        if piece.level < 0:  # S1 cut out of the sacrum: do not grow into S2
+            mask &= _dilate(piece.mask, CORTEX_MM, sp)
+        body_notes: list[str] = []
+        conf = label_conf * min(1.0, piece.solidity / 0.95)
+        ratio = p.area / med_area
+        if not 0.55 <= ratio <= 1.6 and name != "S1":
+            conf *= 0.6
+            body_notes.append(f"its area is {ratio:.1f}x the median of the bodies found")
+        surfaces: tuple[str, ...] = ("superior", "inferior")
+        regions: BodyRegions | None
+        try:
+            regions = endplate_bands(mask, sp, head, s, surfaces=surfaces, reference=True)
+        except BandError as e:
+            try:
+                regions = endplate_bands(mask, sp, head, s, surfaces=("superior",), reference=False)
+            except BandError:
+                regions = None
+            body_notes.append(f"bands: {e}")
+            conf *= 0.5
+        rr, cc = np.nonzero(mask)
+        centre = g.index_to_patient([k, float(rr.mean()), float(cc.mean())])
+        bodies.append(ProposedBody(name, k, mask, np.asarray(centre, dtype=float),
+                                   round(float(conf), 3), regions, body_notes))
+    for b in bodies:
+        for nt in b.notes:
+            warnings.append(f"{b.name}: {nt}")
+    if not bodies:
+        raise ProposalError(where, "vertebral bodies were found, but none of T12-S1 could be named")
+    ann = _annotations(study, bodies, s, label_conf, sacrum, warnings, author, ROI, Annotations,
+                       ImagePlane, RoiLabel, _shape_of)
+    return Proposal(bodies, mid, sacrum, round(float(label_conf), 3), warnings, ann)
+
+
+def _dilate(mask: NDArray[np.bool_], mm: float, sp: tuple[float, float]) -> NDArray[np.bool_]:
+    from scipy import ndimage
+
+    dist = ndimage.distance_transform_edt(~mask, sampling=sp)
+    out: NDArray[np.bool_] = dist <= mm
+    return out
+
+
+def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
+                 head: NDArray[np.float64]) -> _Piece | None:
+    """S1 cut out of the fused sacrum below the chain's last body, if there is one.
+
+    At the last body's marrow level, the largest marrow piece whose pixels lie 4-60 mm
+    below the last body's centre (along the chain's last step, within 25 mm across it) and
+    that is at least half as big as the last body is the sacrum; S1 is its upper part, one
+    body height (the median height of the chain's last three bodies along the step) from
+    its top. ``level`` of the returned piece is -1 (cut, not found whole).
+    """
+    from scipy import ndimage
+
+    last = pieces[-1]
+    u = last.centre - pieces[-2].centre
+    u = u / np.linalg.norm(u)
+    across = np.array([-u[1], u[0]])
+    sm = chain.image
+    m = (sm > MARROW_BAND[0] * last.level) & (sm < MARROW_BAND[1] * last.level)
+    m = ndimage.binary_opening(m, structure=_disk(1.5 / min(sp)))
+    m &= ~_dilate(last.mask, 1.0, sp)
+    lab, n = ndimage.label(m)
+    if n == 0:
+        return None
+    rows, cols = np.nonzero(lab)
+    pts = np.stack([rows * sp[0], cols * sp[1]], axis=1)
+    d = pts - last.centre
+    t = d @ u
+    a = np.abs(d @ across)
+    near = (t > 4.0) & (t < 60.0) & (a < 25.0)
+    if not near.any():
+        return None
+    ids, counts = np.unique(lab[rows[near], cols[near]], return_counts=True)
+    best = int(ids[int(np.argmax(counts))])
+    if counts.max() * sp[0] * sp[1] < 0.5 * last.area:
+        return None
+    sel = lab[rows, cols] == best
+    heights = []
+    for p in pieces[-3:]:
+        r, c = np.nonzero(p.mask)
+        tt = np.stack([r * sp[0], c * sp[1]], axis=1) @ u
+        heights.append(float(tt.max() - tt.min()))
+    h = float(np.median(heights))
+    central = sel & (a < 10.0)
+    if not central.any():
+        return None
+    t0 = float(t[central].min())
+    if t0 - float((np.stack([np.nonzero(last.mask)[0] * sp[0], np.nonzero(last.mask)[1] * sp[1]],
+                            axis=1) - last.centre).dot(u).max()) < DISC_GAP_MIN_MM:
+        return None  # no disc between: part of the same body
+    cut = sel & (t <= t0 + h) & (a < 30.0)
+    mask = np.zeros(sm.shape, dtype=bool)
+    mask[rows[cut], cols[cut]] = True
+    lab2, n2 = ndimage.label(mask)
+    if n2 > 1:
+        counts2 = np.bincount(lab2.ravel())
+        counts2[0] = 0
+        mask = lab2 == int(np.argmax(counts2))
+    area = float(mask.sum()) * sp[0] * sp[1]
+    if area < BODY_AREA_MM2[0]:
+        return None
+    r, c = np.nonzero(mask)
+    return _Piece(mask, area, np.array([r.mean() * sp[0], c.mean() * sp[1]]), 1.0,
+                  (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1), -1.0)
+
+
+def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Chain,
+               sacral: bool = False) -> tuple[int, _Piece, NDArray[np.float32], float]:
+    """The body's own midline slice: the middle of the run of slices where it is big."""
+    if p.level < 0:  # cut out of the sacrum on the midline slice
+        return mid, p, chain.image, chain.level
+    cands: dict[int, tuple[_Piece, _Chain]] = {mid: (p, chain)}
+    for k in range(len(chains)):
+        c = chains[k]
+        if c is None or k == mid or abs(k - mid) > OWN_SLICE_REACH or sacral:
+            continue
+        best = None
+        for q in c.pieces:
+            if float(np.linalg.norm(q.centre - p.centre)) < 10.0:
+                if best is None or q.area > best.area:
+                    best = q
+        if best is not None:
+            cands[k] = (best, c)
+    areas = {k: v[0].area for k, v in cands.items()}
+    top = max(areas.values())
+    ks = sorted(k for k, a in areas.items() if a >= MIDLINE_SHARE * top)
+    lo = hi = max(areas, key=lambda k: areas[k])
+    while lo - 1 in ks:
+        lo -= 1
+    while hi + 1 in ks:
+        hi += 1
+    k = int(round(0.5 * (lo + hi)))
+    if k not in cands:
+        k = mid
+    q, c = cands[k]
+    return k, q, c.image, q.level
+
+
+def _apply_anchor(lumbar: list[_Piece], names: list[str], a_name: str, a_point: NDArray[np.float64],
+                  g: Any, mid: int, sp: tuple[float, float]) -> tuple[list[str], float, str]:
+    idx = g.patient_to_index(a_point[None, :])[0]
+    rc = np.array([idx[1] * sp[0], idx[2] * sp[1]])
+    d = [float(np.linalg.norm(p.centre - rc)) for p in lumbar]
+    j = int(np.argmin(d))
+    if d[j] > 30.0:
+        raise ValueError(f"the anchor point {a_point.tolist()} is {d[j]:.0f} mm from the nearest body found; "
+                         "click inside a vertebral body")
+    ia = LEVEL_ORDER.index(a_name)
+    out = []
+    for i in range(len(lumbar)):
+        k = ia + (i - j)
+        out.append(LEVEL_ORDER[k] if 0 <= k < len(LEVEL_ORDER) else "?")
+    msg = "" if out == names else f"levels set by the anchor ({a_name}), not by counting from the sacrum"
+    return out, 0.99, msg
+
+
+def _annotations(study: Any, bodies: list[ProposedBody], s: BandSettings, label_conf: float,
+                 sacrum: bool, warnings: list[str], author: str, ROI: Any, Annotations: Any,
+                 ImagePlane: Any, RoiLabel: Any, shape_of: Any) -> Any:
+    series = study.t1.series
+    rois = []
+    band = f"band {s.inset_mm:g}-{s.inset_mm + s.height_mm:g} mm from the endplate"
+    for b in bodies:
+        plane = ImagePlane.from_series(series, b.slice_index)
+        src = (f"modic propose: T1 slice {b.slice_index + 1}, confidence {b.confidence:.2f}"
+               + ("" if sacrum else ", levels uncertain (no sacrum found)"))
+        parts: list[tuple[Any, NDArray[np.bool_] | None, str]] = [
+            (RoiLabel.for_body(b.name), b.mask, "vertebral body outline")]
+        reg = b.regions
+        if reg is not None:
+            parts.append((RoiLabel.for_endplate(b.name, "superior"), reg.superior, band))
+            if b.name != "S1":
+                parts.append((RoiLabel.for_endplate(b.name, "inferior"), reg.inferior, band))
+            parts.append((RoiLabel.for_reference(b.name), reg.reference, "central marrow"))
+        for label, mask, what in parts:
+            if mask is None or not mask.any():
+                continue
+            comment = f"{what}, proposed on T1 slice {b.slice_index + 1}"
+            if b.notes:
+                comment += "; " + "; ".join(b.notes)
+            rois.append(ROI(label, shape_of(mask), plane, author=author, origin="proposed",
+                            source=src, comment=comment))
+    desc = "proposed by modic" + (": " + "; ".join(warnings) if warnings else "")
+    return Annotations(rois, study_instance_uid=study.study.study_uid,
+                       frame_of_reference_uid=series.frame_of_reference_uid, description=desc)
+
+
+def propose_rois(study: Any, **kwargs: Any) -> Any:
+    """The proposed ROIs of :func:`propose` (an :class:`~modic.annotations.Annotations`).
+
+    Keyword arguments are those of :func:`propose`; warnings are logged and written into
+    the document's description.
+    """
+    p = propose(study, **kwargs)
+    for w in p.warnings:
+        logger.warning("%s: %s", _study_name(study), w)
+    return p.annotations
+
+
+# ----------------------------------------------------------------------------------------
+# labels
+# ----------------------------------------------------------------------------------------
+def relabel(annotations: Any, shift: int, *, only_proposed: bool = True) -> Any:
+    """Shift the vertebra of every (proposed) ROI by ``shift`` levels.
+
+    ``shift=+1`` moves every label one vertebra down (L4 -> L5, L5 -> S1): what a user does
+    after seeing that the body called L4 is the last lumbar one. ROIs that would leave the
+    named range (beyond S1, or S1's inferior endplate, which faces no disc) are dropped.
+
+    Parameters
+    ----------
+    annotations : Annotations
+    shift : int
+    only_proposed : bool
+        Leave ROIs a person drew (any origin but "proposed") as they are (default).
+
+    Returns
+    -------
+    Annotations
+        A new document; ``annotations`` is not modified.
+    """
+    import dataclasses
+
+    from .annotations import VERTEBRAE, Annotations, RoiLabel
+
+    if not isinstance(shift, int) or isinstance(shift, bool):
+        raise ValueError(f"shift must be an integer, got {shift!r}")
+    rois = []
+    for roi in annotations.rois:
+        if only_proposed and roi.origin != "proposed" or shift == 0:
+            rois.append(roi)
+            continue
+        v = roi.label.vertebra
+        k = LEVEL_ORDER.index(v) + shift if v in LEVEL_ORDER else -1
+        if not 0 <= k < len(LEVEL_ORDER) or LEVEL_ORDER[k] not in VERTEBRAE:
+            continue
+        nv = LEVEL_ORDER[k]
+        if roi.label.kind == "endplate":
+            if nv == "S1" and str(roi.label.endplate) == "inferior":
+                continue
+            label = RoiLabel.for_endplate(nv, roi.label.endplate)
+        else:
+            label = dataclasses.replace(roi.label, vertebra=nv)
+        rois.append(dataclasses.replace(roi, label=label))
+    return Annotations(rois, study_instance_uid=annotations.study_instance_uid,
+                       frame_of_reference_uid=annotations.frame_of_reference_uid,
+                       description=annotations.description, created=annotations.created,
+                       tool=dict(annotations.tool))
+
+
+def merge_proposed(existing: Any, proposed: Any, *, replace_proposed: bool = True) -> tuple[Any, Any]:
+    """Add proposed ROIs to an annotation document, never replacing what a person drew.
+
+    Every ROI of ``existing`` that is not proposed is kept. A proposed ROI is added where
+    ``existing`` has no ROI of the same label; where it has a drawn (or derived, imported)
+    one, the proposed one is left out; an earlier proposed one is replaced
+    (``replace_proposed``) or kept.
+
+    Returns
+    -------
+    merged : Annotations
+    report : modic.labelmap.MergeReport
+        ``added``, ``replaced``, ``kept_drawn`` (left out where a person's ROI exists).
+    """
+    from .annotations import Annotations
+    from .labelmap import MergeReport
+
+    report = MergeReport()
+    if existing is None:
+        merged = Annotations([], study_instance_uid=proposed.study_instance_uid,
+                             frame_of_reference_uid=proposed.frame_of_reference_uid,
+                             description=proposed.description)
+    else:
+        merged = Annotations(list(existing.rois), study_instance_uid=existing.study_instance_uid,
+                             frame_of_reference_uid=existing.frame_of_reference_uid
+                             or proposed.frame_of_reference_uid,
+                             description=existing.description, created=existing.created,
+                             modified=existing.modified, tool=dict(existing.tool))
+    for roi in proposed.rois:
+        same = [r for r in merged.rois if r.label == roi.label]
+        text = str(roi.label)
+        if any(r.origin != "proposed" for r in same):
+            report.kept_drawn.append(text)
+            continue
+        if same and not replace_proposed:
+            report.kept_derived.append(text)
+            continue
+        for r in same:
+            merged.remove(r.id)
+        (report.replaced if same else report.added).append(text)
+        merged.add(roi)
+    return merged, report
