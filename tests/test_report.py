@@ -428,3 +428,11 @@ def test_the_extent_and_criterion_in_words():
     assert "grade B (40% of body height)" in row[4] and "large (75% of endplate length)" in row[4]
     assert "estimated" in row[4]
     assert "met at L4/L5" in page.text and "vertebral bodies L4, L5" in page.text
+
+
+def test_a_folder_of_annotated_studies_says_to_run_batch_first(tmp_path):
+    r = run("report", str(modic.data.sample_data_dir()), "-o", str(tmp_path / "r.html"))
+    assert r.returncode == 1
+    assert "modic batch" in r.stderr and "then run 'modic report OUTDIR" in r.stderr
+    r = run("report", str(tmp_path), "-o", str(tmp_path.parent / "r.html"), "--format", "svg")
+    assert r.returncode == 2 and "--figures" in r.stderr

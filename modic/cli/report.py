@@ -96,6 +96,15 @@ def _study_report(args: argparse.Namespace, study_dir: Path) -> Report | None:
     from ..study import load_study
 
     ann_path = Path(args.annotations) if args.annotations else annotation_path_for(study_dir)
+    if not ann_path.is_file() and not args.annotations and any(study_dir.glob("*.modic.json")):
+        logger.error(
+            "nothing to report on in %s: it holds annotated studies (NAME.modic.json beside NAME/); classify "
+            "them with 'modic batch %s -o OUTDIR', then run 'modic report OUTDIR -o report.html' (or give one "
+            "study folder)",
+            study_dir,
+            study_dir,
+        )
+        return None
     if not ann_path.is_file():
         how = "the file given with --annotations" if args.annotations else "the annotation file"
         logger.error(
@@ -131,6 +140,9 @@ def run_report(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")  # figures are only ever saved here
     from ..report import batch_report, is_batch_output, write_figures, write_report
 
+    if args.figure_formats and args.figures is None:
+        logger.error("--format is the file format of --figures DIR; give --figures too")
+        return 2
     source = Path(args.source)
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such file or folder")
