@@ -98,9 +98,9 @@ def _study_report(args: argparse.Namespace, study_dir: Path) -> Report | None:
     ann_path = Path(args.annotations) if args.annotations else annotation_path_for(study_dir)
     if not ann_path.is_file() and not args.annotations and any(study_dir.glob("*.modic.json")):
         logger.error(
-            "nothing to report on in %s: it holds annotated studies (NAME.modic.json beside NAME/); classify "
-            "them with 'modic batch %s -o OUTDIR', then run 'modic report OUTDIR -o report.html' (or give one "
-            "study folder)",
+            "nothing to report on in %s: it holds annotated studies (NAME.modic.json beside NAME/); "
+            "classify them with 'modic batch %s -o OUTDIR', then run 'modic report OUTDIR -o report.html' "
+            "(or give one study folder)",
             study_dir,
             study_dir,
         )
