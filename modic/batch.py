@@ -50,6 +50,10 @@ read them typed with :func:`modic.read_results`.
     the cohort (``by_level``) and per study (``by_study``, :mod:`modic.summary`), the
     results format and the modic version. No time stamps and no paths, so that equal
     inputs give byte-identical files.
+``dicom/<key>/sr.dcm``, ``dicom/<key>/seg.dcm``
+    With ``export``: each study's DICOM SR and SEG (:mod:`modic.sr`, :mod:`modic.seg`),
+    in a folder named by its pseudonymous key. Unlike the tables, these DICOM objects
+    carry the patient and study modules of the source images, as DICOM requires.
 ``levels.csv``, ``studies.csv``
     The cohort by disc level (studies read, with a change, the share, studies per worst
     type), and one row per study (any change, worst type, the worst type at every level).
@@ -113,6 +117,8 @@ __all__ = [
     "IDENTIFIER_FIELDS",
     "ERROR_FIELDS",
     "STAGES",
+    "EXPORTS",
+    "EXPORT_DIR",
     "BatchJob",
     "BatchProgress",
     "BatchSummary",
@@ -135,7 +141,11 @@ IDENTIFIER_FIELDS: tuple[str, ...] = ("study_folder", "study_instance_uid", "pat
 ERROR_FIELDS: tuple[str, ...] = ("study", "stage", "message")
 #: Stages at which a study (or one ROI) can fail, in the order they run.
 #: ``fetch``: downloading the study from a DICOMweb server failed (:mod:`modic.dicomweb`).
-STAGES: tuple[str, ...] = ("find", "fetch", "annotations", "load", "classify", "roi", "worker")
+STAGES: tuple[str, ...] = ("find", "fetch", "annotations", "load", "classify", "roi", "export", "worker")
+#: DICOM objects ``run_batch(export=...)`` can write per study (:mod:`modic.sr`, :mod:`modic.seg`).
+EXPORTS: tuple[str, ...] = ("sr", "seg")
+#: Folder of OUTDIR holding the exported DICOM objects, one sub-folder per study key.
+EXPORT_DIR = "dicom"
 
 SHARD_DIR = ".modic-batch"
 #: 2: shards carry the study's measured contrast (shards of format 1 are recomputed).
@@ -365,6 +375,8 @@ def run_job(
     root: str,
     relpath: str,
     include_identifiers: bool = False,
+    export: Sequence[str] = (),
+    export_dir: str = "",
 ) -> dict[str, Any]:
     """Classify one study; the worker function of :func:`run_batch`.
 
@@ -443,7 +455,29 @@ def run_job(
     out["errors"] = [
         _error(key, "roi", _relative(describe_roi_error(roi, msg), root)) for roi, msg in roi_errors
     ]
+    if export:
+        out["errors"] += _export(study, annotations, results, export, Path(export_dir) / key, key, root)
     return out
+
+
+def _export(
+    study: Any, annotations: Any, results: Any, export: Sequence[str], folder: Path, key: str, root: str
+) -> list[dict[str, str]]:
+    """Write a study's SR / SEG into ``folder`` (``OUTDIR/dicom/<key>/``); error rows."""
+    errors = []
+    for kind in export:
+        try:
+            if kind == "sr":
+                from .sr import write_sr
+
+                write_sr(study, annotations, results, folder / "sr.dcm")
+            else:
+                from .seg import write_seg
+
+                write_seg(study, annotations, folder / "seg.dcm")
+        except Exception as exc:  # noqa: BLE001 -- the study's results stand; the export failed
+            errors.append(_error(key, "export", f"{kind.upper()}: {_message(exc, root)}"))
+    return errors
 
 
 # -- fingerprints and shards ------------------------------------------------------------
@@ -469,11 +503,18 @@ def _folder_listing(folder: Path) -> list[tuple[str, int, int]]:
     return sorted(out)
 
 
-def _options(include_identifiers: bool) -> dict[str, Any]:
-    """The options that change a study's rows (part of its fingerprint)."""
+def _options(include_identifiers: bool, export: Sequence[str] = ()) -> dict[str, Any]:
+    """The options that change a study's rows or files (part of its fingerprint)."""
     from .criteria import DEFAULT_PARAMETERS
 
-    return {"include_identifiers": include_identifiers, "parameters": repr(DEFAULT_PARAMETERS), "seed": 0}
+    options: dict[str, Any] = {
+        "include_identifiers": include_identifiers,
+        "parameters": repr(DEFAULT_PARAMETERS),
+        "seed": 0,
+    }
+    if export:  # only when asked, so that the shards of runs without export stay valid
+        options["export"] = list(export)
+    return options
 
 
 def input_fingerprint(job: BatchJob, options: Mapping[str, Any]) -> str:
@@ -624,10 +665,10 @@ class BatchSummary:
     @property
     def ok(self) -> bool:
         """True when there was something to do and nothing failed (no study, no ROI)."""
-        return self.n_jobs > 0 and self.n_failed == 0 and self.n_roi_errors == 0
+        return self.n_jobs > 0 and self.n_failed == 0 and self.n_roi_errors == 0 and not self.stages.get("export")
 
 
-_Task = tuple[BatchJob, tuple[str, str, str, str, bool]]
+_Task = tuple[BatchJob, tuple[Any, ...]]
 #: What an executor yields per job: run_job's outcome, or the exception of a lost worker.
 _Done = tuple[BatchJob, dict[str, Any] | Exception]
 
@@ -800,6 +841,7 @@ def run_batch(
     dask_address: str | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
     jobs: Sequence[BatchJob] | None = None,
+    export: Sequence[str] = (),
 ) -> BatchSummary:
     """Classify every annotated study under ``root``; write the tables to ``outdir``.
 
@@ -832,6 +874,12 @@ def run_batch(
         The jobs to run instead of those found under ``root`` (e.g. studies fetched
         from a DICOMweb server into a cache, :func:`modic.dicomweb.run_dicomweb_batch`);
         ``root`` is then the folder that messages give paths relative to.
+    export : sequence of {"sr", "seg"}, optional
+        Also write each classified study's DICOM SR measurement report
+        (``OUTDIR/dicom/<key>/sr.dcm``, :func:`modic.sr.write_sr`) and / or DICOM SEG
+        (``seg.dcm``, :func:`modic.seg.write_seg`). They carry the patient and study
+        modules of the source images (DICOM requires them). A failed export is an error
+        row of stage ``"export"``; the study's results stand. Needs the ``export`` extra.
 
     Returns
     -------
@@ -857,7 +905,8 @@ def run_batch(
     shard_dir = out / SHARD_DIR
     shard_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(out)
-    options = _options(include_identifiers)
+    export = _check_export(export)
+    options = _options(include_identifiers, export)
 
     outcomes: dict[str, dict[str, Any]] = {}
     fingerprints: dict[str, str] = {}
@@ -874,7 +923,18 @@ def run_batch(
             continue
         fingerprints[job.relpath] = fp
         tasks.append(
-            (job, (str(job.annotation_path), str(job.study_dir), str(top), job.relpath, include_identifiers))
+            (
+                job,
+                (
+                    str(job.annotation_path),
+                    str(job.study_dir),
+                    str(top),
+                    job.relpath,
+                    include_identifiers,
+                    export,
+                    str(out / EXPORT_DIR),
+                ),
+            )
         )
     n_up_to_date = len(outcomes)
     _log_plan(len(jobs), n_up_to_date, len(tasks), len(missing), top)
@@ -921,6 +981,8 @@ def run_batch(
     _prune_shards(shard_dir, jobs)
     ordered = [outcomes[j.relpath] for j in jobs]
     paths, summary = _assemble(out, ordered, include_identifiers)
+    if export:
+        paths["dicom"] = out / EXPORT_DIR
     return BatchSummary(
         n_ok=summary["studies"]["ok"],
         n_failed=summary["studies"]["failed"],
@@ -933,6 +995,22 @@ def run_batch(
         stages=dict(summary["errors"]),
         contrast=dict(summary["contrast"]),
     )
+
+
+def _check_export(export: Sequence[str]) -> tuple[str, ...]:
+    """The export kinds, in :data:`EXPORTS` order; a ValueError names an unknown one.
+
+    Exporting needs highdicom (the ``export`` extra): checked before any work.
+    """
+    kinds = tuple(k.strip().lower() for k in export if k.strip())
+    unknown = [k for k in kinds if k not in EXPORTS]
+    if unknown:
+        raise ValueError(f"unknown export {unknown[0]!r}: choose from {', '.join(EXPORTS)}")
+    if kinds:
+        from .sr import _hd
+
+        _hd()
+    return tuple(k for k in EXPORTS if k in kinds)
 
 
 def _log_plan(n_jobs: int, n_up_to_date: int, n_tasks: int, n_missing: int, root: Path) -> None:

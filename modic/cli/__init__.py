@@ -96,7 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_teach_parser(sub)
     _add_report_parser(sub)
     _add_export_parsers(sub)
+    from .propose import add_propose_parser
+
+    add_propose_parser(sub, _add_selection_options)
     return parser
+
+
+def _export_kinds(text: str) -> tuple[str, ...]:
+    """argparse type for ``--export sr,seg``."""
+    kinds = tuple(k.strip().lower() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in ("sr", "seg")]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"expected sr, seg or sr,seg, got {text!r}")
+    return kinds
 
 
 def _positive_int(text: str) -> int:
@@ -206,6 +218,14 @@ def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="ADDRESS",
         help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786), or 'local' for a new "
         'local cluster; needs the dask extra: pip install "modic[dask]"',
+    )
+    p.add_argument(
+        "--export",
+        metavar="KINDS",
+        type=_export_kinds,
+        default=(),
+        help="also write each study's DICOM SR and/or SEG into OUTDIR/dicom/<key>/ (comma-separated: "
+        'sr,seg); they carry the patient and study modules of the source images; needs pip install "modic[export]"',
     )
     add_dicomweb_arguments(p)
     p.set_defaults(func=_run_batch)

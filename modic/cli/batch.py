@@ -107,6 +107,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             include_identifiers=args.include_identifiers,
             dask_address=args.dask,
             progress=bar,
+            export=getattr(args, "export", ()),
         )
     except OutputFolderError as exc:
         logger.error("%s", exc)
