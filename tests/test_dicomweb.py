@@ -741,7 +741,9 @@ def test_store_failure_is_reported(orthanc: Orthanc, tmp_path: Path) -> None:
 # -- modic info / classify on a server's study ---------------------------------------------
 
 
-def test_info_and_classify_read_a_study_on_the_server(orthanc: Orthanc, tmp_path: Path) -> None:
+def test_info_and_classify_read_a_study_on_the_server(
+    orthanc: Orthanc, local_batch: Path, tmp_path: Path
+) -> None:
     name = "siemens_15T_type1_type2"
     uid = study_uid(name)
     env, cache = creds_env(tmp_path), tmp_path / "cache"
@@ -766,10 +768,77 @@ def test_info_and_classify_read_a_study_on_the_server(orthanc: Orthanc, tmp_path
         env=env,
     )
     assert r.returncode == 0, r.stderr
-    local = modic_run("classify", str(modic.data.sample_study_path(name)), "--json", env=env)
-    assert json.loads(r.stdout) == json.loads(local.stdout)
+    lines = (local_batch / "results.jsonl").read_text().splitlines()
+    assert json.loads(r.stdout) == [d for d in map(json.loads, lines) if d["study"] == pseudonym(uid)]
     assert "0 instances downloaded" in r.stderr  # info fetched it all already
     r = modic_run("classify", orthanc.dicomweb, "--study", uid, env=env)
     assert r.returncode == 2 and "--annotations FILE" in r.stderr
     r = modic_run("classify", orthanc.dicomweb, "--annotations", "x.json", env=env)
     assert r.returncode == 2 and "--study UID" in r.stderr
+
+
+def test_sr_stored_back_is_found_again_and_gives_the_rois(
+    orthanc: Orthanc, local_batch: Path, tmp_path: Path
+) -> None:
+    """modic's SR of a study, stored with --store, is what a later batch reads the ROIs from."""
+    sr_module = pytest.importorskip("modic.sr")
+    name = "siemens_3T_rle_t2fs"
+    uid, key = study_uid(name), pseudonym(study_uid(name))
+    env, cache = creds_env(tmp_path), tmp_path / "cache"
+    study = modic.load_study(modic.data.sample_study_path(name))
+    rois = modic.read_annotations(modic.data.sample_annotations_path(name))
+    out = tmp_path / "out"
+    sr_path = sr_module.write_sr(study, rois, modic.classify(study, rois), out / "sr" / f"{key}.dcm")
+    sop = pydicom.dcmread(sr_path, stop_before_pixels=True).SOPInstanceUID
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--annotations",
+        str(annotations_of(tmp_path, name)),
+        "--cache",
+        str(cache),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--store",
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert [row["status"] for row in read_csv(out / "stored.csv")] == ["stored"]
+    # the SR landed in the study (asked of Orthanc directly)
+    found = orthanc.qido(f"/studies/{uid}/instances?SOPInstanceUID={sop}")
+    assert len(found) == 1 and found[0]["00080060"]["Value"] == ["SR"]
+    # a batch without annotation file reads the ROIs from it: the same rows as the local folder
+    again = tmp_path / "again"
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--study",
+        uid,
+        "--cache",
+        str(cache),
+        "-o",
+        str(again),
+        "--workers",
+        "1",
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert f"study {key}: ROIs from the SR series 9901" in r.stderr
+    assert rows_of(again / "results.csv", key) == rows_of(local_batch / "results.csv", key)
+    assert modic.read_annotations(cache / "annotations" / f"{uid}.modic.json") == rois
+    r = modic_run(
+        "batch",
+        orthanc.dicomweb,
+        "--study",
+        uid,
+        "--cache",
+        str(cache),
+        "-o",
+        str(again),
+        "--workers",
+        "1",
+        env=env,
+    )
+    assert r.returncode == 0 and "(0 computed, 1 up to date)" in r.stdout

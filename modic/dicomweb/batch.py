@@ -25,6 +25,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..batch import ANNOTATION_SUFFIX, BatchJob, BatchProgress, BatchSummary, run_batch
 from ..errors import DicomwebError
@@ -180,6 +181,7 @@ def run_dicomweb_batch(
     dask_address: str | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
     store: bool = False,
+    **batch_options: Any,
 ) -> DicomwebBatch:
     """Fetch studies from a DICOMweb server into the cache and classify them.
 
@@ -205,6 +207,8 @@ def run_dicomweb_batch(
         After the batch, store every DICOM object in ``outdir`` that belongs to one of
         the studies (the exported SR and SEG) on the server (STOW-RS), and list them in
         ``outdir/stored.csv``.
+    **batch_options
+        Further options of :func:`modic.batch.run_batch` (e.g. what to export), passed on.
 
     Returns
     -------
@@ -276,6 +280,7 @@ def run_dicomweb_batch(
         dask_address=dask_address,
         progress=progress,
         jobs=jobs,
+        **batch_options,
     )
     stored: list[StoredObject] = []
     if store:
