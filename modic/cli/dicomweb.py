@@ -108,6 +108,8 @@ def run_dicomweb_batch_command(args: argparse.Namespace) -> int:
     if args.studies:
         studies += read_study_list(args.studies)
     bar = ProgressBar(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
+    # options of modic batch itself that run_batch takes (--export sr,seg)
+    extra = {"export": tuple(args.export)} if getattr(args, "export", None) else {}
     try:
         run = run_dicomweb_batch(
             args.root,
@@ -122,6 +124,7 @@ def run_dicomweb_batch_command(args: argparse.Namespace) -> int:
             dask_address=args.dask,
             progress=bar,
             store=args.store,
+            **extra,
         )
     except OutputFolderError as exc:
         logger.error("%s", exc)

@@ -292,7 +292,10 @@ def run_dicomweb_batch(
         stored = store_outputs(server, outputs)
         write_store_report(outdir, stored)
         if not outputs:
-            logger.warning("--store: no DICOM object of these studies in %s to store", os.fspath(outdir))
+            logger.warning(
+                "--store: no DICOM object of these studies in %s to store (export them with --export sr,seg)",
+                os.fspath(outdir),
+            )
     return DicomwebBatch(summary, fetched, dict(server.requests), stored)
 
 
