@@ -145,17 +145,15 @@ def record_from_dict(d: Mapping[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def _is_empty(v: Any) -> bool:
-    return v is None or v == "" or v == NO_TEXT or (isinstance(v, float) and v != v)
-
-
-def _convert(pd: Any, values: Sequence[Any], col: Column, where: str) -> Any:
-    """One column's values (strings from a CSV, or record values) as its pandas dtype."""
+def _convert(pd: Any, raw: Any, col: Column, where: str) -> Any:
+    """One column (a Series of CSV strings, or of record values) as its pandas dtype."""
+    ser = raw.astype(object)
+    empty = ser.isna() | ser.isin(["", NO_TEXT])
     if col.dtype == "text":
-        return pd.Series(["" if _is_empty(v) else str(v) for v in values], dtype=str)
+        return ser.where(~empty, "").astype(str)
     if col.dtype == "category":
-        vals = [None if _is_empty(v) else str(v) for v in values]
-        bad = sorted({v for v in vals if v is not None and v not in col.values})
+        vals = ser.where(~empty, None).map(lambda v: v if v is None else str(v))
+        bad = sorted(set(vals[~empty & ~vals.isin(col.values)]))
         if bad:
             raise ResultsFileError(
                 f"{where}: column {col.name} holds {', '.join(map(repr, bad[:3]))}, not one of "
@@ -163,26 +161,21 @@ def _convert(pd: Any, values: Sequence[Any], col: Column, where: str) -> Any:
             )
         return pd.Series(pd.Categorical(vals, categories=list(col.values), ordered=col.ordered))
     if col.dtype == "bool":
-        out = []
-        for v in values:
-            if isinstance(v, bool):
-                out.append(v)
-            elif str(v) in ("True", "False"):
-                out.append(str(v) == "True")
-            else:
-                raise ResultsFileError(f"{where}: column {col.name} holds {v!r}, not True or False")
-        return pd.Series(out, dtype=bool)
-    nums = [None if _is_empty(v) else v for v in values]
+        text = ser.map(str)
+        bad = sorted(set(text[~text.isin(["True", "False"])]))
+        if bad:
+            raise ResultsFileError(f"{where}: column {col.name} holds {bad[0]!r}, not True or False")
+        return text == "True"
     try:
-        s = pd.to_numeric(pd.Series(nums, dtype=object), errors="raise")
+        num = pd.to_numeric(ser.where(~empty, None), errors="raise")
     except (ValueError, TypeError) as exc:
         raise ResultsFileError(f"{where}: column {col.name} is not numeric ({exc})") from None
     if col.dtype == "float":
-        return s.astype("float64")
-    if col.dtype == "int" and s.isna().any():
+        return num.astype("float64")
+    if col.dtype == "int" and num.isna().any():
         raise ResultsFileError(f"{where}: column {col.name} has empty fields; it never should")
     try:
-        return s.astype("int64" if col.dtype == "int" else "Int64")
+        return num.astype("int64" if col.dtype == "int" else "Int64")
     except (ValueError, TypeError):
         raise ResultsFileError(f"{where}: column {col.name} holds numbers that are not whole") from None
 
@@ -191,12 +184,12 @@ def _frame(rows: Sequence[Mapping[str, Any]] | Any, columns: Sequence[Column], w
     """A DataFrame with one column per known column in ``rows`` (in their order), typed."""
     pd = _pandas()
     raw = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    raw = raw.reset_index(drop=True)
     known = {c.name: c for c in columns}
     names = [c.name for c in columns if c.name in raw.columns] + [n for n in raw.columns if n not in known]
-    data = {}
-    for name in names:
-        values = raw[name].tolist()
-        data[name] = _convert(pd, values, known[name], where) if name in known else pd.Series(values)
+    data = {
+        name: _convert(pd, raw[name], known[name], where) if name in known else raw[name] for name in names
+    }
     return pd.DataFrame(data, index=pd.RangeIndex(len(raw)))
 
 
