@@ -574,10 +574,12 @@ def _measure_slice(
     centres, top, bot = _columns(fr, mask)
     _, _, cbot = _columns(fr, change)
     half = fr.pixel_mm / 2
-    # the body's edges are the centres of its cortical lines; the change's depth runs from
-    # the endplate's line to the centre of its deepest pixel
-    depth = top - cbot
-    heights = top - bot
+    # an estimated body's edges are the centres of its cortical lines; a drawn outline's are
+    # the outer edges of its pixels. The change's depth runs from the endplate's edge to the
+    # centre of its deepest pixel.
+    pad = 0.0 if body is None else half
+    depth = top + pad - cbot
+    heights = top - bot + 2 * pad
     usable = np.isfinite(depth) & np.isfinite(heights)
     if not usable.any():
         return {}, "the change does not overlap the vertebral body"
