@@ -70,6 +70,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -225,6 +226,7 @@ class _Piece:
     level: float = 0.0  # the trial marrow level it was found at
     spacing: tuple[float, float] = (1.0, 1.0)
     extent: Any = None  # cache of _extent_along
+    s1: bool = False  # recognised as S1 by the sacrum below it (or cut out of the sacrum)
 
 
 @dataclass
@@ -412,7 +414,7 @@ def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
             conf = 0.95 if i >= 4 else 0.8
             return i, True, conf, notes
     last = n - 1
-    if pieces[last].level < 0:  # S1 cut out of the sacral mass
+    if pieces[last].s1:  # S1 cut out of the sacral mass, or the sacrum right below it
         return last, True, 0.95 if last >= 4 else 0.8, notes
     # the chain ends on a body with a disc above it: S1 if its top is tilted by the
     # sacral slope against the body above
@@ -556,9 +558,11 @@ def propose(
     med = float(np.median(gaps))
     if all(g >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * med) for g in gaps):
         s1_cut = _sacral_mass(pieces, chain, sp, head)
-        if s1_cut is not None:
+        if isinstance(s1_cut, _Piece):
             pieces.append(s1_cut)
             gaps.append(med)
+        elif s1_cut == "below":
+            pieces[-1] = dataclasses.replace(pieces[-1], s1=True)
     s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head)
     warnings = list(notes)
     lumbar = pieces[: s1_i + 1]
@@ -588,7 +592,7 @@ def propose(
         if name == "S1" and j + 1 >= len(lumbar) and s1_i + 1 < len(pieces):
             others |= _dilate(pieces[s1_i + 1].mask, 1.0, sp)
         mask = _outline(piece, img, level, others & ~piece.mask, sp)
-        if piece.level < 0:  # S1 cut out of the sacrum: do not grow into S2
+        if piece.s1:  # S1 next to the rest of the sacrum: do not grow into S2
             mask &= _dilate(piece.mask, CORTEX_MM, sp)
         body_notes: list[str] = []
         conf = label_conf * min(1.0, piece.solidity / 0.95)
@@ -630,14 +634,16 @@ def _dilate(mask: NDArray[np.bool_], mm: float, sp: tuple[float, float]) -> NDAr
 
 
 def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
-                 head: NDArray[np.float64]) -> _Piece | None:
+                 head: NDArray[np.float64]) -> _Piece | str | None:
     """S1 cut out of the fused sacrum below the chain's last body, if there is one.
 
     At the last body's marrow level, the largest marrow piece whose pixels lie 4-60 mm
     below the last body's centre (along the chain's last step, within 25 mm across it) and
     that is at least half as big as the last body is the sacrum; S1 is its upper part, one
     body height (the median height of the chain's last three bodies along the step) from
-    its top. ``level`` of the returned piece is -1 (cut, not found whole).
+    its top (``s1`` set). When the mass
+    lies across no disc from the last body (a remnant), the last body is S1 and
+    ``"below"`` is returned.
     """
     from scipy import ndimage
 
@@ -675,9 +681,12 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     if not central.any():
         return None
     t0 = float(t[central].min())
-    if t0 - float((np.stack([np.nonzero(last.mask)[0] * sp[0], np.nonzero(last.mask)[1] * sp[1]],
-                            axis=1) - last.centre).dot(u).max()) < DISC_GAP_MIN_MM:
-        return None  # no disc between: part of the same body
+    r_l, c_l = np.nonzero(last.mask)
+    bottom = float(((np.stack([r_l * sp[0], c_l * sp[1]], axis=1) - last.centre) @ u).max())
+    if t0 - bottom < DISC_GAP_MIN_MM:
+        # no disc between the last body and the mass: the last body is S1 and the mass the
+        # rest of the sacrum (S2 across a remnant)
+        return "below"
     cut = sel & (t <= t0 + h) & (a < 30.0)
     mask = np.zeros(sm.shape, dtype=bool)
     mask[rows[cut], cols[cut]] = True
@@ -691,13 +700,14 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
         return None
     r, c = np.nonzero(mask)
     return _Piece(mask, area, np.array([r.mean() * sp[0], c.mean() * sp[1]]), 1.0,
-                  (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1), -1.0)
+                  (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1), last.level,
+                  spacing=sp, s1=True)
 
 
 def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Chain,
                sacral: bool = False) -> tuple[int, _Piece, NDArray[np.float32], float]:
     """The body's own midline slice: the middle of the run of slices where it is big."""
-    if p.level < 0:  # cut out of the sacrum on the midline slice
+    if p.s1:  # found with the sacrum on the midline slice
         return mid, p, chain.image, chain.level
     cands: dict[int, tuple[_Piece, _Chain]] = {mid: (p, chain)}
     for k in range(len(chains)):

@@ -150,8 +150,16 @@ def _add_classify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         action="store_true",
         help="also show patient name and ID and the StudyInstanceUID (hidden by default)",
     )
+    p.add_argument(
+        "--save-annotations",
+        metavar="FILE",
+        help="with --labels: write the annotations classified (yours and the derived ROIs) to FILE",
+    )
     _add_selection_options(p)
     _add_dicomweb_source_options(p)
+    from .labels import add_labels_arguments
+
+    add_labels_arguments(p)
     p.set_defaults(func=_run_classify)
 
 
