@@ -806,7 +806,7 @@ def ratios(
     regions : bool
         Shade the type the classifier gives a *uniform* region at each point (voxel and
         region rules of :mod:`modic.criteria` with the default parameters, the study's own
-        fat contrast when known, and a reference spread of
+        fat contrast when known (the first row's, for rows of several studies), and a reference spread of
         :data:`DECISION_REFERENCE_CV`). Real regions are not uniform: a point may lie in
         one region and carry another type (a mixed type, or a change in part of its voxels).
     label_points : bool

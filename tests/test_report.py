@@ -264,6 +264,10 @@ def test_batch_report_has_the_cohort_and_every_study(batch_out, tmp_path):
         table = page.tables[f"results-{key}"]
         assert len(table) - 1 == sum(1 for row in rows if row["study"] == key)
     assert "errors" not in page.ids  # errors.csv has no rows
+    # each study's criterion in its own section: the siemens sample has type 1 and 2 at L4/L5
+    siemens_key = modic.scan(modic.data.sample_study_path(SIEMENS)).studies[0].key
+    start = raw.index(f'id="candidacy-{siemens_key}"')
+    assert "met at L4/L5" in raw[start : raw.index("</section>", start)]
     # every figure also as its own file, in each format asked for
     for name in ("prevalence", "distributions", "confidence", "warnings"):
         assert (figs / f"{name}.svg").read_bytes().startswith(b"<?xml")
