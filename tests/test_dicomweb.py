@@ -178,6 +178,22 @@ def test_credentials_from_environment_then_config_file(tmp_path: Path) -> None:
         read_credentials(url, config=tmp_path / "nope.ini", environ={})
 
 
+def test_a_config_file_others_can_read_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = tmp_path / "dicomweb.ini"
+    cfg.write_text("[http://h]\nuser = ann\npassword = pw\n")
+    cfg.chmod(0o644)
+    with caplog.at_level("WARNING", logger="modic.dicomweb"):
+        assert read_credentials("http://h/dicom-web", config=cfg, environ={}).user == "ann"
+    assert "chmod 600" in caplog.text and "pw\n" not in caplog.text
+    caplog.clear()
+    cfg.chmod(0o600)
+    with caplog.at_level("WARNING", logger="modic.dicomweb"):
+        read_credentials("http://h/dicom-web", config=cfg, environ={})
+    assert not caplog.text
+
+
 def test_incomplete_or_broken_credentials_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DicomwebError, match="no password"):
         read_credentials("http://h", environ={"MODIC_DICOMWEB_USER": "ann"})
@@ -268,7 +284,10 @@ def test_batch_from_server_gives_the_same_tables_as_the_local_folder(
     )
     assert r.returncode == 0, r.stderr
     assert "4 studies classified, 0 failed" in r.stdout
-    for name in OUTPUTS:
+    tables = sorted(p.name for p in local_batch.iterdir() if p.is_file())
+    assert set(OUTPUTS) <= set(tables)
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == tables
+    for name in tables:  # results, errors, summary, and whatever tables a batch writes
         assert (out / name).read_bytes() == (local_batch / name).read_bytes(), name
     # the cache holds the sagittal series only, as ordinary DICOM files named by UID
     for name in SAMPLES:
@@ -437,7 +456,7 @@ def test_credentials_from_a_config_file_and_a_good_run_leaks_nothing(
     cfg = tmp_path / "pacs.ini"
     cfg.write_text(f"[{orthanc.url}/dicom-web]\nuser = {USER}\npassword = {PASSWORD}\n")
     cfg.chmod(0o600)
-    out, cache = tmp_path / "out", tmp_path / "cache"
+    out, cache, ann = tmp_path / "out", tmp_path / "cache", annotations_of(tmp_path, name)
     r = modic_run(
         "-vv",
         "batch",
@@ -445,7 +464,7 @@ def test_credentials_from_a_config_file_and_a_good_run_leaks_nothing(
         "--dicomweb-config",
         str(cfg),
         "--annotations",
-        str(annotations_of(tmp_path, name)),
+        str(ann),
         "--cache",
         str(cache),
         "-o",
@@ -464,14 +483,15 @@ def test_credentials_from_a_config_file_and_a_good_run_leaks_nothing(
         "batch",
         orthanc.dicomweb,
         "--annotations",
-        str(annotations_of(tmp_path, name)),
+        str(ann),
         "--cache",
         str(cache),
         "-o",
-        str(tmp_path / "out2"),
+        str(out),
         env=clean_environment(tmp_path),
     )
     assert r.returncode == 0, r.stderr
+    assert "(0 computed, 1 up to date)" in r.stdout
 
 
 def test_address_with_a_password_is_refused_before_anything_runs(orthanc: Orthanc, tmp_path: Path) -> None:
