@@ -13,6 +13,7 @@ Pixel data is not read here, but its location in each file is noted so that
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -266,6 +267,7 @@ def _read_frames_unguarded(path: Path) -> tuple[Dataset, list[Frame]]:
             except Exception as exc:  # pydicom raises many kinds on corrupt headers
                 raise _Skip(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from None
             pixel_tell = fp.tell()
+            _convert_elements(ds)
             element_header = fp.read(12)
     except OSError as exc:
         raise _Skip(f"cannot read file: {exc.strerror or exc}") from None
@@ -292,6 +294,32 @@ def _read_frames_unguarded(path: Path) -> tuple[Dataset, list[Frame]]:
     return ds, frames
 
 
+MAX_CONVERT_DEPTH = 8
+
+
+def _convert_elements(ds: Dataset, depth: int = 0) -> None:
+    """Convert every public element of ``ds`` (and of its sequence items) now, and drop
+    those whose value cannot be converted.
+
+    pydicom converts raw element values lazily, on first access, so a corrupt value would
+    otherwise raise wherever it is first read (while grouping series, say) instead of here.
+    A dropped element reads as absent: the checks below then name what is missing.
+    Private elements stay raw (modic reads one, Philips' b-value, with its own guard).
+    """
+    for tag in list(ds.keys()):
+        if tag.is_private:
+            continue
+        try:
+            elem = ds[tag]
+            if elem.VR == "SQ" and depth < MAX_CONVERT_DEPTH:
+                for item in elem.value:
+                    _convert_elements(item, depth + 1)
+        except Exception as exc:  # pydicom raises many kinds on corrupt values
+            logger.debug("dropping unreadable element %s: %s", tag, exc)
+            with contextlib.suppress(Exception):
+                del ds[tag]
+
+
 def _pixel_encoding(path: Path, ds: Dataset, size: int, tell: int, header: bytes) -> PixelEncoding:
     """Locate the Pixel Data value and check that the file holds all of it."""
     meta = getattr(ds, "file_meta", None)
@@ -303,6 +331,8 @@ def _pixel_encoding(path: Path, ds: Dataset, size: int, tell: int, header: bytes
     if ts is None:
         implicit, little = ds.original_encoding[0], ds.original_encoding[1]
         ts = UID("1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1")
+    elif not ts.is_transfer_syntax:
+        raise _Skip(f"unknown TransferSyntaxUID {str(ts)!r}: cannot tell how the pixel data is encoded")
     else:
         implicit, little = ts.is_implicit_VR, ts.is_little_endian
     rows, cols = _dimension(ds, "Rows"), _dimension(ds, "Columns")
