@@ -193,6 +193,9 @@ class BatchJob:
     study_dir: Path
     relpath: str
     failure: tuple[str, str] | None = None
+    #: No annotation file: ROIs are proposed from the image (``modic batch --propose``)
+    #: into ``annotation_path``, which lies in OUTDIR/proposed/.
+    proposed: bool = False
 
     @property
     def study_relpath(self) -> str:
@@ -377,6 +380,8 @@ def run_job(
     include_identifiers: bool = False,
     export: Sequence[str] = (),
     export_dir: str = "",
+    propose: bool = False,
+    with_origin: bool = False,
 ) -> dict[str, Any]:
     """Classify one study; the worker function of :func:`run_batch`.
 
@@ -394,6 +399,12 @@ def run_job(
         until its key is known).
     include_identifiers : bool
         Add :data:`IDENTIFIER_FIELDS` to the rows.
+    propose : bool
+        The study has no annotation file: propose its ROIs (:func:`modic.propose.propose`),
+        write them to ``annotation_path`` (in OUTDIR) and classify them (stage ``"propose"``
+        when no spine is found).
+    with_origin : bool
+        Add ``roi_origin`` (drawn / proposed / derived / imported) to every row.
 
     Returns
     -------
@@ -413,13 +424,20 @@ def run_job(
         "errors": [],
     }
     with _QuietLogs():
-        try:
-            from .annotations import read_annotations
+        if propose:
+            proposed = _propose_job(annotation_path, study_dir, root, relpath)
+            if isinstance(proposed, dict):
+                out["errors"].append(proposed)
+                return out
+            annotations = proposed
+        else:
+            try:
+                from .annotations import read_annotations
 
-            annotations = read_annotations(annotation_path)
-        except Exception as exc:  # noqa: BLE001 -- every failure becomes an error row
-            out["errors"].append(_error(relpath, "annotations", _message(exc, root)))
-            return out
+                annotations = read_annotations(annotation_path)
+            except Exception as exc:  # noqa: BLE001 -- every failure becomes an error row
+                out["errors"].append(_error(relpath, "annotations", _message(exc, root)))
+                return out
         try:
             from .dicomfolder import scan
             from .study import load_study
@@ -447,9 +465,13 @@ def run_job(
             "patient_id": st.patient_id,
             "patient_name": st.patient_name,
         }
+    origin: dict[str, str] = {}
+    if with_origin:
+        origin = {roi.id: roi.origin for roi in annotations.rois}
+        out["proposed"] = propose
     out["ok"] = True
-    out["records"] = [{**r.to_record(), **extra} for r in results]
-    out["dicts"] = [{**r.to_dict(), **extra} for r in results]
+    out["records"] = [{**r.to_record(), **extra, **_origin(r, origin, with_origin)} for r in results]
+    out["dicts"] = [{**r.to_dict(), **extra, **_origin(r, origin, with_origin)} for r in results]
     out["contrast"] = None if results.contrast is None else results.contrast.to_dict()
     out["candidacy"] = results.candidacy.to_dict() if len(results) else None
     out["errors"] = [
@@ -458,6 +480,82 @@ def run_job(
     if export:
         out["errors"] += _export(study, annotations, results, export, Path(export_dir) / key, key, root)
     return out
+
+
+def _origin(result: Any, origin: Mapping[str, str], with_origin: bool) -> dict[str, str]:
+    """``{"roi_origin": ...}`` of a result's endplate ROI (only in ``--propose`` batches)."""
+    if not with_origin:
+        return {}
+    return {"roi_origin": origin.get(result.roi_id, "drawn")}
+
+
+def _propose_job(annotation_path: str, study_dir: str, root: str, relpath: str) -> Any:
+    """Proposed annotations of an unannotated study, written to ``annotation_path``
+    (in OUTDIR, never the input); an error row when they cannot be proposed."""
+    try:
+        from .annotations import write_annotations
+        from .dicomfolder import scan
+        from .propose import propose_rois
+        from .study import load_study, select_study
+
+        study = load_study(select_study(scan(study_dir), None))
+        annotations = propose_rois(study)
+        Path(annotation_path).parent.mkdir(parents=True, exist_ok=True)
+        write_annotations(annotations, annotation_path)
+    except Exception as exc:  # noqa: BLE001 -- every failure becomes an error row
+        return _error(relpath, "propose", _message(exc, root))
+    return annotations
+
+
+#: Folder of OUTDIR holding the annotation files proposed by ``modic batch --propose``.
+PROPOSED_DIR = "proposed"
+
+
+def _looks_like_dicom(folder: Path, limit: int = 200) -> bool:
+    """Whether a folder holds a DICOM file (the 'DICM' preamble) among its first files."""
+    seen = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            seen += 1
+            if seen > limit:
+                return False
+            try:
+                with open(os.path.join(dirpath, name), "rb") as fh:
+                    head = fh.read(132)
+            except OSError:
+                continue
+            if head[128:132] == b"DICM" or name == "DICOMDIR":
+                return True
+    return False
+
+
+def find_unannotated(root: str | os.PathLike[str], outdir: str | os.PathLike[str],
+                     jobs: Sequence[BatchJob]) -> list[BatchJob]:
+    """Study folders without an annotation file, as jobs whose ROIs are proposed.
+
+    A study folder is a folder directly under ``root``, or beside an annotated study
+    folder, that holds DICOM files (at any depth) and has no ``NAME.modic.json`` beside
+    it. Its proposed annotation file is ``OUTDIR/proposed/<relpath>.modic.json``.
+    """
+    top = _resolve(root)
+    out = _resolve(outdir)
+    annotated = {j.study_dir.resolve() for j in jobs}
+    parents = {top} | {j.study_dir.resolve().parent for j in jobs}
+    found = []
+    for parent in sorted(parents):
+        if not parent.is_dir():
+            continue
+        for child in sorted(parent.iterdir()):
+            if not child.is_dir() or child.is_symlink():
+                continue
+            c = child.resolve()
+            if c in annotated or _is_within(out, c) or _is_within(c, out) or c.name.startswith("."):
+                continue
+            if (parent / (child.name + ANNOTATION_SUFFIX)).exists() or not _looks_like_dicom(c):
+                continue
+            rel = c.relative_to(top).as_posix() + ANNOTATION_SUFFIX
+            found.append(BatchJob(out / PROPOSED_DIR / rel, c, rel, proposed=True))
+    return found
 
 
 def _export(
@@ -523,12 +621,16 @@ def input_fingerprint(job: BatchJob, options: Mapping[str, Any]) -> str:
     Only the digest is stored, so that file names of the study folder stay out of the
     outputs.
     """
-    st = job.annotation_path.stat()
+    if job.proposed:  # proposed anew whenever the study changes
+        annotation: list[Any] = [job.relpath, "proposed"]
+    else:
+        st = job.annotation_path.stat()
+        annotation = [job.relpath, st.st_size, st.st_mtime_ns]
     doc = {
         "format": SHARD_FORMAT,
         "modic": __version__,
         "options": dict(options),
-        "annotation": [job.relpath, st.st_size, st.st_mtime_ns],
+        "annotation": annotation,
         "study_files": _folder_listing(job.study_dir),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -665,7 +767,8 @@ class BatchSummary:
     @property
     def ok(self) -> bool:
         """True when there was something to do and nothing failed (no study, no ROI)."""
-        return self.n_jobs > 0 and self.n_failed == 0 and self.n_roi_errors == 0 and not self.stages.get("export")
+        clean = self.n_failed == 0 and self.n_roi_errors == 0 and not self.stages.get("export")
+        return self.n_jobs > 0 and clean
 
 
 _Task = tuple[BatchJob, tuple[Any, ...]]
@@ -750,7 +853,8 @@ def _csv_text(fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _assemble(
-    outdir: Path, outcomes: Sequence[Mapping[str, Any]], include_identifiers: bool
+    outdir: Path, outcomes: Sequence[Mapping[str, Any]], include_identifiers: bool,
+    propose: bool = False,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the output files (atomically) from the jobs' outcomes, in job order."""
     from .columns import LEVEL_COLUMNS, RESULTS_FORMAT, STUDY_COLUMNS, TYPE_LABELS, csv_text
@@ -788,6 +892,9 @@ def _assemble(
         **summary_sections(records),
     }
     fields = list(RECORD_FIELDS) + (list(IDENTIFIER_FIELDS) if include_identifiers else [])
+    if propose:  # modic batch --propose: where each row's ROIs came from
+        fields.append("roi_origin")
+        summary["proposed_studies"] = sorted(o["study"] for o in outcomes if o.get("proposed") and o["study"])
     paths = {k: outdir / v for k, v in OUTPUT_FILES.items()}
     _write(paths["results"], csv_text(fields, records))
     _write(paths["results_jsonl"], "".join(json.dumps(d) + "\n" for d in dicts))
@@ -842,6 +949,7 @@ def run_batch(
     progress: Callable[[BatchProgress], None] | None = None,
     jobs: Sequence[BatchJob] | None = None,
     export: Sequence[str] = (),
+    propose: bool = False,
 ) -> BatchSummary:
     """Classify every annotated study under ``root``; write the tables to ``outdir``.
 
@@ -880,6 +988,12 @@ def run_batch(
         (``seg.dcm``, :func:`modic.seg.write_seg`). They carry the patient and study
         modules of the source images (DICOM requires them). A failed export is an error
         row of stage ``"export"``; the study's results stand. Needs the ``export`` extra.
+    propose : bool
+        Also classify the study folders that have no annotation file
+        (:func:`find_unannotated`), with ROIs proposed from the image
+        (:func:`modic.propose.propose`), written to ``OUTDIR/proposed/<name>.modic.json``
+        (never into the input). Every row then has ``roi_origin``, and summary.json lists
+        the studies whose ROIs were proposed (``proposed_studies``).
 
     Returns
     -------
@@ -901,12 +1015,16 @@ def run_batch(
     top = _resolve(root)
     out = _resolve(outdir)
     jobs = find_jobs(top, out) if jobs is None else sorted(jobs, key=lambda j: j.relpath)
+    if propose:
+        jobs = sorted([*jobs, *find_unannotated(top, out, jobs)], key=lambda j: j.relpath)
     check_outdir(top, out, jobs)
     shard_dir = out / SHARD_DIR
     shard_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(out)
     export = _check_export(export)
     options = _options(include_identifiers, export)
+    if propose:  # only when asked, so that the shards of other runs stay valid
+        options["propose"] = True
 
     outcomes: dict[str, dict[str, Any]] = {}
     fingerprints: dict[str, str] = {}
@@ -933,6 +1051,8 @@ def run_batch(
                     include_identifiers,
                     export,
                     str(out / EXPORT_DIR),
+                    job.proposed,
+                    propose,
                 ),
             )
         )
@@ -980,7 +1100,7 @@ def run_batch(
 
     _prune_shards(shard_dir, jobs)
     ordered = [outcomes[j.relpath] for j in jobs]
-    paths, summary = _assemble(out, ordered, include_identifiers)
+    paths, summary = _assemble(out, ordered, include_identifiers, propose)
     if export:
         paths["dicom"] = out / EXPORT_DIR
     return BatchSummary(

@@ -217,6 +217,12 @@ def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--force", action="store_true", help="recompute every study, even those up to date")
     p.add_argument(
+        "--propose",
+        action="store_true",
+        help="also classify study folders without an annotation file, with ROIs proposed from the image "
+        "(written to OUTDIR/proposed/, never into ROOT; rows marked roi_origin 'proposed'; docs/propose.md)",
+    )
+    p.add_argument(
         "--include-identifiers",
         action="store_true",
         help="add study_folder, study_instance_uid, patient_id and patient_name columns",

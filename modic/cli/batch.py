@@ -108,6 +108,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             dask_address=args.dask,
             progress=bar,
             export=getattr(args, "export", ()),
+            propose=getattr(args, "propose", False),
         )
     except OutputFolderError as exc:
         logger.error("%s", exc)
