@@ -800,65 +800,47 @@ def test_info_and_classify_read_a_study_on_the_server(
 def test_sr_stored_back_is_found_again_and_gives_the_rois(
     orthanc: Orthanc, local_batch: Path, tmp_path: Path
 ) -> None:
-    """modic's SR of a study, stored with --store, is what a later batch reads the ROIs from."""
-    sr_module = pytest.importorskip("modic.sr")
+    """``--export sr,seg --store``: the SR and SEG land in the study; the SR gives the ROIs back."""
+    pytest.importorskip("highdicom")
     name = "siemens_3T_rle_t2fs"
     uid, key = study_uid(name), pseudonym(study_uid(name))
-    env, cache = creds_env(tmp_path), tmp_path / "cache"
-    study = modic.load_study(modic.data.sample_study_path(name))
-    rois = modic.read_annotations(modic.data.sample_annotations_path(name))
-    out = tmp_path / "out"
-    sr_path = sr_module.write_sr(study, rois, modic.classify(study, rois), out / "sr" / f"{key}.dcm")
-    sop = pydicom.dcmread(sr_path, stop_before_pixels=True).SOPInstanceUID
+    env, cache, out = creds_env(tmp_path), tmp_path / "cache", tmp_path / "out"
+    args = ["--cache", str(cache), "--workers", "1"]
     r = modic_run(
         "batch",
         orthanc.dicomweb,
         "--annotations",
         str(annotations_of(tmp_path, name)),
-        "--cache",
-        str(cache),
         "-o",
         str(out),
-        "--workers",
-        "1",
+        "--export",
+        "sr,seg",
         "--store",
+        *args,
         env=env,
     )
     assert r.returncode == 0, r.stderr
-    assert [row["status"] for row in read_csv(out / "stored.csv")] == ["stored"]
-    # the SR landed in the study (asked of Orthanc directly)
-    found = orthanc.qido(f"/studies/{uid}/instances?SOPInstanceUID={sop}")
-    assert len(found) == 1 and found[0]["00080060"]["Value"] == ["SR"]
-    # a batch without annotation file reads the ROIs from it: the same rows as the local folder
+    assert ": 2 DICOM objects (stored.csv)" in r.stdout
+    stored = read_csv(out / "stored.csv")
+    assert sorted((row["modality"], row["status"]) for row in stored) == [("SEG", "stored"), ("SR", "stored")]
+    # both landed in the study (asked of Orthanc directly), and read back as written
+    from modic.dicomweb import DicomwebServer
+
+    server = DicomwebServer(orthanc.dicomweb, credentials=Credentials(USER, PASSWORD, source="test"))
+    for row in stored:
+        written = pydicom.dcmread(out / row["file"])
+        found = orthanc.qido(f"/studies/{uid}/instances?SOPInstanceUID={written.SOPInstanceUID}")
+        assert len(found) == 1 and found[0]["00080060"]["Value"] == [row["modality"]]
+        [(series, sop)] = server.search_instances(uid, row["modality"])
+        back = server.retrieve_instance(series, sop)
+        assert back == written  # every data element
+    # a batch without annotation file reads the ROIs from the SR: the rows of the local folder
     again = tmp_path / "again"
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--study",
-        uid,
-        "--cache",
-        str(cache),
-        "-o",
-        str(again),
-        "--workers",
-        "1",
-        env=env,
-    )
+    r = modic_run("batch", orthanc.dicomweb, "--study", uid, "-o", str(again), *args, env=env)
     assert r.returncode == 0, r.stderr
-    assert f"study {key}: ROIs from the SR series 9901" in r.stderr
+    assert f"study {key}: ROIs from the SR series" in r.stderr
     assert rows_of(again / "results.csv", key) == rows_of(local_batch / "results.csv", key)
+    rois = modic.read_annotations(modic.data.sample_annotations_path(name))
     assert modic.read_annotations(cache / "annotations" / f"{uid}.modic.json") == rois
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--study",
-        uid,
-        "--cache",
-        str(cache),
-        "-o",
-        str(again),
-        "--workers",
-        "1",
-        env=env,
-    )
+    r = modic_run("batch", orthanc.dicomweb, "--study", uid, "-o", str(again), *args, env=env)
     assert r.returncode == 0 and "(0 computed, 1 up to date)" in r.stdout
