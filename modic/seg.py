@@ -69,7 +69,9 @@ def _description(roi: ROI, number: int, study_uid: str) -> Any:
 
         algorithm_type = hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC
         algorithm = hd.AlgorithmIdentificationSequence(
-            name="modic", family=codes.cid7162.MorphologicalOperations, version=__version__,
+            name="modic",
+            family=codes.cid7162.MorphologicalOperations,
+            version=__version__,
             source=(getattr(roi, "source", "") or None),
         )
     return hd.seg.SegmentDescription(
@@ -194,4 +196,3 @@ def write_seg(
         seg.save_as(buf, enforce_file_format=True)
         written.append(atomic_write_bytes(p, buf.getvalue()))
     return written
-

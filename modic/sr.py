@@ -60,7 +60,6 @@ from ._io import atomic_write_bytes
 from .errors import DicomFileError, MissingDependencyError, ModicError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pydicom
     from pydicom.dataset import Dataset
 
     from .annotations import ROI, Annotations, ImagePlane, RoiLabel, Shape
@@ -171,7 +170,9 @@ _GRADE_CODES: dict[str, tuple[str, str]] = {
     "outline": ("BODY-OUTLINE", "Drawn vertebral body outline"),
     "estimated": ("BODY-ESTIMATED", "Estimated from the image"),
 }
-_KIND_BY_FINDING = {code: kind for kind, (code, _) in _C.items() if kind in ("endplate", "reference", "body", "fat")}
+_KIND_BY_FINDING = {
+    code: kind for kind, (code, _) in _C.items() if kind in ("endplate", "reference", "body", "fat")
+}
 
 # standard concepts used by name
 _DCM_COMMENT = ("121106", "DCM", "Comment")
@@ -240,10 +241,13 @@ class _SourceFrame:
 
 def _study_of(study: LoadedStudy | Study | ScanResult) -> list[Series]:
     """Every series of a loaded study, a scanned study or a whole scan."""
-    if hasattr(study, "studies"):  # ScanResult
-        return [s for st in study.studies for s in st.series]  # type: ignore[union-attr]
-    inner = getattr(study, "study", study)  # LoadedStudy -> Study
-    return list(inner.series)  # type: ignore[union-attr]
+    from .series import ScanResult
+    from .study import LoadedStudy
+
+    if isinstance(study, ScanResult):
+        return [s for st in study.studies for s in st.series]
+    inner = study.study if isinstance(study, LoadedStudy) else study
+    return list(inner.series)
 
 
 def _frames_by_sop(series: Iterable[Series]) -> dict[tuple[str, int], _SourceFrame]:
@@ -316,11 +320,10 @@ def _id_from_tracking_uid(uid: str) -> str | None:
 # ----------------------------------------------------------------------------------------
 # writing
 # ----------------------------------------------------------------------------------------
-def _polyline(roi: ROI) -> NDArray[np.float64]:
-    """The closed polygon written for an ROI: (N + 1, 2) ``(x, y)``, first point repeated."""
+def _polyline(shape: Shape) -> NDArray[np.float64]:
+    """The closed polygon written for a shape: (N + 1, 2) ``(x, y)``, first point repeated."""
     from .annotations import Ellipse, Polygon
 
-    shape = roi.shape
     if isinstance(shape, Polygon):
         pts = np.asarray(shape.points, dtype=float)
     elif isinstance(shape, Ellipse):
@@ -436,7 +439,9 @@ class _Writer:
     def _add_evidence(self, sf: _SourceFrame) -> None:
         if sf.frame.sop_instance_uid not in self.evidence:
             self.evidence[sf.frame.sop_instance_uid] = _header(sf.frame.path, self.headers)
-            self.library[sf.frame.sop_instance_uid] = _library_entry(self.evidence[sf.frame.sop_instance_uid], sf)
+            self.library[sf.frame.sop_instance_uid] = _library_entry(
+                self.evidence[sf.frame.sop_instance_uid], sf
+            )
 
     def image_ref(self, sf: _SourceFrame, kind: str = "region") -> Any:
         hd = _hd()
@@ -460,7 +465,7 @@ class _Writer:
         hd = _hd()
         sr = hd.sr
         sf = self.source(roi.image, f"ROI {roi.label} ({roi.id})")
-        points = _polyline(roi).astype(np.float32)
+        points = _polyline(roi.shape).astype(np.float32)
         region = sr.ImageRegion(
             graphic_type=sr.GraphicTypeValues.POLYLINE,
             graphic_data=points,
@@ -485,7 +490,9 @@ class _Writer:
             measurements += self._result_measurements(result)
             mcode, mmeaning = MODIC_TYPE_CODES[result.modic_type.value]
             evaluations.append(
-                sr.QualitativeEvaluation(name=_modic("modic_type"), value=_code(mcode, MODIC_SCHEME, mmeaning))
+                sr.QualitativeEvaluation(
+                    name=_modic("modic_type"), value=_code(mcode, MODIC_SCHEME, mmeaning)
+                )
             )
             ext = getattr(result, "extent", None)
             if ext is not None:
@@ -515,7 +522,9 @@ class _Writer:
         # the label as OHIF shows it (Cornerstone3D LabelData writes a Comment TEXT item)
         items.append(
             sr.TextContentItem(
-                name=_code(*_DCM_COMMENT), value=_label_text(label), relationship_type=sr.RelationshipTypeValues.CONTAINS
+                name=_code(*_DCM_COMMENT),
+                value=_label_text(label),
+                relationship_type=sr.RelationshipTypeValues.CONTAINS,
             )
         )
         if result is not None:
@@ -525,7 +534,9 @@ class _Writer:
             if ref_uid:
                 items.append(
                     sr.UIDRefContentItem(
-                        name=_modic("reference_uid"), value=ref_uid, relationship_type=sr.RelationshipTypeValues.CONTAINS
+                        name=_modic("reference_uid"),
+                        value=ref_uid,
+                        relationship_type=sr.RelationshipTypeValues.CONTAINS,
                     )
                 )
         items.append(_text("roi_record", json.dumps(_roi_record(roi), sort_keys=True, separators=(",", ":"))))
@@ -688,7 +699,11 @@ def _concept(item: Dataset, attr: str = "ConceptNameCodeSequence") -> tuple[str,
     if not seq:
         return None
     c = seq[0]
-    return (str(c.get("CodeValue", "")), str(c.get("CodingSchemeDesignator", "")), str(c.get("CodeMeaning", "")))
+    return (
+        str(c.get("CodeValue", "")),
+        str(c.get("CodingSchemeDesignator", "")),
+        str(c.get("CodeMeaning", "")),
+    )
 
 
 def _is(item: Dataset, code: tuple[str, str, str]) -> bool:
@@ -951,7 +966,8 @@ def read_sr(
         plane = planes.get((region.sop_instance_uid, region.frame_number))
         if plane is None:
             notes.append(
-                f"{where}: its image {region.sop_instance_uid} (frame {region.frame_number}) is not in the study given"
+                f"{where}: its image {region.sop_instance_uid} (frame {region.frame_number}) "
+                "is not in the study given"
             )
             continue
         shape = _shape_from_region(region)
@@ -980,9 +996,15 @@ def read_sr(
                 if _same_outline(exact, shape):
                     shape = exact
                 else:
-                    logger.warning("%s: %s: the polygon was edited after modic wrote it; the SR's polygon is used", name, where)
+                    logger.warning(
+                        "%s: %s: the polygon was edited after modic wrote it; the SR's polygon is used",
+                        name,
+                        where,
+                    )
             except (AnnotationFormatError, ValueError, TypeError) as exc:
-                logger.warning("%s: %s: ROI record shape unreadable (%s); the SR's polygon is used", name, where, exc)
+                logger.warning(
+                    "%s: %s: ROI record shape unreadable (%s); the SR's polygon is used", name, where, exc
+                )
         uid = _uid_value(items, _DCM_TRACKING_UID) or ""
         tracking = _tracking_identifier(items)
         roi_id = record.get("id") or _id_from_tracking_uid(uid) or uuid.uuid4().hex
@@ -1011,7 +1033,14 @@ def read_sr(
         logger.info("%s: skipped %s", name, line)
     frame_of_reference = doc.get("frame_of_reference_uid")
     if frame_of_reference is None:
-        frame_of_reference = next((s.frame_of_reference_uid for s in _study_of(study) if rois and s.series_uid == rois[0].image.series_instance_uid), "")
+        frame_of_reference = next(
+            (
+                s.frame_of_reference_uid
+                for s in _study_of(study)
+                if rois and s.series_uid == rois[0].image.series_instance_uid
+            ),
+            "",
+        )
     out = Annotations(
         rois,
         study_instance_uid=str(doc.get("study_instance_uid") or ds.get("StudyInstanceUID", "")),
@@ -1032,9 +1061,6 @@ def _same_outline(exact: Shape, polygon: Shape, tolerance_px: float = 0.01) -> b
 
     if not isinstance(polygon, Polygon):
         return False
-    class _Tmp:
-        shape = exact
-
-    written = _polyline(_Tmp())[:-1]  # type: ignore[arg-type]
+    written = _polyline(exact)[:-1]
     got = np.asarray(polygon.points, dtype=float)
     return written.shape == got.shape and bool(np.all(np.abs(written - got) <= tolerance_px))

@@ -215,9 +215,9 @@ def test_endplate_group_holds_the_results(sr_file, classified):
         # measured on a slice of its own sequence's series
         src = [c for c in item.ContentSequence if c.RelationshipType == "INFERRED FROM"][0]
         assert src.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
-    modic_type = [
-        i for i in _items(group, "MODICTYPE", "99MODIC") if i.ValueType == "CODE"
-    ][0].ConceptCodeSequence[0]
+    modic_type = [i for i in _items(group, "MODICTYPE", "99MODIC") if i.ValueType == "CODE"][
+        0
+    ].ConceptCodeSequence[0]
     assert modic_type.CodingSchemeDesignator == "99MODIC"
     assert modic_type.CodeMeaning == f"Modic type {lesions[('L4', 'inferior')]}"
     assert _one(group, "REASON", "99MODIC").TextValue == result.reason
@@ -295,10 +295,16 @@ def test_every_shape_and_field_round_trips(classified, tmp_path):
     mask[2, 3] = False
     rois = [
         ROI(RoiLabel.parse("L3 superior"), Rectangle(100.25, 120.5, 140.125, 131.0), p0, id="rect-1"),
-        ROI(RoiLabel.parse("ref L3"), Ellipse(130.0, 150.0, 12.5, 7.25, 20.0), p0, author="Dr A", comment="c"),
-        ROI(RoiLabel.parse("L2 inferior"), Mask(70, 80, mask), p1, origin="derived", source="labels.nii.gz 21"),
+        ROI(
+            RoiLabel.parse("ref L3"), Ellipse(130.0, 150.0, 12.5, 7.25, 20.0), p0, author="Dr A", comment="c"
+        ),
+        ROI(
+            RoiLabel.parse("L2 inferior"), Mask(70, 80, mask), p1, origin="derived", source="labels.nii.gz 21"
+        ),
         ROI(RoiLabel.for_body("L3"), Polygon([[90.001, 100.0], [170.5, 101.25], [168.0, 160.999]]), p1),
-        ROI(RoiLabel.for_fat("L3"), Polygon([[10.0, 10.0], [20.0, 10.0], [15.0, 20.0]]), p1, origin="proposed"),
+        ROI(
+            RoiLabel.for_fat("L3"), Polygon([[10.0, 10.0], [20.0, 10.0], [15.0, 20.0]]), p1, origin="proposed"
+        ),
     ]
     annotations = Annotations(rois, study_instance_uid=study.study.study_uid, description="shapes")
     path = msr.write_sr(study, annotations, None, tmp_path / "shapes.dcm")
@@ -312,7 +318,9 @@ def _strip_private_records(path: Path, out: Path) -> Path:
         group.ContentSequence = [
             i for i in group.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue != "ROI-RECORD"
         ]
-    ds.ContentSequence = [i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue != "DOC-RECORD"]
+    ds.ContentSequence = [
+        i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue != "DOC-RECORD"
+    ]
     ds.save_as(out)
     return out
 
@@ -369,7 +377,9 @@ def _ohif_group(plane, points, label, closed=True, text_position=None):
     pts = np.asarray(points, dtype=float)
     if closed:
         pts = np.vstack([pts, pts[:1]])  # "repeat the first point at the end" (PlanarFreehandROI.ts)
-    scoord = _item("INFERRED FROM", "SCOORD", None, GraphicType="POLYLINE", GraphicData=[float(v) for v in pts.ravel()])
+    scoord = _item(
+        "INFERRED FROM", "SCOORD", None, GraphicType="POLYLINE", GraphicData=[float(v) for v in pts.ravel()]
+    )
     scoord.ContentSequence = [_image_ref(plane)]
     perimeter = _item("CONTAINS", "NUM", ("131191004", "SCT", "Perimeter"))
     mv = pydicom.Dataset()
@@ -384,7 +394,12 @@ def _ohif_group(plane, points, label, closed=True, text_position=None):
     area.MeasuredValueSequence = [mv2]
     items = [
         _item("HAS OBS CONTEXT", "TEXT", ("112039", "DCM", "Tracking Identifier"), TextValue=OHIF_ID),
-        _item("HAS OBS CONTEXT", "UIDREF", ("112040", "DCM", "Tracking Unique Identifier"), UID=pydicom.uid.generate_uid()),
+        _item(
+            "HAS OBS CONTEXT",
+            "UIDREF",
+            ("112040", "DCM", "Tracking Unique Identifier"),
+            UID=pydicom.uid.generate_uid(),
+        ),
         perimeter,
         area,
         _item("CONTAINS", "TEXT", ("121106", "DCM", "Comment"), TextValue=label),
@@ -394,7 +409,9 @@ def _ohif_group(plane, points, label, closed=True, text_position=None):
         pos.GraphicType, pos.GraphicData = "POINT", [float(v) for v in text_position]
         pos.ContentSequence = [_image_ref(plane)]
         items.append(pos)
-    group = _item("CONTAINS", "CONTAINER", ("125007", "DCM", "Measurement Group"), ContinuityOfContent="SEPARATE")
+    group = _item(
+        "CONTAINS", "CONTAINER", ("125007", "DCM", "Measurement Group"), ContinuityOfContent="SEPARATE"
+    )
     group.ContentSequence = items
     return group
 
@@ -405,8 +422,18 @@ def _ohif_sr(study, groups, path):
     Measurements; a Comprehensive 3D SR of the study."""
     src = pydicom.dcmread(study.t1.series.frames[0].path, stop_before_pixels=True)
     ds = pydicom.Dataset()
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
-               "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+    for kw in (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyTime",
+        "StudyID",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+    ):
         setattr(ds, kw, src.get(kw, ""))
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.34"
     ds.SOPInstanceUID = pydicom.uid.generate_uid()
@@ -418,16 +445,27 @@ def _ohif_sr(study, groups, path):
     tpl = pydicom.Dataset()
     tpl.MappingResource, tpl.TemplateIdentifier = "DCMR", "1500"
     ds.ContentTemplateSequence = [tpl]
-    imaging = _item("CONTAINS", "CONTAINER", ("126010", "DCM", "Imaging Measurements"), ContinuityOfContent="SEPARATE")
+    imaging = _item(
+        "CONTAINS", "CONTAINER", ("126010", "DCM", "Imaging Measurements"), ContinuityOfContent="SEPARATE"
+    )
     imaging.ContentSequence = groups
-    library = _item("CONTAINS", "CONTAINER", ("111028", "DCM", "Image Library"), ContinuityOfContent="SEPARATE")
-    lib_group = _item("CONTAINS", "CONTAINER", ("126200", "DCM", "Image Library Group"), ContinuityOfContent="SEPARATE")
+    library = _item(
+        "CONTAINS", "CONTAINER", ("111028", "DCM", "Image Library"), ContinuityOfContent="SEPARATE"
+    )
+    lib_group = _item(
+        "CONTAINS", "CONTAINER", ("126200", "DCM", "Image Library Group"), ContinuityOfContent="SEPARATE"
+    )
     lib_group.ContentSequence = []
     library.ContentSequence = [lib_group]
     proc = _item("HAS CONCEPT MOD", "CODE", ("121058", "DCM", "Procedure reported"))
     proc.ConceptCodeSequence = _code("1", "99dcmjs", "Unknown procedure")
     ds.ContentSequence = [
-        _item("HAS OBS CONTEXT", "PNAME", ("121008", "DCM", "Person Observer Name"), PersonName="unknown^unknown"),
+        _item(
+            "HAS OBS CONTEXT",
+            "PNAME",
+            ("121008", "DCM", "Person Observer Name"),
+            PersonName="unknown^unknown",
+        ),
         proc,
         library,
         imaging,
@@ -500,8 +538,13 @@ def test_rois_of_a_slicer_planar_annotation_sr_are_read(classified, tmp_path):
         imaging_measurements=[group],
     )
     sr = hd.sr.Comprehensive3DSR(
-        evidence=evidence, content=report[0], series_instance_uid=hd.UID(), series_number=5,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="3D Slicer",
+        evidence=evidence,
+        content=report[0],
+        series_instance_uid=hd.UID(),
+        series_number=5,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="3D Slicer",
     )
     path = tmp_path / "slicer.dcm"
     sr.save_as(path, enforce_file_format=True)
@@ -540,7 +583,11 @@ def test_tracking_uid_round_trips_a_uuid_id():
     hex_id = "9f0c" * 8
     uid = msr.tracking_uid(hex_id)
     assert uid == f"2.25.{int(hex_id, 16)}" and len(uid) <= 64
-    assert msr.tracking_uid("rect-1", "1.2.3") == msr.tracking_uid("rect-1", "1.2.3") != msr.tracking_uid("x", "1.2.3")
+    assert (
+        msr.tracking_uid("rect-1", "1.2.3")
+        == msr.tracking_uid("rect-1", "1.2.3")
+        != msr.tracking_uid("x", "1.2.3")
+    )
 
 
 # -- the command line -----------------------------------------------------------------------

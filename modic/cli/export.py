@@ -8,6 +8,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..annotations import ROI
 
 __all__ = ["add_export_arguments", "add_import_arguments", "run_export", "run_import"]
 
@@ -116,10 +120,12 @@ def run_export(args: argparse.Namespace) -> int:
             from ..reading import classify
 
             study = load_study(found, t1=args.t1, t2=args.t2, stir=args.stir)
-            errors: list[object] = []
-            results = classify(study, annotations, errors=errors)  # type: ignore[arg-type]
-            for roi, message in errors:  # type: ignore[misc]
-                logger.warning("not measured (its group has no results): %s %s: %s", roi.label, roi.id, message)
+            errors: list[tuple[ROI, str]] = []
+            results = classify(study, annotations, errors=errors)
+            for roi, message in errors:
+                logger.warning(
+                    "not measured (its group has no results): %s %s: %s", roi.label, roi.id, message
+                )
         written.append(write_sr(study if study is not None else found, annotations, results, sr_path))
     if args.seg:
         from ..seg import write_seg
@@ -144,7 +150,9 @@ def run_import(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{p}: no such file or folder")
     out = Path(args.output) if args.output else annotation_path_for(study_dir)
     if study_dir.is_dir() and _inside(out, study_dir):
-        logger.error("%s lies inside the study folder %s; modic never writes into input folders", out, study_dir)
+        logger.error(
+            "%s lies inside the study folder %s; modic never writes into input folders", out, study_dir
+        )
         return EXIT_USAGE
     problem = _check_writable([out], args.force)
     if problem:
