@@ -32,7 +32,8 @@ read them typed with :func:`modic.read_results`.
 ``results.jsonl``
     The same results, one :meth:`ModicResult.to_dict` per line, in the same order.
 ``errors.csv``
-    ``study, stage, message``: one row per study that failed (stage ``find``,
+    ``study, stage, message``: one row per study that failed (stage ``find``, ``fetch``
+    for a study a DICOMweb server could not deliver (:mod:`modic.dicomweb`),
     ``annotations``, ``load``, ``classify``, or ``worker`` when a worker process died) and
     per ROI that could not be measured (stage ``roi``; the study's other ROIs are still
     in the results). ``study`` is the pseudonymous key for ``classify`` and ``roi``
@@ -105,7 +106,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._io import atomic_write_text
-from .errors import MissingDependencyError, ModicError
+from .errors import ClusterError, MissingDependencyError, ModicError
 from .results import RECORD_FIELDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -809,16 +810,48 @@ def _import_dask() -> tuple[Any, Any, Any]:
     return Client, LocalCluster, as_completed
 
 
-def _run_on_dask(tasks: Sequence[_Task], address: str, workers: int) -> Iterator[_Done]:
-    Client, LocalCluster, as_completed = _import_dask()
+#: Seconds to wait for a Dask scheduler to answer before giving up with one clear line.
+DASK_CONNECT_TIMEOUT = 5.0
+
+
+def _connect_dask(address: str, workers: int) -> tuple[Any, Any]:
+    """A Client (and its LocalCluster for ``"local"``); a scheduler that does not answer
+    within :data:`DASK_CONNECT_TIMEOUT` seconds is a :class:`ClusterError`."""
+    Client, LocalCluster, _ = _import_dask()
     if address == "local":
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
-        client = Client(cluster)
-    else:
-        cluster = None
-        client = Client(address)
+        return Client(cluster), cluster
+    if "://" not in address:
+        raise ClusterError(
+            f"--dask {address!r} is not a scheduler address: give tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786) "
+            "or 'local'"
+        )
+    try:
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address} within {DASK_CONNECT_TIMEOUT:g} s ({reason}); "
+            "is it running, and is the address (host and port) right?"
+        ) from None
+    link = getattr(client, "dashboard_link", None)
+    n = len(client.scheduler_info().get("workers", {}))
+    logger.info("Dask scheduler %s: %d worker(s)%s", address, n, f", dashboard {link}" if link else "")
+    if n == 0:
+        logger.warning("the Dask scheduler at %s has no workers yet: studies wait until one joins", address)
+    return client, None
+
+
+def _run_on_dask(tasks: Sequence[_Task], address: str, workers: int) -> Iterator[_Done]:
+    """Connect now (so that an unreachable scheduler fails at once), then yield as studies finish."""
+    client, cluster = _connect_dask(address, workers)
+    return _dask_results(tasks, client, cluster)
+
+
+def _dask_results(tasks: Sequence[_Task], client: Any, cluster: Any) -> Iterator[_Done]:
+    _, _, as_completed = _import_dask()
     try:
         futures = {client.submit(run_job, *args, pure=False): job for job, args in tasks}
         for fut in as_completed(futures):
