@@ -19,6 +19,7 @@ __all__ = [
     "MissingDependencyError",
     "AnnotationFormatError",
     "DicomwebError",
+    "ClusterError",
 ]
 
 
@@ -104,3 +105,8 @@ class DicomwebError(ModicError, OSError):
 
     The message names the server (never with credentials) and says what to do.
     """
+
+
+class ClusterError(ModicError, OSError):
+    """The Dask scheduler given to ``modic batch --dask ADDRESS`` cannot be reached (or the
+    address is not one); the message names the address and what to check."""
