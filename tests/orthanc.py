@@ -211,6 +211,7 @@ class CountingProxy:
         self.upstream_port = upstream_port
         self.counts: Counter[str] = Counter()
         self.seen: list[str] = []  # request lines, to search for leaks
+        self.authorization: list[str] = []  # the Authorization headers received
         self.cut_next_series: float | None = None
         self._lock = threading.Lock()
         proxy = self
@@ -230,6 +231,7 @@ class CountingProxy:
                 with proxy._lock:
                     proxy.counts[kind] += 1
                     proxy.seen.append(f"{self.command} {self.path}")
+                    proxy.authorization.append(self.headers.get("Authorization", ""))
                     cut = proxy.cut_next_series if kind == "retrieve-series" else None
                     if cut is not None:
                         proxy.cut_next_series = None
@@ -294,6 +296,7 @@ class CountingProxy:
         with self._lock:
             self.counts.clear()
             self.seen.clear()
+            self.authorization.clear()
 
 
 def clean_environment(tmp: Path, **extra: str) -> dict[str, str]:

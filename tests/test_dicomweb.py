@@ -430,6 +430,30 @@ def test_wrong_password_fails_clearly_and_never_shows_it(
     assert not cache.exists() or not list(cache.rglob("*.dcm"))
 
 
+def test_a_token_is_sent_as_a_bearer_header_and_never_shown(proxy: CountingProxy, tmp_path: Path) -> None:
+    token = "tok-Yb81SECRET-e5"
+    out = tmp_path / "out"
+    env = clean_environment(tmp_path, MODIC_DICOMWEB_TOKEN=token)
+    ann = annotations_of(tmp_path, "siemens_15T_type1_type2")
+    r = modic_run(
+        "-vv",
+        "batch",
+        proxy.dicomweb,
+        "--annotations",
+        str(ann),
+        "--cache",
+        str(tmp_path / "c"),
+        "-o",
+        str(out),
+        env=env,
+    )
+    assert r.returncode == 1  # Orthanc knows no tokens
+    assert proxy.authorization == [f"Bearer {token}"]
+    [row] = read_csv(out / "errors.csv")
+    assert "refused a bearer token from the environment (HTTP 401" in row["message"]
+    assert token not in r.stdout + r.stderr + all_text(out)
+
+
 def test_no_credentials_says_how_to_give_them(orthanc: Orthanc, tmp_path: Path) -> None:
     out = tmp_path / "out"
     ann = annotations_of(tmp_path, "siemens_15T_type1_type2")
