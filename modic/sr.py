@@ -32,10 +32,13 @@ Conventions
 
 Examples
 --------
->>> import modic, modic.sr                                        # doctest: +SKIP
->>> study = modic.load_study("case7"); rois = modic.read_annotations("case7.modic.json")
->>> modic.sr.write_sr(study, rois, modic.classify(study, rois), "out/case7-sr.dcm")
->>> modic.sr.read_sr("out/case7-sr.dcm", study) == rois
+>>> import modic, modic.sr
+>>> name = "siemens_15T_type1_type2"
+>>> study = modic.load_study(modic.data.sample_study_path(name))
+>>> rois = modic.read_annotations(modic.data.sample_annotations_path(name))
+>>> import tempfile, pathlib; path = pathlib.Path(tempfile.mkdtemp()) / "sr.dcm"
+>>> _ = modic.sr.write_sr(study, rois, modic.classify(study, rois), path)
+>>> modic.sr.read_sr(path, study) == rois
 True
 """
 

@@ -365,7 +365,7 @@ def _image_ref(plane, sop_class="1.2.840.10008.5.1.4.1.1.4"):
     return _item("SELECTED FROM", "IMAGE", None, ReferencedSOPSequence=[ref])
 
 
-def _ohif_group(plane, points, label, closed=True, text_position=None):
+def _ohif_group(plane, points, label, closed=True, text_position=None, graphic_type="POLYLINE"):
     """One measurement group as Cornerstone3D's PlanarFreehandROI adapter and dcmjs write it:
     tracking identifier and UID (HAS OBS CONTEXT), a Perimeter NUM with the polyline as
     INFERRED FROM SCOORD (no concept name) SELECTED FROM the image, an Area NUM, the label
@@ -375,10 +375,10 @@ def _ohif_group(plane, points, label, closed=True, text_position=None):
     src/utilities/TID1500/TID1501MeasurementGroup.js, and cornerstonejs/cornerstone3D
     packages/adapters/src/adapters/Cornerstone3D/PlanarFreehandROI.ts and LabelData.ts."""
     pts = np.asarray(points, dtype=float)
-    if closed:
+    if closed and graphic_type == "POLYLINE":
         pts = np.vstack([pts, pts[:1]])  # "repeat the first point at the end" (PlanarFreehandROI.ts)
     scoord = _item(
-        "INFERRED FROM", "SCOORD", None, GraphicType="POLYLINE", GraphicData=[float(v) for v in pts.ravel()]
+        "INFERRED FROM", "SCOORD", None, GraphicType=graphic_type, GraphicData=[float(v) for v in pts.ravel()]
     )
     scoord.ContentSequence = [_image_ref(plane)]
     perimeter = _item("CONTAINS", "NUM", ("131191004", "SCT", "Perimeter"))
@@ -500,6 +500,28 @@ def test_rois_drawn_in_ohif_are_read_and_classified(classified, tmp_path):
     assert len(results) == 1
     lesion = next(x for x in _truth()["spec"]["lesions"] if x["vertebra"] == "L4")
     assert results[0].modic_type.value == lesion["modic_type"]
+
+
+def test_ohif_ellipse_and_circle_rois_are_read(classified, tmp_path):
+    """An ELLIPSE has the end points of its major axis, then those of its minor axis (PS3.3
+    C.18.6.1.2; Cornerstone3D's EllipticalROI adapter writes one through dcmjs
+    src/utilities/TID300/Ellipse.js); CircleROI writes a CIRCLE "ordered as [centerX, centerY,
+    endX, endY]" (cornerstonejs/cornerstone3D packages/adapters/src/adapters/Cornerstone3D/
+    CircleROI.ts, through dcmjs src/utilities/TID300/Circle.js)."""
+    study, annotations, _ = classified
+    plane = annotations.rois[0].image
+    groups = [
+        _ohif_group(
+            plane, [[90, 100], [110, 100], [100, 95], [100, 105]], "L3 superior", graphic_type="ELLIPSE"
+        ),
+        _ohif_group(plane, [[140, 120], [140, 126]], "ref L3", graphic_type="CIRCLE"),
+    ]
+    back = msr.read_sr(_ohif_sr(study, groups, tmp_path / "ohif.dcm"), study)
+    ellipse, circle = (r.shape for r in back.rois)
+    assert (ellipse.cx, ellipse.cy, ellipse.rx, ellipse.ry) == (100, 100, 10, 5)
+    assert ellipse.angle_deg % 180 == 0
+    assert (circle.cx, circle.cy, circle.rx, circle.ry) == (140, 120, 6, 6)
+    assert [str(r.label) for r in back.rois] == ["L3 superior", "L3 reference"]
 
 
 def test_rois_of_a_slicer_planar_annotation_sr_are_read(classified, tmp_path):
