@@ -28,10 +28,12 @@ the studies named with --study/--studies, else every study an annotation file un
 --annotations DIR names (matched by the StudyInstanceUID in the file), are fetched
 into the cache (QIDO-RS, WADO-RS; only sagittal MR series that are not localizers;
 reused on reruns, resumed after an interruption) and classified as local folders.
-Credentials: MODIC_DICOMWEB_USER and MODIC_DICOMWEB_PASSWORD (or MODIC_DICOMWEB_TOKEN),
-or a config file (--dicomweb-config, default ~/.config/modic/dicomweb.ini) with a
-section [http://HOST:PORT/PATH] holding user = / password = (or token =); never in
-the address. See docs/dicomweb.md.
+A study without annotation file takes its ROIs from the newest SR on the server that
+holds ROIs (modic's own, OHIF, 3D Slicer). --export sr,seg --store sends each study's
+SR and SEG back (STOW-RS). Credentials: MODIC_DICOMWEB_USER and MODIC_DICOMWEB_PASSWORD
+(or MODIC_DICOMWEB_TOKEN), or a config file (--dicomweb-config, default
+~/.config/modic/dicomweb.ini) with a section [http://HOST:PORT/PATH] holding
+user = / password = (or token =); never in the address. See docs/dicomweb.md.
 """
 
 

@@ -194,6 +194,7 @@ class StudyCache:
                 skipped.append((series, why))
                 continue
             fetched.append((series, why))
+            logger.debug("study %s: %s (%s)", _key(study_uid), series.label(), why)
             got, had, dropped = self._fetch_series(server, series, folder / series.series_uid, progress)
             downloaded += got
             cached += had
