@@ -460,3 +460,15 @@ def test_docs_list_exactly_the_columns_written(cohorts: dict[str, Path]) -> None
     text = DOCS.read_text(encoding="utf-8")
     assert "**Slices are 0-based**" in text and "**`*_distance_mm` is signed**" in text
     assert "**`voxels` is a maximum over sequences**" in text
+
+
+def test_empty_results_give_typed_empty_tables() -> None:
+    from modic.results import ModicResults
+
+    df = ModicResults().to_dataframe()
+    assert list(df.columns) == list(RECORD_FIELDS) and len(df) == 0
+    assert df["level"].dtype == "category" and df["t1_slice"].dtype == "Int64"
+    s = modic.summarize(ModicResults())
+    assert len(s.levels) == len(s.studies) == len(s.study_levels) == 0
+    assert list(s.levels.columns) == [c.name for c in LEVEL_COLUMNS]
+    assert list(s.studies.columns) == [c.name for c in STUDY_COLUMNS]
