@@ -239,7 +239,8 @@ def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=_export_kinds,
         default=(),
         help="also write each study's DICOM SR and/or SEG into OUTDIR/dicom/<key>/ (comma-separated: "
-        'sr,seg); they carry the patient and study modules of the source images; needs pip install "modic[export]"',
+        "sr,seg); they carry the patient and study modules of the source images; needs "
+        'pip install "modic[export]"',
     )
     add_dicomweb_arguments(p)
     p.set_defaults(func=_run_batch)
@@ -317,7 +318,8 @@ def _add_export_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         description=(
             "Classify the annotated endplates of the study in STUDY and write, into DIR, a DICOM SR "
             "measurement report (--sr: TID 1500, one measurement group per ROI with its polygon, "
-            "vertebra, ratios, extent and Modic type; opens in OHIF and 3D Slicer) and/or a DICOM SEG "
+            "vertebra, ratios, extent and Modic type, in the form OHIF and 3D Slicer read) and/or a "
+            "DICOM SEG "
             "(--seg: one segment per ROI). The DICOM objects carry the patient and study modules of "
             "the source images. See docs/dicom-export.md. Needs the export extra."
         ),
