@@ -17,9 +17,11 @@ import pickle
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -546,6 +548,101 @@ def test_dask_local_cluster_gives_the_same_results(
     rd = run("batch", str(root), "-o", str(tmp_path / "dask"), "--dask", "local", "--workers", "2")
     assert rd.returncode == 0, rd.stderr
     assert outputs(tmp_path / "dask") == outputs(tmp_path / "one")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def dask_scheduler() -> Iterator[str]:
+    """A real Dask scheduler and one worker process on 127.0.0.1, as on a cluster."""
+    pytest.importorskip("distributed")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            address,
+            "--nworkers",
+            "1",
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        from distributed import Client
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with Client(address, timeout=5) as client:
+                    if client.scheduler_info()["workers"]:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the Dask scheduler and worker did not start within 60 s"
+            time.sleep(0.5)
+        yield address
+    finally:
+        for proc in (worker, scheduler):
+            proc.terminate()
+        for proc in (worker, scheduler):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_a_real_dask_scheduler_gives_the_same_bytes_as_the_process_pool(
+    archive: tuple[Path, dict[str, str]], tmp_path: Path, dask_scheduler: str
+) -> None:
+    root, _ = archive
+    r1 = run("batch", str(root), "-o", str(tmp_path / "pool"), "--workers", "2")
+    assert r1.returncode == 0, r1.stderr
+    rd = run("-v", "batch", str(root), "-o", str(tmp_path / "dask"), "--dask", dask_scheduler)
+    assert rd.returncode == 0, rd.stderr
+    assert outputs(tmp_path / "dask") == outputs(tmp_path / "pool")
+    assert f"Dask scheduler {dask_scheduler}: 1 worker(s)" in rd.stderr
+
+
+def test_an_unreachable_dask_scheduler_is_one_clear_line_within_seconds(
+    archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    start_time = time.monotonic()
+    r = run("batch", str(archive[0]), "-o", str(tmp_path / "out"), "--dask", address)
+    elapsed = time.monotonic() - start_time
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip() and not line.startswith("modic: INFO:")]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"modic: ERROR: cannot reach the Dask scheduler at {address} within 5 s (")
+    assert elapsed < 30
+    r = run("batch", str(archive[0]), "-o", str(tmp_path / "out"), "--dask", "10.0.0.5:8786")
+    assert r.returncode == 1 and "is not a scheduler address: give tcp://HOST:PORT" in r.stderr
 
 
 def test_progress_bar_redraws_one_line_and_keeps_failures() -> None:
