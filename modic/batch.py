@@ -142,7 +142,9 @@ IDENTIFIER_FIELDS: tuple[str, ...] = ("study_folder", "study_instance_uid", "pat
 ERROR_FIELDS: tuple[str, ...] = ("study", "stage", "message")
 #: Stages at which a study (or one ROI) can fail, in the order they run.
 #: ``fetch``: downloading the study from a DICOMweb server failed (:mod:`modic.dicomweb`).
-STAGES: tuple[str, ...] = ("find", "fetch", "annotations", "load", "classify", "roi", "export", "worker")
+STAGES: tuple[str, ...] = (
+    "find", "fetch", "annotations", "load", "classify", "roi", "export", "worker", "duplicate"
+)
 #: DICOM objects ``run_batch(export=...)`` can write per study (:mod:`modic.sr`, :mod:`modic.seg`).
 EXPORTS: tuple[str, ...] = ("sr", "seg")
 #: Folder of OUTDIR holding the exported DICOM objects, one sub-folder per study key.
@@ -938,6 +940,38 @@ def _assemble(
     return paths, summary
 
 
+def _without_duplicates(
+    jobs: Sequence[BatchJob], outcomes: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The outcomes, each study counted once.
+
+    Exports copied twice (the same StudyInstanceUID under several folders, each with its
+    annotation file) would otherwise be counted as separate studies, with their ROIs twice.
+    The first in path order is kept; each later copy becomes one ``duplicate`` error row
+    naming the kept one, and logs a warning.
+    """
+    first: dict[str, str] = {}
+    out: list[Mapping[str, Any]] = []
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        key = outcome.get("study")
+        if not key or not outcome.get("ok"):
+            out.append(outcome)
+            continue
+        if key not in first:
+            first[key] = job.relpath
+            out.append(outcome)
+            continue
+        message = (
+            f"the same study (StudyInstanceUID, key {key}) as {first[key]}: a second copy of it, "
+            "counted once (remove one copy, or give the copies their own UIDs if they differ)"
+        )
+        logger.warning("%s: %s", job.relpath, message)
+        error = _error(key, "duplicate", f"{job.relpath}: {message}")
+        dropped = {"ok": False, "records": [], "dicts": [], "candidacy": None, "contrast": None}
+        out.append({**outcome, **dropped, "errors": [error]})
+    return out
+
+
 def _type_labels() -> dict[str, str]:
     from .columns import TYPE_LABELS
 
@@ -1132,7 +1166,7 @@ def run_batch(
         report(job, outcomes[job.relpath])
 
     _prune_shards(shard_dir, jobs)
-    ordered = [outcomes[j.relpath] for j in jobs]
+    ordered = _without_duplicates(jobs, [outcomes[j.relpath] for j in jobs])
     paths, summary = _assemble(out, ordered, include_identifiers, propose)
     if export:
         paths["dicom"] = out / EXPORT_DIR

@@ -550,6 +550,31 @@ def test_dask_local_cluster_gives_the_same_results(
     assert outputs(tmp_path / "dask") == outputs(tmp_path / "one")
 
 
+def test_a_study_exported_twice_is_counted_once_and_reported(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    uid = write_annotated_study(root / "export1" / "case", "1", seed=3)
+    shutil.copytree(root / "export1", root / "export2")  # the same study again, annotations too
+    write_annotated_study(root / "other", "2", seed=4)
+    r = run("batch", str(root), "-o", str(tmp_path / "out"), "--workers", "1")
+    assert r.returncode == 1, r.stderr
+    out = tmp_path / "out"
+    rows = read_csv(out / "results.csv")
+    assert sorted({row["study"] for row in rows}) == sorted({pseudonym(uid), rows[-1]["study"]})
+    assert len([row for row in rows if row["study"] == pseudonym(uid)]) == 2  # its two endplates, once
+    assert len({row["roi_id"] for row in rows}) == len(rows)
+    (error,) = read_csv(out / "errors.csv")
+    assert error["stage"] == "duplicate" and error["study"] == pseudonym(uid)
+    assert error["message"] == (
+        f"export2/case.modic.json: the same study (StudyInstanceUID, key {pseudonym(uid)}) as "
+        "export1/case.modic.json: a second copy of it, counted once (remove one copy, or give the copies "
+        "their own UIDs if they differ)"
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["studies"] == {"total": 3, "ok": 2, "failed": 1}
+    assert summary["errors"] == {"duplicate": 1}
+    assert "export2/case.modic.json: the same study" in r.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
