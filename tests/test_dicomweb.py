@@ -337,6 +337,18 @@ def test_rerun_reuses_the_cache_without_downloading(proxy: CountingProxy, tmp_pa
     assert "(0 computed, 1 up to date)" in r.stdout
     assert {p: p.stat().st_mtime_ns for p in cached_instances(cache, study_uid(name))} == before
     assert {n: (out / n).read_bytes() for n in OUTPUTS} == tables
+    # files a power cut left empty or short (they are written without fsync) are fetched again
+    files = cached_instances(cache, study_uid(name))
+    whole = {p: p.read_bytes() for p in files[:2]}
+    files[0].write_bytes(b"")
+    files[1].write_bytes(whole[files[1]][:-100])
+    proxy.reset()
+    r = modic_run(*args, env=creds_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert proxy.counts["retrieve-instance"] == 2 and proxy.counts["retrieve-series"] == 0
+    assert f"2 instances downloaded, {n_files - 2} from the cache" in r.stderr
+    assert all(p.read_bytes() == data for p, data in whole.items())
+    assert {n: (out / n).read_bytes() for n in OUTPUTS} == tables
 
 
 def test_interrupted_download_is_reported_and_resumed(

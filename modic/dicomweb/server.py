@@ -51,6 +51,10 @@ SERIES_FIELDS: tuple[str, ...] = (
 
 #: Ask for instances in the transfer syntax they are stored in (no transcoding).
 _AS_STORED = (("application/dicom", "*"),)
+_ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+#: Bytes read at a time from a download: a series arrives (and is written) instance by
+#: instance rather than in large gulps.
+_CHUNK = 2**18
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
@@ -177,6 +181,7 @@ class DicomwebServer:
         self.credentials = read_credentials(self.url, config) if credentials is None else credentials
         self.timeout = timeout
         self._client: Any = None
+        self._session: Any = None
         #: Requests made, by kind ("search", "retrieve", "store"): for progress and tests.
         self.requests: dict[str, int] = {"search": 0, "retrieve": 0, "store": 0}
 
@@ -220,6 +225,7 @@ class DicomwebServer:
                 session.auth = (creds.user, creds.password)
             # answers are read in chunks of 256 KiB, so that a series arrives (and is
             # written) instance by instance rather than in 1 MB gulps
+            self._session = session
             self._client = DICOMwebClient(self.url, session=session, timeout=self.timeout, chunk_size=2**18)
             self._client.set_http_retry_params(retry=False)  # its retries wait 30 s on any error
         return self._client
@@ -341,6 +347,37 @@ class DicomwebServer:
 
     # -- WADO-RS ----------------------------------------------------------------------
 
+    def _get_files(self, path: str) -> Iterator[bytes]:
+        """The DICOM files of a WADO-RS answer, as the server sends them (multipart/related)."""
+        self.client  # noqa: B018 -- makes the session
+        response = self._session.get(
+            self.url + path, headers={"Accept": _ACCEPT_AS_STORED}, stream=True, timeout=self.timeout
+        )
+        with response:
+            response.raise_for_status()
+            yield from multipart_parts(response, _CHUNK)
+
+    def iter_series_files(self, series: RemoteSeries) -> Iterator[bytes]:
+        """Every instance of a series as the bytes of its DICOM file, streamed (WADO-RS).
+
+        The files are those the server holds, in their transfer syntax (no transcoding,
+        nothing re-encoded), each yielded as soon as it has arrived.
+        """
+        self._count("retrieve")
+        with self._talking(f"downloading {series.label()}"):
+            yield from self._get_files(f"/studies/{series.study_uid}/series/{series.series_uid}")
+
+    def retrieve_instance_file(self, series: RemoteSeries, sop_uid: str) -> bytes:
+        """One instance as the bytes of its DICOM file (WADO-RS), as stored."""
+        self._count("retrieve")
+        gone = f"{self.url}: an instance of {series.label()} is no longer on the server (HTTP 404)"
+        path = f"/studies/{series.study_uid}/series/{series.series_uid}/instances/{check_uid(sop_uid)}"
+        with self._talking(f"downloading an instance of {series.label()}", not_found=gone):
+            files = list(self._get_files(path))
+        if len(files) != 1:
+            raise DicomwebError(f"{self.url}: {len(files)} files sent for one instance of {series.label()}")
+        return files[0]
+
     def iter_series(self, series: RemoteSeries) -> Iterator[pydicom.Dataset]:
         """Every instance of a series, streamed as it arrives (WADO-RS), as stored."""
         self._count("retrieve")
@@ -415,6 +452,67 @@ class DicomwebServer:
                 continue
             hits.extend((s, uid) for uid in self.instances_of(s))
         return hits
+
+
+def multipart_parts(response: Any, chunk_size: int = _CHUNK) -> Iterator[bytes]:
+    r"""The bodies of a ``multipart/related`` answer (RFC 2046), streamed, each whole.
+
+    Parameters
+    ----------
+    response : requests.Response
+        Opened with ``stream=True``. A single ``application/dicom`` body (which some
+        servers send, against PS3.18) is yielded as it is.
+    chunk_size : int
+        Bytes read at a time.
+
+    Raises
+    ------
+    ValueError
+        For another media type, or a multipart answer without boundary.
+
+    Examples
+    --------
+    >>> class R:
+    ...     headers = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=XY'}
+    ...     def iter_content(self, n):
+    ...         body = b"--XY\r\nContent-Type: application/dicom\r\n\r\nONE\r\n--XY\r\n\r\nTWO\r\n--XY--"
+    ...         return (body[i:i + n] for i in range(0, len(body), n))
+    >>> list(multipart_parts(R(), chunk_size=5))
+    [b'ONE', b'TWO']
+    """
+    media, _, params = str(response.headers.get("Content-Type", "")).partition(";")
+    media = media.strip().lower()
+    if media == "application/dicom":
+        yield b"".join(response.iter_content(chunk_size))
+        return
+    if media != "multipart/related":
+        raise ValueError(f"expected multipart/related DICOM files, got {media or 'no media type'}")
+    boundary = ""
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "boundary":
+            boundary = value.strip().strip('"')
+    if not boundary:
+        raise ValueError("a multipart/related answer without boundary")
+    delimiter = b"\r\n--" + boundary.encode("ascii")
+    buf = bytearray(b"\r\n")  # the first delimiter may open the body without a line break
+    seen_first, start = False, 0
+    for chunk in response.iter_content(chunk_size):
+        buf += chunk
+        while True:
+            i = buf.find(delimiter, start)
+            if i < 0:
+                start = max(0, len(buf) - len(delimiter) + 1)
+                break
+            part = bytes(buf[:i])
+            del buf[: i + len(delimiter)]
+            start = 0
+            if seen_first:
+                head, sep, body = part.partition(b"\r\n\r\n")
+                yield body if sep else part
+            seen_first = True
+            if buf.startswith(b"--"):  # the closing delimiter
+                return
 
 
 def _short(exc: BaseException) -> str:
