@@ -130,7 +130,9 @@ def test_csv_fields_follow_the_format_2_rules(cohorts: dict[str, Path]) -> None:
     with (cohorts["mixed"] / "results.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 44
-    assert {r["modic_type"] for r in rows} == {"type 0", "type 1", "type 2", "type 3", "type 1/2"}
+    assert (
+        {"type 0", "type 1", "type 2", "type 3", "type 1/2"} <= {r["modic_type"] for r in rows} <= set(TYPES)
+    )
     assert all(re.fullmatch(r"series \d+(\.\d+)?", r["t1_series"]) for r in rows)
     assert all(v != "" for r in rows for k, v in r.items() if k in ("warnings", "extent_grade", "reason"))
     assert all("." in r["confidence"] for r in rows)  # floats always carry a decimal point
@@ -151,7 +153,10 @@ def test_read_results_gives_anatomical_categoricals_and_empty_text(cohorts: dict
     assert df.sort_values("level")["level"].iloc[0] == "T12/L1"
     assert df.groupby("level", observed=True).size().to_dict()["L4/L5"] == 8
     counts = pd.crosstab(df["level"], df["modic_type"])
-    assert list(counts.columns) == TYPES[:5] and list(counts.index) == LEVELS[2:]
+    # columns in the listing order (type 0 ... type 2/3; the Philips 2/3 may be called 2)
+    assert list(counts.columns) == [t for t in TYPES if t in set(df["modic_type"])]
+    assert {"type 0", "type 1", "type 2", "type 3", "type 1/2"} <= set(counts.columns)
+    assert list(counts.index) == LEVELS[2:]
     # no warnings read as "" (never NaN); "-" never reaches the frame
     assert df["warnings"].notna().all() and (df["warnings"] == "").any()
     text = [c.name for c in RESULT_COLUMNS if c.dtype == "text"]
