@@ -252,7 +252,8 @@ def test_rectangle_and_ellipse_by_drag_give_modic_1_at_l4_inferior(study, truth,
     # the label on the panes says it, in the type-1 colour
     line, text = ann.panes[Role.T1].rois[rect.id]
     assert (
-        text.get_text() == "L4 inf \u00b7 1" and line.get_color() == modic.annotator.colors.MODIC_COLORS["1"]
+        text.get_text().startswith("L4 inf \u00b7 1")  # then its Udby grade, if measured
+        and line.get_color() == modic.annotator.colors.MODIC_COLORS["1"]
     )
     # only the changed ROI is classified again: an unrelated endplate leaves L4 alone
     calls.clear()
@@ -531,7 +532,8 @@ def test_trainee_mode_hides_the_live_result(study, shipped_copy):
     assert "oedema" not in shown and "\u00b7 1" not in shown and "STIR 4.38" not in shown
     assert "trainee mode" in shown
     ann.show_results = True  # the reveal
-    assert ann.panes[Role.T1].rois[roi.id][1].get_text() == "L4 inf \u00b7 1"
+    # the type, then the Udby height grade: the sample's change reaches 35 % of L4 (grade B)
+    assert ann.panes[Role.T1].rois[roi.id][1].get_text() == "L4 inf \u00b7 1 B"
     assert "oedema pattern, Modic 1" in _texts(ann)
 
 
@@ -546,7 +548,7 @@ def test_overlay_of_a_key_is_drawn_read_only_in_its_own_style(study, truth, tmp_
     assert line.get_linestyle() == "-." and text.get_text() == "key L4 inf"
     assert len(ann.annotations) == 0 and not path.exists()  # not part of the trainee's ROIs
     ann.show_results = True
-    assert ann.panes[Role.T2].rois[key][1].get_text() == "key L4 inf \u00b7 1"
+    assert ann.panes[Role.T2].rois[key][1].get_text() == "key L4 inf \u00b7 1 B"  # grade B: 35 %
     assert ann.overlay_results[0][roi.id].modic_type is ModicType.TYPE1  # type: ignore[union-attr]
     ann.clear_overlays()
     assert key not in ann.panes[Role.T2].rois
@@ -731,7 +733,9 @@ def indeterminate_l4(monkeypatch: pytest.MonkeyPatch) -> str:
     def classify_roi(st, roi, refs, **kw):
         res = real(st, roi, refs, **kw)
         if roi.label == L4I:
-            res = dataclasses.replace(res, modic_type=ModicType.INDETERMINATE, reason=INDETERMINATE_WHY)
+            res = dataclasses.replace(  # an indeterminate result has no extent
+                res, modic_type=ModicType.INDETERMINATE, reason=INDETERMINATE_WHY, extent=None
+            )
         return res
 
     monkeypatch.setattr(live, "classify_roi", classify_roi)
@@ -793,3 +797,33 @@ def test_jupyter_widget_shows_an_indeterminate_result(study, shipped_copy, indet
     table = controls.results.value
     assert ">?</span>" in table and f"<i>indeterminate: {indeterminate_l4}</i>" in table
     assert "Modic ?  indeterminate" in controls.legend.value and "background:#FFFFFF" in controls.legend.value
+
+
+def test_results_show_the_udby_grade_and_a_body_outline_reclassifies_its_vertebra(study, shipped_copy):
+    from modic.annotations import Mask
+    from modic.annotator.controls import result_rows
+    from modic.annotator.live import LiveResults
+    from modic.phantom import GroundTruth, tissue_at
+
+    ann = open_annotator(study, shipped_copy)
+    roi = ann.annotations.find("L4", "inferior")[0]
+    row = next(r for r in result_rows(ann) if r.roi_id == roi.id)
+    assert (row.modic_type, row.extent) == ("1", "B")  # the sample's change reaches 35 % of L4
+    assert "1 B" in _texts(ann)  # the badge of its row in the results table: type, then grade
+    # an L4 body outline (the phantom's L4 marrow on the ROI's slice) is measured against
+    im = roi.image
+    rr, cc = np.mgrid[0 : im.rows, 0 : im.columns]
+    xy = np.column_stack([cc.ravel() + 0.5, rr.ravel() + 0.5])
+    truth = GroundTruth.from_json(modic.data.sample_truth_path(NAME))
+    names = tissue_at(truth, im.pixel_to_patient(xy)).reshape(im.rows, im.columns)
+    inside = (names == "marrow_L4") | (np.char.startswith(names, "modic") & (np.char.find(names, "_L4_") >= 0))
+    body = ROI(RoiLabel.for_body("L4"), Mask.from_image_mask(inside), im)
+    live = LiveResults(study)
+    before = ann.annotations
+    live.refresh_all(before)
+    after = Annotations([*before, body], study_instance_uid=before.study_instance_uid)
+    todo = live.update(before, after)
+    assert todo == {r.id for r in after.endplates() if r.label.vertebra == "L4"}
+    res = live.results[roi.id]
+    assert isinstance(res, ModicResult) and res.extent is not None
+    assert res.extent.body_source == "outline" and res.extent.height_grade == "B"

@@ -71,6 +71,9 @@ class ResultRow:
     confidence : float or None
     note : str
         For an indeterminate result (badge ``"?"``), ``"indeterminate: <the reason>"``.
+    extent : str
+        The change's Udby height grade (``"A"``, ``"B"``, ``"C"``; :mod:`modic.extent`),
+        shown beside the type; ``""`` when there is none.
     """
 
     roi_id: str
@@ -81,6 +84,7 @@ class ResultRow:
     ratios: str
     confidence: float | None
     note: str = ""
+    extent: str = ""
 
 
 def result_rows(annotator: Annotator) -> list[ResultRow]:
@@ -101,7 +105,8 @@ def result_rows(annotator: Annotator) -> list[ResultRow]:
             note = ""
             if res.modic_type is ModicType.INDETERMINATE:  # a short badge; the reason follows
                 t, note = "?", f"indeterminate: {res.reason}"
-            rows.append(ResultRow(roi.id, level, name, t, color, ratios, res.confidence, note))
+            grade = "" if res.extent is None else res.extent.height_grade
+            rows.append(ResultRow(roi.id, level, name, t, color, ratios, res.confidence, note, grade))
         else:
             why = res if isinstance(res, str) else "not classified yet"
             rows.append(ResultRow(roi.id, level, name, "!", ERROR_COLOR, why, None))
@@ -327,6 +332,7 @@ class FigureControls:
         n_cols = max(1, math.ceil(len(rows) / per_col))
         mono: dict[str, Any] = {"family": "monospace", "fontsize": size, "va": "top"}
         selected = self.annotator.selected
+        graded = any(row.extent for row in rows)
         for i, row in enumerate(rows):
             col, r = divmod(i, per_col)
             x0 = col / n_cols
@@ -334,6 +340,8 @@ class FigureControls:
             weight = "bold" if row.roi_id == selected else "normal"
             head = f"{row.level:<7}{row.label:<7} "
             badge = "" if row.modic_type is None else f"{row.modic_type:<4}"
+            if graded and row.modic_type is not None:  # the Udby grade beside the type: "1 C"
+                badge = (f"{row.modic_type} {row.extent}" if row.extent else row.modic_type).ljust(6)
             width = int(1 / n_cols / char) - len(head) - len(badge) - 2
             rest = row.ratios
             if row.confidence is not None:
@@ -487,6 +495,7 @@ class NotebookControls:
         out = ["<table style='font-family:monospace;font-size:12px'>"]
         out.append(
             "<tr><th align=left>level</th><th align=left>endplate</th><th>type</th>"
+            "<th title='Udby height grade: A &lt; 25 %, B 25-50 %, C &gt; 50 % of the body height'>extent</th>"
             "<th align=left>signal ratio to reference</th><th>conf.</th></tr>"
         )
         for r in rows:
@@ -504,7 +513,8 @@ class NotebookControls:
             weight = "font-weight:bold;" if r.roi_id == self.annotator.selected else ""
             out.append(
                 f"<tr style='{weight}'><td>{html.escape(r.level)}</td><td>{html.escape(r.label)}</td>"
-                f"<td align=center>{badge}</td><td>{ratios}</td><td>{conf}</td></tr>"
+                f"<td align=center>{badge}</td><td align=center>{html.escape(r.extent)}</td>"
+                f"<td>{ratios}</td><td>{conf}</td></tr>"
             )
         out.append("</table>")
         return "".join(out)

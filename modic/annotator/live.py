@@ -7,7 +7,9 @@ a change only these are classified again (:func:`modic.reading.classify_roi`):
 * endplate ROIs that were added or changed (shape, label, image);
 * when a reference changes, appears or goes: the endplates of its vertebra (old and new
   label), those that used it, those without a reference of their own vertebra (the
-  nearest may now be another) and those that failed (perhaps for want of a reference).
+  nearest may now be another) and those that failed (perhaps for want of a reference);
+* when a vertebral body outline changes, appears or goes: the endplates of its vertebra
+  (their extent is measured against it, :mod:`modic.extent`).
 """
 
 from __future__ import annotations
@@ -57,10 +59,12 @@ class LiveResults:
         self.study = study
         self.results: dict[str, ModicResult | str] = {}
 
-    def classify(self, roi: ROI, references: list[ROI]) -> ModicResult | str:
-        """The result of one endplate ROI, or the error message."""
+    def classify(self, roi: ROI, references: list[ROI], bodies: Iterable[ROI] = ()) -> ModicResult | str:
+        """The result of one endplate ROI, or the error message (its extent against the body
+        outline of its vertebra among ``bodies``, else the body estimated from the image)."""
+        body = next((b for b in bodies if b.label.vertebra == roi.label.vertebra), None)
         try:
-            return classify_roi(self.study, roi, references)
+            return classify_roi(self.study, roi, references, body=body)
         except (ModicError, ValueError) as exc:
             logger.debug("ROI %s (%s): %s", roi.label, roi.id, exc)
             return str(exc)
@@ -68,7 +72,8 @@ class LiveResults:
     def refresh_all(self, annotations: Annotations) -> set[str]:
         """Classify every endplate ROI; returns their ids."""
         refs = annotations.references()
-        self.results = {r.id: self.classify(r, refs) for r in annotations.endplates()}
+        bodies = annotations.bodies()
+        self.results = {r.id: self.classify(r, refs, bodies) for r in annotations.endplates()}
         return set(self.results)
 
     def update(self, before: Annotations, after: Annotations) -> set[str]:
@@ -102,9 +107,17 @@ class LiveResults:
                     or res.reference_label.vertebra != roi.label.vertebra
                 ):
                     todo.add(roi.id)
+        body_vertebrae = {
+            r.label.vertebra
+            for i in changed | removed
+            for r in (old_rois.get(i), rois.get(i))
+            if r is not None and r.label.kind == "body"
+        }
+        todo |= {roi.id for roi in after.endplates() if roi.label.vertebra in body_vertebrae}
         refs = after.references()
+        bodies = after.bodies()
         for i in todo:
-            self.results[i] = self.classify(rois[i], refs)
+            self.results[i] = self.classify(rois[i], refs, bodies)
         return todo
 
     def types(self) -> dict[str, str]:

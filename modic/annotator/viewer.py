@@ -880,6 +880,8 @@ class Annotator:
         if self._show_results and isinstance(result, ModicResult):
             t = result.modic_type.value
             text += " \u00b7 ?" if t == "indeterminate" else f" \u00b7 {t}"
+            if result.extent is not None and result.modic_type.is_change:  # the Udby height grade
+                text += f" {result.extent.height_grade}"
         elif self._show_results and isinstance(result, str):
             text += " \u00b7 !"
         return text
