@@ -233,6 +233,21 @@ ENDPLATE_LENGTH_RANGE_MM = (15.0, 70.0)
 #: The endplate's length is measured on the line this share of the body height in from
 #: the endplate: deep enough to pass under a concave endplate's rim, above the body's waist.
 ENDPLATE_LINE_DEPTH = 0.25
+#: A body's edge is where sqrt(T1 x T2), relative to the reference marrow, falls below
+#: this (cortical bone: 0.15-0.35 on the phantom's endplates), or a dip (:data:`DIP_MAX`).
+#: Below the classifier's ``cortex_level`` (0.5) so that sclerosis (type 3, about 0.6 on
+#: both sequences, Modic 1988 / SIGNATURES) is not taken for the cortex. Design value.
+EDGE_LEVEL = 0.4
+#: Along each antero-posterior bin, the change runs from the endplate into the body while
+#: its pixels follow each other with gaps of at most this many pixels; it must start within
+#: ``START_MM`` of the endplate line. A patch of fatty marrow deeper in the body, joined to
+#: the change only around a corner, does not lengthen it. Design values.
+GAP_PX = 2.5
+START_MM = 4.0
+#: The change's edge: where a pixel's departure from the reference, along the direction
+#: of the change's own core, falls below this share of the core's (half maximum, as a
+#: full width at half maximum measures a blurred object). Design value.
+CORE_SHARE = 0.5
 #: Fewest abnormal voxels of the change's type in the endplate ROI to trace it from.
 MIN_SEED_VOXELS = 3
 
@@ -315,10 +330,11 @@ def _sample(study: Any, fr: _Frame) -> dict[Any, Any] | None:
     return out
 
 
-def _voxel_type_map(images: dict[Any, Any], prep: Any, parameters: Any) -> Any:
+def _voxel_type_map(images: dict[Any, Any], prep: Any, parameters: Any) -> tuple[Any, Any]:
     """Per-pixel voxel type (0 normal, 1-3 Modic, 4 untyped) of ``(h, w)`` images, with the
     classifier's own voxel rule (:mod:`modic.criteria`, steps 1-3) against the region's
-    reference and the study's contrast."""
+    reference and the study's contrast; and the ``(h, w, k)`` deviations it typed them
+    from (log ratio to the reference in units of its spread, per sequence)."""
     from .criteria import _UNTYPED, _Prepared, _units, _voxel_types
 
     shape = next(iter(images.values())).shape
@@ -330,7 +346,8 @@ def _voxel_type_map(images: dict[Any, Any], prep: Any, parameters: Any) -> Any:
     logdev = pr.logreg - np.log(pr.med)
     types = _voxel_types(logdev[None], unit[None], pr.sig, parameters, pr.roles)[0].astype(np.int8)
     types = np.where(valid, types, _UNTYPED)
-    return types.reshape(shape)
+    z = np.where(valid[:, None], logdev / unit, 0.0)
+    return types.reshape(shape), z.reshape(*shape, -1)
 
 
 def _smooth3(img: Any) -> Any:
@@ -388,7 +405,7 @@ def _boundary_image(images: dict[Any, Any], prep: Any) -> Any:
     return t1
 
 
-def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | None]:
+def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | None]:  # noqa: C901
     """The vertebral body on the window: ``(h, w)`` bool mask, or None and a reason.
 
     The body is the marrow between the cortical lines that bound it: its two endplates and
@@ -517,6 +534,31 @@ def _columns(fr: _Frame, mask: Any) -> tuple[Any, Any, Any]:
     return centres, top, bot
 
 
+def _contiguous_depth(fr: _Frame, change: Any, top: Any) -> Any:
+    """Per antero-posterior bin (as :func:`_columns`), the lowest ``w`` the change reaches
+    from the endplate line ``top`` without a gap of more than :data:`GAP_PX` pixels (NaN
+    where it does not start within :data:`START_MM` of the line)."""
+    b = np.floor(fr.t / fr.pixel_mm).astype(int)
+    lo_b = int(b.min())
+    out = np.full(top.shape, np.nan)
+    bi = (b - lo_b)[change]
+    wv = fr.w[change]
+    order = np.lexsort((-wv, bi))
+    bi, wv = bi[order], wv[order]
+    starts = np.r_[0, np.nonzero(np.diff(bi))[0] + 1, bi.size]
+    gap = GAP_PX * fr.pixel_mm
+    for a, z in zip(starts[:-1], starts[1:], strict=True):
+        j = bi[a]
+        if not np.isfinite(top[j]):
+            continue
+        ws = wv[a:z]
+        if top[j] - ws[0] > START_MM:
+            continue
+        steps = np.nonzero(-np.diff(ws) > gap)[0]
+        out[j] = ws[steps[0]] if steps.size else ws[-1]
+    return out
+
+
 def _measure_slice(
     study: Any,
     roi: Any,
@@ -536,8 +578,13 @@ def _measure_slice(
     images = _sample(study, fr)
     if images is None:
         return {}, "a series has no slice through this T1 slice"
+    if body is None and 3 in codes:
+        return {}, (
+            "sclerosis (type 3) is as dark as the cortical bone that bounds the body, so the body cannot be "
+            "found from the image around it; draw the body's outline (a 'body' ROI) to measure its extent"
+        )
     if body is None:
-        mask, why = _estimate_body(fr, _boundary_image(images, prep), parameters.cortex_level)
+        mask, why = _estimate_body(fr, _boundary_image(images, prep), EDGE_LEVEL)
         if mask is None:
             return {}, f"no vertebral body found on the image: {why}"
     else:
@@ -546,22 +593,36 @@ def _measure_slice(
             return {}, "the body outline does not cross this slice's window"
     if (mask & fr.edge).any():
         return {}, "the vertebral body reaches the edge of the image or of the search window"
-    types = _voxel_type_map(images, prep, parameters)
-    candidate = np.isin(types, list(codes))
-    # a voxel counts when it and most of its 3x3 neighbourhood are of the change's types:
-    # isolated noise voxels do not carry the change across normal marrow
-    support = ndimage.uniform_filter(candidate.astype(float), size=3, mode="constant") * 9
-    candidate &= support >= 4.5
-    candidate &= ndimage.binary_dilation(mask, iterations=1)
+    types, z = _voxel_type_map(images, prep, parameters)
     # seeds: the endplate ROI's own pixels, moved onto this slice
     g = study.t1.geometry
     rc = np.rint(g.patient_to_index(pts)[:, 1:]).astype(int)
     r0, c0 = fr.origin
     rr, cc = rc[:, 0] - r0, rc[:, 1] - c0
     ok = (rr >= 0) & (rr < fr.shape[0]) & (cc >= 0) & (cc < fr.shape[1])
-    seeds = np.zeros(fr.shape, dtype=bool)
-    seeds[rr[ok], cc[ok]] = True
-    seeds &= candidate
+    in_roi = np.zeros(fr.shape, dtype=bool)
+    in_roi[rr[ok], cc[ok]] = True
+    # a pixel is part of the change when it has one of its types and departs from the
+    # reference, in the direction of the change's own core (the median of the ROI's pixels
+    # of that type), by at least CORE_SHARE of the core's departure: the change's edge is
+    # at half its own contrast, so milder heterogeneity of the marrow around it is not
+    # taken for the change
+    candidate = np.zeros(fr.shape, dtype=bool)
+    for c in codes:
+        own = in_roi & (types == c)
+        if own.sum() < MIN_SEED_VOXELS:
+            continue
+        core = np.median(z[own], axis=0)
+        size = float(np.linalg.norm(core))
+        if size == 0:
+            continue
+        candidate |= (types == c) & (z @ (core / size) >= CORE_SHARE * size)
+    # ... and most of its 3x3 neighbourhood too: isolated noise voxels do not carry the
+    # change across normal marrow
+    support = ndimage.uniform_filter(candidate.astype(float), size=3, mode="constant") * 9
+    candidate &= support >= 4.5
+    candidate &= mask  # never outside the body: fat and disc beside it can look like a change
+    seeds = in_roi & candidate
     if seeds.sum() < MIN_SEED_VOXELS:
         return {}, (
             f"fewer than {MIN_SEED_VOXELS} voxels of the endplate ROI are abnormal in the change's pattern on this "
@@ -572,7 +633,7 @@ def _measure_slice(
     if (change & fr.edge).any():
         return {}, "the change reaches the edge of the image or of the search window"
     centres, top, bot = _columns(fr, mask)
-    _, _, cbot = _columns(fr, change)
+    cbot = _contiguous_depth(fr, change, top)
     half = fr.pixel_mm / 2
     # an estimated body's edges are the centres of its cortical lines; a drawn outline's are
     # the outer edges of its pixels. The change's depth runs from the endplate's edge to the
@@ -580,13 +641,17 @@ def _measure_slice(
     pad = 0.0 if body is None else half
     depth = top + pad - cbot
     heights = top - bot + 2 * pad
-    usable = np.isfinite(depth) & np.isfinite(heights)
+    j0 = int(np.argmin(np.abs(np.where(np.isfinite(heights), centres, np.inf))))  # the ROI's centre
+    if not np.isfinite(heights[j0]):
+        return {}, "the vertebral body does not cross the endplate ROI"
+    # bins at the body's rounded corners, where it is much lower than at the ROI, are left
+    # out: a change there would be measured against a sliver of body
+    usable = np.isfinite(depth) & np.isfinite(heights) & (heights >= 0.6 * heights[j0])
     if not usable.any():
         return {}, "the change does not overlap the vertebral body"
     i = int(np.nanargmax(np.where(usable, depth, -np.inf)))
     # endplate length: the body's extent along the endplate on the line a quarter in
-    centre_h = heights[np.nanargmin(np.abs(np.where(np.isfinite(heights), centres, np.inf)))]
-    w_line = np.nanmax(top) - ENDPLATE_LINE_DEPTH * float(centre_h)
+    w_line = float(top[j0]) - ENDPLATE_LINE_DEPTH * float(heights[j0])
     on_line = mask & (np.abs(fr.w - w_line) <= half)
     if not on_line.any():
         return {}, "the endplate's length could not be measured"
