@@ -477,3 +477,31 @@ def test_empty_results_give_typed_empty_tables() -> None:
     assert len(s.levels) == len(s.studies) == len(s.study_levels) == 0
     assert list(s.levels.columns) == [c.name for c in LEVEL_COLUMNS]
     assert list(s.studies.columns) == [c.name for c in STUDY_COLUMNS]
+
+
+def test_classify_csv_is_a_results_table(tmp_path: Path) -> None:
+    name = "siemens_15T_type1_type2"
+    r = subprocess.run(
+        [sys.executable, "-m", "modic", "classify", str(sample_study_path(name)), "--csv"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    path = tmp_path / "one.csv"
+    path.write_text(r.stdout)
+    plain = pd.read_csv(path, dtype={"study": str})
+    assert list(plain.columns) == list(RECORD_FIELDS) and len(plain) == 11
+    assert pd.api.types.is_string_dtype(plain["modic_type"])
+    df = modic.read_results(path)
+    got = dict(
+        zip(df["vertebra"].astype(str) + " " + df["endplate"].astype(str), df["modic_type"], strict=True)
+    )
+    assert got["L4 inferior"] == "type 1" and got["L5 superior"] == "type 2"  # the sample's truth
+    both = subprocess.run(
+        [sys.executable, "-m", "modic", "classify", str(sample_study_path(name)), "--csv", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr

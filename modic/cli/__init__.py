@@ -144,7 +144,13 @@ def _add_classify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="FILE",
         help="annotation file (default: the sibling file STUDY.modic.json)",
     )
-    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    out_format = p.add_mutually_exclusive_group()
+    out_format.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    out_format.add_argument(
+        "--csv",
+        action="store_true",
+        help="the rows of a batch's results.csv on stdout (columns: docs/results.md)",
+    )
     p.add_argument(
         "--include-identifiers",
         action="store_true",

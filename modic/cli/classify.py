@@ -187,6 +187,8 @@ def run_classify(args: argparse.Namespace) -> int:
         results = classify(study, annotations, errors=errors)
     if args.json:
         sys.stdout.write(results.to_json())
+    elif getattr(args, "csv", False):
+        sys.stdout.write(results.to_csv())
     else:
         sys.stdout.write(format_results(results, study, include_identifiers=args.include_identifiers))
     for roi, message in errors:
