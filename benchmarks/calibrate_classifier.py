@@ -10,14 +10,18 @@ ROIs of several styles), measures every endplate ROI once through modic's own pi
 (benchmarks/prepared.py), then
 
 1. sweeps the thresholds of ``modic.criteria.ClassifierParameters`` -- voxel_z,
-   tissue_sd, region_z, min_cosine, the partial-volume margin, abnormal_fraction and
-   mixed_fraction (held >= 0.15, see docs/classifier.md) -- and prints the settings with
+   tissue_sd, region_z, min_cosine, sign_z, fat_sd, matched_filter, the partial-volume
+   margin, abnormal_fraction and mixed_fraction (held >= 0.15, see docs/classifier.md) -- and prints the settings with
    the best Cohen's kappa (an indeterminate call counts as a disagreement; ties: fewer
    confident errors, then accuracy, then nearest the current defaults);
 2. with the current defaults, runs the full classifier (bootstrap) on every case and fits
-   the map from bootstrap agreement to the probability of being right (isotonic
-   regression, pooled adjacent violators), printed as the knots of
-   ``ClassifierParameters.confidence_calibration``.
+   the maps from bootstrap agreement to the probability of being right (isotonic
+   regression, pooled adjacent violators), apart for type-0 calls and for the others,
+   printed as the knots of ``ClassifierParameters.confidence_calibration`` and
+   ``change_calibration`` (``--confidence-only``: this step alone).
+
+The measured ROIs are cached in ``benchmarks/_data/realistic/prepared-FIRST-LAST.pkl``;
+``--reuse`` reruns the decision on them (after a change to the decision only).
 
 The script changes nothing: copy chosen values into ``ClassifierParameters`` by hand and
 record the run in docs/classifier.md. The evaluation seeds (920000+, benchmarks/accuracy.py)
@@ -29,25 +33,30 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 
 import numpy as np
-from cohort import REALISTIC_CALIBRATION_BASE, generate, kappa, reader_style
+from cohort import DATA_REALISTIC, REALISTIC_CALIBRATION_BASE, generate, kappa, reader_style
 from prepared import PV_SETTINGS, PreparedCase, prepare
 
 from modic.criteria import DEFAULT_PARAMETERS, classify_samples, decide_codes, evidence
+from modic.sequence import Role
 
 LABELS6 = ("0", "1", "2", "3", "1/2", "2/3", "indeterminate")
 GRID = {
-    "voxel_z": [2.0, 2.5, 3.0],
-    "tissue_sd": [0.03, 0.05, 0.08],
-    "region_z": [2.5, 3.0, 4.0],
-    "min_cosine": [0.3, 0.5, 0.7],
-    "pv": list(PV_SETTINGS),
+    "voxel_z": [2.5, 3.0, 3.5],
+    "tissue_sd": [0.05, 0.08],
+    "region_z": [3.0],
+    "min_cosine": [0.3],
+    "sign_z": [1.0, 1.5, 2.0],
+    "fat_sd": [0.0, 0.06, 0.1],
+    "matched_filter": [False, True],
+    "pv": ["default"],
 }
-INNER = {"abnormal_fraction": [0.2, 0.3, 0.4], "mixed_fraction": [0.15, 0.2, 0.25]}
+INNER = {"abnormal_fraction": [0.3, 0.4, 0.5, 0.6], "mixed_fraction": [0.15, 0.2, 0.25, 0.3]}
 #: The cases, set once per worker process (fork), so grid points do not pickle them.
 _CASES: list[PreparedCase] = []
 
@@ -65,7 +74,7 @@ def confusion7(truth: list[str], pred: list[str]) -> np.ndarray:
 
 
 def _grid_point(values: tuple) -> list[tuple]:
-    vz, tsd, rz, mc, pv = values
+    vz, tsd, rz, mc, sz, fsd, mf, pv = values
     px, slab = PV_SETTINGS[pv]
     p0 = replace(
         DEFAULT_PARAMETERS,
@@ -73,6 +82,9 @@ def _grid_point(values: tuple) -> list[tuple]:
         tissue_sd=tsd,
         region_z=rz,
         min_cosine=mc,
+        sign_z=sz,
+        fat_sd=fsd,
+        matched_filter=mf,
         pv_margin_px=px,
         pv_slab_fraction=slab,
     )
@@ -82,39 +94,45 @@ def _grid_point(values: tuple) -> list[tuple]:
     rtype = np.array([e[2] for e in ev])
     truth = [c.truth for c in _CASES]
     out = []
-    for af, mf in itertools.product(INNER["abnormal_fraction"], INNER["mixed_fraction"]):
-        p = replace(p0, abnormal_fraction=af, mixed_fraction=mf)
+    for af, mxf in itertools.product(INNER["abnormal_fraction"], INNER["mixed_fraction"]):
+        p = replace(p0, abnormal_fraction=af, mixed_fraction=mxf)
         pred = [t.value for t in decide_codes(frac, sig, rtype, p)]
         k, acc = _score(truth, pred)
-        out.append((k, acc, (vz, tsd, rz, mc, pv, af, mf)))
+        out.append((k, acc, (vz, tsd, rz, mc, sz, fsd, mf, pv, af, mxf)))
     return out
 
 
 def isotonic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled adjacent violators: the increasing step fit of y on x; (levels x, fitted y)."""
-    order = np.argsort(x, kind="stable")
-    xs, ys = x[order], y[order].astype(float)
-    blocks: list[list[float]] = []  # [sum_y, count, max_x]
-    for xi, yi in zip(xs, ys, strict=True):
-        blocks.append([yi, 1.0, xi])
+    """Pooled adjacent violators: the increasing step fit of y on x.
+
+    Returns each block's centre (mean x) and level. A level is the block's
+    rule-of-succession mean (sum + 1) / (n + 2) (Laplace), so a block of calls that were
+    all right does not map to a probability of exactly 1.
+    """
+    ux, inv = np.unique(x, return_inverse=True)  # equal agreements form one block
+    sums = np.bincount(inv, weights=y.astype(float))
+    counts = np.bincount(inv).astype(float)
+    blocks: list[list[float]] = []  # [sum_y, count, sum_x]
+    for xi, si, ni in zip(ux, sums, counts, strict=True):
+        blocks.append([si, ni, xi * ni])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
-            s, n, mx = blocks.pop()
+            s, n, sx = blocks.pop()
             blocks[-1][0] += s
             blocks[-1][1] += n
-            blocks[-1][2] = mx
-    return np.array([b[2] for b in blocks]), np.array([b[0] / b[1] for b in blocks])
+            blocks[-1][2] += sx
+    return np.array([b[2] / b[1] for b in blocks]), np.array([(b[0] + 1.0) / (b[1] + 2.0) for b in blocks])
 
 
 def fit_calibration(agreement: np.ndarray, correct: np.ndarray) -> tuple[tuple[float, float], ...]:
-    """Knots (agreement, P(right)) at fixed agreements from an isotonic fit, increasing."""
-    lx, ly = isotonic(agreement, correct)
-    grid = [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.995]
+    """Knots (agreement, P(right)) at fixed agreements: the isotonic fit, linear between
+    its blocks' centres (so the map rises across a block boundary instead of jumping),
+    increasing."""
+    cx, ly = isotonic(agreement, correct)
+    grid = [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.995, 1.0]
     knots = []
     last = 0.0
     for g in grid:
-        i = np.searchsorted(lx, g, side="left")
-        v = float(ly[min(i, len(ly) - 1)])
-        v = max(v, last)
+        v = max(float(np.interp(g, cx, ly)), last)
         knots.append((g, round(v, 3)))
         last = v
     return tuple(knots)
@@ -127,11 +145,22 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--json", help="also write the numbers to this JSON file")
     ap.add_argument("--confidence-only", action="store_true", help="skip the threshold sweep (step 1)")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the measured ROIs of an earlier run (same seeds, same code)",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     seeds = range(REALISTIC_CALIBRATION_BASE, REALISTIC_CALIBRATION_BASE + args.studies)
     studies = generate(seeds, args.workers, realistic=True)
-    cases, notes = prepare(studies, [reader_style(s) for s in seeds], args.workers)
+    cache = DATA_REALISTIC / f"prepared-{seeds.start}-{seeds.stop - 1}.pkl"
+    if args.reuse and cache.exists():  # the same measurements, to rerun only the decision
+        cases, notes = pickle.loads(cache.read_bytes())
+    else:
+        cases, notes = prepare(studies, [reader_style(s) for s in seeds], args.workers)
+        cache.write_bytes(pickle.dumps((cases, notes)))
+    cases = [c for c in cases if c.region[Role.T1].size >= DEFAULT_PARAMETERS.min_voxels]  # refused by modic
     _CASES = cases
     print(
         f"calibration cohort: {len(studies)} realistic studies (seeds {seeds.start}-{seeds.stop - 1}), "
@@ -159,6 +188,8 @@ def sweep() -> list[tuple]:
         for n, v in zip(names, values, strict=True):
             if n == "pv":
                 d += 0.0 if v == "default" else 1.0
+            elif isinstance(v, bool) or not default[n]:
+                d += 0.0 if v == default[n] else 1.0
             else:
                 d += abs(np.log(v / default[n]))
         return d
@@ -173,8 +204,8 @@ def sweep() -> list[tuple]:
     if current is not None:
         print(f"current defaults: kappa {current[0]:.4f}, accuracy {current[1]:.4f}")
     print("best kappa per partial-volume margin:")
-    for pv in [v for v in PV_SETTINGS if any(r[2][4] == v for r in scored)]:
-        k, acc, values = max((r for r in scored if r[2][4] == pv), key=lambda r: (r[0], r[1]))
+    for pv in [v for v in PV_SETTINGS if any(r[2][7] == v for r in scored)]:
+        k, acc, values = max((r for r in scored if r[2][7] == pv), key=lambda r: (r[0], r[1]))
         print(
             f"  {pv:8s} kappa {k:.4f} accuracy {acc:.4f} at "
             + ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True) if n != "pv")
@@ -184,28 +215,35 @@ def sweep() -> list[tuple]:
 
 
 def _confidence(cases: list[PreparedCase], t0: float, scored: list[tuple], json_path: str | None) -> None:
-    """Step 2: agreement -> probability, with the current defaults."""
-    p = replace(DEFAULT_PARAMETERS, confidence_calibration=())
+    """Step 2: agreement -> probability, with the current thresholds, apart for type-0 calls
+    (``confidence_calibration``) and for the others (``change_calibration``)."""
+    p = replace(DEFAULT_PARAMETERS, confidence_calibration=(), change_calibration=())
     decisions = [
         classify_samples(c.region_values(), c.reference, parameters=p, context=c.context, seed=i)
         for i, c in enumerate(cases)
     ]
     agree = np.array([d.agreement for d in decisions])
     right = np.array([d.modic_type.value == c.truth for d, c in zip(decisions, cases, strict=True)])
-    knots = fit_calibration(agree, right.astype(float))
+    normal = np.array([d.modic_type.value == "0" for d in decisions])
     m = confusion7([c.truth for c in cases], [d.modic_type.value for d in decisions])
     print(f"\ncurrent defaults with bootstrap: accuracy {np.trace(m) / m.sum():.4f}, kappa {kappa(m):.4f}")
     print(format_confusion7(m))
-    print("raw agreement reliability (bin: n, accuracy):")
-    for lo, hi in [(0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 0.95), (0.95, 0.99), (0.99, 1.01)]:
-        sel = (agree >= lo) & (agree < hi)
-        if sel.any():
-            print(f"  {lo:.2f}-{min(hi, 1):.2f}: n={int(sel.sum()):4d} accuracy {right[sel].mean():.3f}")
-    print(f"confidence_calibration = {knots}")
+    fitted = {}
+    for name, sel in (("confidence_calibration", normal), ("change_calibration", ~normal)):
+        print(
+            f"{name}: {int(sel.sum())} calls, {right[sel].mean() if sel.any() else float('nan'):.3f} right; "
+            "raw agreement reliability (bin: n, accuracy):"
+        )
+        for lo, hi in [(0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 0.95), (0.95, 0.99), (0.99, 1.01)]:
+            b = sel & (agree >= lo) & (agree < hi)
+            if b.any():
+                print(f"  {lo:.2f}-{min(hi, 1):.2f}: n={int(b.sum()):4d} accuracy {right[b].mean():.3f}")
+        fitted[name] = fit_calibration(agree[sel], right[sel].astype(float)) if sel.any() else ()
+        print(f"{name} = {fitted[name]}")
     print(f"total {time.perf_counter() - t0:.0f} s")
     if json_path:
         with open(json_path, "w") as fh:
-            json.dump({"best": scored[:50], "calibration": knots}, fh, indent=1, default=str)
+            json.dump({"best": scored[:50], "calibration": fitted}, fh, indent=1, default=str)
 
 
 def format_confusion7(m: np.ndarray) -> str:

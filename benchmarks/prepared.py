@@ -146,13 +146,15 @@ def prepare_study(
             notes.append(f"seed {st.seed} {key[0]} {key[1]} (type {types[key]}): {exc}")
             continue
         ref_t1 = float(np.median(prep.reference_values[Role.T1]))
+        focal = prep.focal if prep.focal is not None else np.zeros(prep.keep.size, dtype=bool)
         keep = {}
         for name, (px, slab) in PV_SETTINGS.items():
             p = replace(parameters, pv_margin_px=px, pv_slab_fraction=slab)
             exclude, _ = partial_volume_mask(roi, study, ref_t1, p)
-            keep[name] = ~exclude
+            keep[name] = ~exclude & ~focal
         info = _factor_info(truth, *key, study)
         info["voxels"] = int(prep.keep.size)
+        info["focal_voxels"] = int(focal.sum())
         info["reference_from_neighbour"] = prep.reference.label.vertebra != key[0]
         info["style"] = getattr(roi, "comment", "")
         cases.append(

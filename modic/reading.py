@@ -40,6 +40,7 @@ __all__ = [
     "PreparedRegion",
     "ReferenceModel",
     "partial_volume_mask",
+    "focal_lesion_mask",
 ]
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ _MIN_TREND_SD = 0.03
 #: A reference that departs from the trend of the others by more than this (and by
 #: three of their scatters) is flagged: it may hold part of a change.
 _OUTLIER_LOG = 0.10
+#: How far from a voxel the endplate boundary is looked for when telling a focus inside
+#: the body from a change along the endplate (focal_lesion_mask), mm.
+_FOCAL_REACH_MM = 12.0
 
 
 def _samples(roi: ROI, study: LoadedStudy) -> dict[Role, RegionSample]:
@@ -284,6 +288,78 @@ def partial_volume_mask(
     return exclude, dist
 
 
+def _in_plane_perpendicular(step_rc: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Unit (row, col) pixel step perpendicular to ``step_rc`` in the image plane."""
+    perp = np.array([-step_rc[1], step_rc[0]])
+    return np.asarray(perp / max(float(np.linalg.norm(perp)), 1e-12))
+
+
+def focal_lesion_mask(
+    roi: ROI,
+    study: LoadedStudy,
+    reference_t1: float,
+    parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+    points: NDArray[np.float64] | None = None,
+) -> NDArray[np.bool_]:
+    """The T1-bright voxels of an endplate ROI that belong to a focus *inside* the body.
+
+    A vertebral hemangioma (and a focal fat island) is T1- and T2-bright like fat, but it
+    is round, lies inside the body and is not attached to the endplate: normal marrow
+    separates it from the cortical line. A Modic type-2 change is band-like *along* the
+    endplate, reaching it (Modic 1988): that is how a radiologist tells them apart.
+
+    From each voxel brighter on T1 than ``exp(2 tissue_sd)`` x the reference, the T1 is
+    followed towards the disc (as :func:`partial_volume_mask`, averaged over five lines
+    one pixel apart along the endplate, so noise does not break a plateau); the voxel is
+    part of a separated focus when, before the partial-volume margin of the endplate
+    boundary, the signal stays at the reference level (within ``-2 tissue_sd`` ..
+    ``+0.5 tissue_sd`` in log) over ``focal_gap_mm`` or more: a plateau of normal marrow,
+    not the ramp a change passes through on its way into the cortex or into a T1-dark
+    layer of a mixed change. Without an endplate boundary within ``_FOCAL_REACH_MM`` (12 mm:
+    the far edge of the tallest band a reader draws, 8 mm, 3 pixels in from the endplate)
+    nothing is flagged.
+
+    Returns
+    -------
+    (n,) bool ndarray
+        In the ROI's own pixel order (as :func:`modic.measure.roi_points`).
+    """
+    p = parameters
+    pts = roi_points(roi) if points is None else points
+    g = study.t1.geometry
+    m = map_region(pts, g, name=f"T1 series {study.t1.series.label()}")
+    raw = study.t1.array[m.slice_index].astype(np.float64)
+    d = _disc_direction(roi, pts)
+    step_rc = np.array([d @ g.column_cosine / g.pixel_spacing[0], d @ g.row_cosine / g.pixel_spacing[1]])
+    pixel = float(min(g.pixel_spacing))
+    perp = _in_plane_perpendicular(step_rc / max(float(np.linalg.norm(step_rc)), 1e-12))
+    steps = np.arange(0.0, _FOCAL_REACH_MM + 1e-9, 0.25 * pixel)
+    profile = np.zeros((steps.size, len(pts)))
+    for off in (-2.0, -1.0, 0.0, 1.0, 2.0):
+        base = m.rowcol + off * perp
+        for i, t in enumerate(steps):
+            rc = base + t * step_rc
+            profile[i] += np.where(g.contains_in_plane(rc), bilinear(raw, rc), np.inf)
+    profile /= 5.0
+    level = p.cortex_level * reference_t1
+    darkest = np.argmin(profile, axis=0)
+    low = profile[darkest, np.arange(len(pts))]
+    dist = np.where(low < level, steps[darkest], np.inf)
+    thickness = g.slice_thickness or g.slice_spacing
+    margin = p.pv_margin_px * pixel + p.pv_slab_fraction * thickness
+    log_prof = np.log(np.maximum(profile, 1e-6) / reference_t1)
+    bright = log_prof[0] > 2.0 * p.tissue_sd
+    normal = (log_prof > -2.0 * p.tissue_sd) & (log_prof < 0.5 * p.tissue_sd)
+    before = steps[:, None] < (dist[None, :] - margin)
+    run = np.zeros(len(pts))
+    best = np.zeros(len(pts))
+    step_mm = float(steps[1] - steps[0]) if steps.size > 1 else 0.0
+    for i in range(steps.size):
+        run = np.where(normal[i] & before[i], run + step_mm, 0.0)
+        best = np.maximum(best, run)
+    return np.asarray(bright & np.isfinite(dist) & (best >= p.focal_gap_mm))
+
+
 @dataclass
 class PreparedRegion:
     """What the classifier is given for one endplate ROI, before it decides.
@@ -304,6 +380,9 @@ class PreparedRegion:
     warnings : list of str
     reference_samples : dict of Role to RegionSample
         The reference as measured, before the correction.
+    focal : (n,) bool ndarray
+        Samples left out as part of a T1-bright focus separated from the endplate by
+        normal marrow (hemangioma, focal fat; :func:`focal_lesion_mask`).
     """
 
     roi: ROI
@@ -315,6 +394,7 @@ class PreparedRegion:
     correction: dict[Role, float]
     warnings: list[str]
     reference_samples: dict[Role, RegionSample] = field(default_factory=dict)
+    focal: NDArray[np.bool_] | None = None
 
     @property
     def region_values(self) -> dict[Role, NDArray[np.float64]]:
@@ -377,14 +457,22 @@ def prepare_region(
 
     ref_t1 = float(np.median(ref_values[Role.T1]))
     exclude, _ = partial_volume_mask(roi, study, ref_t1, p, points=pts)
-    keep = ~exclude
+    focal = focal_lesion_mask(roi, study, ref_t1, p, points=pts) & ~exclude
+    keep = ~exclude & ~focal
     if keep.sum() < p.min_voxels:
-        keep = np.ones(len(pts), dtype=bool)
-    n_excluded = int((~keep).sum())
+        keep = ~exclude if (~exclude).sum() >= p.min_voxels else np.ones(len(pts), dtype=bool)
+        focal = focal & ~keep
+    n_excluded = int((exclude & ~keep).sum())
+    n_focal = int((focal & ~keep).sum())
     if n_excluded:
         warnings.append(
             f"{n_excluded} of {len(pts)} voxels left out: within the partial-volume margin of the cortical "
             "endplate or disc"
+        )
+    if n_focal:
+        warnings.append(
+            f"{n_focal} of {len(pts)} voxels left out: a T1-bright focus inside the body, separated from the "
+            "endplate by normal marrow (a hemangioma or focal fat, not a Modic change)"
         )
     rn = contrast.relative_noise
     t1_cv = float(np.median(np.abs(ref_values[Role.T1] - ref_t1)) * 1.4826 / ref_t1)
@@ -396,7 +484,9 @@ def prepare_region(
     context = SignalContext(
         fat_ratio=fat_ratio_for(contrast, region), systematic=systematic, notes=list(contrast.notes)
     )
-    return PreparedRegion(roi, ref, region, keep, ref_values, context, dict(factor), warnings, reference)
+    return PreparedRegion(
+        roi, ref, region, keep, ref_values, context, dict(factor), warnings, reference, focal=focal & ~keep
+    )
 
 
 def classify_roi(
@@ -512,7 +602,11 @@ def classify(
     study : LoadedStudy
         From :func:`modic.load_study`.
     annotations : Annotations or iterable of ROI
-        Endplate ROIs and reference ROIs (from :func:`modic.read_annotations`).
+        Endplate ROIs and reference ROIs (from :func:`modic.read_annotations`). Fat ROIs
+        (label kind ``"fat"``, e.g. subcutaneous fat marked by the reader), when present,
+        give the study's fat contrast instead of the automatic T1-brightest tissue
+        (:func:`modic.contrast.measure_contrast`; ``results.contrast.source`` is
+        ``"fat ROI"``).
     parameters : ClassifierParameters, optional
     seed : int
         Bootstrap seed (results are reproducible for a given seed).
@@ -546,6 +640,7 @@ def classify(
     endplates = [r for r in rois if r.label.kind == "endplate"]
     references = [r for r in rois if r.label.kind == "reference"]
     bodies = [r for r in rois if r.label.kind == "body"]  # RoiLabel.for_body: extent's body outline
+    fat_rois = [r for r in rois if r.label.kind == "fat"]  # RoiLabel.for_fat (annotations 1.1)
     if not endplates:
         raise MeasurementError(f"study {study.key}: the annotations hold no endplate ROI")
     if not references:
@@ -554,7 +649,7 @@ def classify(
             "(label 'reference') in the vertebrae you read"
         )
     model = ReferenceModel.fit(study, references)
-    contrast = measure_contrast(study, references)
+    contrast = measure_contrast(study, references, fat_rois=fat_rois)
     endplates.sort(key=lambda r: (VERTEBRAE.index(r.label.vertebra), r.label.endplate != "superior"))
     out = []
     for roi in endplates:

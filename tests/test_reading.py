@@ -23,7 +23,19 @@ STUDY_UID = "1.2.826.0.1.3680043.8.498.4242"
 
 
 def _grid_values(
-    kind: str, role: str, origin, n, rows, cols, ps, step, rng, split=None, gradient=0.0, layers=()
+    kind: str,
+    role: str,
+    origin,
+    n,
+    rows,
+    cols,
+    ps,
+    step,
+    rng,
+    split=None,
+    gradient=0.0,
+    layers=(),
+    spheres=(),
 ):
     """Signal on a sagittal grid: marrow everywhere, the lesion inside BOX.
 
@@ -31,6 +43,7 @@ def _grid_values(
     ``gradient``: a receive-coil gain exp(gradient * z) on every sequence (z in mm).
     ``layers``: ``(z_low, z_high, (t1, t2, stir))`` slabs across the whole grid (e.g. a
     cortical endplate and a disc), drawn over the marrow.
+    ``spheres``: ``((x, y, z), radius, (t1, t2, stir))`` balls (e.g. a hemangioma), drawn last.
     """
     o = np.asarray(origin, float)
     rowc, colc = np.array(SAGITTAL[:3]), np.array(SAGITTAL[3:])
@@ -48,6 +61,8 @@ def _grid_values(
         rel[inside & ~low] = TISSUE[split[1]][i]
     for z0, z1, tissue in layers:
         rel[(p[..., 2] >= z0) & (p[..., 2] < z1)] = tissue[i]
+    for centre, radius, tissue in spheres:
+        rel[np.linalg.norm(p - np.asarray(centre, float), axis=-1) <= radius] = tissue[i]
     rel = rel * np.exp(gradient * p[..., 2])
     values = 1000 * rel + rng.normal(0, 40, rel.shape)
     return np.clip(values, 0, 65535).astype(np.uint16)
@@ -62,6 +77,7 @@ def build_study(
     seed: int = 0,
     gradient: float = 0.0,
     layers=(),
+    spheres=(),
 ) -> Path:
     """T1: 9 slices 48x48 at 1 mm, 4 mm apart, slice k at x = 16 - 4k. T2: 8 slices 60x60 at
     0.8 mm, 4.4 mm apart, from x = 14.5. STIR: 10 slices 40x40 at 1.2 mm, 3.6 mm apart."""
@@ -88,6 +104,7 @@ def build_study(
             split,
             gradient,
             layers,
+            spheres,
         )
         write_series(
             root / role,
@@ -247,3 +264,53 @@ def test_a_band_over_the_cortical_endplate_is_not_sclerosis(tmp_path):
     assert rec["excluded_voxels"] == res.excluded_voxels
     # the marrow rows stay: at most the row next to the cortex goes with it
     assert res.excluded_voxels <= 36
+
+
+# a vertebral hemangioma: fatty (T1-bright, T2-bright like fat) with vascular water
+# (STIR not suppressed); the cortical endplate of L4 at z 0..2 and its disc below
+HEMANGIOMA = (1.45, 1.6, 1.3)
+CORTEX = (0.0, 2.0, (0.08, 0.08, 0.08))
+DISC = (-12.0, 0.0, (0.55, 1.6, 1.7))
+
+
+def test_a_round_bright_focus_inside_the_body_is_not_modic_2(tmp_path):
+    # a hemangioma-like ball of radius 4.5 mm centred at z 9.5, 7.5 mm above the endplate
+    # (z 2): 3 mm of normal marrow separate it from the cortical line; it fills about half
+    # of the band (rows 8..17, z 12..3), enough to make the band "type 2" were it read by
+    # signal alone
+    ball = ((4.0, -21.0, 9.5), 4.5, HEMANGIOMA)
+    study = modic.load_study(build_study(tmp_path, "0", layers=[CORTEX, DISC], spheres=[ball]))
+    band = _rect(study, RoiLabel.for_endplate("L4", "inferior"), 14, 8, 26, 18)
+    ref = _rect(study, RoiLabel.for_reference("L4"), 34, 4, 42, 10)
+    (res,) = modic.classify(study, [band, ref])
+    assert not (res.modic_type.is_change and res.confidence >= 0.9), (res.modic_type, res.confidence)
+    assert res.modic_type is modic.ModicType.NONE
+    assert any("focus inside the body" in w for w in res.warnings)
+
+
+def test_the_same_tissue_as_a_band_along_the_endplate_is_modic_2(tmp_path):
+    # the same bright tissue, but as a band reaching the cortical line (z 2..6) all along
+    # the ROI: band-like, attached to the endplate, so fat replacement (Modic 2)
+    band_tissue = (2.0, 6.0, (1.45, 1.25, 0.5))
+    study = modic.load_study(build_study(tmp_path, "0", layers=[CORTEX, DISC, band_tissue]))
+    band = _rect(study, RoiLabel.for_endplate("L4", "inferior"), 12, 13, 30, 18)  # z 7..3
+    ref = _rect(study, RoiLabel.for_reference("L4"), 34, 4, 42, 10)
+    (res,) = modic.classify(study, [band, ref])
+    assert res.modic_type is modic.ModicType.TYPE2
+    assert not any("focus inside the body" in w for w in res.warnings)
+
+
+def test_a_fat_roi_in_the_annotations_gives_the_study_fat_contrast(tmp_path):
+    # without a fat ROI the T1-brightest tissue is taken as fat; with one, its signal is
+    # the fat contrast (here a region of the type-2 box, 1.4x marrow on T1, 0.45x on STIR)
+    study = modic.load_study(build_study(tmp_path, "2"))
+    ann = annotations_for(study)
+    (auto,) = modic.classify(study, ann)
+    assert auto.contrast.source == "automatic"
+    fat = _rect(study, RoiLabel.for_fat("L4"), 13, 12, 23, 18)
+    results = modic.classify(study, [*ann.rois, fat])
+    assert results.contrast.source == "fat ROI"
+    fr = results.contrast.fat_ratio
+    assert fr[modic.Role.T1] == pytest.approx(1.4, rel=0.05)
+    assert fr[modic.Role.STIR] == pytest.approx(0.45, rel=0.1)
+    assert results[0].modic_type is modic.ModicType.TYPE2
