@@ -33,6 +33,7 @@ from modic.teaching import (
     TeachingSession,
     TraineeAnswer,
     cohen_kappa,
+    kappa_interval,
     default_log_dir,
     feedback_figure,
     grade,
@@ -408,9 +409,13 @@ def test_summary_kappa_against_a_hand_computed_example(tmp_path: Path) -> None:
     assert (ann.attempts, ann.cases, ann.n_kappa, ann.n_missed) == (3, 2, 7, 1)
     assert ann.first_score == pytest.approx((3.5 / 4 + 2 / 4) / 2)
     assert ann.mean_score == pytest.approx((3.5 / 4 + 2 / 4 + 1) / 3)
-    assert ann.versus_experts == "within"
+    # 7 endplates with 4 changes: too few to compare with the expert range
+    assert ann.versus_experts == "too few" and "too uncertain" in ann.warning
+    assert ann.n_changes == 4 and ann.kappa_ci is not None
+    # recall by key type over the first attempts, the unanswered type 3 included
+    assert ann.recall == {"0": (3, 3), "1": (1, 2), "2": (1, 2), "3": (0, 1)}
     # ben: 0 1 2 1 against 0 0 1 1: p_o = 2/4, p_e = (1*2 + 2*2 + 1*0)/16
-    assert ben.kappa == pytest.approx((0.5 - 6 / 16) / (1 - 6 / 16)) and ben.versus_experts == "below"
+    assert ben.kappa == pytest.approx((0.5 - 6 / 16) / (1 - 6 / 16)) and ben.versus_experts == "too few"
     # the cases and endplates most often missed
     assert [c.case for c in s.cases] == ["c2", "c1"]
     top = s.endplates[0]
@@ -419,8 +424,40 @@ def test_summary_kappa_against_a_hand_computed_example(tmp_path: Path) -> None:
     assert (c1_l3.missed, c1_l3.graded, c1_l3.wrong_answers) == (1, 3, {"2": 1})
     text = s.to_text()
     assert "kappa 0.56-0.74 (Fayad 2009); 0.59 (Carrino 2009)" in text
-    assert "0.58 (7)" in text and "within" in text
+    assert "0.58 [" in text and "(7, 4)" in text and "too few" in text
+    assert "Found, by the key's type (ann): normal: 3 of 3, type 1: 1 of 2, type 2: 1 of 2, type 3: 0 of 1" in text
+    assert "Warning: ann: kappa over 7 endplates with 4 Modic changes in the keys is too uncertain" in text
     assert summary(log).to_dict() == s.to_dict()
+
+
+def test_kappa_interval_by_hand() -> None:
+    """Fleiss, Cohen & Everitt (1969) in its (1 - kappa) form, computed by hand:
+    A = 0 0 1 1, B = 0 0 1 0: p_o 3/4, p_e 1/2, kappa 1/2; row shares .5 .5, column .75 .25;
+    sum_i p_ii [1 - (p_i. + p_.i)(1 - k)]^2 = .5 (1 - 1.25 * .5)^2 + .25 (1 - .75 * .5)^2
+    = 0.16796875; (1 - k)^2 sum_{i!=j} p_ij (p_.i + p_j.)^2 = .25 * .25 (.25 + .5)^2 = 0.03515625;
+    [k - p_e (1 - k)]^2 = 0.0625; var = (0.16796875 + 0.03515625 - 0.0625) / (4 * .25) = 0.140625."""
+    se, lo, hi = kappa_interval(["0", "0", "1", "1"], ["0", "0", "1", "0"]) or (0, 0, 0)
+    assert se == pytest.approx(0.375)
+    assert lo == pytest.approx(0.5 - 1.96 * 0.375, abs=1e-3) and hi == 1.0  # clipped
+    assert kappa_interval(["0", "0"], ["0", "0"]) is None
+    # perfect agreement over several labels: no spread
+    assert kappa_interval(["0", "1", "2"], ["0", "1", "2"]) == pytest.approx((0.0, 1.0, 1.0))
+
+
+def test_summary_compares_with_experts_only_over_enough_endplates_and_changes(tmp_path: Path) -> None:
+    # 40 endplates, 10 changes; 36 agree: the 4 disagreements are 1 <-> 2 swaps
+    pairs = [("0", "0")] * 30 + [("1", "1")] * 3 + [("2", "2")] * 3 + [("2", "1"), ("1", "2")] * 2
+    cases = [pairs[i : i + 10] for i in range(0, 40, 10)]
+    log = [_record("eve", f"c{i}", f"2026-01-0{i + 1}T10:00:00Z", p) for i, p in enumerate(cases)]
+    eve = summary(log).trainees[0]
+    # p_o = 36/40; answers and keys both 0:30 1:5 2:5 -> p_e = (900 + 25 + 25)/1600
+    p_o, p_e = 36 / 40, 950 / 1600
+    assert eve.kappa == pytest.approx((p_o - p_e) / (1 - p_e))
+    assert (eve.n_kappa, eve.n_changes, eve.too_few, eve.warning) == (40, 10, False, "")
+    assert eve.versus_experts == "above"  # 0.75
+    assert eve.recall == {"0": (30, 30), "1": (3, 5), "2": (3, 5)}
+    lo, hi = eve.kappa_ci or (0, 0)
+    assert lo < eve.kappa < hi and 0.1 < hi - lo < 0.6
 
 
 def test_summary_command(tmp_path: Path, home: dict[str, str]) -> None:

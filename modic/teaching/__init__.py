@@ -44,7 +44,7 @@ from .grading import DICE_MATCH, EndplateGrade, Grade, grade, roi_dice, type_cre
 from .log import default_log_dir, log_attempt, read_attempts
 from .session import TeachingSession
 from .shipped import SHIPPED_CASES, shipped_cases_dir, write_teaching_cases
-from .summary import EXPERT_KAPPA_RANGE, TeachingSummary, cohen_kappa, summary
+from .summary import EXPERT_KAPPA_RANGE, TeachingSummary, cohen_kappa, kappa_interval, summary, type_recall
 
 __all__ = [
     # cases
@@ -75,6 +75,8 @@ __all__ = [
     "summary",
     "TeachingSummary",
     "cohen_kappa",
+    "kappa_interval",
+    "type_recall",
     "EXPERT_KAPPA_RANGE",
     # notebook
     "TeachingSession",
