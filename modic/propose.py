@@ -115,13 +115,22 @@ BODY_SOLIDITY = 0.8
 CHAIN_STEP_MM = (24.0, 55.0)
 CHAIN_ANGLE_DEG = 50.0
 CHAIN_TURN_DEG = 35.0
+#: Slices are searched outwards until two in a row hold less than this share of the best.
+STOP_SHARE = 0.6
 #: A slice's chain within this share of the best counts for the midline run.
 MIDLINE_SHARE = 0.85
 #: A real disc gap: at least this share of the chain's median gap, and DISC_GAP_MIN_MM.
-DISC_GAP_FRACTION = 0.45
+DISC_GAP_FRACTION = 0.5
 DISC_GAP_MIN_MM = 4.0
-#: S1's superior endplate: tilted at least this much from the column above (sacral slope).
-S1_TILT_DEG = 20.0
+#: S1's superior endplate is tilted by the sacral slope: at least S1_TILT_DEG from the axis of
+#: the upper lumbar bodies and S1_TILT_STEP_DEG more than L5's (sacral slope 30-50 degrees,
+#: L5's superior endplate 10-25 degrees from the upper lumbar axis: Legaye et al. 1998,
+#: Roussouly et al. 2005).
+S1_TILT_DEG = 25.0
+S1_TILT_STEP_DEG = 10.0
+#: A turn this large between neighbouring endplates is the lumbosacral angle whatever the
+#: disc gaps say (lumbosacral angle 20-40 degrees; between lumbar bodies 5-15).
+S1_TILT_STRONG_DEG = 20.0
 #: A body is outlined on a slice at most this many slices from the column's midline
 #: (S1 always on the midline: the sacral alae are as big as S1 off the midline).
 OWN_SLICE_REACH = 2
@@ -400,40 +409,72 @@ def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
              head: NDArray[np.float64]) -> tuple[int, bool, float, list[str]]:
     """Index of S1 in the chain, whether a sacrum was seen, label confidence, notes.
 
-    ``pieces`` may end with the S1 cut out of a sacral mass (:func:`_sacral_mass`).
+    Two pieces of evidence (module docstring, step 3): the **sacral slope** (S1 is the
+    body whose superior endplate turns most against the body above it, the lumbosacral
+    angle being the largest angle between neighbouring endplates along the spine, by at
+    least ``S1_TILT_STEP_DEG``, and is tilted at least ``S1_TILT_DEG`` from the axis of the
+    chain's upper bodies) and the **discs** (S1 is the highest body with a real disc above it and none below,
+    or with the rest of the sacrum right below it). When both agree the level is sure;
+    when they disagree, the slope wins (thin remnants and degenerated discs make gaps
+    unreliable) and a warning says so.
     """
     notes: list[str] = []
     n = len(pieces)
     if n < 2:
         return n - 1, False, 0.2, ["only one body found"]
-    med = float(np.median(gaps))
-    real = [g >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * med) for g in gaps]
-    # the highest body with a disc above and none below (a sacral remnant, or fused)
-    for i in range(1, n - 1):
-        if real[i - 1] and not real[i]:
-            conf = 0.95 if i >= 4 else 0.8
-            return i, True, conf, notes
-    last = n - 1
-    if pieces[last].s1:  # S1 cut out of the sacral mass, or the sacrum right below it
-        return last, True, 0.95 if last >= 4 else 0.8, notes
-    # the chain ends on a body with a disc above it: S1 if its top is tilted by the
-    # sacral slope against the body above
-    tilt = _body_tilt(pieces[last], sp, head)
-    tilt_above = _body_tilt(pieces[last - 1], sp, head)
-    if tilt is not None and tilt_above is not None and tilt - tilt_above >= S1_TILT_DEG:
-        notes.append("the sacrum below S1 is not in view; S1 recognised by its tilt only")
-        return last, True, 0.7, notes
+    by_gap: int | None = None
+    for i in range(1, n):
+        ref = float(np.median(gaps[:i])) if i >= 2 else float(np.median(gaps))
+        below_real = i < n - 1 and gaps[i] >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * ref)
+        above_real = gaps[i - 1] >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * ref)
+        if above_real and (pieces[i].s1 or (i < n - 1 and not below_real)):
+            by_gap = i
+            break
+    axes = [_body_axis(p, sp, head) for p in pieces]
+    top = [a for a in axes[:3] if a is not None]
+    by_tilt: int | None = None
+    best_step = 0.0
+    if top:
+        ref_axis = np.mean(top, axis=0)
+        tilts = [None if a is None else _angle(a, ref_axis) for a in axes]
+        best_step = S1_TILT_STEP_DEG
+        for i in range(2, n):
+            t, t_above = tilts[i], tilts[i - 1]
+            if t is None or t_above is None:
+                continue
+            if t >= S1_TILT_DEG and t - t_above >= best_step:
+                by_tilt, best_step = i, t - t_above
+    if by_tilt is not None and by_gap is not None:
+        if by_tilt == by_gap:
+            return by_tilt, True, 0.97 if by_tilt >= 4 else 0.85, notes
+        # a strong lumbosacral angle outweighs the gaps (a body that leaks into its disc
+        # makes a disc look like a remnant); a weak one does not
+        pick = by_tilt if best_step >= S1_TILT_STRONG_DEG else by_gap
+        if abs(by_tilt - by_gap) >= 2:  # a "remnant" high up is a body leaking into its disc
+            pick = max(by_tilt, by_gap)
+        other = by_gap if pick == by_tilt else by_tilt
+        notes.append(f"S1 by the {'sacral slope' if pick == by_tilt else 'discs'}, but the "
+                     f"{'discs' if pick == by_tilt else 'sacral slope'} suggest it is "
+                     f"{abs(pick - other)} level(s) {'higher' if other < pick else 'lower'}: check the levels")
+        return pick, True, 0.6, notes
+    if by_tilt is not None:
+        return by_tilt, True, 0.85 if by_tilt >= 4 else 0.75, notes
+    if by_gap is not None:
+        notes.append("S1 recognised by the discs only (no sacral slope seen): check the levels")
+        return by_gap, True, 0.7, notes
     notes.append("no sacrum found: the lowest body found was taken as S1, so every level "
                  "may be off by one or more (confirm a level with one click)")
-    return last, False, 0.3, notes
+    return n - 1, False, 0.3, notes
 
 
-def _body_tilt(p: _Piece, sp: tuple[float, float], head: NDArray[np.float64]) -> float | None:
+def _body_axis(p: _Piece, sp: tuple[float, float], head: NDArray[np.float64]
+               ) -> NDArray[np.float64] | None:
+    """Normal of a piece's superior endplate, ``(d_row, d_col)`` mm components."""
     try:
         reg = endplate_bands(p.mask, sp, head, surfaces=("superior",), reference=False)
     except (BandError, ValueError):
         return None
-    return float(reg.tilt_deg)
+    return np.asarray(reg.axis, dtype=float)
 
 
 # ----------------------------------------------------------------------------------------
@@ -533,7 +574,7 @@ def propose(
         a_point = np.asarray(anchor[1], dtype=float).reshape(3)
 
     arr = t1.array
-    chains: list[_Chain | None] = [_slice_chain(arr[k], sp, head, k) for k in range(arr.shape[0])]
+    chains = _chains(arr, sp, head)
     scores = np.array([c.score if c is not None else 0.0 for c in chains])
     if scores.max() <= 0 or max(len(c.pieces) for c in chains if c is not None) < 2:
         raise ProposalError(where, f"no vertebral column found on the sagittal T1 (series "
@@ -555,15 +596,17 @@ def propose(
     pieces = chain.pieces
     pieces = list(pieces)
     gaps = [_gap_mm(pieces[i], pieces[i + 1], sp) for i in range(len(pieces) - 1)]
-    med = float(np.median(gaps))
-    if all(g >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * med) for g in gaps):
+    s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head)
+    if not sacrum or "discs only" in " ".join(notes):
+        # the chain may end above the sacrum, or on S1 with the sacrum right below it
         s1_cut = _sacral_mass(pieces, chain, sp, head)
         if isinstance(s1_cut, _Piece):
             pieces.append(s1_cut)
-            gaps.append(med)
+            gaps.append(_gap_mm(pieces[-2], pieces[-1], sp))
         elif s1_cut == "below":
             pieces[-1] = dataclasses.replace(pieces[-1], s1=True)
-    s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head)
+        if s1_cut is not None:
+            s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head)
     warnings = list(notes)
     lumbar = pieces[: s1_i + 1]
     # names
@@ -623,6 +666,29 @@ def propose(
     ann = _annotations(study, bodies, s, label_conf, sacrum, warnings, author, ROI, Annotations,
                        ImagePlane, RoiLabel, _shape_of)
     return Proposal(bodies, mid, sacrum, round(float(label_conf), 3), warnings, ann)
+
+
+def _chains(arr: NDArray[np.float32], sp: tuple[float, float], head: NDArray[np.float64]
+            ) -> list[_Chain | None]:
+    """The chain of every slice, searched from the central slice outwards: a side is left
+    once two slices in a row hold less than ``STOP_SHARE`` of the best chain so far (the
+    column is a few slices wide; lateral slices show ribs, psoas and iliac wings)."""
+    n = arr.shape[0]
+    chains: list[_Chain | None] = [None] * n
+    centre = n // 2
+    chains[centre] = _slice_chain(arr[centre], sp, head, centre)
+    best = chains[centre].score if chains[centre] is not None else 0.0
+    for step in (-1, 1):
+        weak = 0
+        k = centre + step
+        while 0 <= k < n and weak < 2:
+            c = _slice_chain(arr[k], sp, head, k)
+            chains[k] = c
+            score = c.score if c is not None else 0.0
+            best = max(best, score)
+            weak = weak + 1 if score < STOP_SHARE * best else 0
+            k += step
+    return chains
 
 
 def _dilate(mask: NDArray[np.bool_], mm: float, sp: tuple[float, float]) -> NDArray[np.bool_]:
