@@ -99,6 +99,7 @@ import json
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -749,6 +750,8 @@ class BatchSummary:
     contrast : dict of str to dict
         Each classified study's measured contrast (:meth:`StudyContrast.to_dict`), by
         its pseudonymous key, as in ``summary.json``.
+    elapsed_s : float
+        Wall-clock seconds the run took.
     """
 
     n_ok: int
@@ -761,6 +764,7 @@ class BatchSummary:
     n_roi_errors: int = 0
     stages: dict[str, int] = field(default_factory=dict)
     contrast: dict[str, dict[str, Any]] = field(default_factory=dict)
+    elapsed_s: float = 0.0
 
     @property
     def n_endplates(self) -> int:
@@ -1075,6 +1079,7 @@ def run_batch(
     MissingDependencyError
         If ``dask_address`` is given and dask.distributed is not installed.
     """
+    started = time.monotonic()
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if dask_address is not None:
@@ -1181,6 +1186,7 @@ def run_batch(
         n_roi_errors=summary["errors"].get("roi", 0),
         stages=dict(summary["errors"]),
         contrast=dict(summary["contrast"]),
+        elapsed_s=time.monotonic() - started,
     )
 
 

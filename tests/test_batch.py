@@ -670,18 +670,24 @@ def test_an_unreachable_dask_scheduler_is_one_clear_line_within_seconds(
     assert r.returncode == 1 and "is not a scheduler address: give tcp://HOST:PORT" in r.stderr
 
 
-def test_progress_bar_redraws_one_line_and_keeps_failures() -> None:
+def test_progress_bar_redraws_one_line_with_rate_and_time_left_and_keeps_whole_failures() -> None:
     stream = io.StringIO()
-    bar = ProgressBar(stream, width=10)
+    now = [100.0]
+    bar = ProgressBar(stream, width=10, clock=lambda: now[0])
+    now[0] = 130.0  # 30 s for the first study: 2.0/min, 3 left -> 1:30 left
     bar(BatchProgress(1, 4, "a.modic.json", "0123456789", True, endplates=2))
-    bar(BatchProgress(2, 4, "b.modic.json", None, False, stage="load", message="no DICOM\nmore"))
+    now[0] = 160.0
+    bar(BatchProgress(2, 4, "b.modic.json", None, False, stage="load", message="no DICOM\nmore detail"))
+    now[0] = 220.0
     bar(BatchProgress(4, 4, "c.modic.json", "abcdefabcd", True, endplates=2))
     bar.close()
     text = stream.getvalue()
-    assert text.count("\n") == 2  # the failure's line and the end of the bar
-    assert "\rmodic: [#####-----] 2/4 studies, 1 failed" in text
-    assert "modic: WARNING: study 2/4 failed b.modic.json stage=load: no DICOM\n" in text
-    assert text.endswith("\rmodic: [##########] 4/4 studies, 1 failed\n")
+    assert "\r\033[Kmodic: [##--------] 1/4 studies, 2.0/min, 1:30 left, 0:30 elapsed" in text
+    # the whole failure message, above the bar, continuation indented
+    assert "modic: WARNING: study 2/4 failed b.modic.json stage=load: no DICOM\n    more detail\n" in text
+    assert "\r\033[Kmodic: [#####-----] 2/4 studies, 1 failed, 2.0/min, 1:00 left, 1:00 elapsed" in text
+    assert text.endswith("\r\033[Kmodic: [##########] 4/4 studies, 1 failed, 2.0/min, 2:00 elapsed\n")
+    assert text.count("\n") == 3  # the failure's two lines and the end of the bar
 
 
 def test_dask_missing_gives_an_install_hint(

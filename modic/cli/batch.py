@@ -6,6 +6,8 @@ import argparse
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from typing import TextIO
 
 from ..batch import BatchProgress, BatchSummary, OutputFolderError, run_batch
@@ -18,9 +20,10 @@ EXIT_USAGE = 2
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal, redrawn in place with ``\\r``.
+    """A one-line progress bar on a terminal, redrawn in place with ``\\r``, with the rate
+    (studies per minute) and the time left.
 
-    Failures are written on their own line above the bar, so they stay visible.
+    Failures are written whole, on their own lines above the bar, so they stay visible.
 
     Parameters
     ----------
@@ -28,25 +31,41 @@ class ProgressBar:
         A terminal (usually ``sys.stderr``).
     width : int
         Characters of the bar itself.
+    clock : callable, optional
+        Seconds, monotonic (default :func:`time.monotonic`); the rate and the time left
+        are measured from the bar's creation.
     """
 
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
+    def __init__(self, stream: TextIO, width: int = 30, clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream
         self.width = width
         self.failed = 0
+        self._clock = clock
+        self._start = clock()
+        self._first_done: int | None = None
         self._drawn = False
 
     def __call__(self, p: BatchProgress) -> None:
         if not p.ok:
             self.failed += 1
             self._clear()
-            self.stream.write(f"modic: WARNING: {p.line()}\n")
+            self.stream.write(f"modic: WARNING: {_whole(p)}\n")
         filled = self.width * p.done // max(p.total, 1)
         bar = "#" * filled + "-" * (self.width - filled)
         failed = f", {self.failed} failed" if self.failed else ""
-        self.stream.write(f"\rmodic: [{bar}] {p.done}/{p.total} studies{failed}")
+        self.stream.write(f"\r\033[Kmodic: [{bar}] {p.done}/{p.total} studies{failed}{self._pace(p)}")
         self.stream.flush()
         self._drawn = True
+
+    def _pace(self, p: BatchProgress) -> str:
+        """``", 42.0/min, 1:05 left, 0:30 elapsed"`` once a study is done."""
+        elapsed = self._clock() - self._start
+        if p.done <= 0 or elapsed <= 0:
+            return ""
+        rate = p.done / elapsed
+        left = (p.total - p.done) / rate
+        tail = f", {_clock_text(left)} left" if p.done < p.total else ""
+        return f", {rate * 60:.1f}/min{tail}, {_clock_text(elapsed)} elapsed"
 
     def _clear(self) -> None:
         if self._drawn:
@@ -58,6 +77,20 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
+
+
+def _whole(p: BatchProgress) -> str:
+    """The failure's line with its whole message, continuation lines indented."""
+    head = f"study {p.done}/{p.total} failed {p.relpath} stage={p.stage}"
+    return head + (": " + "\n    ".join(p.message.splitlines()) if p.message else "")
+
+
+def _clock_text(seconds: float) -> str:
+    """``"1:05"``, ``"1:02:03"``."""
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def format_summary(summary: BatchSummary) -> str:
@@ -72,7 +105,7 @@ def format_summary(summary: BatchSummary) -> str:
     )
     width = max(len(k) for k in s.paths) + 1
     lines = [
-        f"{studies} {done}",
+        f"{studies} {done} in {_clock_text(s.elapsed_s)}",
         f"{s.n_endplates} endplate{'s' if s.n_endplates != 1 else ''}: {types}",
         *(f"{k + ':':<{width}} {p}" for k, p in s.paths.items()),
     ]
