@@ -725,6 +725,11 @@ class BatchProgress:
         first = self.message.splitlines()[0] if self.message else ""
         return f"{head} failed {self.relpath} stage={self.stage}: {first}"
 
+    def text(self) -> str:
+        """:meth:`line` with the whole message: its further lines follow, indented."""
+        rest = self.message.splitlines()[1:] if not self.ok else []
+        return "\n    ".join([self.line(), *rest])
+
 
 @dataclass
 class BatchSummary:
@@ -1155,7 +1160,7 @@ def run_batch(
         elif p.ok:
             logger.info("%s", p.line())
         else:
-            logger.warning("%s", p.line())
+            logger.warning("%s", p.text())
 
     for job in missing:
         outcomes[job.relpath] = _find_error(job)

@@ -49,7 +49,7 @@ class ProgressBar:
         if not p.ok:
             self.failed += 1
             self._clear()
-            self.stream.write(f"modic: WARNING: {_whole(p)}\n")
+            self.stream.write(f"modic: WARNING: {p.text()}\n")
         filled = self.width * p.done // max(p.total, 1)
         bar = "#" * filled + "-" * (self.width - filled)
         failed = f", {self.failed} failed" if self.failed else ""
@@ -77,12 +77,6 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
-
-
-def _whole(p: BatchProgress) -> str:
-    """The failure's line with its whole message, continuation lines indented."""
-    head = f"study {p.done}/{p.total} failed {p.relpath} stage={p.stage}"
-    return head + (": " + "\n    ".join(p.message.splitlines()) if p.message else "")
 
 
 def _clock_text(seconds: float) -> str:
