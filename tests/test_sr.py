@@ -339,6 +339,75 @@ def test_the_standard_content_alone_gives_the_rois(sr_file, classified, tmp_path
     assert back.study_instance_uid == annotations.study_instance_uid
 
 
+# -- what Cornerstone3D (OHIF) makes of the SR ---------------------------------------------
+
+OHIF_DIR = Path(__file__).parent / "ohif"
+
+
+def _cornerstone_reader() -> str:
+    """``node``, with Cornerstone3D's SR adapters installed in tests/ohif (``npm ci``)."""
+    node = shutil.which("node")
+    if node is None or not (OHIF_DIR / "node_modules" / "@cornerstonejs" / "adapters").is_dir():
+        how = "npm ci --prefix tests/ohif (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"Cornerstone3D's SR adapters are not installed: {how}")
+        pytest.skip(f"node or Cornerstone3D's SR adapters missing: {how}")
+    return node
+
+
+def _geometry(study) -> dict[str, dict[str, object]]:
+    out = {}
+    for s in study.study.series:
+        if s.geometry is None:
+            continue
+        for i, f in enumerate(s.frames):
+            p = ImagePlane.from_series(s, i)
+            out[f"{f.sop_instance_uid}:{f.frame_index + 1}"] = {
+                "ipp": list(p.position),
+                "iop": list(p.orientation),
+                "spacing": list(p.pixel_spacing),
+                "rows": p.rows,
+                "columns": p.columns,
+                "for": s.frame_of_reference_uid,
+            }
+    return out
+
+
+@pytest.mark.parametrize("name", [NAME, "philips_15T_mixed23_enhanced"])
+def test_cornerstone3d_adapters_load_every_roi(name, tmp_path):
+    """The SR read by Cornerstone3D's own code, as OHIF hydrates an SR into editable tools
+    (@cornerstonejs/adapters MeasurementReport.generateToolState, version pinned in
+    tests/ohif/package.json): every group becomes a closed PlanarFreehandROI with the ROI's
+    label, tracking UID and outline, at the same place in the patient as modic puts it."""
+    node = _cornerstone_reader()
+    study = modic.load_study(modic.data.sample_study_path(name))
+    annotations = modic.read_annotations(modic.data.sample_annotations_path(name))
+    path = msr.write_sr(study, annotations, modic.classify(study, annotations), tmp_path / "sr.dcm")
+    geometry = tmp_path / "geometry.json"
+    geometry.write_text(json.dumps(_geometry(study)))
+    r = subprocess.run(
+        [node, str(OHIF_DIR / "read_sr.mjs"), str(path), str(geometry)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=OHIF_DIR,
+    )
+    assert r.returncode == 0, r.stderr
+    loaded = json.loads(r.stdout)
+    assert len(loaded) == len(annotations.rois), r.stderr
+    by_uid = {a["tracking_uid"]: a for a in loaded}
+    for roi in annotations.rois:
+        a = by_uid[msr.tracking_uid(roi.id)]
+        assert a["tool"] == "PlanarFreehandROI"
+        assert a["label"] == str(roi.label)
+        assert a["imageId"] == f"modic:{roi.image.sop_instance_uid}:{roi.image.frame_number}"
+        assert a["closed"] is True
+        world = np.asarray(a["polyline"], dtype=float)
+        expected = roi.image.pixel_to_patient(roi.shape.points)
+        assert world.shape == expected.shape
+        assert np.max(np.abs(world - expected)) < 1e-3  # mm: the same pixel origin
+
+
 # -- SRs made by OHIF and 3D Slicer -------------------------------------------------------
 
 
