@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 __all__ = [
     "add_dicomweb_arguments",
@@ -111,7 +112,7 @@ def run_dicomweb_batch_command(args: argparse.Namespace) -> int:
         studies += read_study_list(args.studies)
     bar = ProgressBar(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
     # options of modic batch itself that run_batch takes (--export sr,seg)
-    extra = {"export": tuple(args.export)} if getattr(args, "export", None) else {}
+    extra: dict[str, Any] = {"export": tuple(args.export)} if getattr(args, "export", None) else {}
     try:
         run = run_dicomweb_batch(
             args.root,

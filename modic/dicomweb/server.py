@@ -223,10 +223,8 @@ class DicomwebServer:
                 session.headers["Authorization"] = f"Bearer {creds.token}"
             elif creds.user:
                 session.auth = (creds.user, creds.password)
-            # answers are read in chunks of 256 KiB, so that a series arrives (and is
-            # written) instance by instance rather than in 1 MB gulps
             self._session = session
-            self._client = DICOMwebClient(self.url, session=session, timeout=self.timeout, chunk_size=2**18)
+            self._client = DICOMwebClient(self.url, session=session, timeout=self.timeout, chunk_size=_CHUNK)
             self._client.set_http_retry_params(retry=False)  # its retries wait 30 s on any error
         return self._client
 
@@ -378,14 +376,8 @@ class DicomwebServer:
             raise DicomwebError(f"{self.url}: {len(files)} files sent for one instance of {series.label()}")
         return files[0]
 
-    def iter_series(self, series: RemoteSeries) -> Iterator[pydicom.Dataset]:
-        """Every instance of a series, streamed as it arrives (WADO-RS), as stored."""
-        self._count("retrieve")
-        with self._talking(f"downloading {series.label()}"):
-            yield from self.client.iter_series(series.study_uid, series.series_uid, media_types=_AS_STORED)
-
     def retrieve_instance(self, series: RemoteSeries, sop_uid: str) -> pydicom.Dataset:
-        """One instance (WADO-RS), in the transfer syntax it is stored in."""
+        """One instance (WADO-RS) as a pydicom Dataset, in the transfer syntax it is stored in."""
         self._count("retrieve")
         gone = f"{self.url}: an instance of {series.label()} is no longer on the server (HTTP 404)"
         with self._talking(f"downloading an instance of {series.label()}", not_found=gone):
