@@ -408,6 +408,69 @@ def test_cornerstone3d_adapters_load_every_roi(name, tmp_path):
         assert np.max(np.abs(world - expected)) < 1e-3  # mm: the same pixel origin
 
 
+def test_rois_saved_by_cornerstone3d_are_read_and_classified(classified, tmp_path):
+    """An SR written by Cornerstone3D's own writer, as OHIF saves measurements
+    (@cornerstonejs/adapters MeasurementReport.generateReport, then dcmjs; tests/ohif/
+    write_sr.mjs): freehand ROIs drawn on the L4 inferior endplate and in L4's marrow,
+    labelled in free text, come back on the same images and are classified."""
+    node = _cornerstone_reader()
+    study, annotations, _ = classified
+    mine = {str(r.label): r for r in annotations.rois}
+    keywords = (
+        "StudyInstanceUID SeriesInstanceUID SOPInstanceUID SOPClassUID PatientID PatientName "
+        "PatientBirthDate PatientSex StudyDate StudyTime StudyID AccessionNumber "
+        "ReferringPhysicianName FrameOfReferenceUID Modality SeriesNumber SeriesDescription"
+    ).split()
+    images, drawn = {}, []
+    for label, text in (("L4 inferior", "L4 inferior"), ("L4 reference", "ref L4")):
+        roi = mine[label]
+        frame = next(f for f in study.t1.series.frames if f.sop_instance_uid == roi.image.sop_instance_uid)
+        header = pydicom.dcmread(frame.path, stop_before_pixels=True)
+        image_id = f"modic:{frame.sop_instance_uid}"
+        p = roi.image
+        images[image_id] = {
+            "plane": {
+                "ipp": list(p.position),
+                "iop": list(p.orientation),
+                "spacing": list(p.pixel_spacing),
+                "rows": p.rows,
+                "columns": p.columns,
+            },
+            "instance": {k: str(header.get(k, "")) for k in keywords},
+        }
+        drawn.append(
+            {
+                "tool": "PlanarFreehandROI",
+                "imageId": image_id,
+                "label": text,
+                "points": p.pixel_to_patient(roi.shape.points).tolist(),  # world (patient) coordinates
+                "closed": True,
+            }
+        )
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"images": images, "annotations": drawn}))
+    path = tmp_path / "cornerstone.dcm"
+    r = subprocess.run(
+        [node, str(OHIF_DIR / "write_sr.mjs"), str(spec), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=OHIF_DIR,
+    )
+    assert r.returncode == 0, r.stderr
+    assert pydicom.dcmread(path).SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.22"  # Enhanced SR
+    back = msr.read_sr(path, study)
+    assert sorted(str(r.label) for r in back.rois) == ["L4 inferior", "L4 reference"]
+    for roi in back.rois:
+        original = mine[str(roi.label)]
+        assert roi.origin == "imported" and OHIF_ID in roi.source
+        assert roi.image == original.image
+        assert np.max(np.abs(roi.shape.points - original.shape.points)) < 1e-3
+    results = modic.classify(study, back)
+    lesion = next(x for x in _truth()["spec"]["lesions"] if x["vertebra"] == "L4")
+    assert [x.modic_type.value for x in results] == [lesion["modic_type"]]
+
+
 # -- SRs made by OHIF and 3D Slicer -------------------------------------------------------
 
 
