@@ -761,25 +761,6 @@ def test_store_sends_the_dicom_outputs_back_and_they_round_trip(orthanc: Orthanc
     back = server.retrieve_instance(series, sop)
     assert back.ContentSequence[0].TextValue == "L4 inferior: Modic 2/3"
     assert back.SOPInstanceUID == sr.SOPInstanceUID and back.SeriesInstanceUID == sr.SeriesInstanceUID
-    # a rerun stores it again without complaint, and the SR series is never fetched as an image
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--annotations",
-        str(annotations_of(tmp_path, name)),
-        "--cache",
-        str(cache),
-        "-o",
-        str(out),
-        "--workers",
-        "1",
-        "--store",
-        env=creds_env(tmp_path),
-    )
-    assert r.returncode == 0, r.stderr
-    assert "modality SR, not MR images" in r.stderr
-    cached_series = {p.parent.name for p in cached_instances(cache, uid)}
-    assert len(cached_series) == 3 and sr.SeriesInstanceUID not in cached_series
 
 
 def test_store_failure_is_reported(orthanc: Orthanc, tmp_path: Path) -> None:
@@ -875,6 +856,8 @@ def test_sr_stored_back_is_found_again_and_gives_the_rois(
     r = modic_run("batch", orthanc.dicomweb, "--study", uid, "-o", str(again), *args, env=env)
     assert r.returncode == 0, r.stderr
     assert f"study {key}: ROIs from the SR series" in r.stderr
+    assert "modality SR, not MR images" in r.stderr and "modality SEG, not MR images" in r.stderr
+    assert len({p.parent.name for p in cached_instances(cache, uid)}) == 3  # the SR and SEG are not images
     assert rows_of(again / "results.csv", key) == rows_of(local_batch / "results.csv", key)
     rois = modic.read_annotations(modic.data.sample_annotations_path(name))
     assert modic.read_annotations(cache / "annotations" / f"{uid}.modic.json") == rois
