@@ -284,3 +284,42 @@ def test_confidence_calibration_maps_the_agreement():
     assert d.confidence == pytest.approx(0.2 + (min(d.agreement, 0.99) - 0.5) / 0.49 * 0.4, abs=1e-9)
     q = replace(DEFAULT_PARAMETERS, change_calibration=(), confidence_calibration=((0.5, 0.2), (0.99, 0.6)))
     assert classify_samples(reg, ref, parameters=q).confidence == pytest.approx(d.agreement, abs=1e-9)
+
+
+def test_a_weak_type_2_band_in_fatty_marrow_is_found():
+    # fatty marrow: the study's own fat is only 1.3x the marrow on T1; a weak fat band at
+    # T1 1.12, T2 1.15, STIR 0.75 (each voxel 1.5-3 units off in the fat direction)
+    rng = np.random.default_rng(31)
+    fatty = SignalContext(fat_ratio={T1: 1.3, T2: 1.5, STIR: 0.3})
+    reg = _scaled(rng, {T1: 1.12, T2: 1.15, STIR: 0.75}, n=150, cv=0.05)
+    ref = _scaled(rng, {T1: 1, T2: 1, STIR: 1}, n=300, cv=0.05)
+    assert classify_samples(reg, ref, context=fatty).modic_type is ModicType.TYPE2
+    # modelling a fat-content variation of normal marrow (fat_sd, off by default) hides it
+    hidden = classify_samples(reg, ref, context=fatty, parameters=replace(DEFAULT_PARAMETERS, fat_sd=0.06))
+    assert hidden.modic_type is ModicType.NONE
+
+
+def test_fat_content_variation_option_spares_lean_marrow_not_sclerosis():
+    # without STIR, leaner marrow (T1 0.84, T2 0.76) points nearly the way sclerosis does;
+    # with fat_sd it is normal marrow, while sclerosis (T1 0.6, T2 0.65) stays type 3
+    rng = np.random.default_rng(32)
+    p = replace(DEFAULT_PARAMETERS, fat_sd=0.1)
+    fat = SignalContext(fat_ratio={T1: 1.6, T2: 2.0})
+    ref = _scaled(rng, {T1: 1, T2: 1}, n=300, cv=0.03)
+    lean = _scaled(rng, {T1: 0.84, T2: 0.76}, n=150, cv=0.03)
+    sclerosis = _scaled(rng, {T1: 0.6, T2: 0.65}, n=150, cv=0.03)
+    assert classify_samples(lean, ref, context=fat).modic_type is ModicType.TYPE3
+    assert classify_samples(lean, ref, context=fat, parameters=p).modic_type is ModicType.NONE
+    assert classify_samples(sclerosis, ref, context=fat, parameters=p).modic_type is ModicType.TYPE3
+
+
+def test_matched_filter_option_finds_a_pattern_spread_over_every_sequence():
+    # oedema moving T1, T2 and STIR each by about 2 units (unit ~ 9 %): no single sequence
+    # passes voxel_z = 2.5, their sum along the type-1 direction does
+    rng = np.random.default_rng(33)
+    reg = _scaled(rng, {T1: 0.84, T2: 1.19, STIR: 1.19}, n=150, cv=0.03)
+    ref = _scaled(rng, {T1: 1, T2: 1, STIR: 1}, n=300, cv=0.03)
+    p = replace(DEFAULT_PARAMETERS, region_z=10.0)  # voxels only
+    assert classify_samples(reg, ref, parameters=p).modic_type is ModicType.NONE
+    on = classify_samples(reg, ref, parameters=replace(p, matched_filter=True))
+    assert on.modic_type is ModicType.TYPE1
