@@ -67,6 +67,8 @@ __all__ = [
     "read_annotations",
     "write_annotations",
     "annotation_path_for",
+    # ROIs derived from another tool's vertebra label map (the labels extra)
+    "rois_from_labelmap",
     # classification
     "classify",
     "ModicType",
@@ -124,6 +126,7 @@ _LAZY: dict[str, str] = {
     "MappedRegion": "modic.geometry",
     "map_region": "modic.geometry",
     "annotate": "modic.annotator",
+    "rois_from_labelmap": "modic.labelmap",
 }
 _SUBMODULES = {"data", "errors", "phantom", "teaching", "batch", "plot", "report"}
 
@@ -141,6 +144,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .criteria import ClassifierParameters, ModicType
     from .dicomfolder import scan
     from .geometry import MappedRegion, SliceGeometry, map_region
+    from .labelmap import rois_from_labelmap
     from .reading import classify
     from .results import ModicResult, ModicResults
     from .sequence import Plane, Role, SeriesIdentity

@@ -116,6 +116,9 @@ def add_annotate_arguments(p: argparse.ArgumentParser) -> None:
         metavar="OUT.png",
         help="render the annotator to a picture (PNG, SVG, PDF) without opening a window, and exit",
     )
+    from .labels import add_labels_arguments
+
+    add_labels_arguments(p)
 
 
 def run_annotate(args: argparse.Namespace) -> int:
@@ -139,6 +142,7 @@ def run_annotate(args: argparse.Namespace) -> int:
         else select_study(result, args.study)
     )
     study = load_study(found, t1=args.t1, t2=args.t2, stir=args.stir)
+    initial, derived = _with_derived(args, study, initial, path, study_dir)
     options = {
         "path": path,
         "author": args.author,
@@ -167,11 +171,35 @@ def run_annotate(args: argparse.Namespace) -> int:
     matplotlib.use(backend)
     from ..annotator import Annotator
 
+    if derived and initial is not None:
+        from ..annotations import write_annotations
+
+        write_annotations(initial, path)
+        logger.info("annotations with the derived ROIs written to %s", path)
+
     ann = Annotator(study, initial, **options)
     _select(ann, args.select)
     logger.info("annotating %s in a %s window; annotations: %s (press h for help)", study_dir, backend, path)
     ann.show()  # blocks until the window is closed (closing with unsaved changes logs a warning)
     return 0
+
+
+def _with_derived(
+    args: argparse.Namespace, study: object, initial: Annotations | None, path: Path, study_dir: Path
+) -> tuple[Annotations | None, bool]:
+    """``--labels``: the annotations with the derived ROIs merged in, and whether any were
+    (the caller writes them to the annotation file when the window opens: beside the study
+    folder, never in it; a ``--screenshot`` writes nothing)."""
+    from ..study import LoadedStudy
+    from .labels import check_outside, derived_annotations
+
+    assert isinstance(study, LoadedStudy)
+    merged = derived_annotations(args, study, initial)
+    if merged is None:
+        return initial, False
+    if not args.screenshot:
+        check_outside(path, study_dir)
+    return merged, True
 
 
 def _select(ann: object, label: RoiLabel | None) -> None:
