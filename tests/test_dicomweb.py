@@ -808,8 +808,8 @@ def test_info_and_classify_read_a_study_on_the_server(
     lines = (local_batch / "results.jsonl").read_text().splitlines()
     assert json.loads(r.stdout) == [d for d in map(json.loads, lines) if d["study"] == pseudonym(uid)]
     assert "0 instances downloaded" in r.stderr  # info fetched it all already
-    r = modic_run("classify", orthanc.dicomweb, "--study", uid, env=env)
-    assert r.returncode == 2 and "--annotations FILE" in r.stderr
+    r = modic_run("classify", orthanc.dicomweb, "--study", uid, "--cache", str(cache), env=env)
+    assert r.returncode == 1 and "no SR on the server" in r.stderr and "--annotations FILE" in r.stderr
     r = modic_run("classify", orthanc.dicomweb, "--annotations", "x.json", env=env)
     assert r.returncode == 2 and "--study UID" in r.stderr
 
@@ -863,3 +863,8 @@ def test_sr_stored_back_is_found_again_and_gives_the_rois(
     assert modic.read_annotations(cache / "annotations" / f"{uid}.modic.json") == rois
     r = modic_run("batch", orthanc.dicomweb, "--study", uid, "-o", str(again), *args, env=env)
     assert r.returncode == 0 and "(0 computed, 1 up to date)" in r.stdout
+    # modic classify of the study on the server, ROIs from the same SR
+    r = modic_run("classify", orthanc.dicomweb, "--study", uid, "--json", "--cache", str(cache), env=env)
+    assert r.returncode == 0, r.stderr
+    lines = (local_batch / "results.jsonl").read_text().splitlines()
+    assert json.loads(r.stdout) == [d for d in map(json.loads, lines) if d["study"] == key]

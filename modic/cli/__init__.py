@@ -137,7 +137,7 @@ def _add_classify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "study_dir",
         metavar="STUDY",
         help="study folder (scanned recursively), or a DICOMweb server dicomweb+http(s)://... with "
-        "--study UID and --annotations FILE",
+        "--study UID (ROIs from --annotations FILE, else from an SR on the server)",
     )
     p.add_argument(
         "--annotations",

@@ -176,9 +176,11 @@ def add_dicomweb_source_arguments(p: argparse.ArgumentParser) -> None:
 def fetch_study_argument(args: argparse.Namespace, attr: str, *, all_series: bool) -> int | None:
     """Replace a ``dicomweb+http(s)://`` address in ``args.<attr>`` by the fetched study's folder.
 
-    The study is the one ``--study UID`` names. Returns an exit code when the command
-    cannot go on (the error is logged), else None (``args`` now names a local folder, or
-    named one already).
+    The study is the one ``--study UID`` names. A command with ``--annotations`` not
+    given (classify) takes the ROIs from the newest SR on the server that holds some
+    (:func:`modic.dicomweb.annotations.annotations_from_sr`). Returns an exit code when
+    the command cannot go on (the error is logged), else None (``args`` now names a
+    local folder, or named one already).
     """
     from ..dicomweb import DicomwebError, DicomwebServer, StudyCache, check_uid, is_dicomweb_address
 
@@ -191,9 +193,6 @@ def fetch_study_argument(args: argparse.Namespace, attr: str, *, all_series: boo
     if not args.study:
         logger.error("a DICOMweb address needs --study UID (the StudyInstanceUID of the study to read)")
         return EXIT_USAGE
-    if hasattr(args, "annotations") and not args.annotations:
-        logger.error("a study on a DICOMweb server needs --annotations FILE (the ROIs drawn on it)")
-        return EXIT_USAGE
     try:
         uid = check_uid(args.study, "--study")
         server = DicomwebServer(address, config=args.dicomweb_config)
@@ -205,6 +204,16 @@ def fetch_study_argument(args: argparse.Namespace, attr: str, *, all_series: boo
         logging.getLogger("modic.dicomweb").setLevel(min(logging.INFO, logging.getLogger("modic").level))
     try:
         fetched = cache.fetch(server, uid, all_series=all_series)
+        if hasattr(args, "annotations") and not args.annotations:
+            from ..dicomweb.annotations import annotations_from_sr
+            from ..dicomweb.batch import SR_ANNOTATIONS
+
+            reports = [s for s, _ in fetched.fetched + fetched.skipped if s.modality.upper() == "SR"]
+            found, why = annotations_from_sr(server, fetched, reports, cache.folder / SR_ANNOTATIONS)
+            if found is None:
+                logger.error("%s: give the ROIs drawn on it with --annotations FILE", why)
+                return 1
+            args.annotations = str(found)
     except DicomwebError as exc:
         logger.error("%s", exc)
         return 1

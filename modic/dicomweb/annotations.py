@@ -72,6 +72,8 @@ def annotations_from_sr(
     from ..annotations import read_annotations, write_annotations
     from ..dicomfolder import scan
 
+    if not sr_series:
+        return None, f"no annotation file for study {study.key}, and no SR on the server"
     scanned = scan(study.path)
     found: list[tuple[tuple[str, str, int, int], Any, str]] = []
     problems: list[str] = []
