@@ -634,6 +634,24 @@ def test_rois_drawn_in_ohif_are_read_and_classified(classified, tmp_path):
     assert results[0].modic_type.value == lesion["modic_type"]
 
 
+def test_a_label_in_a_cornerstone_free_text_finding_site_is_read(classified, tmp_path):
+    """Older Cornerstone adapters stored the label as a finding site coded
+    (CORNERSTONEFREETEXT, CORNERSTONEJS, "<label>") instead of a Comment (cornerstonejs/
+    cornerstone3D packages/adapters/src/adapters/Cornerstone3D/CodingScheme.js; LabelData.ts
+    removes it when it writes the Comment)."""
+    study, annotations, _ = classified
+    roi = next(r for r in annotations.rois if str(r.label) == "L5 superior")
+    group = _ohif_group(roi.image, roi.shape.points, "unused")
+    group.ContentSequence = [i for i in group.ContentSequence if i.ValueType != "TEXT" or "112039" in str(i)]
+    site = _item("CONTAINS", "CODE", ("363698007", "SCT", "Finding Site"))
+    # 19 characters in an SH CodeValue (at most 16), as Cornerstone writes it: pydicom warns
+    with pytest.warns(UserWarning, match="exceeds the maximum length of 16"):
+        site.ConceptCodeSequence = _code("CORNERSTONEFREETEXT", "CORNERSTONEJS", "L5 sup")
+        group.ContentSequence.append(site)
+        back = msr.read_sr(_ohif_sr(study, [group], tmp_path / "old.dcm"), study)
+    assert [r.label for r in back.rois] == [roi.label]
+
+
 def test_ohif_ellipse_and_circle_rois_are_read(classified, tmp_path):
     """An ELLIPSE has the end points of its major axis, then those of its minor axis (PS3.3
     C.18.6.1.2; Cornerstone3D's EllipticalROI adapter writes one through dcmjs
