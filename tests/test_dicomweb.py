@@ -269,9 +269,17 @@ def test_batch_from_server_gives_the_same_tables_as_the_local_folder(
 ) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
     ann = annotations_of(tmp_path, *SAMPLES)
+    worklist = tmp_path / "worklist.txt"  # two studies named with --study, two in a list
+    worklist.write_text("".join(f"{study_uid(n)}  # {n}\n" for n in SAMPLES[2:]))
     r = modic_run(
         "batch",
         orthanc.dicomweb,
+        "--study",
+        study_uid(SAMPLES[0]),
+        "--study",
+        study_uid(SAMPLES[1]),
+        "--studies",
+        str(worklist),
         "--annotations",
         str(ann),
         "--cache",
