@@ -11,7 +11,9 @@ The ROIs of a study come from an annotation file (``*.modic.json``) in the folde
 as ``annotations``, matched by the StudyInstanceUID it records (the file names do not
 matter; the layout ``modic annotate`` writes is fine). With no explicit study list,
 every study named by an annotation file is processed. A study without annotation file
-is reported (stage ``annotations``) and not downloaded.
+takes its ROIs from the newest SR on the server that holds some
+(:mod:`modic.dicomweb.annotations`); a study with neither is reported (stage
+``annotations``) and its images are not downloaded.
 
 The jobs are named by the annotation file's path relative to the annotation folder, as
 a local batch names them by their path under ROOT, so that the same annotation files
