@@ -388,8 +388,9 @@ def _across(axis: NDArray[np.float64]) -> NDArray[np.float64]:
 class _Frame:
     """Body pixels in the frame of a trial axis: ``u`` across (strips), ``v`` along it."""
 
-    def __init__(self, pts: NDArray[np.float64], axis: NDArray[np.float64],
-                 sp: tuple[float, float], step: float) -> None:
+    def __init__(
+        self, pts: NDArray[np.float64], axis: NDArray[np.float64], sp: tuple[float, float], step: float
+    ) -> None:
         self.axis = axis
         across = _across(axis)
         self.u = pts @ across
@@ -457,8 +458,14 @@ class _Frame:
         return np.asarray(self.v - self.bottom[self.bin], dtype=float)
 
 
-def _reference(clean: NDArray[np.bool_], rr: NDArray[np.intp], cc: NDArray[np.intp],
-               frame: _Frame, s: BandSettings, sp: tuple[float, float]) -> NDArray[np.bool_] | None:
+def _reference(
+    clean: NDArray[np.bool_],
+    rr: NDArray[np.intp],
+    cc: NDArray[np.intp],
+    frame: _Frame,
+    s: BandSettings,
+    sp: tuple[float, float],
+) -> NDArray[np.bool_] | None:
     from scipy import ndimage
 
     h = frame.top[frame.bin] - frame.bottom[frame.bin]

@@ -64,7 +64,6 @@ Examples
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -229,8 +228,10 @@ _register(
         name="spineps",
         tool="SPINEPS",
         vertebrae={18: "T11", 19: "T12", 20: "L1", 21: "L2", 22: "L3", 23: "L4", 24: "L5", 26: "S1"},
-        parts={200 + k: v for k, v in {18: "T11", 19: "T12", 20: "L1", 21: "L2", 22: "L3", 23: "L4",
-                                       24: "L5"}.items()},
+        parts={
+            200 + k: v
+            for k, v in {18: "T11", 19: "T12", 20: "L1", 21: "L2", 22: "L3", 23: "L4", 24: "L5"}.items()
+        },
         sacrum=26,
         source=_SPINEPS_SOURCE,
     ),
@@ -246,7 +247,9 @@ _NAME_RE = re.compile(
 )
 
 
-def get_convention(name: str | LabelConvention, path: str | os.PathLike[str] = "<label map>") -> LabelConvention:
+def get_convention(
+    name: str | LabelConvention, path: str | os.PathLike[str] = "<label map>"
+) -> LabelConvention:
     """The convention called ``name`` (case-insensitive); LabelMapError listing them if unknown."""
     if isinstance(name, LabelConvention):
         return name
@@ -424,7 +427,7 @@ def _need(module: str, what: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         raise MissingDependencyError(
-            f"reading {what} label maps needs {module}: pip install \"modic[labels]\"", extra="labels"
+            f'reading {what} label maps needs {module}: pip install "modic[labels]"', extra="labels"
         ) from None
 
 
@@ -492,7 +495,9 @@ def _read_nrrd(path: Path) -> LabelVolume:
             "(left-posterior-superior, right-anterior-superior or left-anterior-superior)",
         )
     if "space directions" not in header or "space origin" not in header:
-        raise LabelMapError(path, "lacks 'space directions' or 'space origin': its position in the patient is unknown")
+        raise LabelMapError(
+            path, "lacks 'space directions' or 'space origin': its position in the patient is unknown"
+        )
     dirs = np.asarray(header["space directions"], dtype=float)
     spatial = np.all(np.isfinite(dirs), axis=1) if dirs.ndim == 2 else np.zeros(0, dtype=bool)
     arr = np.asarray(data)
@@ -577,12 +582,17 @@ def _read_seg(path: Path) -> LabelVolume:
         else:
             arr[plane_of[i]][px.astype(bool)] = segment_of[i]
     try:
-        planes = SliceGeometry(positions[uniq], orientation, (spacing[0], spacing[1]), rows, cols)
+        planes = SliceGeometry(positions[uniq], np.asarray(orientation), (spacing[0], spacing[1]), rows, cols)
     except ModicError as e:
         raise LabelMapError(path, f"its frames have an inconsistent geometry: {e}") from None
     return LabelVolume(
-        arr, None, path, "dicom-seg", planes=planes,
-        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")), names=names,
+        arr,
+        None,
+        path,
+        "dicom-seg",
+        planes=planes,
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
+        names=names,
     )
 
 
@@ -618,8 +628,10 @@ def _t1_labels(study: Any, vol: LabelVolume) -> NDArray[np.int64]:
     g: SliceGeometry = study.t1.geometry
     n, rows, cols = g.shape
     rr, cc = np.mgrid[0:rows, 0:cols]
-    offs = (cc.reshape(-1, 1) * g.pixel_spacing[1] * g.row_cosine
-            + rr.reshape(-1, 1) * g.pixel_spacing[0] * g.column_cosine)
+    offs = (
+        cc.reshape(-1, 1) * g.pixel_spacing[1] * g.row_cosine
+        + rr.reshape(-1, 1) * g.pixel_spacing[0] * g.column_cosine
+    )
     out = np.zeros((n, rows, cols), dtype=np.int64)
     for s in range(n):
         out[s] = vol.labels_at(g.positions[s] + offs).reshape(rows, cols)
@@ -633,8 +645,9 @@ def _pieces(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int64], int]:
     return np.asarray(lab, dtype=np.int64), int(n)
 
 
-def _most_anterior_piece(mask: NDArray[np.bool_], anterior: NDArray[np.float64],
-                         sp: tuple[float, float]) -> NDArray[np.bool_]:
+def _most_anterior_piece(
+    mask: NDArray[np.bool_], anterior: NDArray[np.float64], sp: tuple[float, float]
+) -> NDArray[np.bool_]:
     """The most anterior 4-connected piece among those >= 30 % of the largest."""
     lab, n = _pieces(mask)
     if n <= 1:
@@ -709,8 +722,11 @@ def derive_regions(
     conv = _resolve_convention(vol, convention)
     g: SliceGeometry = study.t1.geometry
     t1_series = study.t1.series
-    if vol.kind == "dicom-seg" and vol.frame_of_reference_uid and t1_series.frame_of_reference_uid and (
-        vol.frame_of_reference_uid != t1_series.frame_of_reference_uid
+    if (
+        vol.kind == "dicom-seg"
+        and vol.frame_of_reference_uid
+        and t1_series.frame_of_reference_uid
+        and (vol.frame_of_reference_uid != t1_series.frame_of_reference_uid)
     ):
         raise LabelMapError(
             vol.path,
@@ -732,7 +748,9 @@ def derive_regions(
     sem_vol: LabelVolume | None = None
     if semantic is not None:
         if conv.name != "spineps":
-            raise LabelMapError(semantic, f"a semantic mask goes with the spineps convention, not {conv.name}")
+            raise LabelMapError(
+                semantic, f"a semantic mask goes with the spineps convention, not {conv.name}"
+            )
         sem_vol = read_labelmap(semantic)
     t1_lab = _t1_labels(study, vol)
     if sem_vol is not None:
@@ -745,8 +763,11 @@ def derive_regions(
     on_t1 = set(int(v) for v in np.unique(t1_lab)) & known
     if not on_t1:
         lo, hi = vol.bounds()
-        tlo = np.minimum(g.positions.min(axis=0), g.index_to_patient([[g.shape[0] - 1, g.rows - 1, g.columns - 1]])[0])
-        thi = np.maximum(g.positions.max(axis=0), g.index_to_patient([[g.shape[0] - 1, g.rows - 1, g.columns - 1]])[0])
+        n = g.shape[0] - 1
+        corners = g.index_to_patient(
+            [[s, r, c] for s in (0, n) for r in (0, g.rows - 1) for c in (0, g.columns - 1)]
+        )
+        tlo, thi = corners.min(axis=0), corners.max(axis=0)
         raise LabelMapError(
             vol.path,
             "does not overlap the study's T1: none of its vertebra labels falls on a T1 slice. It covers "
@@ -766,18 +787,18 @@ def derive_regions(
         for v in dict.fromkeys(conv.vertebrae.values()):
             if v == "S1" or v not in VERTEBRAE:
                 continue
-            values = [x for x in conv.values_of(v) if x in present]
-            if not values:
+            found_values = [x for x in conv.values_of(v) if x in present]
+            if not found_values:
                 continue
-            k = _centre_slice(vol, values, g)
+            k = _centre_slice(vol, found_values, g)
             if k is None:
                 continue
-            m = np.isin(t1_lab[k], values)
+            m = np.isin(t1_lab[k], found_values)
             if body_filter is not None:
                 m &= body_filter[k]
             if not m.any():
                 continue
-            named[v] = (k, _most_anterior_piece(m, anterior, sp), tuple(values))
+            named[v] = (k, _most_anterior_piece(m, anterior, sp), tuple(found_values))
     for v in sorted(named, key=VERTEBRAE.index):
         if wanted is not None and v not in wanted:
             continue
@@ -785,8 +806,11 @@ def derive_regions(
         if mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any():
             logger.warning(
                 "%s: %s (label %s) reaches the edge of T1 slice %d: its endplates may lie outside the "
-                "field of view, so no ROIs are derived for it", vol.path.name, v,
-                ", ".join(map(str, values)), k + 1,
+                "field of view, so no ROIs are derived for it",
+                vol.path.name,
+                v,
+                ", ".join(map(str, values)),
+                k + 1,
             )
             continue
         try:
@@ -802,7 +826,9 @@ def derive_regions(
             out.append(s1)
     if not out:
         why = "; ".join(problems) or "every vertebra found reaches the edge of the T1's field of view"
-        raise LabelMapError(vol.path, f"none of its vertebrae (T11-S1) could be placed on the study's T1: {why}")
+        raise LabelMapError(
+            vol.path, f"none of its vertebrae (T11-S1) could be placed on the study's T1: {why}"
+        )
     return out, conv, vol
 
 
@@ -815,7 +841,9 @@ def _resolve_convention(vol: LabelVolume, convention: str | LabelConvention | No
         return get_convention(convention, vol.path)
     if vol.kind != "dicom-seg":
         if convention is not None:
-            raise LabelMapError(vol.path, f"{SEGMENT_NAMES!r} is for DICOM SEG files, whose segments are named")
+            raise LabelMapError(
+                vol.path, f"{SEGMENT_NAMES!r} is for DICOM SEG files, whose segments are named"
+            )
         names = sorted({c.name for c in CONVENTIONS.values()})
         raise LabelMapError(
             vol.path,
@@ -836,14 +864,22 @@ def _resolve_convention(vol: LabelVolume, convention: str | LabelConvention | No
         )
     sacrum = next((k for k, v in mapping.items() if v == "S1"), None)
     return LabelConvention(
-        name=SEGMENT_NAMES, tool="DICOM SEG", vertebrae=mapping, sacrum=sacrum,
+        name=SEGMENT_NAMES,
+        tool="DICOM SEG",
+        vertebrae=mapping,
+        sacrum=sacrum,
         source="the SegmentLabel of each segment",
     )
 
 
 def _name_bodies_by_count(
-    vol: LabelVolume, conv: LabelConvention, t1_lab: NDArray[np.int64], g: SliceGeometry,
-    anterior: NDArray[np.float64], head: NDArray[np.float64], sp: tuple[float, float],
+    vol: LabelVolume,
+    conv: LabelConvention,
+    t1_lab: NDArray[np.int64],
+    g: SliceGeometry,
+    anterior: NDArray[np.float64],
+    head: NDArray[np.float64],
+    sp: tuple[float, float],
 ) -> dict[str, tuple[int, NDArray[np.bool_], tuple[int, ...]]]:
     """``total_mr``: the bodies of the single ``vertebrae`` label, named up from the sacrum."""
     from .annotations import VERTEBRAE
@@ -870,15 +906,19 @@ def _name_bodies_by_count(
     bodies = []
     for p in pieces:
         in_front = [
-            q for q in pieces
-            if q is not p and q[1] > p[1] + POSTERIOR_GAP_MM
+            q
+            for q in pieces
+            if q is not p
+            and q[1] > p[1] + POSTERIOR_GAP_MM
             and min(p[4], q[4]) - max(p[3], q[3]) > 0.4 * min(p[4] - p[3], q[4] - q[3])
         ]
         if not in_front:
             bodies.append(p)
     sac = t1_lab[k] == conv.sacrum
     if not sac.any():
-        raise LabelMapError(vol.path, f"the sacrum (label {conv.sacrum}) is not on the T1 slice {k + 1} of the vertebrae")
+        raise LabelMapError(
+            vol.path, f"the sacrum (label {conv.sacrum}) is not on the T1 slice {k + 1} of the vertebrae"
+        )
     r, c = np.nonzero(sac)
     sac_top = float((np.stack([r * sp[0], c * sp[1]], axis=1) @ head).max())
     above = sorted((p for p in bodies if p[2] > sac_top - 10.0), key=lambda p: p[2])
@@ -891,9 +931,15 @@ def _name_bodies_by_count(
 
 
 def _s1_from_sacrum(
-    vol: LabelVolume, sacrum: int, t1_lab: NDArray[np.int64], g: SliceGeometry,
-    done: list[VertebraRegions], anterior: NDArray[np.float64], head: NDArray[np.float64],
-    sp: tuple[float, float], settings: BandSettings | None,
+    vol: LabelVolume,
+    sacrum: int,
+    t1_lab: NDArray[np.int64],
+    g: SliceGeometry,
+    done: list[VertebraRegions],
+    anterior: NDArray[np.float64],
+    head: NDArray[np.float64],
+    sp: tuple[float, float],
+    settings: BandSettings | None,
 ) -> VertebraRegions | None:
     k = _centre_slice(vol, [sacrum], g)
     l5 = next((r for r in done if r.vertebra == "L5"), None)
@@ -915,7 +961,9 @@ def _s1_from_sacrum(
     try:
         regions = endplate_bands(top, sp, up, settings, surfaces=("superior",), reference=False)
     except BandError as e:
-        raise LabelMapError(vol.path, f"S1 (the top of the sacrum, label {sacrum}) on T1 slice {k + 1}: {e}") from None
+        raise LabelMapError(
+            vol.path, f"S1 (the top of the sacrum, label {sacrum}) on T1 slice {k + 1}: {e}"
+        ) from None
     return VertebraRegions("S1", k, regions, (sacrum,), from_sacrum=True)
 
 
@@ -1012,20 +1060,37 @@ def rois_from_labelmap(
         parts: list[tuple[Any, NDArray[np.bool_] | None, str]] = []
         if not vr.from_sacrum:
             parts.append((RoiLabel.for_body(vr.vertebra), reg.body, "vertebral body"))
-        parts.append((RoiLabel.for_endplate(vr.vertebra, "superior"), reg.superior,
-                      f"band {s.inset_mm:g}-{s.inset_mm + s.height_mm:g} mm under the endplate"))
+        parts.append(
+            (
+                RoiLabel.for_endplate(vr.vertebra, "superior"),
+                reg.superior,
+                f"band {s.inset_mm:g}-{s.inset_mm + s.height_mm:g} mm under the endplate",
+            )
+        )
         if vr.vertebra != "S1":
-            parts.append((RoiLabel.for_endplate(vr.vertebra, "inferior"), reg.inferior,
-                          f"band {s.inset_mm:g}-{s.inset_mm + s.height_mm:g} mm above the endplate"))
+            parts.append(
+                (
+                    RoiLabel.for_endplate(vr.vertebra, "inferior"),
+                    reg.inferior,
+                    f"band {s.inset_mm:g}-{s.inset_mm + s.height_mm:g} mm above the endplate",
+                )
+            )
         if not vr.from_sacrum:
             parts.append((RoiLabel.for_reference(vr.vertebra), reg.reference, "central marrow"))
         for label, mask, what in parts:
             if mask is None or not mask.any():
                 continue
-            rois.append(ROI(
-                label, _shape_of(mask), plane, author=author, origin="derived", source=src,
-                comment=f"{what}, derived on the midline T1 slice {vr.slice_index + 1}",
-            ))
+            rois.append(
+                ROI(
+                    label,
+                    _shape_of(mask),
+                    plane,
+                    author=author,
+                    origin="derived",
+                    source=src,
+                    comment=f"{what}, derived on the midline T1 slice {vr.slice_index + 1}",
+                )
+            )
         for note in reg.notes:
             logger.info("%s %s: %s", vol.path.name, vr.vertebra, note)
     if check_references:
@@ -1075,7 +1140,9 @@ class MergeReport:
         if self.replaced:
             parts.append(f"{len(self.replaced)} earlier derived replaced")
         if self.kept_drawn:
-            parts.append(f"{len(self.kept_drawn)} left out where a drawn ROI exists ({', '.join(self.kept_drawn)})")
+            parts.append(
+                f"{len(self.kept_drawn)} left out where a drawn ROI exists ({', '.join(self.kept_drawn)})"
+            )
         if self.kept_derived:
             parts.append(f"{len(self.kept_derived)} left out where an earlier derived ROI exists")
         return "; ".join(parts)
@@ -1109,14 +1176,18 @@ def merge_derived(existing: Any, derived: Any, *, replace_derived: bool = False)
     report = MergeReport()
     if existing is None:
         merged = Annotations(
-            [], study_instance_uid=derived.study_instance_uid,
+            [],
+            study_instance_uid=derived.study_instance_uid,
             frame_of_reference_uid=derived.frame_of_reference_uid,
         )
     else:
         merged = Annotations(
-            list(existing.rois), study_instance_uid=existing.study_instance_uid,
+            list(existing.rois),
+            study_instance_uid=existing.study_instance_uid,
             frame_of_reference_uid=existing.frame_of_reference_uid or derived.frame_of_reference_uid,
-            description=existing.description, created=existing.created, modified=existing.modified,
+            description=existing.description,
+            created=existing.created,
+            modified=existing.modified,
             tool=dict(existing.tool),
         )
     for roi in derived.rois:
@@ -1136,4 +1207,3 @@ def merge_derived(existing: Any, derived: Any, *, replace_derived: bool = False)
             report.added.append(text)
         merged.add(roi)
     return merged, report
-

@@ -67,8 +67,9 @@ def spine_box(truth: GroundTruth) -> tuple[NDArray[np.float64], NDArray[np.float
     return lo, hi
 
 
-def truth_labels(truth: GroundTruth, points: NDArray[np.float64], grid_shape: tuple[int, ...] | None = None
-                 ) -> TruthLabels:
+def truth_labels(
+    truth: GroundTruth, points: NDArray[np.float64], grid_shape: tuple[int, ...] | None = None
+) -> TruthLabels:
     """The truth at LPS ``points`` ((N, 3)); with ``grid_shape`` (N = its product) cortical
     bone is given to the vertebra whose marrow is within 2 voxels (dilation on the grid)."""
     anat: Anatomy = anatomy_of(truth)
@@ -140,7 +141,9 @@ class Grid:
     shape: tuple[int, int, int]
 
     def points(self) -> NDArray[np.float64]:
-        ijk = np.stack(np.meshgrid(*(np.arange(n) for n in self.shape), indexing="ij"), axis=-1).reshape(-1, 3)
+        ijk = np.stack(np.meshgrid(*(np.arange(n) for n in self.shape), indexing="ij"), axis=-1).reshape(
+            -1, 3
+        )
         return np.asarray(ijk @ self.affine_lps[:3, :3].T + self.affine_lps[:3, 3], dtype=float)
 
 
@@ -172,8 +175,10 @@ def write_nrrd(path: Path, data: NDArray[np.int64], grid: Grid, space: str) -> P
     """NRRD (pynrrd) in ``space`` "left-posterior-superior" or "right-anterior-superior"."""
     import nrrd
 
-    flip = {"left-posterior-superior": np.array([1.0, 1.0, 1.0]),
-            "right-anterior-superior": np.array([-1.0, -1.0, 1.0])}[space]
+    flip = {
+        "left-posterior-superior": np.array([1.0, 1.0, 1.0]),
+        "right-anterior-superior": np.array([-1.0, -1.0, 1.0]),
+    }[space]
     header = {
         "space": space,
         "space directions": (grid.affine_lps[:3, :3].T * flip),
@@ -186,9 +191,14 @@ def write_nrrd(path: Path, data: NDArray[np.int64], grid: Grid, space: str) -> P
 
 
 #: SNOMED CT codes of the lumbar vertebrae and the sacrum (issue 8, item 5).
-SNOMED = {"L1": ("66794005", "First lumbar vertebra"), "L2": ("14293000", "Second lumbar vertebra"),
-          "L3": ("36470004", "Third lumbar vertebra"), "L4": ("11994002", "Fourth lumbar vertebra"),
-          "L5": ("49668003", "Fifth lumbar vertebra"), "sacrum": ("54735007", "Sacrum")}
+SNOMED = {
+    "L1": ("66794005", "First lumbar vertebra"),
+    "L2": ("14293000", "Second lumbar vertebra"),
+    "L3": ("36470004", "Third lumbar vertebra"),
+    "L4": ("11994002", "Fourth lumbar vertebra"),
+    "L5": ("49668003", "Fifth lumbar vertebra"),
+    "sacrum": ("54735007", "Sacrum"),
+}
 
 
 def volume_points(geometry: object) -> NDArray[np.float64]:
@@ -196,8 +206,10 @@ def volume_points(geometry: object) -> NDArray[np.float64]:
     g = geometry
     n, rows, cols = g.shape  # type: ignore[attr-defined]
     rr, cc = np.mgrid[0:rows, 0:cols]
-    offs = (cc.reshape(-1, 1) * g.pixel_spacing[1] * g.row_cosine  # type: ignore[attr-defined]
-            + rr.reshape(-1, 1) * g.pixel_spacing[0] * g.column_cosine)  # type: ignore[attr-defined]
+    offs = (
+        cc.reshape(-1, 1) * g.pixel_spacing[1] * g.row_cosine  # type: ignore[attr-defined]
+        + rr.reshape(-1, 1) * g.pixel_spacing[0] * g.column_cosine
+    )  # type: ignore[attr-defined]
     return np.concatenate([g.positions[s] + offs for s in range(n)])  # type: ignore[attr-defined]
 
 
@@ -220,7 +232,8 @@ def write_seg(path: Path, volume: object, t: TruthLabels, segment_label: str = "
             arr[t.whole == k] = order.index(key) + 1
     arr = arr.reshape(n, rows, cols)
     algo = hd.AlgorithmIdentificationSequence(
-        name="phantom truth", family=Code("123109", "DCM", "Manual Processing"), version="1")
+        name="phantom truth", family=Code("123109", "DCM", "Manual Processing"), version="1"
+    )
     descs = [
         hd.seg.SegmentDescription(
             segment_number=i + 1,
@@ -233,10 +246,18 @@ def write_seg(path: Path, volume: object, t: TruthLabels, segment_label: str = "
         for i, name in enumerate(order)
     ]
     seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=arr, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descs, series_instance_uid=hd.UID(), series_number=99,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="modic tests",
-        manufacturer_model_name="labelmaps.py", software_versions="1", device_serial_number="1",
+        source_images=sources,
+        pixel_array=arr,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descs,
+        series_instance_uid=hd.UID(),
+        series_number=99,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="modic tests",
+        manufacturer_model_name="labelmaps.py",
+        software_versions="1",
+        device_serial_number="1",
     )
     seg.save_as(str(path))
     return path

@@ -14,7 +14,11 @@ from modic.bands import BandError, BandSettings, endplate_bands, image_direction
 
 
 def body_mask(
-    height: float, length: float, tilt_deg: float, spacing: tuple[float, float], dome: float = 0.0,
+    height: float,
+    length: float,
+    tilt_deg: float,
+    spacing: tuple[float, float],
+    dome: float = 0.0,
     shape: tuple[int, int] = (120, 120),
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """A body ``height`` x ``length`` mm, its axis ``tilt_deg`` from the image's head
@@ -36,8 +40,13 @@ def body_mask(
     return m, centre, axis, across
 
 
-def local(mask: NDArray[np.bool_], spacing: tuple[float, float], centre: NDArray[np.float64],
-          axis: NDArray[np.float64], across: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def local(
+    mask: NDArray[np.bool_],
+    spacing: tuple[float, float],
+    centre: NDArray[np.float64],
+    axis: NDArray[np.float64],
+    across: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     r, c = np.nonzero(mask)
     p = np.stack([r * spacing[0], c * spacing[1]], axis=1) - centre
     return p @ across, p @ axis

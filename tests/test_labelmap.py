@@ -26,8 +26,15 @@ from labelmaps import (
 )
 
 import modic
-from modic.annotations import ROI, Annotations, Rectangle, RoiLabel, read_annotations, rowcol_to_xy
-from modic.annotations import ImagePlane
+from modic.annotations import (
+    ROI,
+    Annotations,
+    ImagePlane,
+    Rectangle,
+    RoiLabel,
+    read_annotations,
+    rowcol_to_xy,
+)
 from modic.bands import BandSettings
 from modic.labelmap import LabelMapError, merge_derived, read_labelmap, rois_from_labelmap
 from modic.phantom import GroundTruth
@@ -76,8 +83,9 @@ def one(ann: Annotations, label: str) -> ROI:
     return hits[0]
 
 
-def check_against_truth(case: Case, ann: Annotations, vertebrae: tuple[str, ...], *, s1: bool,
-                        midline_tolerance: float = 0.6) -> None:
+def check_against_truth(
+    case: Case, ann: Annotations, vertebrae: tuple[str, ...], *, s1: bool, midline_tolerance: float = 0.6
+) -> None:
     """The bands lie inset..inset+height under the true endplates (within a T1 pixel), the
     reference inside the body away from both endplates, the body over the true body."""
     anat = anatomy_of(case.truth)
@@ -125,18 +133,23 @@ def check_against_truth(case: Case, ann: Annotations, vertebrae: tuple[str, ...]
 # each tool's convention and file format
 # ----------------------------------------------------------------------------------------
 def test_totalspineseg_nifti_ras(siemens: Case) -> None:
-    path = write_nifti(siemens.folder / "tss_step2_output.nii.gz", encode(siemens.labels, "totalspineseg"), siemens.grid)
+    path = write_nifti(
+        siemens.folder / "tss_step2_output.nii.gz", encode(siemens.labels, "totalspineseg"), siemens.grid
+    )
     ann = rois_from_labelmap(siemens.study, path, convention="totalspineseg")
     check_against_truth(siemens, ann, LUMBAR, s1=True)
     assert one(ann, "L4 inferior").source == "TotalSpineSeg tss_step2_output.nii.gz label 44"
     assert ann.study_instance_uid == siemens.truth.study_instance_uid
     labels = {str(r.label) for r in ann}
     assert {f"{v} {k}" for v in LUMBAR for k in ("superior", "inferior", "reference", "body")} | {
-        "S1 superior"} == labels
+        "S1 superior"
+    } == labels
 
 
 def test_vertebrae_mr_nifti(siemens: Case) -> None:
-    path = write_nifti(siemens.folder / "vertebrae_mr.nii.gz", encode(siemens.labels, "vertebrae_mr"), siemens.grid)
+    path = write_nifti(
+        siemens.folder / "vertebrae_mr.nii.gz", encode(siemens.labels, "vertebrae_mr"), siemens.grid
+    )
     ann = rois_from_labelmap(siemens.study, path, convention="vertebrae_mr")
     check_against_truth(siemens, ann, LUMBAR, s1=True)
     assert one(ann, "L4 body").source.startswith("TotalSegmentator vertebrae_mr vertebrae_mr.nii.gz label 3")
@@ -149,10 +162,18 @@ def test_total_mr_bodies_named_up_from_the_sacrum(siemens: Case) -> None:
 
 
 def test_spineps_instance_and_semantic_nrrd_ras(siemens: Case) -> None:
-    inst = write_nrrd(siemens.folder / "seg-vert.nrrd", encode(siemens.labels, "spineps"), siemens.grid,
-                      "right-anterior-superior")
-    sem = write_nrrd(siemens.folder / "seg-spine.nrrd", spineps_semantic(siemens.labels), siemens.grid,
-                     "right-anterior-superior")
+    inst = write_nrrd(
+        siemens.folder / "seg-vert.nrrd",
+        encode(siemens.labels, "spineps"),
+        siemens.grid,
+        "right-anterior-superior",
+    )
+    sem = write_nrrd(
+        siemens.folder / "seg-spine.nrrd",
+        spineps_semantic(siemens.labels),
+        siemens.grid,
+        "right-anterior-superior",
+    )
     ann = rois_from_labelmap(siemens.study, inst, convention="spineps", semantic=sem)
     check_against_truth(siemens, ann, LUMBAR, s1=True)
     assert "body from seg-spine.nrrd" in one(ann, "L3 superior").source
@@ -168,15 +189,22 @@ def test_totalspineseg_nrrd_lps_with_flipped_axes(siemens: Case) -> None:
     n = siemens.grid.shape
     a[:3, 3] = a[:3, 3] + a[:3, 0] * (n[0] - 1) + a[:3, 1] * (n[1] - 1)
     a[:3, 0], a[:3, 1] = -a[:3, 0], -a[:3, 1]
-    path = write_nrrd(siemens.folder / "tss_lps.nrrd", np.ascontiguousarray(data).ravel(), Grid(a, n),
-                      "left-posterior-superior")
+    path = write_nrrd(
+        siemens.folder / "tss_lps.nrrd",
+        np.ascontiguousarray(data).ravel(),
+        Grid(a, n),
+        "left-posterior-superior",
+    )
     ann = rois_from_labelmap(siemens.study, path, convention="totalspineseg")
     check_against_truth(siemens, ann, LUMBAR, s1=True)
 
 
 def test_body_only_labels(siemens: Case) -> None:
-    path = write_nifti(siemens.folder / "bodies.nii.gz",
-                       encode(siemens.labels, "totalspineseg", body_only=True), siemens.grid)
+    path = write_nifti(
+        siemens.folder / "bodies.nii.gz",
+        encode(siemens.labels, "totalspineseg", body_only=True),
+        siemens.grid,
+    )
     ann = rois_from_labelmap(siemens.study, path, convention="totalspineseg", vertebrae=["L3", "L4"])
     check_against_truth(siemens, ann, ("L3", "L4"), s1=False)
     assert {r.label.vertebra for r in ann} == {"L3", "L4"}
@@ -204,10 +232,16 @@ def test_dicom_seg_on_the_t2_grid_by_segment_names(siemens: Case, seg_on_t2: Pat
 def test_ras_and_lps_name_the_same_place(siemens: Case) -> None:
     # the same voxels as a NIfTI (RAS affine) and as an NRRD in LPS space: the same ROIs
     data = encode(siemens.labels, "totalspineseg")
-    a = rois_from_labelmap(siemens.study, write_nifti(siemens.folder / "same.nii.gz", data, siemens.grid),
-                           convention="totalspineseg")
-    b = rois_from_labelmap(siemens.study, write_nrrd(siemens.folder / "same.nrrd", data, siemens.grid,
-                                                     "left-posterior-superior"), convention="totalspineseg")
+    a = rois_from_labelmap(
+        siemens.study,
+        write_nifti(siemens.folder / "same.nii.gz", data, siemens.grid),
+        convention="totalspineseg",
+    )
+    b = rois_from_labelmap(
+        siemens.study,
+        write_nrrd(siemens.folder / "same.nrrd", data, siemens.grid, "left-posterior-superior"),
+        convention="totalspineseg",
+    )
     assert [str(r.label) for r in a] == [str(r.label) for r in b]
     for x, y in zip(a, b, strict=True):
         assert x.image == y.image and np.array_equal(x.pixel_mask(), y.pixel_mask())
@@ -238,8 +272,10 @@ def test_ras_and_lps_name_the_same_place(siemens: Case) -> None:
 def derived_types(case: Case, **kw: object) -> dict[tuple[str, str], str]:
     path = write_nifti(case.folder / "vm.nii.gz", encode(case.labels, "vertebrae_mr"), case.grid)
     ann = rois_from_labelmap(case.study, path, convention="vertebrae_mr", **kw)  # type: ignore[arg-type]
-    return {(r.label.vertebra, r.label.endplate.value): r.to_record()["modic_type"]  # type: ignore[union-attr]
-            for r in modic.classify(case.study, ann)}
+    return {
+        (r.label.vertebra, r.label.endplate.value): r.to_record()["modic_type"]  # type: ignore[union-attr]
+        for r in modic.classify(case.study, ann)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -289,8 +325,9 @@ def test_merge_keeps_drawn_rois(siemens: Case) -> None:
     assert report.kept_drawn == ["L4 inferior"]
     assert len(merged) == len(derived)  # every other derived ROI added
     # a second derivation keeps the earlier derived ROIs unless asked to replace them
-    again = rois_from_labelmap(siemens.study, path, convention="totalspineseg",
-                               settings=BandSettings(height_mm=3.0))
+    again = rois_from_labelmap(
+        siemens.study, path, convention="totalspineseg", settings=BandSettings(height_mm=3.0)
+    )
     kept, report = merge_derived(merged, again)
     assert [r.id for r in kept] == [r.id for r in merged] and not report.added
     replaced, report = merge_derived(merged, again, replace_derived=True)
@@ -309,7 +346,9 @@ def test_derived_rois_round_trip_through_the_file(siemens: Case, tmp_path: Path)
     ann = rois_from_labelmap(siemens.study, path, convention="totalspineseg", vertebrae=["L4"])
     out = modic.write_annotations(ann, tmp_path / "x.modic.json")
     back = read_annotations(out)
-    assert [(str(r.label), r.origin, r.source) for r in back] == [(str(r.label), r.origin, r.source) for r in ann]
+    assert [(str(r.label), r.origin, r.source) for r in back] == [
+        (str(r.label), r.origin, r.source) for r in ann
+    ]
     for a, b in zip(ann, back, strict=True):
         assert np.array_equal(a.pixel_mask(), b.pixel_mask())
 
@@ -331,8 +370,11 @@ def test_unknown_and_missing_convention(siemens: Case) -> None:
 def test_empty_and_4d_label_maps(siemens: Case) -> None:
     import nibabel as nib
 
-    empty = write_nifti(siemens.folder / "empty.nii.gz", np.zeros(int(np.prod(siemens.grid.shape)), dtype=np.int64),
-                        siemens.grid)
+    empty = write_nifti(
+        siemens.folder / "empty.nii.gz",
+        np.zeros(int(np.prod(siemens.grid.shape)), dtype=np.int64),
+        siemens.grid,
+    )
     with pytest.raises(LabelMapError, match=r"empty\.nii\.gz: holds no vertebra label.*every voxel is 0"):
         rois_from_labelmap(siemens.study, empty, convention="totalspineseg")
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ siemens.grid.affine_lps
@@ -355,7 +397,9 @@ def test_empty_and_4d_label_maps(siemens: Case) -> None:
 def test_label_map_not_overlapping_the_study(siemens: Case) -> None:
     a = siemens.grid.affine_lps.copy()
     a[2, 3] += 600.0  # 60 cm towards the head
-    path = write_nifti(siemens.folder / "far.nii.gz", encode(siemens.labels, "totalspineseg"), Grid(a, siemens.grid.shape))
+    path = write_nifti(
+        siemens.folder / "far.nii.gz", encode(siemens.labels, "totalspineseg"), Grid(a, siemens.grid.shape)
+    )
     with pytest.raises(LabelMapError, match=r"far\.nii\.gz: does not overlap the study's T1.*covers LPS"):
         rois_from_labelmap(siemens.study, path, convention="totalspineseg")
 
@@ -383,8 +427,17 @@ def test_cli_classify_with_labels(siemens: Case, tmp_path: Path) -> None:
     shutil.copytree(modic.data.sample_study_path(SIEMENS), study)  # no annotation file beside it
     labels = write_nifti(tmp_path / "seg.nii.gz", encode(siemens.labels, "totalspineseg"), siemens.grid)
     out = tmp_path / "derived.modic.json"
-    p = run("classify", str(study), "--labels", str(labels), "--labels-convention", "totalspineseg",
-            "--save-annotations", str(out), "--json")
+    p = run(
+        "classify",
+        str(study),
+        "--labels",
+        str(labels),
+        "--labels-convention",
+        "totalspineseg",
+        "--save-annotations",
+        str(out),
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     import json
 
@@ -394,8 +447,16 @@ def test_cli_classify_with_labels(siemens: Case, tmp_path: Path) -> None:
     assert {r.origin for r in saved} == {"derived"} and len(saved.bodies()) == len(LUMBAR)
     assert not (study.parent / "case.modic.json").exists()
     # never into the DICOM folder
-    p = run("classify", str(study), "--labels", str(labels), "--labels-convention", "totalspineseg",
-            "--save-annotations", str(study / "x.modic.json"))
+    p = run(
+        "classify",
+        str(study),
+        "--labels",
+        str(labels),
+        "--labels-convention",
+        "totalspineseg",
+        "--save-annotations",
+        str(study / "x.modic.json"),
+    )
     assert p.returncode == 1 and "never writes into a DICOM folder" in p.stderr
     assert not (study / "x.modic.json").exists()
     # an unknown convention is a usage error naming the choices
@@ -415,14 +476,37 @@ def test_cli_annotate_with_labels_keeps_drawn_rois(siemens: Case, tmp_path: Path
     before = read_annotations(drawn_file)
     labels = write_nifti(tmp_path / "seg.nii.gz", encode(siemens.labels, "totalspineseg"), siemens.grid)
     shot = tmp_path / "shot.png"
-    p = run("annotate", str(study), "--labels", str(labels), "--labels-convention", "totalspineseg",
-            "--screenshot", str(shot))
+    p = run(
+        "annotate",
+        str(study),
+        "--labels",
+        str(labels),
+        "--labels-convention",
+        "totalspineseg",
+        "--screenshot",
+        str(shot),
+    )
     assert p.returncode == 0, p.stderr
     assert shot.stat().st_size > 10_000
     assert read_annotations(drawn_file).to_dict() == before.to_dict()  # a screenshot writes nothing
     # without a display no window opens, and nothing is written either
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    p = subprocess.run([sys.executable, "-m", "modic", "annotate", str(study), "--labels", str(labels),
-                        "--labels-convention", "totalspineseg"], capture_output=True, text=True, timeout=180, env=env)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modic",
+            "annotate",
+            str(study),
+            "--labels",
+            str(labels),
+            "--labels-convention",
+            "totalspineseg",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert p.returncode == 2 and "no display" in p.stderr
     assert read_annotations(drawn_file).to_dict() == before.to_dict()

@@ -76,7 +76,10 @@ def derived_annotations(
     from ..labelmap import merge_derived, rois_from_labelmap
 
     derived = rois_from_labelmap(
-        study, args.labels, args.labels_convention, semantic=args.labels_semantic,
+        study,
+        args.labels,
+        args.labels_convention,
+        semantic=args.labels_semantic,
         author=getattr(args, "author", "") or "",
     )
     merged, report = merge_derived(existing, derived, replace_derived=args.replace_derived)
