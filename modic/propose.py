@@ -42,9 +42,10 @@ How the bodies are found (classical image analysis, no model weights)
    nodes), deep notches are closed from the convex hull (a T1-dark type 1 or type 3 change
    at an endplate would otherwise be cut out of the body and the band moved off it), and
    the outline is grown by the cortical shell, ``CORTEX_MM`` = 1.0 mm (cortex and bony
-   endplate are dark on every sequence, so the edge found is the marrow's; the phantom's
-   cortex is 0.9-1.2 mm and its bony endplate 0.8-1.1 mm, and the vertebral cortical shell
-   is 0.4-1.2 mm thick on micro-CT, Silva et al. 1994, Edwards et al. 2001).
+   endplate are dark on every sequence, so the edge found is the marrow's; the vertebral
+   cortical shell is 0.4-1.2 mm thick on micro-CT, Silva et al. 1994, Edwards et al. 2001;
+   the phantom's cortex is 0.9-1.2 mm and its bony endplate 0.8-1.1 mm). A pixel joins the
+   shell when its centre lies within that distance of the marrow's edge.
 5. **ROIs.** :func:`modic.bands.endplate_bands` places the bands (``height_mm`` 5,
    ``inset_mm`` 1 from the endplate surface: the marrow next to the endplate of the
    Nordic Modic Consensus Group, Jensen et al. 2007, and Udby et al. 2022; see
@@ -134,6 +135,9 @@ S1_TILT_STRONG_DEG = 20.0
 #: A body is outlined on a slice at most this many slices from the column's midline
 #: (S1 always on the midline: the sacral alae are as big as S1 off the midline).
 OWN_SLICE_REACH = 2
+#: An outline out of line with its neighbours (height share, axis turn in degrees).
+HEIGHT_TOLERANCE = 0.3
+AXIS_TOLERANCE_DEG = 20.0
 #: Cortical shell added around the marrow outline, mm.
 CORTEX_MM = 1.0
 
@@ -245,6 +249,7 @@ class _Chain:
     level: float
     slice_index: int
     image: NDArray[np.float32]
+    candidates: list[_Piece] = field(default_factory=list)  # every body candidate of the slice
 
 
 def _smooth(img: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -381,7 +386,7 @@ def _slice_chain(img: NDArray[np.float32], sp: tuple[float, float], head: NDArra
     idx, score = _best_chain(pcs, head)
     if len(idx) < 2:
         return None
-    return _Chain([pcs[i] for i in idx], score, float(np.median([pcs[i].level for i in idx])), k, sm)
+    return _Chain([pcs[i] for i in idx], score, float(np.median([pcs[i].level for i in idx])), k, sm, pcs)
 
 
 # ----------------------------------------------------------------------------------------
@@ -504,8 +509,10 @@ def _outline(piece: _Piece, img: NDArray[np.float32], level: float, others: NDAr
     notch = ndimage.binary_opening(hull & ~grown, structure=_disk(1.5 / min(sp)))
     body = grown | notch
     # cortical shell
+    # a pixel joins the shell when its centre lies within CORTEX_MM of the marrow's edge,
+    # which runs half a pixel beyond the centres of the marrow's outer pixels
     dist = ndimage.distance_transform_edt(~body, sampling=sp)
-    body = body | ((dist <= CORTEX_MM + 1e-6) & ~others)
+    body = body | ((dist <= CORTEX_MM + 0.5 * min(sp) + 1e-6) & ~others)
     out: NDArray[np.bool_] = ndimage.binary_fill_holes(body)
     return out
 
@@ -634,6 +641,9 @@ def propose(
                 others |= _dilate(q.mask, CORTEX_MM + 0.5, sp)
         if name == "S1" and j + 1 >= len(lumbar) and s1_i + 1 < len(pieces):
             others |= _dilate(pieces[s1_i + 1].mask, 1.0, sp)
+        if not piece.s1:
+            piece = _whole(piece, chains[k], others, med_area, sp)
+            level = piece.level
         mask = _outline(piece, img, level, others & ~piece.mask, sp)
         if piece.s1:  # S1 next to the rest of the sacrum: do not grow into S2
             mask &= _dilate(piece.mask, CORTEX_MM, sp)
@@ -643,21 +653,22 @@ def propose(
         if not 0.55 <= ratio <= 1.6 and name != "S1":
             conf *= 0.6
             body_notes.append(f"its area is {ratio:.1f}x the median of the bodies found")
-        surfaces: tuple[str, ...] = ("superior", "inferior")
-        regions: BodyRegions | None
-        try:
-            regions = endplate_bands(mask, sp, head, s, surfaces=surfaces, reference=True)
-        except BandError as e:
-            try:
-                regions = endplate_bands(mask, sp, head, s, surfaces=("superior",), reference=False)
-            except BandError:
-                regions = None
-            body_notes.append(f"bands: {e}")
+        regions: BodyRegions | None = None
+        edge = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+        if edge:
+            body_notes.append("cut by the edge of the image: outline only, no bands or reference")
             conf *= 0.5
+        else:
+            try:
+                regions = endplate_bands(mask, sp, head, s, reference=True)
+            except BandError as e:
+                body_notes.append(f"no bands: {e}")
+                conf *= 0.5
         rr, cc = np.nonzero(mask)
         centre = g.index_to_patient([k, float(rr.mean()), float(cc.mean())])
         bodies.append(ProposedBody(name, k, mask, np.asarray(centre, dtype=float),
                                    round(float(conf), 3), regions, body_notes))
+    bodies = _check_shapes(bodies)
     for b in bodies:
         for nt in b.notes:
             warnings.append(f"{b.name}: {nt}")
@@ -689,6 +700,56 @@ def _chains(arr: NDArray[np.float32], sp: tuple[float, float], head: NDArray[np.
             weak = weak + 1 if score < STOP_SHARE * best else 0
             k += step
     return chains
+
+
+def _check_shapes(bodies: list[ProposedBody]) -> list[ProposedBody]:
+    """Flag outlines out of line with their neighbours: a body height off by more than
+    ``HEIGHT_TOLERANCE`` from the median of its two neighbours on each side, or an axis
+    turned more than ``AXIS_TOLERANCE_DEG`` from theirs (a body merged with a change of
+    its neighbour across a thin disc, or cut in two): confidence halved, and said so."""
+    out = []
+    for i, b in enumerate(bodies):
+        reg = b.regions
+        near = [x.regions for x in bodies[max(0, i - 2): i] + bodies[i + 1: i + 3]
+                if x.regions is not None and x.name != "S1"]
+        if reg is None or len(near) < 2 or b.name == "S1":
+            out.append(b)
+            continue
+        h = float(np.median([r.body_height_mm for r in near]))
+        axis = np.mean([r.axis for r in near], axis=0)
+        turn = _angle(reg.axis, axis)
+        notes = list(b.notes)
+        if not (1 - HEIGHT_TOLERANCE) * h <= reg.body_height_mm <= (1 + HEIGHT_TOLERANCE) * h:
+            notes.append(f"outline doubtful: {reg.body_height_mm:.0f} mm tall, its neighbours "
+                         f"{h:.0f} mm; check its bands")
+        elif turn > AXIS_TOLERANCE_DEG:
+            notes.append(f"outline doubtful: its axis is turned {turn:.0f} degrees from its "
+                         "neighbours'; check its bands")
+        if len(notes) > len(b.notes):
+            b = dataclasses.replace(b, confidence=round(b.confidence * 0.5, 3), notes=notes)
+        out.append(b)
+    return out
+
+
+def _whole(p: _Piece, chain: _Chain | None, others: NDArray[np.bool_], med_area: float,
+           sp: tuple[float, float]) -> _Piece:
+    """The largest candidate of the slice (any marrow level) that holds the piece's centre,
+    stays off its neighbours and is not oversized: the whole body where the chain found a
+    part of it (heterogeneous marrow, a change, a Schmorl node)."""
+    if chain is None:
+        return p
+    r = int(round(p.centre[0] / sp[0]))
+    c = int(round(p.centre[1] / sp[1]))
+    best = p
+    for q in chain.candidates:
+        if q.area <= best.area or q.area > 1.6 * med_area or q.solidity < 0.85:
+            continue
+        if not (0 <= r < q.mask.shape[0] and 0 <= c < q.mask.shape[1]) or not q.mask[r, c]:
+            continue
+        if (q.mask & others).any():
+            continue
+        best = q
+    return best
 
 
 def _dilate(mask: NDArray[np.bool_], mm: float, sp: tuple[float, float]) -> NDArray[np.bool_]:

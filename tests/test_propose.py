@@ -1,0 +1,328 @@
+"""modic.propose: vertebrae found, named and outlined in the image; ROIs proposed from them.
+
+Checked against the phantom's exact anatomy (modic.phantom.truth): every proposed body
+lies in the truth body of the same name, its outline overlaps the truth body, its bands lie
+next to the truth endplates and its reference inside the truth marrow. The CLI and the
+batch runner are run in subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modic
+from modic.annotations import ROI, Annotations, ImagePlane, Rectangle, RoiLabel, read_annotations, write_annotations
+from modic.data import sample_study_path, sample_truth_path
+from modic.phantom import GroundTruth, SeriesSpec, default_study_spec, small_series, write_study
+from modic.phantom.truth import anatomy_of
+from modic.propose import ProposalError, merge_proposed, propose, relabel
+
+from dicomfactory import write_series
+
+SAMPLES = ["siemens_15T_type1_type2", "ge_3T_type3_mixed12", "philips_15T_mixed23_enhanced",
+           "siemens_3T_rle_t2fs"]
+LEVELS = ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+
+
+def _truth_body(anat, name: str, study, k: int) -> np.ndarray:
+    """Pixel centres of T1 slice k inside the truth body (cortex included)."""
+    g = study.t1.geometry
+    rr, cc = np.mgrid[0:g.rows, 0:g.columns]
+    pts = g.index_to_patient(np.stack([np.full(rr.size, k), rr.ravel(), cc.ravel()], axis=1))
+    v = anat.vertebra(name)
+    q = v.to_local(pts)
+    x, y, z = q[:, 0], q[:, 1], q[:, 2]
+    inside = (np.abs(z) <= v.height / 2) & (v.section(x, y, z) <= 1.0)
+    inside &= (z <= v.z_surface(x, y, True)) & (z >= v.z_surface(x, y, False))
+    return inside.reshape(g.rows, g.columns)
+
+
+def _points(study, k: int, mask: np.ndarray) -> np.ndarray:
+    r, c = np.nonzero(mask)
+    return study.t1.geometry.index_to_patient(np.stack([np.full(r.size, k), r, c], axis=1))
+
+
+class Case:
+    def __init__(self, study_dir: Path, truth_path: Path) -> None:
+        self.study_dir = study_dir
+        self.study = modic.load_study(study_dir)
+        self.truth = GroundTruth.from_json(truth_path)
+        self.anat = anatomy_of(self.truth)
+        self.proposal = propose(self.study, author="tester")
+
+
+@pytest.fixture(scope="module", params=SAMPLES)
+def sample_case(request) -> Case:
+    return Case(sample_study_path(request.param), sample_truth_path(request.param))
+
+
+@pytest.fixture(scope="module")
+def tilted_case(tmp_path_factory) -> Case:
+    """A study scanned with the slices tilted 6 degrees and shifted off the spine's centre,
+    on a coarse grid (partial field of view at the top)."""
+    series = small_series(stir=False)
+    for i, s in enumerate(series):
+        if s.plane == "sagittal":
+            series[i] = SeriesSpec(**{**s.__dict__, "tilt_deg": (6.0, 2.0),
+                                      "center_offset": (3.0, 5.0, -25.0)})
+    spec = default_study_spec(4242, vendor="philips", field_strength=3.0, series=series,
+                              supersample=(2, 2, 2))
+    out = tmp_path_factory.mktemp("tilted")
+    write_study(spec, out / "study", truth_path=out / "study.truth.json")
+    return Case(out / "study", out / "study.truth.json")
+
+
+def _check_case(case: Case, levels: list[str]) -> None:
+    p = case.proposal
+    assert p.levels == levels, p.warnings
+    for b in p.bodies:
+        tm = _truth_body(case.anat, b.name, case.study, b.slice_index)
+        centre = case.anat.vertebra(b.name).to_local(b.centre[None])[0]
+        v = case.anat.vertebra(b.name)
+        assert abs(centre[2]) < v.height / 2, f"{b.name} centre {centre} outside the truth body"
+        if any("outline doubtful" in n for n in b.notes):  # flagged: to be checked by the user
+            assert b.confidence < 0.5
+            continue
+        dice = 2 * float((tm & b.mask).sum()) / float(tm.sum() + b.mask.sum())
+        assert dice >= 0.7, f"{b.name}: Dice {dice:.2f}"
+        reg = b.regions
+        if reg is None:  # only a body cut by the edge of the image, and saying so
+            assert any("edge of the image" in n for n in b.notes), b.notes
+            assert b.mask[0].any() or b.mask[-1].any() or b.mask[:, 0].any() or b.mask[:, -1].any()
+            continue
+        # bands next to the truth endplates: depth under the truth endplate surface
+        for ep in ("superior", "inferior"):
+            band = getattr(reg, ep)
+            if b.name == "S1" and ep == "inferior":
+                continue
+            assert band is not None and band.any()
+            q = v.to_local(_points(case.study, b.slice_index, band))
+            q = q[np.abs(q[:, 1]) < 0.3 * v.depth]  # the central 60 %: the rims are rounded
+            px = max(case.study.t1.geometry.pixel_spacing)
+            sup = ep == "superior"
+            surface = v.z_surface(q[:, 0], q[:, 1], sup)
+            depth = (surface - q[:, 2]) if sup else (q[:, 2] - surface)  # mm under the surface
+            # hardly into the disc: the steep S1 endplate crosses 1.5 mm pixels in steps
+            assert depth.min() > -3.0, f"{b.name} {ep}: band reaches {depth.min():.1f} mm into the disc"
+            assert np.percentile(depth, 5) > -max(2.0, 1.8 * px), f"{b.name} {ep}: band in the disc"
+            assert depth.max() < 1.0 + 5.0 + 3.0, f"{b.name} {ep}: band {depth.max():.1f} mm deep"
+            # the band's middle 3.5 mm under the surface (inset 1 + half of 5), within a pixel
+            assert np.median(depth) == pytest.approx(1.0 + 2.5, abs=max(1.5, 1.25 * px)), f"{b.name} {ep}"
+        # reference in the body's marrow, away from both endplates
+        if reg.reference is not None:
+            q = case.anat.vertebra(b.name).to_local(_points(case.study, b.slice_index, reg.reference))
+            assert np.all(np.abs(q[:, 2]) < v.height / 2 - 3.0)
+            assert np.all(v.section(q[:, 0], q[:, 1], q[:, 2]) < 1.0)
+
+
+def test_sample_studies_levels_outlines_bands(sample_case: Case) -> None:
+    _check_case(sample_case, LEVELS)
+
+
+def test_tilted_partial_study(tilted_case: Case) -> None:
+    # the field of view is moved 25 mm to the feet: T12 may be cut at the top
+    levels = tilted_case.proposal.levels
+    assert levels[-4:] == ["L3", "L4", "L5", "S1"]
+    _check_case(tilted_case, levels)
+
+
+def test_rois_are_proposed_and_complete(sample_case: Case) -> None:
+    ann = sample_case.proposal.annotations
+    assert {r.origin for r in ann.rois} == {"proposed"}
+    assert {r.author for r in ann.rois} == {"tester"}
+    labels = {str(r.label) for r in ann.rois}
+    cut = {b.name for b in sample_case.proposal.bodies if b.regions is None}
+    assert cut <= {"T12"}  # only a body at the top edge of the image lacks its bands
+    for v in LEVELS:
+        assert f"{v} body" in labels
+        if v in cut:
+            assert any(w.startswith(f"{v}: cut by the edge") for w in sample_case.proposal.warnings)
+            continue
+        assert f"{v} superior" in labels
+        assert (f"{v} inferior" in labels) == (v != "S1")
+    assert len(ann.references()) >= 6
+    assert all("modic propose" in r.source for r in ann.rois)
+    # the document is valid and reads back
+    assert Annotations.from_dict(ann.to_dict()).to_dict()["rois"] == ann.to_dict()["rois"]
+
+
+def test_anchor_names_the_clicked_body() -> None:
+    case_dir = sample_study_path("ge_3T_type3_mixed12")
+    study = modic.load_study(case_dir)
+    truth = GroundTruth.from_json(sample_truth_path("ge_3T_type3_mixed12"))
+    # the user says the body that is really L5 is "L4" (a transitional spine read as 6 lumbar)
+    p = propose(study, anchor=("L4", truth.vertebra("L5").center))
+    anat = anatomy_of(truth)
+    named = {b.name: b for b in p.bodies}
+    q = anat.vertebra("L5").to_local(named["L4"].centre[None])[0]
+    assert abs(q[2]) < anat.vertebra("L5").height / 2
+    assert "S1" not in named or abs(anat.vertebra("S1").to_local(named["L5"].centre[None])[0][2]) < 15
+    assert any("anchor" in w for w in p.warnings)
+    with pytest.raises(ValueError, match="anchor level"):
+        propose(study, anchor=("X9", truth.vertebra("L5").center))
+    with pytest.raises(ValueError, match="click inside a vertebral body"):
+        propose(study, anchor=("L5", np.array(truth.vertebra("L5").center) + [0, -80.0, 0]))
+
+
+def _drawn(ann: Annotations, label: str) -> ROI:
+    plane = ann.rois[0].image
+    return ROI(RoiLabel.parse(label), Rectangle(10, 10, 20, 14), plane, author="reader")
+
+
+def test_relabel_shifts_proposed_only() -> None:
+    study = modic.load_study(sample_study_path("ge_3T_type3_mixed12"))
+    ann = propose(study).annotations
+    drawn = _drawn(ann, "L4 inferior")
+    mixed = Annotations([*ann.rois, drawn], study_instance_uid=ann.study_instance_uid)
+    down = relabel(mixed, +1)
+    before = {r.id: str(r.label) for r in mixed.rois}
+    after = {r.id: str(r.label) for r in down.rois}
+    assert after[drawn.id] == "L4 inferior"
+    for rid, text in after.items():
+        if rid == drawn.id:
+            continue
+        old = before[rid].split()
+        order = ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+        assert text.split()[0] == order[order.index(old[0]) + 1]
+    # L5 inferior would become S1 inferior (no disc below S1), the S1 ROIs leave the range
+    assert not [t for t in after.values() if t == "S1 inferior"]
+    assert "S1 superior" in after.values() and "S1 body" in after.values()
+    back = relabel(down, -1)
+    assert sorted(str(r.label) for r in back.rois if r.origin == "proposed") == sorted(
+        t for rid, t in before.items() if rid != drawn.id and not t.startswith(("S1", "L5 inferior")))
+    with pytest.raises(ValueError, match="shift"):
+        relabel(ann, 1.5)  # type: ignore[arg-type]
+
+
+def test_merge_keeps_drawn_rois() -> None:
+    study = modic.load_study(sample_study_path("ge_3T_type3_mixed12"))
+    ann = propose(study).annotations
+    drawn = _drawn(ann, "L4 inferior")
+    existing = Annotations([drawn], study_instance_uid=ann.study_instance_uid)
+    merged, report = merge_proposed(existing, ann)
+    l4 = [r for r in merged.rois if str(r.label) == "L4 inferior"]
+    assert l4 == [drawn]
+    assert report.kept_drawn == ["L4 inferior"]
+    assert len(merged.rois) == len(ann.rois)  # every other proposed ROI added
+    assert existing.rois == [drawn]  # not modified
+    # proposing again replaces the earlier proposed ROIs, never the drawn one
+    again, report2 = merge_proposed(merged, propose(study).annotations)
+    assert [r for r in again.rois if str(r.label) == "L4 inferior"] == [drawn]
+    assert len(again.rois) == len(merged.rois) and report2.replaced
+
+
+def _noise_study(folder: Path) -> Path:
+    rng = np.random.default_rng(3)
+    study_uid = "1.2.826.0.1.3680043.8.498.77"
+    for number, (tr, te, desc) in enumerate(((500, 10, "t1_tse_sag"), (4000, 100, "t2_tse_sag")), 1):
+        pix = rng.integers(0, 400, size=(9, 96, 96)).astype(np.uint16)
+        write_series(folder / f"s{number}", pix, origin=(-16.0, -100.0, 100.0), pixel_spacing=(2.5, 2.5),
+                     study_uid=study_uid, series_number=number,
+                     header={"RepetitionTime": tr, "EchoTime": te, "SeriesDescription": desc,
+                             "ScanningSequence": "SE"})
+    return folder
+
+
+def test_no_spine_in_view_is_a_clear_error(tmp_path: Path) -> None:
+    study = modic.load_study(_noise_study(tmp_path / "noise"))
+    with pytest.raises(ProposalError, match="no vertebral column found on the sagittal T1"):
+        propose(study)
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "modic", *args], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+def _copy_sample(name: str, dest: Path) -> Path:
+    target = dest / name
+    shutil.copytree(sample_study_path(name), target)
+    return target
+
+
+def _listing(folder: Path) -> list[tuple[str, int]]:
+    return sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+
+
+def test_cli_writes_beside_the_study_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    study = _copy_sample("ge_3T_type3_mixed12", tmp_path)
+    inside = _listing(study)
+    r = _run("propose", str(study))
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "ge_3T_type3_mixed12.modic.json"
+    ann = read_annotations(out)
+    assert {x.origin for x in ann.rois} == {"proposed"}
+    assert "T12" in r.stdout and "S1" in r.stdout and str(out) in r.stdout
+    assert _listing(study) == inside  # nothing written into the study folder
+    # a file with a drawn ROI is not overwritten without --merge
+    drawn = _drawn(ann, "L3 superior")
+    write_annotations(Annotations([drawn], study_instance_uid=ann.study_instance_uid), out)
+    text = out.read_text()
+    r = _run("propose", str(study))
+    assert r.returncode == 1 and "--merge" in r.stderr
+    assert out.read_text() == text
+    r = _run("propose", str(study), "--merge", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["merge"]["kept_drawn"] == ["L3 superior"]
+    assert [b["vertebra"] for b in doc["bodies"]] == LEVELS
+    merged = read_annotations(out)
+    assert [x for x in merged.rois if str(x.label) == "L3 superior"] == [drawn]
+    assert len(merged.rois) == len(ann.rois)
+    # -o FILE elsewhere, shifted labels, other band settings; never inside the study folder
+    other = tmp_path / "other.modic.json"
+    r = _run("propose", str(study), "-o", str(other), "--shift", "-1", "--band-height", "3")
+    assert r.returncode == 0, r.stderr
+    names = {str(x.label) for x in read_annotations(other).rois}
+    assert "T11 superior" in names and "L5 superior" in names and "S1 superior" not in names
+    r = _run("propose", str(study), "-o", str(study / "x.modic.json"))
+    assert r.returncode == 1 and "inside the study folder" in r.stderr
+    assert _listing(study) == inside
+
+
+def test_cli_bad_input(tmp_path: Path) -> None:
+    r = _run("propose", str(_noise_study(tmp_path / "noise")), "-o", str(tmp_path / "n.json"))
+    assert r.returncode == 1
+    assert "no vertebral column found" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "n.json").exists()
+    r = _run("propose", str(tmp_path / "missing"))
+    assert r.returncode == 2 and "no such file or folder" in r.stderr
+
+
+def test_batch_propose_classifies_unannotated_studies(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _copy_sample("siemens_15T_type1_type2", root)
+    _copy_sample("ge_3T_type3_mixed12", root)
+    shutil.copy(sample_study_path("ge_3T_type3_mixed12").with_suffix(".modic.json"), root)
+    before = _listing(root)
+    out = tmp_path / "out"
+    r = _run("batch", str(root), "-o", str(out), "--propose", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert _listing(root) == before  # nothing written into the input
+    assert (out / "proposed" / "siemens_15T_type1_type2.modic.json").is_file()
+    import csv
+
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    origin = {(row["study"], row["roi_origin"]) for row in rows}
+    summary = json.loads((out / "summary.json").read_text())
+    (proposed_key,) = summary["proposed_studies"]
+    assert {o for k, o in origin if k == proposed_key} == {"proposed"}
+    assert {o for k, o in origin if k != proposed_key} == {"drawn"}
+    assert sum(1 for row in rows if row["study"] == proposed_key) == 13  # T12 ... S1 superior
+    assert summary["studies"]["ok"] == 2
+    dicts = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {d["roi_origin"] for d in dicts if d["study"] == proposed_key} == {"proposed"}
+    # a batch without --propose leaves the unannotated study out, as before
+    r = _run("batch", str(root), "-o", str(tmp_path / "out2"), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    rows2 = list(csv.DictReader((tmp_path / "out2" / "results.csv").open()))
+    assert {row["study"] for row in rows2} == {k for k, _ in origin if k != proposed_key}
+    assert "roi_origin" not in rows2[0]
