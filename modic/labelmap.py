@@ -315,7 +315,8 @@ class LabelVolume:
     frame_of_reference_uid : str
         DICOM SEG only.
     names : dict of int to str
-        DICOM SEG: segment number -> SegmentLabel.
+        Named segments: DICOM SEG segment number -> SegmentLabel; 3D Slicer ``.seg.nrrd``
+        ``SegmentN_LabelValue`` -> ``SegmentN_Name``.
     """
 
     array: NDArray[np.int64]
@@ -520,7 +521,17 @@ def _read_nrrd(path: Path) -> LabelVolume:
     affine = np.eye(4)
     affine[:3, :3] = (dirs * flip).T  # column i: direction of array axis i, in LPS
     affine[:3, 3] = np.asarray(header["space origin"], dtype=float) * flip
-    return LabelVolume(_integer_labels(path, arr), affine, path, "nrrd")
+    # a 3D Slicer segmentation (.seg.nrrd) names its segments: SegmentN_Name, SegmentN_LabelValue
+    names: dict[int, str] = {}
+    for key, value in header.items():
+        m = re.fullmatch(r"Segment(\d+)_Name", str(key))
+        if m:
+            raw = header.get(f"Segment{m.group(1)}_LabelValue", int(m.group(1)) + 1)
+            try:
+                names[int(str(raw).strip())] = str(value)
+            except ValueError:
+                continue
+    return LabelVolume(_integer_labels(path, arr), affine, path, "nrrd", names=names)
 
 
 def _read_seg(path: Path) -> LabelVolume:
@@ -693,9 +704,9 @@ def derive_regions(
     path : str or PathLike
         NIfTI, NRRD or DICOM SEG label map.
     convention : str or LabelConvention, optional
-        A name of :data:`CONVENTIONS`. Required for NIfTI and NRRD; a DICOM SEG is read by
-        its segment names unless a convention is given (then its segment numbers are the
-        tool's labels).
+        A name of :data:`CONVENTIONS`. Required for NIfTI and unnamed NRRD; a DICOM SEG or
+        a 3D Slicer ``.seg.nrrd`` is read by its segment names unless a convention is given
+        (then its segment or label numbers are the tool's labels).
     semantic : str or PathLike, optional
         SPINEPS only: its semantic mask (``seg-spine``); the body is then the vertebra's
         label inside the semantic body labels (49, 50).
@@ -839,10 +850,12 @@ def _box(lo: NDArray[np.float64], hi: NDArray[np.float64]) -> str:
 def _resolve_convention(vol: LabelVolume, convention: str | LabelConvention | None) -> LabelConvention:
     if convention is not None and not (isinstance(convention, str) and convention.lower() == SEGMENT_NAMES):
         return get_convention(convention, vol.path)
-    if vol.kind != "dicom-seg":
+    if not vol.names:
         if convention is not None:
             raise LabelMapError(
-                vol.path, f"{SEGMENT_NAMES!r} is for DICOM SEG files, whose segments are named"
+                vol.path,
+                f"{SEGMENT_NAMES!r} is for files whose segments are named (DICOM SEG, a 3D Slicer "
+                ".seg.nrrd); this one names none",
             )
         names = sorted({c.name for c in CONVENTIONS.values()})
         raise LabelMapError(
@@ -865,7 +878,7 @@ def _resolve_convention(vol: LabelVolume, convention: str | LabelConvention | No
     sacrum = next((k for k, v in mapping.items() if v == "S1"), None)
     return LabelConvention(
         name=SEGMENT_NAMES,
-        tool="DICOM SEG",
+        tool="DICOM SEG" if vol.kind == "dicom-seg" else "3D Slicer segmentation",
         vertebrae=mapping,
         sacrum=sacrum,
         source="the SegmentLabel of each segment",
@@ -1016,7 +1029,7 @@ def rois_from_labelmap(
         Which tool made it: ``"totalspineseg"``, ``"spineps"``,
         ``"totalsegmentator-vertebrae_mr"`` (``"vertebrae_mr"``),
         ``"totalsegmentator-total_mr"`` (``"total_mr"``); a DICOM SEG may be read by its
-        segment names instead (the default for SEG).
+        segment names instead (the default for DICOM SEG and 3D Slicer ``.seg.nrrd``).
     semantic : str or PathLike, optional
         SPINEPS's semantic mask, to take the vertebral body from it.
     settings : BandSettings, optional

@@ -261,3 +261,26 @@ def write_seg(path: Path, volume: object, t: TruthLabels, segment_label: str = "
     )
     seg.save_as(str(path))
     return path
+
+
+def write_slicer_seg_nrrd(path: Path, data: NDArray[np.int64], grid: Grid, names: dict[int, str]) -> Path:
+    """A 3D Slicer segmentation as Slicer writes one layer of it (``.seg.nrrd``): a leading
+    ``list`` axis of size 1, RAS space, and ``SegmentN_Name`` / ``SegmentN_LabelValue``
+    key/value pairs naming each label value."""
+    import nrrd
+
+    flip = np.array([-1.0, -1.0, 1.0])
+    dirs = np.vstack([np.full(3, np.nan), grid.affine_lps[:3, :3].T * flip])
+    header: dict[str, object] = {
+        "space": "right-anterior-superior",
+        "space directions": dirs,
+        "space origin": grid.affine_lps[:3, 3] * flip,
+        "kinds": ["list", "domain", "domain", "domain"],
+        "encoding": "gzip",
+    }
+    for i, (value, name) in enumerate(sorted(names.items())):
+        header[f"Segment{i}_Name"] = name
+        header[f"Segment{i}_LabelValue"] = str(value)
+        header[f"Segment{i}_Layer"] = "0"
+    nrrd.write(str(path), data.reshape((1, *grid.shape)).astype(np.uint8), header, index_order="F")
+    return path

@@ -23,6 +23,7 @@ from labelmaps import (
     write_nifti,
     write_nrrd,
     write_seg,
+    write_slicer_seg_nrrd,
 )
 
 import modic
@@ -197,6 +198,21 @@ def test_totalspineseg_nrrd_lps_with_flipped_axes(siemens: Case) -> None:
     )
     ann = rois_from_labelmap(siemens.study, path, convention="totalspineseg")
     check_against_truth(siemens, ann, LUMBAR, s1=True)
+
+
+def test_slicer_seg_nrrd_by_segment_names(siemens: Case) -> None:
+    # numbers of no tool (a person's own segmentation in 3D Slicer), named per segment
+    own = {"T12": 7, "L1": 11, "L2": 12, "L3": 13, "L4": 14, "L5": 15, "sacrum": 20}
+    data = np.zeros(siemens.labels.whole.shape, dtype=np.int64)
+    for k, name in enumerate(siemens.labels.names, start=1):
+        data[siemens.labels.whole == k] = own["sacrum" if name.startswith("S") else name]
+    names = {v: ("Sacrum" if k == "sacrum" else f"{k} vertebra") for k, v in own.items()}
+    path = write_slicer_seg_nrrd(siemens.folder / "Segmentation.seg.nrrd", data, siemens.grid, names)
+    vol = read_labelmap(path)
+    assert vol.names[14] == "L4 vertebra" and vol.array.ndim == 3
+    ann = rois_from_labelmap(siemens.study, path)
+    check_against_truth(siemens, ann, LUMBAR, s1=True)
+    assert one(ann, "L4 body").source == "3D Slicer segmentation Segmentation.seg.nrrd label 14"
 
 
 def test_body_only_labels(siemens: Case) -> None:

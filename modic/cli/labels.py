@@ -37,7 +37,7 @@ def add_labels_arguments(p: argparse.ArgumentParser) -> None:
         type=str.lower,
         choices=names,
         help=f"which tool made the label map: {', '.join(names)} (required for NIfTI and NRRD; a DICOM "
-        "SEG is read by its segment names by default)",
+        "SEG or a 3D Slicer .seg.nrrd is read by its segment names by default)",
     )
     g.add_argument(
         "--labels-semantic", metavar="FILE", help="SPINEPS only: its semantic mask, to take the body from it"
