@@ -61,7 +61,7 @@ def segment_codes(roi: ROI) -> tuple[Any, Any, list[Any]]:
 def _description(roi: ROI, number: int, study_uid: str) -> Any:
     hd = _hd()
     category, kind, regions = segment_codes(roi)
-    origin = getattr(roi, "origin", "drawn")
+    origin = roi.origin
     algorithm = None
     algorithm_type = hd.seg.SegmentAlgorithmTypeValues.MANUAL
     if origin in ("proposed", "derived"):
@@ -72,7 +72,7 @@ def _description(roi: ROI, number: int, study_uid: str) -> Any:
             name="modic",
             family=codes.cid7162.MorphologicalOperations,
             version=__version__,
-            source=(getattr(roi, "source", "") or None),
+            source=roi.source or None,
         )
     return hd.seg.SegmentDescription(
         segment_number=number,

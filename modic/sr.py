@@ -339,10 +339,6 @@ def _polyline(shape: Shape) -> NDArray[np.float64]:
     return np.vstack([pts, pts[:1]])
 
 
-def _label_text(label: RoiLabel) -> str:
-    return str(label)
-
-
 def _roi_record(roi: ROI) -> dict[str, Any]:
     """What the standard content cannot hold: the id, the exact shape of a non-polygon,
     author, times, tool version, comment, origin and source."""
@@ -357,8 +353,8 @@ def _roi_record(roi: ROI) -> dict[str, Any]:
         "modified": roi.modified,
         "tool_version": roi.tool_version,
         "comment": roi.comment,
-        "origin": getattr(roi, "origin", "drawn"),
-        "source": getattr(roi, "source", ""),
+        "origin": roi.origin,
+        "source": roi.source,
     }
     if not isinstance(roi.shape, Polygon):
         rec["shape"] = roi.shape.to_dict()
@@ -393,7 +389,6 @@ def _num(
     low: float | None = None,
     high: float | None = None,
     images: Sequence[Any] | None = None,
-    coordinates: Sequence[Any] | None = None,
 ) -> Any:
     hd = _hd()
     props = None
@@ -409,7 +404,6 @@ def _num(
         method=method,
         properties=props,
         referenced_images=images or None,
-        referenced_coordinates=coordinates or None,
     )
 
 
@@ -526,7 +520,7 @@ class _Writer:
         items.append(
             sr.TextContentItem(
                 name=_code(*_DCM_COMMENT),
-                value=_label_text(label),
+                value=str(label),
                 relationship_type=sr.RelationshipTypeValues.CONTAINS,
             )
         )
@@ -1025,10 +1019,6 @@ def read_sr(
                 src += f" ({tracking})"
             kwargs.update(origin="imported", source=src)
         try:
-            rois.append(ROI(label, shape, plane, **kwargs))
-        except TypeError:  # annotations without origin/source (format 1.0)
-            kwargs.pop("origin", None)
-            kwargs.pop("source", None)
             rois.append(ROI(label, shape, plane, **kwargs))
         except AnnotationFormatError as exc:
             notes.append(f"{where}: {exc}")
