@@ -213,8 +213,10 @@ def volume_points(geometry: object) -> NDArray[np.float64]:
     return np.concatenate([g.positions[s] + offs for s in range(n)])  # type: ignore[attr-defined]
 
 
-def write_seg(path: Path, volume: object, t: TruthLabels, segment_label: str = "{name}") -> Path:
-    """A DICOM SEG (highdicom, BINARY) on the planes of ``volume`` (a modic Volume, e.g. the
+def write_seg(
+    path: Path, volume: object, t: TruthLabels, segment_label: str = "{name}", seg_type: str = "BINARY"
+) -> Path:
+    """A DICOM SEG (highdicom, BINARY or LABELMAP) on the planes of ``volume`` (a modic Volume, e.g. the
     T2), one segment per lumbar vertebra and the sacrum, named ``segment_label`` (``{name}``
     is "L4" or "sacrum", ``{tool}`` style names such as "vertebrae_L4" work too)."""
     import highdicom as hd
@@ -248,7 +250,7 @@ def write_seg(path: Path, volume: object, t: TruthLabels, segment_label: str = "
     seg = hd.seg.Segmentation(
         source_images=sources,
         pixel_array=arr,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segmentation_type=hd.seg.SegmentationTypeValues[seg_type],
         segment_descriptions=descs,
         series_instance_uid=hd.UID(),
         series_number=99,

@@ -227,12 +227,30 @@ def test_body_only_labels(siemens: Case) -> None:
 
 
 @pytest.fixture(scope="module")
-def seg_on_t2(siemens: Case) -> Path:
-    pytest.importorskip("highdicom")
+def t2_truth(siemens: Case) -> TruthLabels:
     t2 = siemens.study.t2
     assert t2 is not None
-    labels = truth_labels(siemens.truth, volume_points(t2.geometry), t2.geometry.shape)
-    return write_seg(siemens.folder / "seg.dcm", t2, labels, "vertebrae_{name}")
+    return truth_labels(siemens.truth, volume_points(t2.geometry), t2.geometry.shape)
+
+
+@pytest.fixture(scope="module")
+def seg_on_t2(siemens: Case, t2_truth: TruthLabels) -> Path:
+    pytest.importorskip("highdicom")
+    assert siemens.study.t2 is not None
+    return write_seg(siemens.folder / "seg.dcm", siemens.study.t2, t2_truth, "vertebrae_{name}")
+
+
+def test_label_map_seg_reads_as_the_binary_one(siemens: Case, t2_truth: TruthLabels, seg_on_t2: Path) -> None:
+    # Label Map Segmentation Storage (one frame per plane, pixel values = segment numbers)
+    assert siemens.study.t2 is not None
+    path = write_seg(siemens.folder / "labelmap_seg.dcm", siemens.study.t2, t2_truth, "{name}", "LABELMAP")
+    a, b = read_labelmap(seg_on_t2), read_labelmap(path)
+    assert np.array_equal(a.array, b.array)
+    assert b.names[4] == "L4"
+    x = rois_from_labelmap(siemens.study, seg_on_t2)
+    y = rois_from_labelmap(siemens.study, path)
+    assert [str(r.label) for r in x] == [str(r.label) for r in y]
+    assert all(np.array_equal(p.pixel_mask(), q.pixel_mask()) for p, q in zip(x, y, strict=True))
 
 
 def test_dicom_seg_on_the_t2_grid_by_segment_names(siemens: Case, seg_on_t2: Path) -> None:
