@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,16 +34,17 @@ from modic.teaching import (
     TeachingSession,
     TraineeAnswer,
     cohen_kappa,
-    kappa_interval,
     default_log_dir,
     feedback_figure,
     grade,
+    kappa_interval,
     list_cases,
     load_case,
     log_attempt,
     read_answer,
     read_attempts,
     roi_dice,
+    shape_disagreement,
     shipped_cases_dir,
     summary,
     type_credit,
@@ -247,6 +249,11 @@ def _check_grade(d: dict[str, Any], dice_l4: float) -> None:
     assert rows["L1 superior"]["credit"] == 0.0
     assert all(rows[k]["credit"] == 1.0 for k in rows if k not in ("L1 superior", "L4 inferior"))
     assert (d["n_missed"], d["n_roi_compared"], d["n_roi_match"]) == (1, 2, 1)
+    # the extent: the trainee's Udby grade against the key's, and what modic measured in the
+    # key's ROI (the sample's change reaches 35 % of L4: grade B)
+    assert rows["L4 inferior"]["key_extent"] == "B" and rows["L4 inferior"]["extent_agrees"] is True
+    assert rows["L4 inferior"]["classifier_in_key_roi"]["extent"]["height_grade"] == "B"
+    assert rows["L3 inferior"]["extent_agrees"] is None
 
 
 def test_grade_a_saved_answer_on_the_command_line(
@@ -354,16 +361,89 @@ def test_a_roi_drawn_on_another_series_is_compared_in_patient_space(authored: Pa
 
 
 def test_feedback_figure(authored: Path, answer_file: Path, tmp_path: Path) -> None:
+    """Every sequence at the graded level, the trainee's and the key's outlines on each, and
+    the voxel-type map (the answer 1/2 is a mixed type)."""
     g = grade(load_case(authored), read_answer(answer_file))
     fig = feedback_figure(g)
     png = tmp_path / "feedback.png"
     fig.savefig(png, dpi=60)
     assert png.stat().st_size > 10_000
-    you, key = fig.axes[0], fig.axes[1]
-    assert you.get_title().startswith("Your ROIs") and key.get_title().startswith("Key")
-    you_labels = {t.get_text() for t in you.texts}
-    assert "L4 inf: 1/2  Dice " + f"{g.row(L4I).dice:.2f}" in you_labels
-    assert {"L4 inf: 1 (B)", "L5 sup: 2"} <= {t.get_text() for t in key.texts}
+    titles = [ax.get_title() for ax in fig.axes]
+    # one level (L4/L5 holds both changes), T1, T2 and STIR side by side, then the voxel map
+    assert [t.split(" · ")[:2] for t in titles] == [["L4/L5", "T1"], ["L4/L5", "T2"], ["L4/L5", "STIR"],
+                                                   ["L4/L5", "voxel types in the key's ROI"]]  # fmt: skip
+    first = {t.get_text() for t in fig.axes[0].texts}
+    assert {"key L4 inf: 1 (B)", "key L5 sup: 2", "you L5 sup: 2 · Dice 1.00"} <= first
+    assert f"you L4 inf: 1/2 · Dice {g.row(L4I).dice:.2f}" in first
+    for ax in fig.axes[:3]:  # each sequence shows both outlines of both endplates: 2 key + 2 yours
+        styles = [line.get_linestyle() for line in ax.lines]
+        assert styles.count("-.") >= 2 and styles.count("-") >= 2
+    heading = fig.subfigs[0]._suptitle.get_text()
+    assert "L4 inferior: you 1/2, key 1 (B) (half credit), Dice" in heading
+    (voxel_map,) = [im for im in fig.axes[3].images if im.get_gid() == "modic-voxel-types"]
+    assert voxel_map.get_array().shape[-1] == 4
+
+
+def test_voxel_type_map_agrees_with_the_classifier(authored: Path) -> None:
+    """The map's voxel types are the classifier's: over the voxels it keeps, the share of each
+    type is the result's fractions; the truth of the sample study is Modic 1 at L4 inferior."""
+    from modic.teaching.feedback import voxel_type_map
+
+    case = load_case(authored)
+    g = grade(case, TraineeAnswer(types={"L4 inferior": "1"}))
+    key = case.key_roi(L4I)
+    assert key is not None and g.row(L4I).key_result is not None
+    rr, cc, codes = voxel_type_map(g.study, key, case.references())
+    assert rr.size == cc.size == codes.size == int(key.pixel_mask().sum())
+    kept = codes[codes != 5]
+    assert kept.size == rr.size - g.row(L4I).key_result.excluded_voxels
+    share = {str(c): float(np.mean(kept == c)) for c in range(4)}
+    assert share["1"] > 0.5
+    for c in "0123":
+        assert share[c] == pytest.approx(g.row(L4I).key_result.fractions[c], abs=0.02)
+
+
+def test_shape_disagreement_in_words() -> None:
+    """On a sagittal plane of 1 mm pixels (image y towards the feet), an L4 inferior band
+    5 mm tall and 30 mm long whose disc-side edge (the endplate) is at y = 35."""
+    plane = ImagePlane("1.2", "1.2.3", 1, 64, 64, (0, 0, 0), (0, 1, 0, 0, 0, -1), (1.0, 1.0))
+    band = ROI(L4I, Rectangle(10, 30, 40, 35), plane)
+
+    def said(x0: float, y0: float, x1: float, y1: float, label: RoiLabel = L4I) -> str:
+        return shape_disagreement(ROI(label, Rectangle(x0, y0, x1, y1), plane), band)
+
+    assert said(10, 30, 40, 35) == ""  # the same band
+    assert said(10, 21, 40, 35) == "your ROI is 14 mm tall; the expected band is 5 mm next to the endplate"
+    assert said(10, 34, 40, 35) == "your ROI is 1 mm tall; the expected band is 5 mm"
+    assert said(10, 24, 40, 29) == "its edge lies 6 mm from the endplate (the band starts at the endplate)"
+    assert said(10, 33, 40, 38) == "it reaches 3 mm past the endplate, into the disc"
+    assert said(10, 30, 20, 35) == "it covers 10 mm of the band's 30 mm along the endplate"
+    assert said(20, 30, 50, 35) == "it is shifted 10 mm along the endplate from the band"
+    # a superior endplate has its disc towards the head: the same band's endplate is at y = 30
+    l5s = RoiLabel.parse("L5 superior")
+    band = ROI(l5s, Rectangle(10, 30, 40, 35), plane)
+    assert (
+        said(10, 36, 40, 41, l5s) == "its edge lies 6 mm from the endplate (the band starts at the endplate)"
+    )
+
+
+def test_low_dice_is_explained_in_the_grade(authored: Path) -> None:
+    case = load_case(authored)
+    key = case.key_roi(L4I)
+    assert key is not None
+    rr, cc = np.nonzero(key.pixel_mask())
+    tall = ROI(L4I, Rectangle(cc.min(), rr.min() - 20, cc.max() + 1, rr.max() + 1), key.image)
+    g = grade(case, TraineeAnswer(Annotations([tall]), types={"L4 inferior": "1"}))
+    row = g.row(L4I)
+    assert row.dice is not None and row.dice < 0.5
+    assert row.shape_note.startswith("your ROI is ") and "the expected band is" in row.shape_note
+    assert f"why: {row.shape_note[:40]}" in " ".join(g.to_text(width=400).split())
+    assert g.to_dict()["endplates"][list(case.key).index(L4I)]["roi_shape"] == row.shape_note
+    # a matching ROI gets no shape note
+    same = grade(
+        case, TraineeAnswer(Annotations([ROI(L4I, key.shape, key.image)]), types={"L4 inferior": "1"})
+    )
+    assert same.row(L4I).shape_note == ""
 
 
 # ----------------------------------------------------------------------------------------
@@ -425,7 +505,10 @@ def test_summary_kappa_against_a_hand_computed_example(tmp_path: Path) -> None:
     text = s.to_text()
     assert "kappa 0.56-0.74 (Fayad 2009); 0.59 (Carrino 2009)" in text
     assert "0.58 [" in text and "(7, 4)" in text and "too few" in text
-    assert "Found, by the key's type (ann): normal: 3 of 3, type 1: 1 of 2, type 2: 1 of 2, type 3: 0 of 1" in text
+    assert (
+        "Found, by the key's type (ann): normal: 3 of 3, type 1: 1 of 2, type 2: 1 of 2, type 3: 0 of 1"
+        in text
+    )
     assert "Warning: ann: kappa over 7 endplates with 4 Modic changes in the keys is too uncertain" in text
     assert summary(log).to_dict() == s.to_dict()
 
@@ -530,10 +613,74 @@ def test_shipped_cases_regenerate_byte_for_byte(tmp_path: Path) -> None:
     ).read_bytes()
 
 
-def test_list_command(home: dict[str, str]) -> None:
-    r = run("list", str(shipped_cases_dir()), env=home)
+def _spoilers() -> list[str]:
+    """The titles and tags of the shipped cases: what a trainee must not see before submitting."""
+    cases = list_cases(shipped_cases_dir())
+    assert len(cases) == 3
+    return [c.title for c in cases] + [t for c in cases for t in _telling_tags(c)]
+
+
+def _telling_tags(case: Any) -> list[str]:
+    """The tags that tell the answer (types, levels); "3 T" is also in the history."""
+    return [t for t in case.tags if not re.fullmatch(r"[\d.]+ T", t)]
+
+
+def test_list_command_shows_no_titles_or_tags_before_an_attempt(tmp_path: Path, home: dict[str, str]) -> None:
+    log = tmp_path / "log"
+    r = run("list", str(shipped_cases_dir()), "--trainee", "fay", "--log-dir", str(log), env=home)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0].startswith(" 1. t1-decides  Modic 1 vs 2 across one disc: the T1 decides")
+    assert r.stdout.splitlines()[0] == " 1. t1-decides  (beginner, 11 endplates)"
+    for spoiler in _spoilers():
+        assert spoiler not in r.stdout, spoiler
+    assert "Titles and tags are shown after your first submitted attempt" in r.stderr
+    r = run("list", str(shipped_cases_dir()), "--trainee", "fay", "--log-dir", str(log), "--json", env=home)
+    doc = json.loads(r.stdout)
+    assert [c["revealed"] for c in doc["cases"]] == [False] * 3
+    assert all("title" not in c and "tags" not in c for c in doc["cases"])
+    # fay submits t1-decides: its title and tags (only its own) are shown from then on
+    case = load_case(shipped_cases_dir() / "t1-decides")
+    log_attempt(grade(case, TraineeAnswer(types={"L4 inferior": "1"}), trainee="fay"), log)
+    r = run("list", str(shipped_cases_dir()), "--trainee", "fay", "--log-dir", str(log), env=home)
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(" 1. t1-decides  Modic 1 vs 2 across one disc: the T1 decides  (beginner")
+    assert "best score" in lines[0] and "[type 1, type 2" in lines[0]
+    others = "\n".join(lines[1:])
+    for spoiler in _spoilers()[1:3]:
+        assert spoiler not in others
+    # another trainee still sees none; the teacher's --reveal shows all
+    r = run("list", str(shipped_cases_dir()), "--trainee", "gus", "--log-dir", str(log), env=home)
+    assert "Modic 1 vs 2" not in r.stdout
+    r = run("list", str(shipped_cases_dir()), "--reveal", "--log-dir", str(log), "--json", env=home)
+    assert [c["title"] for c in json.loads(r.stdout)["cases"]] == _spoilers()[:3]
+
+
+def test_the_answer_sheet_shows_no_spoiler_before_submitting() -> None:
+    """The sheet's texts, read back from the figure on Agg: no title or tag before Submit,
+    both after; the instructions say where the annotator is."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    case = load_case(shipped_cases_dir() / "sclerosis-and-mixed")
+    closed: list[AnswerSheet] = []
+    sheet = AnswerSheet(case, where="notebook", on_close=closed.append, notice="Resumed your draft")
+    FigureCanvasAgg(sheet.figure)
+    sheet.figure.canvas.draw()
+    before = "\n".join(sheet.texts())
+    assert case.title not in before
+    prose = "\n".join(t.get_text() for t in sheet.figure.texts)  # header, history, instructions
+    # the table's column heads are "type 1" ...: tags are looked for in the prose
+    for tag in _telling_tags(case):
+        assert tag not in prose, tag
+    assert "Blind read: an intermediate case, 11 endplates" in before
+    assert "Above, in the annotator: draw an ROI" in before and "In the annotator window" not in before
+    assert "Resumed your draft" in before and "Close" in sheet.texts()
+    sheet.reveal(grade(case, TraineeAnswer(types={"L3 inferior": "3"})))
+    after = "\n".join(sheet.texts())
+    assert case.title in after and all(tag in after for tag in case.tags)
+    assert "Done" in sheet.texts() and "Resumed your draft" not in after
+    _press(sheet.figure, sheet.close_button_ax)
+    assert closed == [sheet]
+    with pytest.raises(ValueError, match="where must be one of"):
+        AnswerSheet(case, where="elsewhere")
 
 
 # ----------------------------------------------------------------------------------------
@@ -706,12 +853,16 @@ def test_answer_sheet_clicks_keys_submit_and_reveal() -> None:
 # ----------------------------------------------------------------------------------------
 # the notebook session around the annotator, driven on Agg (no window)
 # ----------------------------------------------------------------------------------------
-def _press_button(sheet: AnswerSheet) -> None:
-    canvas = sheet.figure.canvas
-    bbox = sheet.button_ax.get_window_extent()
+def _press(fig: Any, ax: Any) -> None:
+    canvas = fig.canvas
+    bbox = ax.get_window_extent()
     x, y = (bbox.x0 + bbox.x1) / 2, (bbox.y0 + bbox.y1) / 2
     for name in ("button_press_event", "button_release_event"):
         canvas.callbacks.process(name, MouseEvent(name, canvas, x, y, button=1))
+
+
+def _press_button(sheet: AnswerSheet) -> None:
+    _press(sheet.figure, sheet.button_ax)
 
 
 def test_teaching_session_start_draw_commit_submit_feedback(tmp_path: Path) -> None:
@@ -730,11 +881,19 @@ def test_teaching_session_start_draw_commit_submit_feedback(tmp_path: Path) -> N
     assert rois_draft.parent == log / "drafts" / "carol"
     assert len(read_annotations(rois_draft)) == 1
     assert json.loads(types_draft.read_text()) == {"L4 inferior": "1"}
-    # an interrupted attempt resumes from the drafts
+    assert session.resumed == ""  # nothing to resume the first time
+    # an interrupted attempt resumes from the drafts, and says so on the sheet
     again = TeachingSession(case, "carol", log, study=session.study).start()
     assert again.sheet is not None and again.sheet.types == sheet.types
     assert again.annotator is not None and len(again.annotator.annotations) == 1
-    again.close()
+    assert re.fullmatch(r"Resumed your draft of \d{4}-\d\d-\d\d \d\d:\d\d UTC: 1 ROI, 1 type", again.resumed)
+    assert again.resumed in again.sheet.texts()
+    # no title, tag or case id in the sheet's texts before submitting (the id names the change here)
+    assert case.title not in "\n".join(again.sheet.texts())
+    for tag in _telling_tags(case):
+        assert tag not in "\n".join(t.get_text() for t in again.sheet.figure.texts)
+    _press(again.sheet.figure, again.sheet.close_button_ax)  # Close: the draft is kept
+    assert rois_draft.exists() and types_draft.exists()
     for label in case.key:
         if label not in sheet.types:
             session.set_type(str(label), "0")
@@ -774,6 +933,9 @@ def test_run_command_without_a_window(tmp_path: Path, home: dict[str, str]) -> N
     r = run("run", cases, "--case", "t1-decides", "--trainee", "dan", "--log-dir", str(tmp_path), env=home)
     assert r.returncode == 1, r.stderr
     assert "History: 48-year-old" in r.stdout and "Not submitted" in r.stdout
+    assert "Case t1-decides (beginner, 11 endplates)" in r.stdout
+    for spoiler in _spoilers():  # neither in the listing nor before the read
+        assert spoiler not in r.stdout, spoiler
     r = run("run", cases, "--case", "t1-decides", "--log-dir", str(Path(cases) / "log"), env=home)
     assert r.returncode == 1 and "inside the case folder" in r.stderr
     assert not (Path(cases) / "log").exists()

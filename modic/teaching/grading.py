@@ -235,6 +235,13 @@ class EndplateGrade:
         return self.answer_type is None
 
     @property
+    def extent_agrees(self) -> bool | None:
+        """The trainee's Udby grade equals the key's; None when either gives none."""
+        if self.key_extent is None or self.answer_extent is None:
+            return None
+        return self.key_extent == self.answer_extent
+
+    @property
     def roi_match(self) -> bool | None:
         """Dice >= 0.8; None when there is no Dice."""
         return None if self.dice is None else self.dice >= DICE_MATCH
@@ -256,6 +263,7 @@ class EndplateGrade:
             "verdict": self.verdict,
             "key_extent": self.key_extent,
             "answer_extent": self.answer_extent,
+            "extent_agrees": self.extent_agrees,
             "dice": None if self.dice is None else round(self.dice, 4),
             "roi_match": self.roi_match,
             "roi_note": self.roi_note,
@@ -274,6 +282,8 @@ def _result_dict(result: ModicResult | None, note: str) -> dict[str, Any] | None
         "confidence": round(result.confidence, 3),
         "sir": {r.value: round(s.ratio, 4) for r, s in result.ratios.items()},
         "explanation": result.explanation,
+        # how far the change reaches (modic.extent: Udby grade, share of the body height), or None
+        "extent": None if result.extent is None else result.extent.to_dict(),
         # how the type was reached; for "indeterminate" why the classifier cannot type it
         "reason": result.reason,
         "note": note,
@@ -430,6 +440,13 @@ def _row_text(r: EndplateGrade, width: int) -> list[str]:
             details.append(
                 f"extent (Udby): you said {r.answer_extent}, the key says {r.key_extent or '-'}{agree}"
             )
+        measured = [
+            f"{who} {res.extent.height_grade} ({res.extent.height_fraction:.0%} of the body height)"
+            for who, res in (("in the key's ROI", r.key_result), ("in yours", r.trainee_result))
+            if res is not None and res.extent is not None
+        ]
+        if measured:
+            details.append("extent measured by modic: " + ", ".join(measured))
     for d in details:
         out.extend(textwrap.wrap(d, width, initial_indent="    ", subsequent_indent="      "))
     return out
