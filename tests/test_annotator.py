@@ -827,3 +827,33 @@ def test_results_show_the_udby_grade_and_a_body_outline_reclassifies_its_vertebr
     res = live.results[roi.id]
     assert isinstance(res, ModicResult) and res.extent is not None
     assert res.extent.body_source == "outline" and res.extent.height_grade == "B"
+
+
+def test_the_click_that_focuses_the_window_places_no_polygon_vertex(study, tmp_path, monkeypatch):
+    """A window manager hands the click that focuses a window on to it: that click (while the
+    window has not got the focus, or within FOCUS_CLICK_S of gaining it) draws nothing; the
+    next one places the polygon's first vertex."""
+    from modic.annotator import viewer
+
+    ann = open_annotator(study, tmp_path / "case.modic.json")
+    drive = Driver(ann)
+    drive.key("p")
+    polygon = ann._tools[Role.T1].polygon
+    now = [1000.0]
+    monkeypatch.setattr(viewer.time, "monotonic", lambda: now[0])
+    ann.focus_changed(False)  # the trainee worked in another window (the answer sheet)
+    ann.focus_changed(True)  # ... and clicks on the annotator: focus in, then the click
+    drive.click("T1", (30, 30))
+    assert len(polygon.verts) == 0 and not ann._tools[Role.T1].drawing_in_progress()
+    now[0] += 1.0
+    drive.click("T1", (30, 30))
+    assert len(polygon.verts) == 1  # the first real click starts the polygon
+    # lost focus (the click arrives before the focus-in): also only focuses
+    ann._tools[Role.T1].cancel()
+    ann.focus_changed(False)
+    drive.click("T1", (40, 40))
+    assert len(polygon.verts) == 0
+    now[0] += viewer.FOCUS_CLICK_S + 0.01
+    for xy in [(40, 40), (60, 40), (60, 60), (40, 40)]:
+        drive.click("T1", xy)
+    assert len(ann.annotations) == 1  # a whole polygon, drawn after the focusing click

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -75,6 +77,11 @@ _HOW_TO_DRAW = {
     "freehand": "drag around the region",
 }
 _NOTEBOOK_SIZE = (11.0, 5.0)
+#: A left click this soon (seconds) after the window gained the keyboard focus, or while it
+#: has not got it, only focuses the window: it starts no shape (a window manager hands the
+#: focusing click on to the window; without this it placed a stray polygon vertex). About
+#: twice the usual 150 ms between a window manager's FocusIn and the replayed click.
+FOCUS_CLICK_S = 0.35
 
 
 def default_annotation_path(study: LoadedStudy) -> Path:
@@ -160,7 +167,7 @@ def offscreen_figure(figsize: tuple[float, float]) -> Figure:
 class _Drag:
     """A mouse drag the annotator handles itself (not a selector)."""
 
-    kind: str  # "window", "pan" or "move"
+    kind: str  # "window", "pan", "move" or "focus" (a click that only focuses the window)
     role: Role
     x: float  # display pixels at the press
     y: float
@@ -280,6 +287,9 @@ class Annotator:
         self.figure.set_facecolor(THEME["figure"])
         # Our handlers first: they must run before the selectors' (to lock them out of drags).
         self._cids = self._connect()
+        self._has_focus = True  # until the window toolkit says otherwise
+        self._focus_time = -math.inf
+        self._bind_focus()
         self.panes: dict[Role, Pane] = {}
         self._layout()
         self._tools = {
@@ -350,6 +360,27 @@ class Annotator:
             canvas.mpl_connect("close_event", self._on_close),
             canvas.mpl_connect("resize_event", self._on_resize),
         ]
+
+    def _bind_focus(self) -> None:
+        """Follow the keyboard focus of a Tk window (other canvases have no focus events)."""
+        window: Any = getattr(self.figure.canvas.manager, "window", None)
+        if not hasattr(window, "bind"):
+            return
+        try:
+            window.bind("<FocusIn>", lambda _e: self.focus_changed(True), add="+")
+            window.bind("<FocusOut>", lambda _e: self.focus_changed(False), add="+")
+        except Exception as exc:  # noqa: BLE001 -- no focus events: every click draws
+            logger.debug("cannot follow the window's focus: %s", exc)
+
+    def focus_changed(self, focused: bool) -> None:
+        """The window gained (True) or lost the keyboard focus: a left click within
+        :data:`FOCUS_CLICK_S` of gaining it, or while it is lost, draws nothing."""
+        if focused and not self._has_focus:
+            self._focus_time = time.monotonic()
+        self._has_focus = bool(focused)
+
+    def _focus_click(self) -> bool:
+        return not self._has_focus or time.monotonic() - self._focus_time < FOCUS_CLICK_S
 
     def _layout(self) -> None:
         """Place panes, sliders, texts (and, on the desktop, the control panel)."""
@@ -1039,6 +1070,12 @@ class Annotator:
             )
             self._lock()
         elif event.button == MouseButton.LEFT and event.xdata is not None and event.ydata is not None:
+            if self._tool != "select" and self._focus_click():
+                # the click that focuses the window: hold the selectors off until its release
+                self._drag = _Drag("focus", pane.role, event.x, event.y)
+                self._lock()
+                self._has_focus, self._focus_time = True, -math.inf
+                return
             if self._tool != "select":
                 for role, tools in self._tools.items():
                     if role is not pane.role and tools.drawing_in_progress():
