@@ -234,10 +234,10 @@ ENDPLATE_LENGTH_RANGE_MM = (15.0, 70.0)
 #: the endplate: deep enough to pass under a concave endplate's rim, above the body's waist.
 ENDPLATE_LINE_DEPTH = 0.25
 #: A body's edge is where sqrt(T1 x T2), relative to the reference marrow, falls below
-#: this (cortical bone: 0.15-0.35 on the phantom's endplates), or a dip (:data:`DIP_MAX`).
-#: Below the classifier's ``cortex_level`` (0.5) so that sclerosis (type 3, about 0.6 on
-#: both sequences, Modic 1988 / SIGNATURES) is not taken for the cortex. Design value.
-EDGE_LEVEL = 0.4
+#: this (cortical bone: 0.15-0.5 on the phantom's endplates), or a dip (:data:`DIP_MAX`):
+#: the classifier's ``cortex_level`` (0.5). Sclerosis (type 3) can be as dark, so a change
+#: with a type-3 component is only measured against a drawn body outline.
+EDGE_LEVEL = 0.5
 #: Along each antero-posterior bin, the change runs from the endplate into the body while
 #: its pixels follow each other with gaps of at most this many pixels; it must start within
 #: ``START_MM`` of the endplate line. A patch of fatty marrow deeper in the body, joined to
@@ -359,7 +359,8 @@ def _smooth3(img: Any) -> Any:
 #: A cortical line next to bright tissue (fat, CSF on T2) is thinner than a pixel and is
 #: read partial-volumed, at 0.3-0.7 of marrow on the phantom: besides anything below the
 #: cortex level, a dip to below ``DIP_MAX`` that lies ``DIP_DEPTH`` below the highest
-#: signal within ``DIP_WINDOW_MM`` on both sides is a cortical line. Marrow noise
+#: signal within ``DIP_WINDOW_MM`` behind it and half that below the highest ahead of it
+#: is a cortical line. Marrow noise
 #: (SNR >= 8: a relative sd <= 0.07 on three averaged lines) makes no such dip, nor does
 #: the edge of a change (a ramp, not a dip). Design values, checked on the phantom.
 DIP_MAX = 0.8
@@ -378,7 +379,9 @@ def _first_boundary(values: Any, level: float, step_mm: float) -> int | None:
     win = np.lib.stride_tricks.sliding_window_view(pad, n + 1)
     left = win[: v.size].max(axis=1)  # max of v[i-n .. i]
     right = win[n : n + v.size].max(axis=1)  # max of v[i .. i+n]
-    dip = (v < DIP_MAX) & (left - v >= DIP_DEPTH) & (right - v >= DIP_DEPTH)
+    # behind (the body's side) a drop of DIP_DEPTH, ahead a rise of half that (a disc or
+    # fat beyond the line may be only a little brighter than partial-volumed cortex)
+    dip = (v < DIP_MAX) & (left - v >= DIP_DEPTH) & (right - v >= DIP_DEPTH / 2)
     hit = np.nonzero((v < level) | dip)[0]
     if not hit.size:
         return None
