@@ -3,7 +3,7 @@
 Sub-commands::
 
     modic teach author STUDY -o CASE [--annotations KEYFILE --type L4i=1 ...] [--link]
-    modic teach list CASES_DIR [--json]
+    modic teach list CASES_DIR [--trainee NAME] [--log-dir D] [--reveal] [--json]
     modic teach run CASES_DIR [--trainee NAME] [--case ID] [--log-dir D]
     modic teach grade CASE --answer ANSWER.json [--trainee NAME] [--log-dir D] [--json]
     modic teach summary [--log-dir D] [--json]
@@ -113,8 +113,21 @@ def add_teach_arguments(p: argparse.ArgumentParser) -> None:
     )
     a.set_defaults(teach_func=_author)
 
-    ls = sub.add_parser("list", help="list the teaching cases under a folder")
+    ls = sub.add_parser(
+        "list",
+        help="list the teaching cases under a folder",
+        description=(
+            "List the cases in CASES_DIR, easiest first. A case's title and tags tell its answer, so "
+            "they are shown only for cases the trainee has submitted (found in the attempt log), or "
+            "for every case with --reveal (for the teacher)."
+        ),
+    )
     ls.add_argument("cases_dir", metavar="CASES_DIR")
+    ls.add_argument(
+        "--trainee", metavar="NAME", help="whose attempts reveal titles (default: your login name)"
+    )
+    ls.add_argument("--log-dir", metavar="D", help="the attempt log folder (default above)")
+    ls.add_argument("--reveal", action="store_true", help="show every case's title and tags (spoilers)")
     ls.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     ls.set_defaults(teach_func=_list)
 
@@ -333,49 +346,70 @@ def _key_draft(output: Path) -> Path:
 
 
 # -- list ----------------------------------------------------------------------------
+def _best_scores(log_dir: Path, trainee: str) -> dict[str, float]:
+    """The trainee's best score per case id, from the attempt log."""
+    from ..teaching.log import read_attempts
+
+    best: dict[str, float] = {}
+    for rec in read_attempts(log_dir):
+        if rec["trainee"] == trainee:
+            best[rec["case"]] = max(best.get(rec["case"], 0.0), float(rec["score"]))
+    return best
+
+
 def _list(args: argparse.Namespace) -> int:
     from ..teaching.case import list_cases
 
     errors: list[tuple[Path, str]] = []
     cases = list_cases(args.cases_dir, errors=errors)
+    best = _best_scores(_log_dir(args), _trainee(args.trainee))
+    revealed = {c.id for c in cases} if args.reveal else set(best)
     if args.json:
         doc = {
-            "cases": [_case_dict(c) for c in cases],
+            "cases": [_case_dict(c, c.id in revealed) for c in cases],
             "errors": [{"folder": str(f), "message": m} for f, m in errors],
         }
         _write(sys.stdout, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
-        _write(sys.stdout, _case_listing(cases))
+        _write(sys.stdout, _case_listing(cases, best, revealed))
+        if len(revealed) < len(cases):
+            _write(
+                sys.stderr,
+                "Titles and tags are shown after your first submitted attempt at a case "
+                "(they give the answer away); --reveal shows them all.\n",
+            )
     if not cases:
         logger.error("no teaching case (a folder with case.json and key.json) under %s", args.cases_dir)
         return EXIT_FAILED
     return EXIT_FAILED if errors else EXIT_OK
 
 
-def _case_dict(case: TeachingCase) -> dict[str, object]:
-    return {
-        "id": case.id,
-        "title": case.title,
-        "difficulty": case.difficulty,
-        "tags": list(case.tags),
-        "endplates": len(case.key),
-        "folder": str(case.path),
-    }
+def _case_dict(case: TeachingCase, revealed: bool) -> dict[str, object]:
+    """A case for ``list --json``: the title and tags only when ``revealed`` (they are spoilers)."""
+    doc: dict[str, object] = {"id": case.id, "difficulty": case.difficulty, "revealed": revealed}
+    if revealed:
+        doc.update(title=case.title, tags=list(case.tags))
+    doc.update(endplates=len(case.key), folder=str(case.path))
+    return doc
 
 
-def _case_listing(cases: list[TeachingCase], scores: dict[str, float] | None = None) -> str:
+def _case_listing(
+    cases: list[TeachingCase], scores: dict[str, float] | None = None, revealed: set[str] | None = None
+) -> str:
+    """One line per case; the title and tags only for the ids in ``revealed``."""
     lines = []
     for i, c in enumerate(cases, start=1):
-        tags = f"  [{', '.join(c.tags)}]" if c.tags else ""
+        shown = revealed is not None and c.id in revealed
+        tags = f"  [{', '.join(c.tags)}]" if c.tags and shown else ""
+        title = f"  {c.title}" if shown else ""
         best = f"  best score {scores[c.id]:.0%}" if scores and c.id in scores else ""
-        lines.append(f"{i:>2}. {c.id}  {c.title}  ({c.difficulty}, {len(c.key)} endplates){tags}{best}")
+        lines.append(f"{i:>2}. {c.id}{title}  ({c.difficulty}, {len(c.key)} endplates){tags}{best}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
 # -- run -----------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
     from ..teaching.case import list_cases
-    from ..teaching.log import read_attempts
 
     cases_dir = Path(args.cases_dir)
     log_dir = _log_dir(args)
@@ -385,20 +419,20 @@ def _run(args: argparse.Namespace) -> int:
     if not cases:
         logger.error("no teaching case under %s", cases_dir)
         return EXIT_FAILED
-    best: dict[str, float] = {}
-    for rec in read_attempts(log_dir):
-        if rec["trainee"] == trainee:
-            best[rec["case"]] = max(best.get(rec["case"], 0.0), float(rec["score"]))
+    best = _best_scores(log_dir, trainee)
     if args.case_id:
         chosen = [c for c in cases if c.id == args.case_id]
         if not chosen:
             logger.error(
-                "no case %r in %s; the cases are:\n%s", args.case_id, cases_dir, _case_listing(cases)
+                "no case %r in %s; the cases are:\n%s",
+                args.case_id,
+                cases_dir,
+                _case_listing(cases, best, set(best)),
             )
             return EXIT_USAGE
         case = chosen[0]
     else:
-        _write(sys.stdout, _case_listing(cases, best))
+        _write(sys.stdout, _case_listing(cases, best, set(best)))
         if not sys.stdin.isatty():
             logger.error("choose a case with --case ID")
             return EXIT_USAGE
@@ -423,7 +457,8 @@ def _run_case(case: TeachingCase, trainee: str, log_dir: Path) -> int:
 
     from ..teaching.session import TeachingSession
 
-    _write(sys.stdout, f"\n{case.title} ({case.difficulty})\n")
+    # the title and tags tell the answer: only the id, the difficulty and the history before reading
+    _write(sys.stdout, f"\nCase {case.id} ({case.difficulty}, {len(case.key)} endplates)\n")
     if case.history:
         _write(sys.stdout, f"History: {case.history}\n")
     _write(

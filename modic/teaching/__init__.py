@@ -40,7 +40,7 @@ from .case import (
     write_case,
 )
 from .feedback import feedback_figure
-from .grading import DICE_MATCH, EndplateGrade, Grade, grade, roi_dice, type_credit
+from .grading import DICE_MATCH, EndplateGrade, Grade, grade, roi_dice, shape_disagreement, type_credit
 from .log import default_log_dir, log_attempt, read_attempts
 from .session import TeachingSession
 from .shipped import SHIPPED_CASES, shipped_cases_dir, write_teaching_cases
@@ -66,6 +66,7 @@ __all__ = [
     "EndplateGrade",
     "type_credit",
     "roi_dice",
+    "shape_disagreement",
     "DICE_MATCH",
     "feedback_figure",
     # log and summary

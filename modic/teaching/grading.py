@@ -25,6 +25,9 @@ Per endplate of the key:
   expert's ROI, both rasterised on the expert ROI's image (the trainee's ROI is carried
   there through patient coordinates); 0 with a note when they were drawn more than half
   a slice apart. Dice >= :data:`DICE_MATCH` (0.8) is a match. Reported, not scored.
+  Below a match, :func:`shape_disagreement` says why in words: the trainee's ROI is taller
+  or thinner than the key's band, lies away from the endplate or runs into the disc, or
+  covers less (or more) of the endplate's length.
 * **What the classifier measured** inside the trainee's ROI and inside the expert's
   (:func:`modic.reading.classify_roi`), side by side: the trainee's ROI against the
   trainee's reference marrow (or the key's, when the trainee drew none: the report says so).
@@ -42,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import __version__
 from .._jsondoc import utc_now
@@ -61,6 +65,7 @@ __all__ = [
     "DICE_MATCH",
     "type_credit",
     "roi_dice",
+    "shape_disagreement",
     "EndplateGrade",
     "Grade",
     "grade",
@@ -186,6 +191,88 @@ def roi_dice(trainee: ROI, expert: ROI, *, max_distance_mm: float) -> tuple[floa
     return 2.0 * int(np.count_nonzero(mask & expert_mask)) / total, ""
 
 
+#: Shape feedback tolerances. Heights and lengths are compared as ratios: a trainee ROI
+#: 1.5x as tall as the key's band (or under 2/3 of it) is "taller"/"thinner"; one covering
+#: under 60 % (or over 130 %) of the band's length along the endplate is "shorter"/"longer".
+#: Positions: an edge more than ``_SHAPE_MM`` (2 mm, about one pixel of a 1.5 T lumbar T1
+#: at 0.6-1 mm plus a drawing's wobble) from the key's is "away from the endplate". Teaching
+#: thresholds for words, not diagnostic constants: they change what the feedback says, not
+#: any grade.
+_TALLER, _THINNER, _SHORTER, _LONGER, _SHAPE_MM = 1.5, 2 / 3, 0.6, 1.3, 2.0
+
+
+def _in_plane_mm(roi: ROI, plane: ImagePlane) -> NDArray[np.float64]:
+    """``(N, 2)`` in-plane mm (along image x, along image y) of an ROI's outline on ``plane``."""
+    rel = roi.patient_outline() - np.asarray(plane.position, dtype=float)
+    return np.column_stack([rel @ plane.row_cosine, rel @ plane.column_cosine])
+
+
+def shape_disagreement(trainee: ROI, expert: ROI) -> str:
+    """Why a trainee's endplate ROI overlaps the expert's band poorly, in words ("" when
+    nothing stands out).
+
+    Both outlines are taken to the expert ROI's image plane in mm. The band's long axis
+    (the principal axis of its outline) runs along the endplate, its short axis across it,
+    oriented towards the disc (towards the feet for an inferior endplate, the head for a
+    superior one); the band's edge on the disc side is the endplate. Compared: the heights
+    across the endplate, the distance of the trainee's disc-side edge from the endplate,
+    and the lengths along it (thresholds in ``_TALLER`` ...).
+
+    Returns
+    -------
+    str
+        E.g. ``"your ROI is 14 mm tall; the expected band is 5 mm next to the endplate"``.
+
+    Examples
+    --------
+    >>> from modic.annotations import ImagePlane, Rectangle
+    >>> plane = ImagePlane("1.2", "1.2.3", 1, 64, 64, (0, 0, 0), (0, 1, 0, 0, 0, -1), (1.0, 1.0))
+    >>> band = ROI(RoiLabel.parse("L4i"), Rectangle(10, 30, 40, 35), plane)  # 5 mm, endplate at y 35
+    >>> box = ROI(RoiLabel.parse("L4i"), Rectangle(10, 21, 40, 35), plane)  # 14 mm tall
+    >>> shape_disagreement(box, band)
+    'your ROI is 14 mm tall; the expected band is 5 mm next to the endplate'
+    """
+    plane = expert.image
+    k, t = _in_plane_mm(expert, plane), _in_plane_mm(trainee, plane)
+    centred = k - k.mean(axis=0)
+    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
+    along, across = vt[0], vt[1]
+    if sv[0] < 1.5 * max(sv[1], 1e-9):  # not a band: measure across the image's head-foot axis
+        head = np.array([plane.row_cosine[2], plane.column_cosine[2]])  # +S in-plane
+        across = head / max(float(np.linalg.norm(head)), 1e-9)
+        along = np.array([across[1], -across[0]])
+    # towards the disc: the feet (-S) for an inferior endplate, the head (+S) for a superior one
+    to_head = across[0] * plane.row_cosine[2] + across[1] * plane.column_cosine[2]
+    inferior = trainee.label.endplate is not None and trainee.label.endplate.value == "inferior"
+    if (to_head > 0) == inferior:
+        across = -across
+    ka, ta = k @ across, t @ across
+    kl, tl = k @ along, t @ along
+    key_h, mine_h = float(ka.max() - ka.min()), float(ta.max() - ta.min())
+    key_l, mine_l = float(kl.max() - kl.min()), float(tl.max() - tl.min())
+    gap = float(ka.max() - ta.max())  # > 0: the trainee's disc-side edge stops short of the endplate
+    words: list[str] = []
+    if mine_h > _TALLER * key_h:
+        words.append(
+            f"your ROI is {mine_h:.0f} mm tall; the expected band is {key_h:.0f} mm next to the endplate"
+        )
+    elif mine_h < _THINNER * key_h:
+        words.append(f"your ROI is {mine_h:.0f} mm tall; the expected band is {key_h:.0f} mm")
+    if gap > _SHAPE_MM:
+        words.append(f"its edge lies {gap:.0f} mm from the endplate (the band starts at the endplate)")
+    elif gap < -_SHAPE_MM:
+        words.append(f"it reaches {-gap:.0f} mm past the endplate, into the disc")
+    if mine_l < _SHORTER * key_l:
+        words.append(f"it covers {mine_l:.0f} mm of the band's {key_l:.0f} mm along the endplate")
+    elif mine_l > _LONGER * key_l:
+        words.append(f"it is {mine_l:.0f} mm long; the band runs {key_l:.0f} mm along the endplate")
+    if not words:
+        shift = float(tl.mean() - kl.mean())
+        if abs(shift) > _SHAPE_MM:
+            words.append(f"it is shifted {abs(shift):.0f} mm along the endplate from the band")
+    return "; ".join(words)
+
+
 @dataclass
 class EndplateGrade:
     """The grade of one endplate.
@@ -206,6 +293,10 @@ class EndplateGrade:
         None when one of the two ROIs is missing.
     roi_note : str
         Why there is no Dice, or why it is 0.
+    shape_note : str
+        Below a match (Dice < :data:`DICE_MATCH`): why, from the shapes
+        (:func:`shape_disagreement`), e.g. "your ROI is 14 mm tall; the expected band is 5 mm
+        next to the endplate"; else "".
     trainee_roi_id, key_roi_id : str or None
     trainee_result, key_result : ModicResult or None
         The classifier inside the trainee's ROI and inside the expert's.
@@ -222,6 +313,7 @@ class EndplateGrade:
     answer_extent: str | None = None
     dice: float | None = None
     roi_note: str = ""
+    shape_note: str = ""
     trainee_roi_id: str | None = None
     key_roi_id: str | None = None
     trainee_result: ModicResult | None = None
@@ -267,6 +359,7 @@ class EndplateGrade:
             "dice": None if self.dice is None else round(self.dice, 4),
             "roi_match": self.roi_match,
             "roi_note": self.roi_note,
+            "roi_shape": self.shape_note,
             "classifier_in_your_roi": _result_dict(self.trainee_result, self.trainee_result_note),
             "classifier_in_key_roi": _result_dict(self.key_result, self.key_result_note),
         }
@@ -432,6 +525,8 @@ def _row_text(r: EndplateGrade, width: int) -> list[str]:
         )
     elif r.roi_note and important:
         details.append(r.roi_note)
+    if r.shape_note:
+        details.append(f"why: {r.shape_note}")
     if r.key_extent or r.answer_extent:
         if r.answer_extent is None:
             details.append(f"extent: the key grades it Udby {r.key_extent}")
@@ -542,6 +637,8 @@ def grade(
         row.key_roi_id = theirs.id if theirs else None
         if mine is not None and theirs is not None:
             row.dice, row.roi_note = roi_dice(mine, theirs, max_distance_mm=_half_slice(study, theirs.image))
+            if row.dice < DICE_MATCH and not row.roi_note:
+                row.shape_note = shape_disagreement(mine, theirs)
         elif theirs is not None and answer_type is not None and trainee_rois:
             row.roi_note = "you drew no ROI here"
         elif mine is not None and theirs is None:

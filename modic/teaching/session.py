@@ -24,13 +24,14 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_write_text
 from .answer import TraineeAnswer
 from .case import TeachingCase
-from .feedback import feedback_figure
+from .feedback import feedback_figure, feedback_size
 from .grading import Grade, grade
 from .log import _check_not_inside, default_log_dir, log_attempt
 from .sheet import AnswerSheet, sheet_size
@@ -72,36 +73,79 @@ def _new_figure(figsize: tuple[float, float], title: str) -> Figure:
 
     with plt.ioff(), plt.rc_context({"toolbar": "None"}):  # pan/zoom buttons would only confuse
         fig = plt.figure(figsize=figsize)
+    canvas: Any = fig.canvas
+    if type(canvas).__module__.startswith("ipympl"):
+        # ipympl draws its toolbar over the top-left corner of the figure (the sheet's title)
+        # and a "Figure N" header above it: neither is wanted on the sheet or the feedback
+        canvas.header_visible = False
+        canvas.toolbar_visible = False
+        canvas.footer_visible = False
+        canvas.resizable = False
     manager = fig.canvas.manager
     if manager is not None:
         manager.set_window_title(title)
     return fig
 
 
-def _place_bottom_right(fig: Figure) -> None:
-    """Fit a Tk window in the screen's bottom-right corner and keep it above the annotator.
+def _where(fig: Figure) -> str:
+    """Where the annotator is, as the sheet's instructions say it (see ``WHERE_TO_DRAW``)."""
+    if type(fig.canvas).__module__.startswith("ipympl"):
+        return "notebook"
+    return "window" if getattr(fig.canvas.manager, "window", None) is not None else ""
 
-    The annotator's window fills the screen and would hide the answer sheet (opened at the
-    same place) from a trainee who does not know it exists. The bottom-right corner is over
-    the annotator's empty results area (hidden in trainee mode), clear of its images and tools.
+
+#: Share of the screen's width the right-hand column (answer sheet, feedback) may take.
+_COLUMN = 0.40
+_GAP = 6  # pixels between windows
+_TITLE_BAR = 32  # pixels a window manager may add above each window
+
+
+def _tk_window(fig: Figure | None) -> Any:
+    window: Any = getattr(getattr(fig, "canvas", None), "manager", None)
+    window = getattr(window, "window", None)
+    return window if hasattr(window, "winfo_screenwidth") else None
+
+
+def _arrange_windows(annotator: Figure, sheet: Figure, feedback: Figure | None = None) -> None:
+    """Tile the Tk windows on the screen: the annotator on the left, the answer sheet at the
+    top of a right-hand column and the feedback below it, none on top of another.
+
+    The annotator's window is narrowed to leave the column free (its panes follow the
+    window); the sheet and the feedback are scaled (fewer dots per inch, the same layout)
+    to fit the column. Qt, ipympl and other canvases are left to their window manager.
     """
-    window: Any = getattr(fig.canvas.manager, "window", None)
-    if not hasattr(window, "winfo_screenwidth"):  # Qt, ipympl ...: leave it to the window manager
+    window = _tk_window(sheet)
+    if window is None:
         return
     try:
         sw, sh = int(window.winfo_screenwidth()), int(window.winfo_screenheight())
+        column = int(min(_COLUMN * sw, sheet.get_figwidth() * sheet.dpi))
         scale = min(
-            1.0, 0.42 * sh / (fig.get_figheight() * fig.dpi), 0.5 * sw / (fig.get_figwidth() * fig.dpi)
+            1.0, column / (sheet.get_figwidth() * sheet.dpi), 0.45 * sh / (sheet.get_figheight() * sheet.dpi)
         )
-        if scale < 1.0:  # below the annotator's images: smaller dots per inch keep the layout
-            fig.set_dpi(fig.dpi * scale)
-            fig.canvas.draw_idle()
-        w, h = (int(v) for v in fig.get_size_inches() * fig.dpi)
-        window.wm_geometry(f"{w}x{h}+{max(0, sw - w - 8)}+{max(0, sh - h - 8)}")
-        window.attributes("-topmost", True)
-        window.after(800, window.lift)  # above the annotator, also without a window manager
+        if scale < 1.0:
+            sheet.set_dpi(sheet.dpi * scale)
+        w, h = (int(v) for v in sheet.get_size_inches() * sheet.dpi)
+        x = sw - w
+        window.wm_geometry(f"{w}x{h}+{x}+0")
+        ann = _tk_window(annotator)
+        if ann is not None:
+            ann.wm_geometry(f"{max(400, x - _GAP)}x{max(300, sh - _TITLE_BAR)}+0+0")
+        fb = _tk_window(feedback)
+        if feedback is not None and fb is not None:
+            top = h + _GAP + _TITLE_BAR
+            fw, fh = feedback.get_size_inches() * feedback.dpi
+            room_h = sh - top - _TITLE_BAR
+            fscale = min(1.0, w / fw, room_h / fh)
+            if fscale < 1.0:
+                feedback.set_dpi(feedback.dpi * fscale)
+            fw, fh = (int(v) for v in feedback.get_size_inches() * feedback.dpi)
+            fb.wm_geometry(f"{fw}x{fh}+{sw - fw}+{top}")
+        for fig in (sheet, feedback):
+            if fig is not None:
+                fig.canvas.draw_idle()
     except Exception as exc:  # noqa: BLE001 -- a window we cannot place stays where it is
-        logger.debug("cannot place the answer sheet: %s", exc)
+        logger.debug("cannot arrange the teaching windows: %s", exc)
 
 
 def _safe(name: str) -> str:
@@ -135,6 +179,9 @@ class TeachingSession:
         After :meth:`submit`.
     feedback : Figure or None
         The feedback figure, after :meth:`submit`.
+    resumed : str
+        After :meth:`start`: "Resumed your draft of <time>: N ROIs, M types" when a draft
+        was resumed (also shown on the sheet and logged), else "".
     """
 
     def __init__(
@@ -161,6 +208,7 @@ class TeachingSession:
         self.sheet: AnswerSheet | None = None
         self.grade: Grade | None = None
         self.feedback: Figure | None = None
+        self.resumed = ""
 
     # -- files -----------------------------------------------------------------------
     @property
@@ -197,10 +245,9 @@ class TeachingSession:
             return self
         if self.study is None:
             self.study = self.case.load_study()
-        rois_path, _ = self.draft_paths
+        rois_path, types_path = self.draft_paths
         rois_path.parent.mkdir(parents=True, exist_ok=True)
-        if rois_path.is_file():
-            logger.info("resuming the draft %s", rois_path)
+        drafts = [p for p in (rois_path, types_path) if p.is_file()]
         self.annotator = Annotator(
             self.study,
             None,
@@ -209,16 +256,31 @@ class TeachingSession:
             show_results=False,
             autosave=True,
         )
+        types = self._draft_types()
+        self.resumed = ""
+        if drafts:
+            when = max(p.stat().st_mtime for p in drafts)
+            stamp = datetime.fromtimestamp(when, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            n_rois, n_types = len(self.annotator.annotations), len(types)
+            self.resumed = (
+                f"Resumed your draft of {stamp}: {n_rois} ROI{'s' if n_rois != 1 else ''}, "
+                f"{n_types} type{'s' if n_types != 1 else ''}"
+            )
+            logger.info("%s (%s)", self.resumed, rois_path.parent)
         n = len(self.case.key)
-        fig = _new_figure(sheet_size(n), f"modic teach - answer sheet - {self.case.id}")
-        _place_bottom_right(fig)
+        # the window title is on screen before the blind read: no title, tags or case id
+        fig = _new_figure(sheet_size(n), "modic teach - answer sheet")
         self.sheet = AnswerSheet(
             self.case,
-            types=self._draft_types(),
+            types=types,
             figure=fig,
             on_change=self._save_types,
             on_submit=lambda _sheet: self._submit_from_sheet(),
+            on_close=lambda _sheet: self.close(),
+            where=_where(self.annotator.figure),
+            notice=self.resumed,
         )
+        _arrange_windows(self.annotator.figure, fig)
         return self
 
     def set_type(self, endplate: str, modic_type: str | None) -> None:
@@ -251,8 +313,9 @@ class TeachingSession:
         self.annotator.overlay(self.case.rois, style="key")
         self.annotator.show_results = True
         self.sheet.reveal(result)
-        fig = _new_figure((11, 5.5), f"modic teach - feedback - {self.case.id}")
+        fig = _new_figure(feedback_size(result, self.study), f"modic teach - feedback - {self.case.id}")
         self.feedback = feedback_figure(result, study=self.study, figure=fig)
+        _arrange_windows(self.annotator.figure, self.sheet.figure, self.feedback)
         for path in self.draft_paths:
             path.unlink(missing_ok=True)
         logger.info("case %s: %s scored %.0f%%", self.case.id, self.trainee, 100 * result.score)
@@ -283,7 +346,8 @@ class TeachingSession:
         plt.show(block=True)
 
     def close(self) -> None:
-        """Close the annotator's and the sheet's figures."""
+        """Close the annotator's, the sheet's and the feedback's figures (the Close / Done
+        button). Before submitting, the drawing and the types stay as a draft."""
         if self.annotator is not None:
             self.annotator.close()
         import matplotlib.pyplot as plt

@@ -4,7 +4,12 @@ One row per endplate of the case's key (head to foot), one column per type; a cl
 cell commits that type (a second click on it clears it). The arrow keys up/down move the
 current row and the keys ``0``-``3`` commit a pure type on it and move to the next row.
 **Submit** hands the types to the session, which grades them; :meth:`AnswerSheet.reveal`
-then shows the key's type, the credit and the Dice of every row.
+then shows the key's type, the credit and the Dice of every row. **Close** (before
+submitting: the draft is kept) / **Done** (after) hands over to ``on_close``.
+
+Nothing on the sheet tells the answer before it is submitted: the case's title and tags
+(which name the changes) appear only with the key; before, the header gives the
+difficulty and the number of endplates, and the history.
 
 Built on a plain :class:`matplotlib.figure.Figure` unless a (pyplot) figure is passed, so it
 is driven the same way in tests (Agg), notebooks and windows.
@@ -53,6 +58,14 @@ _BG, _TEXT, _GRID, _CURRENT = "#1E1F22", "#E8EAED", "#5F6368", "#00E5FF"
 _LABEL_W = 2.2  # width of the endplate column, in cell units
 
 
+#: Where the trainee draws, as the instructions say it: ``where`` of :class:`AnswerSheet`.
+WHERE_TO_DRAW: dict[str, str] = {
+    "window": "In the annotator window (left of this one)",
+    "notebook": "Above, in the annotator",
+    "": "In the annotator",
+}
+
+
 def sheet_size(n: int) -> tuple[float, float]:
     """The answer sheet's size in inches for ``n`` endplates (small enough to sit beside the annotator)."""
     return 7.5, 2.45 + 0.22 * n
@@ -73,6 +86,12 @@ class AnswerSheet:
         Called with the sheet after every change of a type.
     on_submit : callable, optional
         Called with the sheet when Submit is pressed.
+    on_close : callable, optional
+        Called with the sheet when Close / Done is pressed (without it there is no such button).
+    where : {"window", "notebook", ""}
+        Where the annotator is, for the instructions (:data:`WHERE_TO_DRAW`).
+    notice : str
+        A line for the trainee at the top right, e.g. that a draft was resumed.
 
     Examples
     --------
@@ -91,11 +110,17 @@ class AnswerSheet:
         figure: Figure | None = None,
         on_change: Callable[[AnswerSheet], None] | None = None,
         on_submit: Callable[[AnswerSheet], None] | None = None,
+        on_close: Callable[[AnswerSheet], None] | None = None,
+        where: str = "",
+        notice: str = "",
     ) -> None:
         from matplotlib.figure import Figure
         from matplotlib.widgets import Button
 
+        if where not in WHERE_TO_DRAW:
+            raise ValueError(f"where must be one of {sorted(WHERE_TO_DRAW)}, got {where!r}")
         self.case = case
+        self.on_close = on_close
         self.labels: list[RoiLabel] = list(case.key)
         self.types: dict[RoiLabel, ModicType] = {}
         self.current = 0
@@ -119,19 +144,35 @@ class AnswerSheet:
         self.button: Button = Button(self.button_ax, "Submit answer", color="#1A73E8", hovercolor="#4285F4")
         self.button.label.set_color(_TEXT)
         self.button.on_clicked(lambda _event: self.submit())
+        self.close_button_ax: Axes | None = None
+        self.close_button: Button | None = None
+        if on_close is not None:
+            self.close_button_ax = figure.add_axes((0.56, 0.08 / height, 0.16, 0.36 / height))
+            self.close_button = Button(self.close_button_ax, "Close", color="#3C4043", hovercolor="#5F6368")
+            self.close_button.label.set_color(_TEXT)
+            self.close_button.on_clicked(lambda _event: self.close())
         self._cids = [
             figure.canvas.mpl_connect("button_press_event", self._on_click),
             figure.canvas.mpl_connect("key_press_event", self._on_key),
         ]
         history = textwrap.fill(case.history, 100) if case.history else ""
+        # before Submit: nothing that names the changes (the title and tags do)
         self.header = figure.text(
-            0.03, 0.985, case.title, color=_TEXT, fontsize=9.5, va="top", ha="left", fontweight="bold"
+            0.03,
+            0.985,
+            self._blind_header(),
+            color=_TEXT,
+            fontsize=9.5,
+            va="top",
+            ha="left",
+            fontweight="bold",
         )
+        self.notice = figure.text(0.97, 0.985, notice, color="#FDD663", fontsize=8.5, va="top", ha="right")
         figure.text(0.03, 0.985 - 0.3 / height, history, color=_TEXT, fontsize=8.5, va="top")
-        figure.text(
+        self.instructions = figure.text(
             0.03,
             0.985 - 0.92 / height,
-            "In the annotator window: draw an ROI on every endplate you call abnormal (and reference "
+            f"{WHERE_TO_DRAW[where]}: draw an ROI on every endplate you call abnormal (and reference "
             "marrow).\nHere: commit a Modic type for every endplate, then press Submit answer.",
             color=_CURRENT,
             fontsize=8.5,
@@ -176,10 +217,38 @@ class AnswerSheet:
         if self.on_submit is not None:
             self.on_submit(self)
 
+    def close(self) -> None:
+        """Hand over to ``on_close`` (the session closes its windows; a draft is kept)."""
+        if self.on_close is not None:
+            self.on_close(self)
+
+    def texts(self) -> list[str]:
+        """Every text the sheet shows (figure, table, buttons): what a trainee can read on it."""
+        out = [t.get_text() for t in self.figure.texts] + [t.get_text() for t in self.ax.texts]
+        out.append(self.button.label.get_text())
+        if self.close_button is not None:
+            out.append(self.close_button.label.get_text())
+        return [t for t in out if t]
+
+    def _blind_header(self) -> str:
+        n = len(self.labels)
+        article = "an" if self.case.difficulty[:1] in "aeiou" else "a"
+        return f"Blind read: {article} {self.case.difficulty} case, {n} endplate{'s' if n != 1 else ''}"
+
     def reveal(self, grade: Grade) -> None:
-        """Show the key's type, the credit and the Dice of every row; editing ends."""
+        """Show the key's type, the credit and the Dice of every row, and the case's title
+        and tags; editing ends."""
         self.grade = grade
         self.button.label.set_text(f"Score {grade.score:.0%}")
+        self.header.set_text(textwrap.shorten(self.case.title, 92, placeholder=" ..."))
+        self.notice.set_text("")
+        tags = f"Tags: {', '.join(self.case.tags)}.  " if self.case.tags else ""
+        self.instructions.set_text(
+            f"{tags}The key is dash-dotted on the annotator's images;\nthe feedback figure shows your ROIs "
+            "and the key on every sequence. Done closes the case."
+        )
+        if self.close_button is not None:
+            self.close_button.label.set_text("Done")
         self.draw()
 
     def disconnect(self) -> None:

@@ -154,9 +154,7 @@ def type_recall(answers: Sequence[str | None], keys: Sequence[str]) -> dict[str,
         entry[1] += 1
         entry[0] += int(a is not None and str(a) == str(k))
     order = ["0", "1", "2", "3", "1/2", "2/3"]
-    return {
-        k: (v[0], v[1]) for k, v in sorted(out.items(), key=lambda kv: (order + [kv[0]]).index(kv[0]))
-    }
+    return {k: (v[0], v[1]) for k, v in sorted(out.items(), key=lambda kv: (order + [kv[0]]).index(kv[0]))}
 
 
 def _recall_text(recall: Mapping[str, tuple[int, int]]) -> str:
@@ -367,7 +365,9 @@ class TeachingSummary:
         lines.append("")
         for t in self.trainees:
             if t.recall:
-                lines.append(f"Found, by the key's type ({t.trainee or '(unnamed)'}): {_recall_text(t.recall)}")
+                lines.append(
+                    f"Found, by the key's type ({t.trainee or '(unnamed)'}): {_recall_text(t.recall)}"
+                )
         for t in self.trainees:
             if t.warning:
                 lines.append(f"Warning: {t.warning}")
