@@ -820,6 +820,9 @@ def test_info_and_classify_read_a_study_on_the_server(
     assert r.returncode == 1 and "no SR on the server" in r.stderr and "--annotations FILE" in r.stderr
     r = modic_run("classify", orthanc.dicomweb, "--annotations", "x.json", env=env)
     assert r.returncode == 2 and "--study UID" in r.stderr
+    r = modic_run("info", f"http://{USER}:{PASSWORD}@127.0.0.1:1/dicom-web", env=env)
+    assert r.returncode == 2 and "dicomweb+http://***@127.0.0.1:1/dicom-web" in r.stderr
+    assert PASSWORD not in r.stdout + r.stderr
 
 
 def test_sr_stored_back_is_found_again_and_gives_the_rois(

@@ -182,9 +182,13 @@ def fetch_study_argument(args: argparse.Namespace, attr: str, *, all_series: boo
     the command cannot go on (the error is logged), else None (``args`` now names a
     local folder, or named one already).
     """
-    from ..dicomweb import DicomwebError, DicomwebServer, StudyCache, check_uid, is_dicomweb_address
+    from ..dicomweb import DicomwebError, DicomwebServer, StudyCache, check_uid, is_dicomweb_address, redact
 
     address = getattr(args, attr)
+    if str(address).lower().startswith(("http://", "https://")):
+        shown = redact(str(address))  # never repeat a password typed into it
+        logger.error("%s: a DICOMweb server is written dicomweb+%s", shown, shown)
+        return EXIT_USAGE
     if not is_dicomweb_address(address):
         if getattr(args, "cache", None) or getattr(args, "dicomweb_config", None):
             logger.error("--cache and --dicomweb-config: only with a DICOMweb address (dicomweb+http://...)")
