@@ -129,6 +129,10 @@ DISC_GAP_MIN_MM = 4.0
 #: Roussouly et al. 2005).
 S1_TILT_DEG = 25.0
 S1_TILT_STEP_DEG = 10.0
+#: A body smaller than this share of the one above it is S2 rather than S1 (S2's sagittal
+#: section is about 0.65 of S1's; S1's is about L5's: the phantom's nominal dimensions,
+#: after Panjabi et al. 1992 and Zhou et al. 2000).
+S2_AREA_SHARE = 0.75
 #: A turn this large between neighbouring endplates is the lumbosacral angle whatever the
 #: disc gaps say (lumbosacral angle 20-40 degrees; between lumbar bodies 5-15).
 S1_TILT_STRONG_DEG = 20.0
@@ -458,6 +462,9 @@ def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
         if abs(by_tilt - by_gap) >= 2:  # a "remnant" high up is a body leaking into its disc
             pick = max(by_tilt, by_gap)
         other = by_gap if pick == by_tilt else by_tilt
+        if pick >= 2 and pieces[pick].area < S2_AREA_SHARE * pieces[pick - 1].area and other == pick - 1:
+            pick = other  # S2 is much smaller than S1 (and S1 not smaller than L5)
+            other = by_gap if pick == by_tilt else by_tilt
         notes.append(f"S1 by the {'sacral slope' if pick == by_tilt else 'discs'}, but the "
                      f"{'discs' if pick == by_tilt else 'sacral slope'} suggest it is "
                      f"{abs(pick - other)} level(s) {'higher' if other < pick else 'lower'}: check the levels")
@@ -595,9 +602,17 @@ def propose(
         lo -= 1
     while hi + 1 in run:
         hi += 1
-    mid = int(round(0.5 * (lo + hi)))
-    if chains[mid] is None or len(chains[mid].pieces) < len(chains[kbest].pieces) - 1:  # type: ignore[union-attr]
-        mid = kbest
+    post = image_direction((0.0, 1.0, 0.0), g.orientation)
+    # the column's midline: among the slices of the run whose chain is nearly as long as
+    # the best, the one with the spinal canal behind its bodies
+    run_ks = [k for k in range(lo, hi + 1) if chains[k] is not None
+              and len(chains[k].pieces) >= len(chains[kbest].pieces) - 1]  # type: ignore[union-attr]
+    canal = {k: float(np.median([_behind(q, chains[k], post, head, sp)  # type: ignore[arg-type]
+                                 for q in chains[k].pieces]))  # type: ignore[union-attr]
+             for k in run_ks}
+    low = min(canal.values())
+    near = [k for k in run_ks if canal[k] <= low + 0.1]
+    mid = min(near, key=lambda k: abs(k - 0.5 * (lo + hi)))
     chain = chains[mid]
     assert chain is not None
     pieces = chain.pieces
@@ -634,7 +649,7 @@ def propose(
             continue
         if wanted is not None and name not in wanted:
             continue
-        k, piece, img, level = _own_slice(p, chains, mid, chain, sacral=name == "S1")
+        k, piece, img, level = _own_slice(p, chains, mid, chain, post, head, sp, sacral=name == "S1")
         others = np.zeros_like(piece.mask)
         for q in (lumbar[j - 1] if j > 0 else None, lumbar[j + 1] if j + 1 < len(lumbar) else None):
             if q is not None:
@@ -831,9 +846,41 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
                   spacing=sp, s1=True)
 
 
+def _behind(p: _Piece, c: _Chain, post: NDArray[np.float64], head: NDArray[np.float64],
+            sp: tuple[float, float]) -> float:
+    """Share of marrow-like pixels 3-12 mm behind a body's posterior wall, over the middle
+    of its height: low on the midline (the spinal canal: CSF, epidural fat), high off it
+    (the pedicles carry marrow straight behind the body)."""
+    r0, c0, r1, c1 = p.bbox
+    rr, cc = np.nonzero(p.mask[r0:r1, c0:c1])
+    pts = np.stack([(rr + r0) * sp[0], (cc + c0) * sp[1]], axis=1)
+    t_post = pts @ post
+    t_head = pts @ head
+    wall = float(np.percentile(t_post, 98))
+    h_lo, h_hi = np.percentile(t_head, [25, 75])
+    R, C = c.image.shape
+    grid_r, grid_c = np.mgrid[0:R, 0:C]
+    # a box around the body, enough to hold the strip behind it
+    m = int(14.0 / min(sp)) + 2
+    rs = slice(max(0, r0 - m), min(R, r1 + m))
+    cs = slice(max(0, c0 - m), min(C, c1 + m))
+    g = np.stack([grid_r[rs, cs].ravel() * sp[0], grid_c[rs, cs].ravel() * sp[1]], axis=1)
+    tp = g @ post - wall
+    th = g @ head
+    strip = (tp > 3.0) & (tp < 12.0) & (th > h_lo) & (th < h_hi)
+    if not strip.any():
+        return 1.0
+    vals = c.image[rs, cs].ravel()[strip]
+    lv = p.level if p.level > 0 else c.level
+    inside = (vals > MARROW_BAND[0] * lv) & (vals < MARROW_BAND[1] * lv)
+    return float(inside.mean())
+
+
 def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Chain,
+               post: NDArray[np.float64], head: NDArray[np.float64], sp: tuple[float, float],
                sacral: bool = False) -> tuple[int, _Piece, NDArray[np.float32], float]:
-    """The body's own midline slice: the middle of the run of slices where it is big."""
+    """The body's own midline slice, within ``OWN_SLICE_REACH`` of the column's: where the
+    spinal canal lies behind it (:func:`_behind`), the larger section on a tie."""
     if p.s1:  # found with the sacrum on the midline slice
         return mid, p, chain.image, chain.level
     cands: dict[int, tuple[_Piece, _Chain]] = {mid: (p, chain)}
@@ -846,19 +893,12 @@ def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Cha
             if float(np.linalg.norm(q.centre - p.centre)) < 10.0:
                 if best is None or q.area > best.area:
                     best = q
-        if best is not None:
+        if best is not None and best.area >= MIDLINE_SHARE * p.area:
             cands[k] = (best, c)
-    areas = {k: v[0].area for k, v in cands.items()}
-    top = max(areas.values())
-    ks = sorted(k for k, a in areas.items() if a >= MIDLINE_SHARE * top)
-    lo = hi = max(areas, key=lambda k: areas[k])
-    while lo - 1 in ks:
-        lo -= 1
-    while hi + 1 in ks:
-        hi += 1
-    k = int(round(0.5 * (lo + hi)))
-    if k not in cands:
-        k = mid
+    score = {k: _behind(q, c, post, head, sp) for k, (q, c) in cands.items()}
+    low = min(score.values())
+    ks = [k for k in cands if score[k] <= low + 0.1]
+    k = max(ks, key=lambda k: (cands[k][0].area, -abs(k - mid)))
     q, c = cands[k]
     return k, q, c.image, q.level
 
