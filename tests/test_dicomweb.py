@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pydicom
@@ -350,12 +352,19 @@ def test_rerun_reuses_the_cache_without_downloading(proxy: CountingProxy, tmp_pa
     whole = {p: p.read_bytes() for p in files[:2]}
     files[0].write_bytes(b"")
     files[1].write_bytes(whole[files[1]][:-100])
+    # a temporary file left by a killed write is removed; a fresh one (another modic
+    # writing into the same cache) is left alone
+    stale, fresh = files[2].parent / ".x.dcm.0a1b.tmp", files[2].parent / ".y.dcm.2c3d.tmp"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
     proxy.reset()
     r = modic_run(*args, env=creds_env(tmp_path))
     assert r.returncode == 0, r.stderr
     assert proxy.counts["retrieve-instance"] == 2 and proxy.counts["retrieve-series"] == 0
     assert f"2 instances downloaded, {n_files - 2} from the cache" in r.stderr
     assert all(p.read_bytes() == data for p, data in whole.items())
+    assert not stale.exists() and fresh.exists()
     assert {n: (out / n).read_bytes() for n in OUTPUTS} == tables
 
 

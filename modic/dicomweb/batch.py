@@ -272,6 +272,8 @@ def run_dicomweb_batch(
                 failure = ("fetch", str(exc))
             except DicomwebError as exc:
                 failure = ("fetch", str(exc))
+            except OSError as exc:  # the cache cannot be written: disk full, permissions
+                failure = ("fetch", f"cannot write the study into the cache {local.folder}: {exc}")
         jobs.append(BatchJob(annotation_path, study_dir, rel, failure))
     summary = run_batch(
         local.folder,

@@ -335,8 +335,19 @@ def _is_whole(path: Path) -> bool:
     return start + length <= size
 
 
+#: A temporary file older than this (seconds) was left by a write killed half-way; a
+#: younger one may be another modic process writing into the same cache right now.
+STALE_TEMPORARY = 3600.0
+
+
 def _remove_temporaries(folder: Path) -> None:
     """Temporary files of writes killed half-way (``atomic_write_bytes`` names them .NAME.x.tmp)."""
+    import time
+
     if folder.is_dir():
         for p in folder.glob(".*.tmp"):
-            p.unlink(missing_ok=True)
+            try:
+                if time.time() - p.stat().st_mtime > STALE_TEMPORARY:
+                    p.unlink(missing_ok=True)
+            except OSError:  # gone meanwhile
+                pass
