@@ -1,7 +1,7 @@
 """Extent of Modic changes (modic.extent) against the phantom's truth.
 
 Run:  python benchmarks/extent.py [--studies 40] [--first 600000] [--style realistic|band]
-      [--workers 2] [--json out.json]
+      [--outline] [--workers 2] [--json out.json]
 
 Studies: the realistic *calibration* cohort (benchmarks/cohort.py ``realistic_spec``,
 seeds 600000+; generated once into ``_data/realistic/`` and reused), so that the held-out
@@ -11,7 +11,9 @@ random share of the body's antero-posterior depth. The ROIs are drawn by the see
 realistic reader (``--style realistic``: bands 3-8 mm tall, 0-3 px from the endplate,
 the whole change, or one pixel inside it) or all as bands (``--style band``), and every
 study goes through ``modic.classify`` (the extent is measured on the body estimated from
-the image; no body outline is given).
+the image; with ``--outline`` every changed endplate's vertebra also gets a body outline,
+drawn from the phantom's tissue map on the endplate ROI's image: its marrow and changes,
+``body_source="outline"``).
 
 Printed, over the endplates that hold a change in the truth and that modic calls a
 change:
@@ -43,7 +45,8 @@ from cohort import REALISTIC_CALIBRATION_BASE, generate, reader_style
 
 import modic
 from modic.extent import height_grade, length_grade
-from modic.phantom import GroundTruth
+from modic.annotations import ROI, Annotations, ImagePlane, Mask, RoiLabel
+from modic.phantom import GroundTruth, tissue_at
 from modic.phantom.reader import ReaderStyle, reader_annotations
 
 GRADES = ("A", "B", "C")
@@ -56,13 +59,37 @@ def _style(seed: int, name: str) -> ReaderStyle:
     return reader_style(seed)
 
 
-def measure_study(args: tuple[int, str, str, str]) -> list[dict[str, Any]]:
+def body_outline(truth: GroundTruth, vertebra: str, image: ImagePlane) -> ROI | None:
+    """The body of ``vertebra`` on ``image`` from the phantom's tissue map (marrow and changes)."""
+    rr, cc = np.mgrid[0 : image.rows, 0 : image.columns]
+    xy = np.column_stack([cc.ravel() + 0.5, rr.ravel() + 0.5])
+    names = tissue_at(truth, image.pixel_to_patient(xy)).reshape(image.rows, image.columns)
+    inside = (names == f"marrow_{vertebra}") | (
+        np.char.startswith(names, "modic") & (np.char.find(names, f"_{vertebra}_") >= 0)
+    )
+    if not inside.any():
+        return None
+    return ROI(RoiLabel.for_body(vertebra), Mask.from_image_mask(inside), image)
+
+
+def measure_study(args: tuple[int, str, str, str, bool]) -> list[dict[str, Any]]:
     """One study's changed endplates: truth and modic's extent (plain data)."""
-    seed, folder, truth_path, style_name = args
+    seed, folder, truth_path, style_name, outline = args
     truth = GroundTruth.from_json(truth_path)
     study = modic.load_study(folder)
     style = _style(seed, style_name)
     rois = reader_annotations(truth, study, style=style)
+    if outline:
+        bodies = []
+        for roi in rois.endplates():
+            ep = roi.label.endplate.value if roi.label.endplate else ""
+            if truth.endplate(roi.label.vertebra, ep).lesion is not None and not any(
+                b.label.vertebra == roi.label.vertebra for b in bodies
+            ):
+                b = body_outline(truth, roi.label.vertebra, roi.image)
+                if b is not None:
+                    bodies.append(b)
+        rois = Annotations([*rois, *bodies], study_instance_uid=rois.study_instance_uid)
     results = modic.classify(study, rois, errors=[])
     rows = []
     for r in results:
@@ -82,6 +109,7 @@ def measure_study(args: tuple[int, str, str, str]) -> list[dict[str, Any]]:
                 "modic_type": r.modic_type.value,
                 "is_change": r.modic_type.is_change,
                 "roi": draw.kind,
+                "body_source": None if ext is None else ext.body_source,
                 "truth_height_fraction": les.measured_height_fraction,
                 "spec_height_fraction": les.height_fraction,
                 "truth_grade": height_grade(les.measured_height_fraction),
@@ -178,12 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--studies", type=int, default=40)
     ap.add_argument("--first", type=int, default=REALISTIC_CALIBRATION_BASE)
     ap.add_argument("--style", choices=("realistic", "band"), default="realistic")
+    ap.add_argument("--outline", action="store_true", help="give every changed vertebra a body outline")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", help="write the numbers and every case here")
     args = ap.parse_args(argv)
     t0 = time.time()
     studies = generate(range(args.first, args.first + args.studies), workers=args.workers, realistic=True)
-    tasks = [(s.seed, str(s.folder), str(s.truth_path), args.style) for s in studies]
+    tasks = [(s.seed, str(s.folder), str(s.truth_path), args.style, args.outline) for s in studies]
     rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for i, part in enumerate(pool.map(measure_study, tasks), 1):
@@ -192,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  measured {i}/{len(tasks)} studies", file=sys.stderr)
     print(f"extent benchmark: {len(studies)} realistic phantom studies (seeds {args.first}-"
           f"{args.first + args.studies - 1}), ROIs drawn in the {args.style!r} reader style, "
+          f"{'body outlines from the truth' if args.outline else 'bodies estimated from the images'}, "
           f"{time.time() - t0:.0f} s")
     summary = [summarize(rows, "all changes")]
     for kind in ("band", "inside", "whole"):

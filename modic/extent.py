@@ -117,10 +117,10 @@ class Extent:
         ``"outline"``: the body was a drawn (or imported) body ROI; ``"estimated"``: found
         from the image.
     slice_index : int
-        The slice (0-based, of the series the endplate ROI was drawn on) where the
-        change was largest and was measured; -1 when unknown.
+        The slice (0-based, of the study's sagittal T1 series, whose grid the extent is
+        measured on) where the change reached highest; -1 when unknown.
     slice_offset_mm : float
-        That slice's distance from the endplate ROI's own slice (mm, along its normal).
+        That slice's distance from the T1 slice of the endplate ROI (mm, along the normal).
     """
 
     height_mm: float
@@ -263,17 +263,17 @@ class _Frame:
     """
 
     slice_index: int
-    rows: Any  # (n,) int rows of the window pixels
-    cols: Any  # (n,) int columns
+    rows: NDArray[np.intp]  # (n,) rows of the window pixels
+    cols: NDArray[np.intp]  # (n,) columns
     shape: tuple[int, int]  # window (rows, cols)
     origin: tuple[int, int]  # window's top-left (row, col) in the slice
-    points: Any  # (n, 3) LPS of the window pixel centres
-    u: Any
-    e: Any
-    w: Any  # (h, w) mm along u
-    t: Any  # (h, w) mm along e
+    points: NDArray[np.float64]  # (n, 3) LPS of the window pixel centres
+    u: NDArray[np.float64]  # (3,) LPS
+    e: NDArray[np.float64]  # (3,) LPS
+    w: NDArray[np.float64]  # (h, w) mm along u
+    t: NDArray[np.float64]  # (h, w) mm along e
     pixel_mm: float
-    edge: Any  # (h, w) bool: on the window border or at the image border
+    edge: NDArray[np.bool_]  # (h, w): on the window border (the image's, where it is cut)
 
 
 def _frame(study: Any, roi: Any, pts: Any, slice_index: int) -> _Frame:
