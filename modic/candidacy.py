@@ -9,8 +9,8 @@ duration that has not responded to at least six months of conservative care, and
 accompanied by" Type 1 or Type 2 Modic changes on an MRI (the clearances' Indications for
 Use). modic can only check the imaging part: which endplate levels from L3/L4 to L5/S1
 carry a Modic change of type 1 or 2, and which vertebral bodies that implies (the two
-bodies next to each such disc, as in the trials behind the clearance, which treated the
-vertebrae on both sides of an affected level). The clinical criteria -- how long the pain
+bodies whose endplates face each such disc: the clearance names vertebrae, a Modic change
+is read at a level). The clinical criteria -- how long the pain
 has lasted, what conservative care has been tried, and every other consideration of a
 clinician -- are outside what an image shows.
 
