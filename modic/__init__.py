@@ -75,6 +75,8 @@ __all__ = [
     "ModicResult",
     "ModicResults",
     "ClassifierParameters",
+    "Extent",
+    "Candidacy",
     # result tables (pandas, with the notebook extra)
     "read_results",
     "summarize",
@@ -122,6 +124,8 @@ _LAZY: dict[str, str] = {
     "read_results": "modic.tables",
     "summarize": "modic.tables",
     "ClassifierParameters": "modic.criteria",
+    "Extent": "modic.extent",
+    "Candidacy": "modic.candidacy",
     "SliceGeometry": "modic.geometry",
     "MappedRegion": "modic.geometry",
     "map_region": "modic.geometry",
@@ -141,8 +145,10 @@ if TYPE_CHECKING:  # pragma: no cover
         write_annotations,
     )
     from .annotator import annotate
+    from .candidacy import Candidacy
     from .criteria import ClassifierParameters, ModicType
     from .dicomfolder import scan
+    from .extent import Extent
     from .geometry import MappedRegion, SliceGeometry, map_region
     from .labelmap import rois_from_labelmap
     from .reading import classify
