@@ -53,11 +53,13 @@ LUMBAR = ("T12", "L1", "L2", "L3", "L4", "L5")
 
 
 class Case:
-    def __init__(self, name: str, folder: Path) -> None:
+    def __init__(
+        self, name: str, folder: Path, spacing: tuple[float, float, float] = (3.0, 1.0, 1.0)
+    ) -> None:
         self.name = name
         self.truth = GroundTruth.from_json(modic.data.sample_truth_path(name))
         self.study: LoadedStudy = load_study(modic.data.sample_study_path(name))
-        self.grid: Grid = ras_grid(self.truth)
+        self.grid: Grid = ras_grid(self.truth, spacing)
         self.labels: TruthLabels = truth_labels(self.truth, self.grid.points(), self.grid.shape)
         self.folder = folder
 
@@ -69,7 +71,8 @@ def siemens(tmp_path_factory: pytest.TempPathFactory) -> Case:
 
 @pytest.fixture(scope="module")
 def ge(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    return Case(GE, tmp_path_factory.mktemp("ge"))
+    # 1.5 mm in-plane, as TotalSegmentator resamples (its vertebrae_mr model works at 1.5 mm)
+    return Case(GE, tmp_path_factory.mktemp("ge"), (3.0, 1.5, 1.5))
 
 
 def pixel_points(roi: ROI) -> np.ndarray:
@@ -314,7 +317,7 @@ def derived_types(case: Case, **kw: object) -> dict[tuple[str, str], str]:
 
 @pytest.fixture(scope="module")
 def philips(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    return Case(PHILIPS, tmp_path_factory.mktemp("philips"))
+    return Case(PHILIPS, tmp_path_factory.mktemp("philips"), (3.0, 1.5, 1.5))
 
 
 @pytest.mark.parametrize("name", [SIEMENS, PHILIPS])
