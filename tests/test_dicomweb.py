@@ -888,3 +888,57 @@ def test_sr_stored_back_is_found_again_and_gives_the_rois(
     assert r.returncode == 0, r.stderr
     lines = (local_batch / "results.jsonl").read_text().splitlines()
     assert json.loads(r.stdout) == [d for d in map(json.loads, lines) if d["study"] == key]
+
+
+def test_the_newest_sr_with_rois_gives_the_annotations(tmp_path: Path) -> None:
+    """Of a study's SRs, the newest one modic can read ROIs from wins; others are passed over."""
+    sr_module = pytest.importorskip("modic.sr")
+    pytest.importorskip("highdicom")
+    import dataclasses
+
+    from modic.dicomweb.annotations import annotations_from_sr
+    from modic.dicomweb.cache import FetchedStudy
+
+    name = "ge_3T_type3_mixed12"
+    folder = modic.data.sample_study_path(name)
+    study = modic.load_study(folder)
+    rois = modic.read_annotations(modic.data.sample_annotations_path(name))
+    few = dataclasses.replace(rois, rois=list(rois.rois[:3]))
+    older = sr_module.build_sr(study, rois, None, series_number=801)
+    older.ContentDate, older.ContentTime = "20250101", "120000"
+    newer = sr_module.build_sr(study, few, None, series_number=802)
+    newer.ContentDate, newer.ContentTime = "20260101", "080000"
+    text = write_text_sr(tmp_path / "text.dcm", folder, "not ROIs")  # the newest, but no ROI
+    text.ContentDate = "20270101"
+    reports = {str(ds.SeriesInstanceUID): ds for ds in (older, text, newer)}
+
+    class Server:  # the two calls annotations_from_sr makes, answered from memory
+        def instances_of(self, series: RemoteSeries) -> list[str]:
+            return [str(reports[series.series_uid].SOPInstanceUID)]
+
+        def retrieve_instance(self, series: RemoteSeries, sop: str) -> pydicom.Dataset:
+            return reports[series.series_uid]
+
+    listing = [
+        RemoteSeries(study.study.study_uid, uid, int(ds.SeriesNumber), "", "SR", 1, {})
+        for uid, ds in reports.items()
+    ]
+    path, source = annotations_from_sr(
+        Server(),
+        FetchedStudy(study.study.study_uid, folder),
+        listing,
+        tmp_path / "ann",
+    )
+    assert path is not None and "series 802" in source and "(3 ROIs)" in source
+    assert [r.label for r in modic.read_annotations(path).rois] == [r.label for r in few.rois]
+    mtime = path.stat().st_mtime_ns
+    annotations_from_sr(Server(), FetchedStudy(study.study.study_uid, folder), listing, tmp_path / "ann")
+    assert path.stat().st_mtime_ns == mtime  # the same ROIs: the file is not rewritten
+    none, why = annotations_from_sr(
+        Server(),
+        FetchedStudy(study.study.study_uid, folder),
+        listing[1:2],
+        tmp_path / "ann",
+    )
+    assert none is None and "no SR on the server with ROIs" in why
+    assert "series 901: <dataset>: not a DICOM SR measurement report" in why  # says why not
