@@ -7,6 +7,7 @@ annotation files are copied to tmp_path before anything autosaves.
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -669,6 +670,29 @@ def test_cli_screenshot_renders_and_writes_nothing(shipped_copy, tmp_path):
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 50_000
     assert shipped_copy.read_bytes() == before
+
+
+def test_cli_screenshot_never_writes_into_the_study_folder(shipped_copy, tmp_path, capsys):
+    from modic.cli import main
+
+    study = tmp_path / "study"
+    shutil.copytree(modic.data.sample_study_path(NAME), study)
+    before = sorted(p.relative_to(study) for p in study.rglob("*"))
+    args = ["annotate", str(study), "--annotations", str(shipped_copy), "--screenshot"]
+    assert main([*args, str(study / "SE000001" / "shot.png")]) == 2
+    err = capsys.readouterr().err
+    assert "the screenshot would be written into the study folder" in err and "modic never writes" in err
+    assert sorted(p.relative_to(study) for p in study.rglob("*")) == before
+    # a folder it cannot write to: a message, not a traceback
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code = main([*args, str(locked / "shot.png")])
+    finally:
+        locked.chmod(0o700)
+    if os.geteuid() != 0:  # root may write anyway
+        assert code == 1 and "cannot write the screenshot" in capsys.readouterr().err
 
 
 def test_cli_without_a_display_says_what_to_do(shipped_copy, monkeypatch, capsys):

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._io import atomic_write_bytes
 from ..errors import MissingDependencyError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,6 +133,14 @@ def run_annotate(args: argparse.Namespace) -> int:
     study_dir = Path(args.study_dir)
     if not study_dir.is_dir():
         raise FileNotFoundError(f"{study_dir}: no such folder")
+    if args.screenshot and _is_within(Path(args.screenshot), study_dir):
+        logger.error(
+            "%s: the screenshot would be written into the study folder %s; modic never writes into "
+            "input folders: choose a file outside it",
+            args.screenshot,
+            study_dir,
+        )
+        return 2
     path = Path(args.annotations) if args.annotations else annotation_path_for(study_dir)
     initial: Annotations | None = read_annotations(path) if path.is_file() else None
     if initial is None:
@@ -152,13 +162,26 @@ def run_annotate(args: argparse.Namespace) -> int:
     if args.screenshot:
         from ..annotator import Annotator, offscreen_figure
 
+        out = Path(args.screenshot)
+
         ann = Annotator(
             study, initial, figure=offscreen_figure((15.5, 8.6)), **{**options, "autosave": False}
         )
         _select(ann, args.select)
-        out = Path(args.screenshot)
-        ann.figure.savefig(out, facecolor=ann.figure.get_facecolor())
-        ann.close()
+        buf = io.BytesIO()
+        fmt = out.suffix.lstrip(".").lower() or "png"
+        try:
+            ann.figure.savefig(buf, format=fmt, facecolor=ann.figure.get_facecolor())
+        except ValueError as exc:  # an unknown image format
+            logger.error("%s: %s", out, exc)
+            return 2
+        finally:
+            ann.close()
+        try:
+            atomic_write_bytes(out, buf.getvalue(), make_parents=False)
+        except OSError as exc:
+            logger.error("%s: cannot write the screenshot: %s", out, exc.strerror or exc)
+            return 1
         sys.stdout.write(f"{out}\n")
         return 0
     try:
@@ -215,3 +238,12 @@ def _select(ann: object, label: RoiLabel | None) -> None:
     ann.set_tool("select")
     ann.show_roi(hits[0].id)
     ann.select(hits[0].id)
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    """``path`` (which need not exist) lies inside ``folder``, links resolved."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
