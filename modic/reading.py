@@ -334,13 +334,15 @@ def focal_lesion_mask(
     pixel = float(min(g.pixel_spacing))
     perp = _in_plane_perpendicular(step_rc / max(float(np.linalg.norm(step_rc)), 1e-12))
     steps = np.arange(0.0, _FOCAL_REACH_MM + 1e-9, 0.25 * pixel)
-    profile = np.zeros((steps.size, len(pts)))
-    for off in (-2.0, -1.0, 0.0, 1.0, 2.0):
-        base = m.rowcol + off * perp
-        for i, t in enumerate(steps):
-            rc = base + t * step_rc
-            profile[i] += np.where(g.contains_in_plane(rc), bilinear(raw, rc), np.inf)
-    profile /= 5.0
+    offsets = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    # (offset, step, voxel, 2) positions, sampled in one call
+    rc = (
+        m.rowcol[None, None, :, :]
+        + offsets[:, None, None, None] * perp
+        + steps[None, :, None, None] * step_rc
+    ).reshape(-1, 2)
+    vals = np.where(g.contains_in_plane(rc), bilinear(raw, rc), np.inf)
+    profile = vals.reshape(offsets.size, steps.size, len(pts)).mean(axis=0)
     level = p.cortex_level * reference_t1
     darkest = np.argmin(profile, axis=0)
     low = profile[darkest, np.arange(len(pts))]
