@@ -60,8 +60,11 @@ def _offscreen() -> bool:
         return backend in ("agg", "pdf", "ps", "svg", "pgf", "cairo", "template") or "inline" in backend
 
 
-def _new_figure(figsize: tuple[float, float], title: str) -> Figure:
-    """A pyplot figure (a window, or an ipympl canvas), or an off-screen Agg figure."""
+def _new_figure(figsize: tuple[float, float], title: str, dpi: float | None = None) -> Figure:
+    """A pyplot figure (a window, or an ipympl canvas), or an off-screen Agg figure.
+
+    ``dpi`` (windows only) scales a window to the screen with the figure's layout kept.
+    """
     if _offscreen():
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -72,7 +75,7 @@ def _new_figure(figsize: tuple[float, float], title: str) -> Figure:
     import matplotlib.pyplot as plt
 
     with plt.ioff(), plt.rc_context({"toolbar": "None"}):  # pan/zoom buttons would only confuse
-        fig = plt.figure(figsize=figsize)
+        fig = plt.figure(figsize=figsize, dpi=dpi)
     canvas: Any = fig.canvas
     if type(canvas).__module__.startswith("ipympl"):
         # ipympl draws its toolbar over the top-left corner of the figure (the sheet's title)
@@ -94,8 +97,10 @@ def _where(fig: Figure) -> str:
     return "window" if getattr(fig.canvas.manager, "window", None) is not None else ""
 
 
-#: Share of the screen's width the right-hand column (answer sheet, feedback) may take.
+#: Share of the screen's width the right-hand column may take: the answer sheet while
+#: reading, the sheet and the feedback after Submit (the annotator is then only looked at).
 _COLUMN = 0.40
+_FEEDBACK_COLUMN = 0.55
 _GAP = 6  # pixels between windows
 _TITLE_BAR = 32  # pixels a window manager may add above each window
 
@@ -106,44 +111,56 @@ def _tk_window(fig: Figure | None) -> Any:
     return window if hasattr(window, "winfo_screenwidth") else None
 
 
+def _screen(fig: Figure) -> tuple[int, int] | None:
+    """The screen size in pixels of a Tk window's screen, or None (not a Tk window)."""
+    window = _tk_window(fig)
+    if window is None:
+        return None
+    try:
+        return int(window.winfo_screenwidth()), int(window.winfo_screenheight())
+    except Exception as exc:  # noqa: BLE001 -- no screen to ask: leave sizes alone
+        logger.debug("cannot read the screen size: %s", exc)
+        return None
+
+
+def _fitting_dpi(figsize: tuple[float, float], width: float, height: float) -> float:
+    """Dots per inch (at most matplotlib's default) at which ``figsize`` fits ``width`` x ``height`` px."""
+    import matplotlib
+
+    default = float(matplotlib.rcParams["figure.dpi"])
+    return max(40.0, min(default, width / figsize[0], height / figsize[1]))
+
+
+def _column(screen: tuple[int, int], submitted: bool) -> int:
+    """Width in pixels of the right-hand column: the sheet's, and after Submit room for the feedback."""
+    return int((_FEEDBACK_COLUMN if submitted else _COLUMN) * screen[0])
+
+
 def _arrange_windows(annotator: Figure, sheet: Figure, feedback: Figure | None = None) -> None:
     """Tile the Tk windows on the screen: the annotator on the left, the answer sheet at the
     top of a right-hand column and the feedback below it, none on top of another.
 
     The annotator's window is narrowed to leave the column free (its panes follow the
-    window); the sheet and the feedback are scaled (fewer dots per inch, the same layout)
-    to fit the column. Qt, ipympl and other canvases are left to their window manager.
+    window); the sheet and the feedback were made at dots per inch that fit the column
+    (:func:`_fitting_dpi`). Qt, ipympl and other canvases are left to their window manager.
     """
     window = _tk_window(sheet)
-    if window is None:
+    screen = _screen(sheet)
+    if window is None or screen is None:
         return
+    sw, sh = screen
     try:
-        sw, sh = int(window.winfo_screenwidth()), int(window.winfo_screenheight())
-        column = int(min(_COLUMN * sw, sheet.get_figwidth() * sheet.dpi))
-        scale = min(
-            1.0, column / (sheet.get_figwidth() * sheet.dpi), 0.45 * sh / (sheet.get_figheight() * sheet.dpi)
-        )
-        if scale < 1.0:
-            sheet.set_dpi(sheet.dpi * scale)
+        column = max(_column(screen, feedback is not None), int(sheet.get_figwidth() * sheet.dpi))
         w, h = (int(v) for v in sheet.get_size_inches() * sheet.dpi)
-        x = sw - w
-        window.wm_geometry(f"{w}x{h}+{x}+0")
+        left = sw - column  # the column's left edge: the windows line up beside the annotator
+        window.wm_geometry(f"{w}x{h}+{left}+0")
         ann = _tk_window(annotator)
         if ann is not None:
-            ann.wm_geometry(f"{max(400, x - _GAP)}x{max(300, sh - _TITLE_BAR)}+0+0")
+            ann.wm_geometry(f"{max(400, sw - column - _GAP)}x{max(300, sh - _TITLE_BAR)}+0+0")
         fb = _tk_window(feedback)
         if feedback is not None and fb is not None:
-            top = h + _GAP + _TITLE_BAR
-            fw, fh = feedback.get_size_inches() * feedback.dpi
-            room_h = sh - top - _TITLE_BAR
-            fscale = min(1.0, w / fw, room_h / fh)
-            if fscale < 1.0:
-                feedback.set_dpi(feedback.dpi * fscale)
             fw, fh = (int(v) for v in feedback.get_size_inches() * feedback.dpi)
-            fb.wm_geometry(f"{fw}x{fh}+{sw - fw}+{top}")
-        for fig in (sheet, feedback):
-            if fig is not None:
-                fig.canvas.draw_idle()
+            fb.wm_geometry(f"{fw}x{fh}+{left}+{h + _GAP + _TITLE_BAR}")
     except Exception as exc:  # noqa: BLE001 -- a window we cannot place stays where it is
         logger.debug("cannot arrange the teaching windows: %s", exc)
 
@@ -269,7 +286,10 @@ class TeachingSession:
             logger.info("%s (%s)", self.resumed, rois_path.parent)
         n = len(self.case.key)
         # the window title is on screen before the blind read: no title, tags or case id
-        fig = _new_figure(sheet_size(n), "modic teach - answer sheet")
+        size = sheet_size(n)
+        screen = _screen(self.annotator.figure)
+        dpi = None if screen is None else _fitting_dpi(size, _column(screen, False), 0.45 * screen[1])
+        fig = _new_figure(size, "modic teach - answer sheet", dpi)
         self.sheet = AnswerSheet(
             self.case,
             types=types,
@@ -313,7 +333,15 @@ class TeachingSession:
         self.annotator.overlay(self.case.rois, style="key")
         self.annotator.show_results = True
         self.sheet.reveal(result)
-        fig = _new_figure(feedback_size(result, self.study), f"modic teach - feedback - {self.case.id}")
+        size = feedback_size(result, self.study)
+        screen = _screen(self.annotator.figure)
+        dpi = None
+        if screen is not None:  # below the sheet, in the right-hand column
+            room = (
+                screen[1] - self.sheet.figure.get_figheight() * self.sheet.figure.dpi - 2 * _TITLE_BAR - _GAP
+            )
+            dpi = _fitting_dpi(size, _column(screen, True), room)
+        fig = _new_figure(size, f"modic teach - feedback - {self.case.id}", dpi)
         self.feedback = feedback_figure(result, study=self.study, figure=fig)
         _arrange_windows(self.annotator.figure, self.sheet.figure, self.feedback)
         for path in self.draft_paths:

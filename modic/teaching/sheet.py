@@ -60,7 +60,7 @@ _LABEL_W = 2.2  # width of the endplate column, in cell units
 
 #: Where the trainee draws, as the instructions say it: ``where`` of :class:`AnswerSheet`.
 WHERE_TO_DRAW: dict[str, str] = {
-    "window": "In the annotator window (left of this one)",
+    "window": "In the annotator window (left)",
     "notebook": "Above, in the annotator",
     "": "In the annotator",
 }
@@ -68,7 +68,7 @@ WHERE_TO_DRAW: dict[str, str] = {
 
 def sheet_size(n: int) -> tuple[float, float]:
     """The answer sheet's size in inches for ``n`` endplates (small enough to sit beside the annotator)."""
-    return 7.5, 2.45 + 0.22 * n
+    return 7.5, 2.65 + 0.22 * n
 
 
 class AnswerSheet:
@@ -137,7 +137,7 @@ class AnswerSheet:
         self.figure: Figure = figure
         figure.set_facecolor(_BG)
         height = figure.get_figheight()
-        top = 1.0 - 1.45 / height
+        top = 1.0 - 1.65 / height
         bottom = 0.55 / height
         self.ax: Axes = figure.add_axes((0.03, bottom, 0.94, top - bottom))
         self.button_ax: Axes = figure.add_axes((0.74, 0.08 / height, 0.23, 0.36 / height))
@@ -167,13 +167,13 @@ class AnswerSheet:
             ha="left",
             fontweight="bold",
         )
-        self.notice = figure.text(0.97, 0.985, notice, color="#FDD663", fontsize=8.5, va="top", ha="right")
+        self.notice = figure.text(0.03, 0.985 - 1.3 / height, notice, color="#FDD663", fontsize=8.5, va="top")
         figure.text(0.03, 0.985 - 0.3 / height, history, color=_TEXT, fontsize=8.5, va="top")
         self.instructions = figure.text(
             0.03,
             0.985 - 0.92 / height,
-            f"{WHERE_TO_DRAW[where]}: draw an ROI on every endplate you call abnormal (and reference "
-            "marrow).\nHere: commit a Modic type for every endplate, then press Submit answer.",
+            f"{WHERE_TO_DRAW[where]}: draw an ROI on every endplate you call abnormal, and on\nreference "
+            "marrow. Here: commit a Modic type for every endplate, then press Submit answer.",
             color=_CURRENT,
             fontsize=8.5,
             va="top",
