@@ -1,0 +1,103 @@
+"""The scan's fast header parse (only :data:`modic.dicomfolder.SCAN_KEYWORDS`) against
+pydicom's full parse, the reference: the same frames, the same values of every element the
+scan reads, the same sequence evidence and the same skip reasons, file by file, on the sample
+data, pydicom's own test files (GDCM, DCMTK, vendors) and files written by the test factory
+(classic and Enhanced MR of every vendor)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_lumbar_study
+from dicomfactory import volume_pattern, write_enhanced
+from pydicom.data import get_testdata_files
+
+import modic
+import modic.dicomfolder as dicomfolder
+from modic.sequence import SequenceInfo
+
+
+def _read(path: Path, full: bool) -> tuple[object, object]:
+    """(header or None, frames or the skip reason), parsing all elements when ``full``."""
+    saved = dicomfolder._SCAN_TAGS
+    if full:
+        dicomfolder._SCAN_TAGS = None
+    try:
+        ds, frames = dicomfolder._read_frames(path)
+    except dicomfolder._Skip as exc:
+        return None, f"skipped: {exc} (study {exc.study_uid!r})"
+    finally:
+        dicomfolder._SCAN_TAGS = saved
+    return ds, frames
+
+
+def _assert_same(path: Path) -> None:
+    ref_ds, ref = _read(path, full=True)
+    fast_ds, fast = _read(path, full=False)
+    assert fast == ref, path
+    if ref_ds is None:
+        return
+    for keyword in dicomfolder.SCAN_KEYWORDS:
+        assert (keyword in fast_ds) == (keyword in ref_ds), (path, keyword)
+        assert fast_ds.get(keyword) == ref_ds.get(keyword), (path, keyword)
+    assert fast_ds.get(0x20011003) == ref_ds.get(0x20011003), path
+    assert SequenceInfo.from_dataset(fast_ds) == SequenceInfo.from_dataset(ref_ds), path
+    assert fast_ds.original_encoding == ref_ds.original_encoding, path
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(Path(d) / n for d, _, names in os.walk(folder) for n in names)
+
+
+def test_sample_data_reads_the_same_as_a_full_parse():
+    files = _files(modic.data.sample_data_dir())
+    assert len(files) > 200
+    for f in files:
+        _assert_same(f)
+
+
+def test_pydicoms_test_files_read_the_same_as_a_full_parse():
+    files = [Path(p) for p in get_testdata_files()]
+    assert len(files) > 50
+    n_read = 0
+    for f in files:
+        _assert_same(f)
+        n_read += _read(f, full=False)[0] is not None
+    assert n_read > 10  # MR_small in its encodings, CT, emri, ...
+
+
+@pytest.mark.parametrize("vendor", ["siemens", "ge", "philips"])
+def test_factory_studies_read_the_same_as_a_full_parse(tmp_path, vendor):
+    write_lumbar_study(tmp_path / "classic", vendor)
+    write_enhanced(
+        tmp_path / "enhanced.dcm",
+        volume_pattern(5, 16, 16),
+        origin=(10.0, -20.0, 30.0),
+        frame_order=[4, 2, 0, 1, 3],
+    )
+    files = _files(tmp_path)
+    assert len(files) > 30
+    for f in files:
+        _assert_same(f)
+
+
+def test_a_scan_is_the_same_with_the_full_parse(monkeypatch):
+    """Series, roles, reasons, warnings and skipped files of the sample data's scan."""
+
+    def summary(result: modic.ScanResult) -> list[object]:
+        out: list[object] = [(f.path, f.reason, f.study_uid) for f in result.skipped]
+        for st in result.studies:
+            out.append((st.study_uid, st.description, st.date, st.patient_id, st.accession_number))
+            for s in st.series:
+                out.append((s.key, s.series_uid, s.role, s.plane, s.identity, s.sequence, s.frames,
+                            s.warnings, s.problems, s.description, s.image_type))
+                if s.geometry is not None:
+                    out.append(np.asarray(s.geometry.positions).tolist())
+        return out
+
+    fast = summary(modic.scan(modic.data.sample_data_dir()))
+    monkeypatch.setattr(dicomfolder, "_SCAN_TAGS", None)
+    assert fast == summary(modic.scan(modic.data.sample_data_dir()))
