@@ -7,7 +7,9 @@ This is the data flow's last step before outputs::
       -> the reference levels of all vertebrae and their trend along the spine
          (receive-coil gradient; modic.reading.ReferenceModel)
       -> per endplate ROI: samples on T1 / T2 / STIR (modic.measure), minus the voxels
-         that hold cortical endplate or disc by partial volume
+         that hold cortical endplate or disc by partial volume, and minus those of a
+         T1-bright focus that normal marrow separates from the endplate (hemangioma,
+         focal fat: not a Modic change)
       -> reference ROI samples (same vertebra, else the nearest), corrected for the coil
          gradient, with their systematic uncertainty
       -> Modic type with its numbers (modic.criteria)
