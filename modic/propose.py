@@ -139,6 +139,8 @@ S1_TILT_STRONG_DEG = 20.0
 #: A body is outlined on a slice at most this many slices from the column's midline
 #: (S1 always on the midline: the sacral alae are as big as S1 off the midline).
 OWN_SLICE_REACH = 2
+#: A disc this much higher than the chain's median disc hides changed marrow (mm).
+DISC_EXCESS_MM = 3.0
 #: An outline out of line with its neighbours (height share, axis turn in degrees).
 HEIGHT_TOLERANCE = 0.3
 AXIS_TOLERANCE_DEG = 20.0
@@ -642,6 +644,7 @@ def propose(
             warnings.append(msg)
     # outline each body on its own midline slice
     bodies: list[ProposedBody] = []
+    outlines: list[tuple[str, int, NDArray[np.bool_], float, list[str]]] = []
     med_area = float(np.median([p.area for p in lumbar]))
     wanted = None if vertebrae is None else {str(v).upper() for v in vertebrae}
     for j, (p, name) in enumerate(zip(lumbar, names, strict=True)):
@@ -668,6 +671,9 @@ def propose(
         if not 0.55 <= ratio <= 1.6 and name != "S1":
             conf *= 0.6
             body_notes.append(f"its area is {ratio:.1f}x the median of the bodies found")
+        outlines.append((name, k, mask, conf, body_notes))
+    outlines = _close_wide_discs(outlines, sp)
+    for name, k, mask, conf, body_notes in outlines:
         regions: BodyRegions | None = None
         edge = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
         if edge:
@@ -715,6 +721,70 @@ def _chains(arr: NDArray[np.float32], sp: tuple[float, float], head: NDArray[np.
             weak = weak + 1 if score < STOP_SHARE * best else 0
             k += step
     return chains
+
+
+def _close_wide_discs(outlines: list[tuple[str, int, NDArray[np.bool_], float, list[str]]],
+                      sp: tuple[float, float]) -> list[tuple[str, int, NDArray[np.bool_], float, list[str]]]:
+    """Give back to a body the changed marrow its outline left out at an endplate.
+
+    A T1-dark change over a whole endplate (type 1 or 3, the dark layer of a mixed change)
+    is not marrow-like, so the outline stops above it and the gap to the next body looks
+    like a disc ``DISC_EXCESS_MM`` or more higher than the chain's median disc. The excess
+    is given to the shorter of the two bodies (its height against the median body), grown
+    towards the disc across the body's own width; and said so.
+    """
+    if len(outlines) < 3:
+        return outlines
+    out = [list(o) for o in outlines]
+    info = []
+    for _name, _k, mask, _c, _n in outlines:
+        r, c = np.nonzero(mask)
+        info.append(np.stack([r * sp[0], c * sp[1]], axis=1))
+    gaps, dirs = [], []
+    for i in range(len(outlines) - 1):
+        a, b = info[i], info[i + 1]
+        u = b.mean(axis=0) - a.mean(axis=0)
+        u /= np.linalg.norm(u)
+        across = np.array([-u[1], u[0]])
+        ca, cb = a.mean(axis=0), b.mean(axis=0)
+        # the central third across: the disc's height there
+        sa = np.abs((a - ca) @ across) < 6.0
+        sb = np.abs((b - cb) @ across) < 6.0
+        gap = float((b[sb] @ u).min() - (a[sa] @ u).max()) if sa.any() and sb.any() else 0.0
+        gaps.append(gap)
+        dirs.append(u)
+    med = float(np.median(gaps))
+    heights = []
+    for i, pts in enumerate(info):
+        u = dirs[min(i, len(dirs) - 1)]
+        heights.append(float(np.ptp(pts @ u)))
+    med_h = float(np.median(heights))
+    for i, gap in enumerate(gaps):
+        excess = gap - med
+        if excess < DISC_EXCESS_MM or outlines[i + 1][0] == "S1" and gap > 0 and excess < 2 * DISC_EXCESS_MM:
+            continue
+        j = i if heights[i] / med_h <= heights[i + 1] / med_h else i + 1
+        if heights[j] + excess > 1.1 * med_h:
+            continue  # both bodies are full height: a wide disc
+        u = dirs[i] if j == i else -dirs[i]
+        mask = out[j][2]
+        pts = info[j]
+        across = np.array([-u[1], u[0]])
+        c0 = pts.mean(axis=0)
+        t = pts @ u
+        a = (pts - c0) @ across
+        rows, cols = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+        g = np.stack([rows.ravel() * sp[0], cols.ravel() * sp[1]], axis=1)
+        tg = g @ u
+        ag = (g - c0) @ across
+        lo, hi = np.percentile(a, [10, 90])
+        add = (tg > t.max() - 0.5) & (tg <= t.max() + excess) & (ag >= lo) & (ag <= hi)
+        grown = mask | add.reshape(mask.shape)
+        out[j][2] = grown
+        out[j][4] = [*out[j][4], f"outline extended {excess:.0f} mm towards the "
+                     f"{'lower' if j == i else 'upper'} disc, which looked {excess:.0f} mm higher than the "
+                     "others (dark marrow at the endplate?)"]
+    return [tuple(o) for o in out]  # type: ignore[misc]
 
 
 def _check_shapes(bodies: list[ProposedBody]) -> list[ProposedBody]:
