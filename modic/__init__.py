@@ -69,6 +69,10 @@ __all__ = [
     "annotation_path_for",
     # ROIs derived from another tool's vertebra label map (the labels extra)
     "rois_from_labelmap",
+    # ROIs proposed from the image itself (vertebrae found, named and outlined); the
+    # submodule modic.propose holds propose() with what was found and how sure it is
+    "propose_rois",
+    "relabel",
     # classification
     "classify",
     "ModicType",
@@ -92,6 +96,7 @@ __all__ = [
     "errors",
     "phantom",
     "plot",
+    "propose",
     "report",
     "teaching",
 ]
@@ -131,11 +136,13 @@ _LAZY: dict[str, str] = {
     "map_region": "modic.geometry",
     "annotate": "modic.annotator",
     "rois_from_labelmap": "modic.labelmap",
+    "propose_rois": "modic.propose",
+    "relabel": "modic.propose",
 }
-_SUBMODULES = {"data", "errors", "phantom", "teaching", "batch", "plot", "report"}
+_SUBMODULES = {"data", "errors", "phantom", "teaching", "batch", "plot", "report", "propose"}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import batch, data, errors, phantom, plot, report, teaching
+    from . import batch, data, errors, phantom, plot, propose, report, teaching
     from .annotations import (
         ROI,
         Annotations,
@@ -151,6 +158,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .extent import Extent
     from .geometry import MappedRegion, SliceGeometry, map_region
     from .labelmap import rois_from_labelmap
+    from .propose import propose_rois, relabel
     from .reading import classify
     from .results import ModicResult, ModicResults
     from .sequence import Plane, Role, SeriesIdentity

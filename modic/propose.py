@@ -62,11 +62,12 @@ Examples
 ::
 
     study = modic.load_study("case7/")
-    proposal = modic.propose(study)
+    proposal = modic.propose.propose(study)
     proposal.levels            # ['T12', 'L1', ..., 'S1']
     proposal.warnings          # [] or what is uncertain
     ann = proposal.annotations # Annotations, every ROI origin="proposed"
     ann = modic.relabel(ann, shift=+1)     # every label one vertebra down (L4 -> L5)
+    ann = modic.propose_rois(study)        # the annotations only (warnings logged)
 """
 
 from __future__ import annotations
