@@ -21,7 +21,7 @@ import struct
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from .geometry import ORIENTATION_TOLERANCE, SliceGeometry, slice_normal
 from .sequence import Role, SequenceInfo, SeriesIdentity, identify
 from .series import Frame, PixelEncoding, ScanResult, Series, SkippedFile, Study
 
-__all__ = ["scan", "read_frames"]
+__all__ = ["scan", "read_frames", "read_header", "FileHeader"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ def scan(
     path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     roles: Mapping[str, Role | str] | None = None,
+    index: str | os.PathLike[str] | None = None,
 ) -> ScanResult:
     """Find the DICOM studies and series under a folder (or in a list of files).
 
@@ -94,6 +95,11 @@ def scan(
         Override the detected role of series, keyed by series number (``"5"``), stack
         key (``"5.2"``), SeriesInstanceUID or SeriesDescription (case-insensitive),
         e.g. ``{"5": "T2"}``. The reasons of an overridden series say so.
+    index : path-like, optional
+        A header index file (:mod:`modic.index`, SQLite; created if absent, never inside
+        an input folder): headers of files unchanged since they were indexed (same size,
+        mtime and inode) are taken from it instead of parsed; the others are parsed and
+        indexed. The result is the same with and without.
 
     Returns
     -------
@@ -114,22 +120,27 @@ def scan(
     """
     root, files = _list_files(path)
     skipped: list[SkippedFile] = []
-    # study uid -> series uid -> list of (frame, header dataset of its file)
-    groups: dict[str, dict[str, list[tuple[Frame, Dataset]]]] = defaultdict(lambda: defaultdict(list))
-    study_headers: dict[str, Dataset] = {}
+    # study uid -> series uid -> list of (frame, header of its file)
+    groups: dict[str, dict[str, list[tuple[Frame, FileHeader]]]] = defaultdict(lambda: defaultdict(list))
+    study_headers: dict[str, FileHeader] = {}
     study_folders: dict[str, set[Path]] = defaultdict(set)
-    for f in files:
-        try:
-            ds, frames = _read_frames(f)
-        except _Skip as exc:
-            skipped.append(SkippedFile(f, str(exc), exc.study_uid))
-            logger.debug("skipped %s: %s", f, exc)
+    if index is not None:
+        from .index import HeaderIndex
+
+        with HeaderIndex(index) as idx:
+            headers = idx.headers(files, read_header)
+    else:
+        headers = [read_header(f) for f in files]
+    for f, hd in zip(files, headers):
+        if isinstance(hd, SkippedFile):
+            skipped.append(hd)
+            logger.debug("skipped %s: %s", f, hd.reason)
             continue
-        st_uid = str(ds.StudyInstanceUID)
-        study_headers.setdefault(st_uid, ds)
+        st_uid = hd.study_uid
+        study_headers.setdefault(st_uid, hd)
         study_folders[st_uid].add(f.parent)
-        for fr in frames:
-            groups[st_uid][str(ds.SeriesInstanceUID)].append((fr, ds))
+        for fr in hd.frames:
+            groups[st_uid][hd.series_uid].append((fr, hd))
 
     studies: list[Study] = []
     for st_uid, series_groups in groups.items():
@@ -142,11 +153,11 @@ def scan(
             Study(
                 study_uid=st_uid,
                 series=series,
-                description=str(hdr.get("StudyDescription", "") or ""),
-                date=str(hdr.get("StudyDate", "") or ""),
-                patient_name=str(hdr.get("PatientName", "") or ""),
-                patient_id=str(hdr.get("PatientID", "") or ""),
-                accession_number=str(hdr.get("AccessionNumber", "") or ""),
+                description=hdr.study_description,
+                date=hdr.study_date,
+                patient_name=hdr.patient_name,
+                patient_id=hdr.patient_id,
+                accession_number=hdr.accession_number,
                 folders=sorted(study_folders[st_uid]),
                 skipped=[f for f in skipped if f.study_uid == st_uid],
             )
@@ -232,6 +243,101 @@ def read_frames(path: str | os.PathLike[str]) -> tuple[Dataset, list[Frame]]:
         return _read_frames(Path(path))
     except _Skip as exc:
         raise DicomFileError(str(path), str(exc)) from None
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    """What the scan keeps of one file's header: its frames and the values that describe
+    its study and series, converted as the scan uses them (plain data, so that
+    :mod:`modic.index` can store it).
+
+    Attributes
+    ----------
+    study_uid, series_uid : str
+    frames : tuple of Frame
+    study_description, study_date, patient_name, patient_id, accession_number : str
+    series_number : int or None
+    series_description : str
+        SeriesDescription, else ProtocolName, stripped.
+    modality, manufacturer, frame_of_reference_uid, sop_class_uid : str
+    image_type : tuple of str
+        Upper case.
+    spacing_between_slices : float or None
+        The nominal SpacingBetweenSlices (mm).
+    sequence : SequenceInfo
+        ``SequenceInfo.from_dataset`` of the header.
+    """
+
+    study_uid: str
+    series_uid: str
+    frames: tuple[Frame, ...]
+    study_description: str
+    study_date: str
+    patient_name: str
+    patient_id: str
+    accession_number: str
+    series_number: int | None
+    series_description: str
+    modality: str
+    manufacturer: str
+    frame_of_reference_uid: str
+    sop_class_uid: str
+    image_type: tuple[str, ...]
+    spacing_between_slices: float | None
+    sequence: SequenceInfo
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, frames: Iterable[Frame]) -> FileHeader:
+        """The record of header ``ds`` (as :func:`read_frames` returns it) and its frames."""
+        number = ds.get("SeriesNumber")
+        try:
+            number_i = int(number) if number not in (None, "") else None
+        except (TypeError, ValueError):
+            number_i = None
+        nominal = ds.get("SpacingBetweenSlices")
+        try:
+            nominal_f = float(nominal) if nominal not in (None, "") else None
+        except (TypeError, ValueError):
+            nominal_f = None
+        description = str(ds.get("SeriesDescription", "") or "") or str(ds.get("ProtocolName", "") or "")
+        return cls(
+            study_uid=str(ds.StudyInstanceUID),
+            series_uid=str(ds.SeriesInstanceUID),
+            frames=tuple(frames),
+            study_description=str(ds.get("StudyDescription", "") or ""),
+            study_date=str(ds.get("StudyDate", "") or ""),
+            patient_name=str(ds.get("PatientName", "") or ""),
+            patient_id=str(ds.get("PatientID", "") or ""),
+            accession_number=str(ds.get("AccessionNumber", "") or ""),
+            series_number=number_i,
+            series_description=description.strip(),
+            modality=str(ds.get("Modality", "") or ""),
+            manufacturer=str(ds.get("Manufacturer", "") or ""),
+            frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
+            sop_class_uid=str(ds.get("SOPClassUID", "") or ""),
+            image_type=tuple(str(v).upper() for v in (ds.get("ImageType") or ())),
+            spacing_between_slices=nominal_f,
+            sequence=SequenceInfo.from_dataset(ds),
+        )
+
+
+def read_header(path: str | os.PathLike[str]) -> FileHeader | SkippedFile:
+    """The scan's record of one file, or why the file is skipped (never raises for a bad file).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    FileHeader or SkippedFile
+    """
+    p = Path(path)
+    try:
+        ds, frames = _read_frames(p)
+        return FileHeader.from_dataset(ds, frames)
+    except _Skip as exc:
+        return SkippedFile(p, str(exc), exc.study_uid)
 
 
 def _read_frames(path: Path) -> tuple[Dataset, list[Frame]]:
@@ -608,8 +714,8 @@ def _stack_key(fr: Frame) -> tuple[Any, ...]:
     return (iop, fr.rows, fr.columns, te)
 
 
-def _build_stacks(study_uid: str, series_uid: str, items: list[tuple[Frame, Dataset]]) -> list[Series]:
-    by_key: dict[tuple[Any, ...], list[tuple[Frame, Dataset]]] = defaultdict(list)
+def _build_stacks(study_uid: str, series_uid: str, items: list[tuple[Frame, FileHeader]]) -> list[Series]:
+    by_key: dict[tuple[Any, ...], list[tuple[Frame, FileHeader]]] = defaultdict(list)
     for item in items:
         by_key[_stack_key(item[0])].append(item)
     stacks = list(by_key.values())
@@ -621,7 +727,7 @@ def _build_stacks(study_uid: str, series_uid: str, items: list[tuple[Frame, Data
     return out
 
 
-def _build_series(study_uid: str, series_uid: str, stack: int, items: list[tuple[Frame, Dataset]]) -> Series:
+def _build_series(study_uid: str, series_uid: str, stack: int, items: list[tuple[Frame, FileHeader]]) -> Series:
     frames = [f for f, _ in items]
     header = items[0][1]
     warnings: list[str] = []
@@ -703,11 +809,7 @@ def _build_series(study_uid: str, series_uid: str, stack: int, items: list[tuple
                 f"uneven slice spacing: steps from {regular.min():.2f} to {regular.max():.2f} mm "
                 f"(median {med:.2f} mm); positions are used slice by slice"
             )
-        nominal = header.get("SpacingBetweenSlices")
-        try:
-            nominal_f = float(nominal) if nominal not in (None, "") else None
-        except (TypeError, ValueError):
-            nominal_f = None
+        nominal_f = header.spacing_between_slices
         if nominal_f and abs(nominal_f - med) > max(0.05 * med, 0.1):
             warnings.append(
                 f"SpacingBetweenSlices says {nominal_f:g} mm but the slice positions are {med:.2f} mm "
@@ -729,32 +831,25 @@ def _build_series(study_uid: str, series_uid: str, stack: int, items: list[tuple
             problems.append(f"inconsistent geometry: {exc}")
 
     o = frames[0].orientation
-    info = replace(SequenceInfo.from_dataset(header), orientation=(o[0], o[1], o[2], o[3], o[4], o[5]))
+    info = replace(header.sequence, orientation=(o[0], o[1], o[2], o[3], o[4], o[5]))
     if frames[0].echo_time is not None and info.echo_time is None:
         info = replace(info, echo_time=frames[0].echo_time)
     identity = identify(info)
-    number = header.get("SeriesNumber")
-    try:
-        number_i = int(number) if number not in (None, "") else None
-    except (TypeError, ValueError):
-        number_i = None
-    description = str(header.get("SeriesDescription", "") or "") or str(header.get("ProtocolName", "") or "")
-    image_type = tuple(str(v).upper() for v in (header.get("ImageType") or ()))
     return Series(
         study_uid=study_uid,
         series_uid=series_uid,
         stack=stack,
-        number=number_i,
-        description=description.strip(),
-        modality=str(header.get("Modality", "") or ""),
-        manufacturer=str(header.get("Manufacturer", "") or ""),
-        frame_of_reference_uid=str(header.get("FrameOfReferenceUID", "") or ""),
-        sop_class_uid=str(header.get("SOPClassUID", "") or ""),
+        number=header.series_number,
+        description=header.series_description,
+        modality=header.modality,
+        manufacturer=header.manufacturer,
+        frame_of_reference_uid=header.frame_of_reference_uid,
+        sop_class_uid=header.sop_class_uid,
         frames=frames,
         geometry=geometry,
         sequence=info,
         identity=identity,
-        image_type=image_type,
+        image_type=header.image_type,
         warnings=warnings,
         problems=problems,
     )
