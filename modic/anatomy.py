@@ -21,7 +21,9 @@ Two layers of checks
   short of a band put across the disc. The ROI out of order with most others is flagged
   (both, when two are out of order only with each other: swapped labels).
 * ``overlap``: two endplate ROIs of different labels, or a reference and an endplate ROI,
-  share pixels. Shapes on planes less than :data:`SAME_PLANE_MM` (2 mm) apart are compared
+  share pixels (a warning on both endplate ROIs; on a reference, a warning when at least
+  :data:`REFERENCE_OVERLAP_WARN` (half) of it is covered, else a note, and a warning on an
+  endplate ROI that overlaps *another* vertebra's reference). Shapes on planes less than :data:`SAME_PLANE_MM` (2 mm) apart are compared
   after mapping one onto the other's pixel grid (pixel centres, LPS); a share of at least
   :data:`OVERLAP_SHARE` (10 %) of the smaller ROI is flagged. Bands on two sides of a disc
   never share marrow; a few edge pixels of hand-drawn shapes that touch are tolerated.
@@ -73,6 +75,8 @@ __all__ = [
     "AnatomyFinding",
     "check_rois",
     "findings_by_roi",
+    "apply_findings",
+    "finding_text",
     "CONFIDENCE_CAP",
     "ORDER_MARGIN_MM",
     "OVERLAP_SHARE",
@@ -265,8 +269,9 @@ def _order_findings(items: list[_Roi]) -> list[AnatomyFinding]:
             others = sorted(bad[i] & alive, key=lambda k: items[k].rank)
             if len(culprits) == 2 and top == 1 and others and others[0] in culprits:
                 b = items[others[0]]
-                msg = (f"{a.name} and {b.name} are in the wrong order along the spine "
-                       f"({abs(a.proj - b.proj):.0f} mm apart, the other way round): swapped labels?")
+                where = "above" if a.proj > b.proj else "below"
+                msg = (f"{a.name} lies {abs(a.proj - b.proj):.0f} mm {where} {b.name}, against the order of "
+                       "the labels: one of the two is on the wrong side of a disc, or the labels are swapped")
             else:
                 parts = []
                 for k in others[:3]:
@@ -310,6 +315,12 @@ def _overlap_findings(items: list[_Roi]) -> list[AnatomyFinding]:
                     ref.roi.id, "overlap",
                     f"{ref.name} overlaps the endplate ROI {ep.name} ({inref:.0%} of the reference): "
                     "reference marrow should lie away from the endplates", sev, (ep.roi.id,)))
+                if ep.roi.label.vertebra != ref.roi.label.vertebra:
+                    out.append(AnatomyFinding(
+                        ep.roi.id, "overlap",
+                        f"{ep.name} overlaps {ref.name} ({share:.0%} of the smaller ROI): it lies in the "
+                        f"{ref.roi.label.vertebra} body, not next to the endplate named?", "warning",
+                        (ref.roi.id,)))
     return out
 
 
@@ -546,3 +557,37 @@ def findings_by_roi(findings: Iterable[AnatomyFinding]) -> dict[str, list[Anatom
     for f in findings:
         out.setdefault(f.roi_id, []).append(f)
     return out
+
+
+def finding_text(f: AnatomyFinding, *, of_reference: bool = False) -> str:
+    """The finding as a result warning: ``"anatomy: ..."`` or ``"anatomy (note): ..."``."""
+    head = "anatomy" if f.severity == "warning" else "anatomy (note)"
+    return f"{head}: {'its reference: ' if of_reference else ''}{f.message}"
+
+
+def apply_findings(results: Iterable[Any], findings: Iterable[AnatomyFinding]) -> None:
+    """Attach each result's anatomy findings (its ROI's and its reference's) as warnings, and
+    cap the confidence at :data:`CONFIDENCE_CAP` when one is a warning.
+
+    Parameters
+    ----------
+    results : iterable of ModicResult
+        Changed in place: ``warnings`` gets the findings' text, ``confidence`` is capped and
+        ``reason`` says so.
+    findings : iterable of AnatomyFinding
+    """
+    by_roi = findings_by_roi(findings)
+    for r in results:
+        own = by_roi.get(r.roi_id, [])
+        ref = by_roi.get(r.reference_id, []) if r.reference_id != r.roi_id else []
+        texts = [finding_text(f) for f in own] + [finding_text(f, of_reference=True) for f in ref]
+        if not texts:
+            continue
+        r.warnings.extend(texts)
+        if any(f.severity == "warning" for f in own + ref) and r.confidence > CONFIDENCE_CAP:
+            r.warnings.append(
+                f"confidence capped at {CONFIDENCE_CAP:.2f} (measured {r.confidence:.2f}): the ROI may not "
+                "be where its label says (see the anatomy warnings)"
+            )
+            r.confidence = CONFIDENCE_CAP
+            r.reason = (r.reason + "; " if r.reason else "") + "confidence capped by an anatomy warning"

@@ -598,6 +598,8 @@ def classify(
     parameters: ClassifierParameters = DEFAULT_PARAMETERS,
     seed: int = 0,
     errors: list[tuple[ROI, str]] | None = None,
+    anatomy: bool = True,
+    vertebrae: object = None,
 ) -> ModicResults:
     """Classify every endplate ROI of a study.
 
@@ -617,6 +619,15 @@ def classify(
     errors : list, optional
         When given, ROIs that cannot be measured are appended here as ``(roi, message)``
         and the others are still classified; otherwise the first such error is raised.
+    anatomy : bool
+        Check that every ROI lies where its label says (:func:`modic.anatomy.check_rois`;
+        default True). A result whose ROI, or whose reference, has an anatomy warning
+        carries it in ``warnings`` and its confidence is capped at
+        :data:`modic.anatomy.CONFIDENCE_CAP` (0.5: the marrow measured may not be the
+        endplate named); notes are added to ``warnings`` without a cap.
+    vertebrae : Proposal or Annotations, optional
+        Vertebral bodies found in the image (:func:`modic.propose.propose`) for the
+        image-based anatomy checks; without them only the geometric checks run.
 
     Returns
     -------
@@ -675,4 +686,8 @@ def classify(
                 raise
             logger.warning("%s", exc)
             errors.append((roi, str(exc)))
+    if anatomy:  # is every ROI where its label says? (modic.anatomy)
+        from .anatomy import apply_findings, check_rois
+
+        apply_findings(out, check_rois(study, rois, vertebrae=vertebrae))
     return ModicResults(out, contrast=contrast)
