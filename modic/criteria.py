@@ -173,7 +173,9 @@ class ClassifierParameters:
         units on the wrong side (T1 brighter than marrow: not oedema or sclerosis; darker:
         not fat; fluid-bright: not sclerosis; STIR-dark: not oedema). Below the voxel
         threshold, so that a T1-bright voxel whose fluid signal is high is never oedema.
-        Design (1.5 units: 7 % of normal voxels by noise alone on one side).
+        Calibrated (1.0, among 1.0 / 1.5 / 2.0, 2026-12-03; it was 1.5 by design: 7 % of
+        normal voxels by noise alone on one side, where 1.0 is 16 %; it only matters for
+        voxels that are abnormal on another sequence).
     fat_sd : float
         Normal variation of marrow *fat content* from place to place (age, patches, focal
         fat), in log T1 units: a correlated variation along the fat direction of every
@@ -191,7 +193,7 @@ class ClassifierParameters:
         the same amount in a pattern no type has is not. Calibrated (on / off).
     abnormal_fraction : float
         A region is typed from its voxels when at least this share of them is typed
-        abnormal. Calibrated (0.3).
+        abnormal. Calibrated (0.4).
     mixed_fraction : float
         A region is mixed (1/2 or 2/3) when the second type makes up at least this share
         of its abnormal voxels. Held >= 0.15 (a visible share of the change), see
