@@ -18,8 +18,9 @@ Two layers of checks
   should be lower lies more than :data:`ORDER_MARGIN_MM` (3 mm) *above* the other: next
   to one disc, the two bands are 10-15 mm apart centre to centre (two 5 mm bands 1 mm from
   the endplates and a disc of 8-12 mm), so 3 mm is far beyond drawing jitter yet well
-  short of a band put across the disc. The ROI out of order with most others is flagged
-  (both, when two are out of order only with each other: swapped labels).
+  short of a band put across the disc. The ROI out of order with most others is flagged;
+  when two are out of order only with each other, both are, unless another check faults
+  just one of them (then only that one).
 * ``overlap``: two endplate ROIs of different labels, or a reference and an endplate ROI,
   share pixels (a warning on both endplate ROIs; on a reference, a warning when at least
   :data:`REFERENCE_OVERLAP_WARN` (half) of it is covered, else a note, and a warning on an
@@ -542,6 +543,7 @@ def check_rois(
                 bodies = [_body(b, axis, True) for b in found]
                 findings += _image_findings([it for it in items if it.roi.label.kind != "body"],
                                             bodies, axis, reliable)
+    findings = _settle_ties(findings)
     seen: set[tuple[str, str]] = set()
     out = []
     for f in findings:
@@ -549,6 +551,15 @@ def check_rois(
             seen.add((f.roi_id, f.problem))
             out.append(f)
     return out
+
+
+def _settle_ties(findings: list[AnatomyFinding]) -> list[AnatomyFinding]:
+    """Two ROIs out of order only with each other: when other checks fault one of them and
+    not the other, the order finding of the other is dropped (it is the innocent one)."""
+    strong = {f.roi_id for f in findings if f.problem != "order" and f.severity == "warning"}
+    pair = {f.roi_id: f.others[0] for f in findings if f.problem == "order" and len(f.others) == 1}
+    drop = {a for a, b in pair.items() if pair.get(b) == a and b in strong and a not in strong}
+    return [f for f in findings if not (f.problem == "order" and f.roi_id in drop)]
 
 
 def findings_by_roi(findings: Iterable[AnatomyFinding]) -> dict[str, list[AnatomyFinding]]:

@@ -70,7 +70,8 @@ class ResultRow:
         ``"T1 0.65  T2 1.19  STIR 4.27"``, or the reason there is no result.
     confidence : float or None
     note : str
-        For an indeterminate result (badge ``"?"``), ``"indeterminate: <the reason>"``.
+        For an indeterminate result (badge ``"?"``), ``"indeterminate: <the reason>"``;
+        before it, the ROI's anatomy warnings (``"anatomy: ..."``, :mod:`modic.anatomy`).
     extent : str
         The change's Udby height grade (``"A"``, ``"B"``, ``"C"``; :mod:`modic.extent`),
         shown beside the type; ``""`` when there is none.
@@ -94,10 +95,11 @@ def result_rows(annotator: Annotator) -> list[ResultRow]:
     for roi in annotator.annotations.endplates():
         lab = roi.label
         res = results.get(roi.id)
+        anatomy = "  ".join(annotator.anatomy_warnings(roi.id))  # modic.anatomy: "anatomy: ..."
         name = f"{lab.vertebra} {lab.endplate.value[:3] if lab.endplate else 'ref'}"
         level = lab.level or ""
         if not annotator.show_results:
-            rows.append(ResultRow(roi.id, level, name, None, PENDING_COLOR, "drawn", None))
+            rows.append(ResultRow(roi.id, level, name, None, PENDING_COLOR, "drawn", None, anatomy))
         elif isinstance(res, ModicResult):
             ratios = "  ".join(f"{r.value} {res.ratios[r].ratio:4.2f}" for r in _ROLES if r in res.ratios)
             t = res.modic_type.value
@@ -106,10 +108,11 @@ def result_rows(annotator: Annotator) -> list[ResultRow]:
             if res.modic_type is ModicType.INDETERMINATE:  # a short badge; the reason follows
                 t, note = "?", f"indeterminate: {res.reason}"
             grade = "" if res.extent is None else res.extent.height_grade
+            note = "   ".join(n for n in (anatomy, note) if n)
             rows.append(ResultRow(roi.id, level, name, t, color, ratios, res.confidence, note, grade))
         else:
             why = res if isinstance(res, str) else "not classified yet"
-            rows.append(ResultRow(roi.id, level, name, "!", ERROR_COLOR, why, None))
+            rows.append(ResultRow(roi.id, level, name, "!", ERROR_COLOR, why, None, anatomy))
     return rows
 
 
@@ -240,9 +243,11 @@ class FigureControls:
             "save": a.save,
             "reset view": a.reset_view,
             "help": a.toggle_help,
+            "propose (P)": a.propose,
+            "levels (V)": a.toggle_levels,
         }
         self.edit = _ButtonRow(
-            fig, rect(0.084), list(actions), list(actions), lambda v: actions[v](), cols=3, fontsize=8
+            fig, rect(0.084), list(actions), list(actions), lambda v: actions[v](), cols=4, fontsize=7.5
         )
         top -= 0.006
         header("WINDOW (right-drag: width / level)")
@@ -423,6 +428,8 @@ class NotebookControls:
             ("save", "save", a.save),
             ("reset view", "refresh", a.reset_view),
             ("help", "question", a.toggle_help),
+            ("propose (P)", "magic", a.propose),
+            ("levels (V)", "list-ol", a.toggle_levels),
         ):
             b = W.Button(description=name, icon=icon, layout=W.Layout(width="auto", min_width="112px"))
             b.on_click(lambda btn, action=action: action())

@@ -45,6 +45,8 @@ KEY_ACTIONS: dict[str, str] = {
     "cmd+s": "save",
     "h": "help",
     "?": "help",
+    "P": "propose:all",
+    "V": "levels:toggle",
 }
 
 #: ``(keys, what they do)`` for the help overlay and docs/annotator.md.
@@ -64,6 +66,8 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("+ / -", "zoom in / out (all panes, same patient region)"),
     ("w", "next window preset: default, wide, narrow"),
     ("home or 0", "reset zoom, pan and window"),
+    ("shift+p (P)", "propose ROIs from the image for every vertebra (drawn ROIs are kept)"),
+    ("shift+v (V)", "show / hide the level names beside the spine (from the proposal)"),
     ("h or ?", "show / hide this help"),
 )
 
@@ -74,6 +78,7 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("left click / drag", "draw with the current tool; select and move with v"),
     ("middle drag", "pan"),
     ("right drag", "window: left-right = width, up-down = level"),
+    ("shift + left click", "propose the ROIs of the one vertebra clicked inside"),
     ("move", "cross-reference cursor on every pane"),
 )
 

@@ -10,13 +10,22 @@ a change only these are classified again (:func:`modic.reading.classify_roi`):
   nearest may now be another) and those that failed (perhaps for want of a reference);
 * when a vertebral body outline changes, appears or goes: the endplates of its vertebra
   (their extent is measured against it, :mod:`modic.extent`).
+
+After every change the anatomy of the whole document is checked again
+(:func:`modic.anatomy.check_rois`, tens of milliseconds; with the bodies of a proposal
+once the annotator has one, :attr:`LiveResults.vertebrae`): :attr:`LiveResults.anatomy`
+holds each ROI's findings and :attr:`LiveResults.results` the results as
+:func:`modic.classify` gives them, warnings attached and confidence capped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
+from typing import Any
 
+from ..anatomy import AnatomyFinding, apply_findings, check_rois, findings_by_roi
 from ..annotations import ROI, Annotations
 from ..errors import ModicError
 from ..reading import classify_roi
@@ -52,12 +61,44 @@ class LiveResults:
     Attributes
     ----------
     results : dict of str to ModicResult or str
-        By ROI id: the result, or the message saying why the ROI cannot be classified.
+        By ROI id: the result, or the message saying why the ROI cannot be classified;
+        with its anatomy warnings and capped confidence (:func:`modic.anatomy.apply_findings`).
+    anatomy : dict of str to list of AnatomyFinding
+        By ROI id (every kind), what does not fit its label.
+    vertebrae : Proposal or None
+        Bodies found in the image, for the image-based anatomy checks.
     """
 
     def __init__(self, study: LoadedStudy) -> None:
         self.study = study
+        self._raw: dict[str, ModicResult | str] = {}
         self.results: dict[str, ModicResult | str] = {}
+        self.anatomy: dict[str, list[AnatomyFinding]] = {}
+        self.vertebrae: Any = None
+
+    def check_anatomy(self, annotations: Annotations) -> None:
+        """Check every ROI's anatomy again and rebuild :attr:`results` from the raw results."""
+        try:
+            findings = check_rois(self.study, annotations, vertebrae=self.vertebrae)
+        except (ModicError, ValueError) as exc:  # a check must never stop the drawing
+            logger.warning("anatomy checks failed: %s", exc)
+            findings = []
+        self.anatomy = findings_by_roi(findings)
+        shown: dict[str, ModicResult | str] = {}
+        for i, r in self._raw.items():
+            shown[i] = dataclasses.replace(r, warnings=list(r.warnings)) if isinstance(r, ModicResult) else r
+        apply_findings([r for r in shown.values() if isinstance(r, ModicResult)], findings)
+        self.results = shown
+
+    def anatomy_warnings(self, roi_id: str) -> list[str]:
+        """Texts of the anatomy findings of an ROI (and, for an endplate, of its reference)."""
+        from ..anatomy import finding_text
+
+        out = [finding_text(f) for f in self.anatomy.get(roi_id, [])]
+        res = self._raw.get(roi_id)
+        if isinstance(res, ModicResult) and res.reference_id != roi_id:
+            out += [finding_text(f, of_reference=True) for f in self.anatomy.get(res.reference_id, [])]
+        return out
 
     def classify(self, roi: ROI, references: list[ROI], bodies: Iterable[ROI] = ()) -> ModicResult | str:
         """The result of one endplate ROI, or the error message (its extent against the body
@@ -73,8 +114,9 @@ class LiveResults:
         """Classify every endplate ROI; returns their ids."""
         refs = annotations.references()
         bodies = annotations.bodies()
-        self.results = {r.id: self.classify(r, refs, bodies) for r in annotations.endplates()}
-        return set(self.results)
+        self._raw = {r.id: self.classify(r, refs, bodies) for r in annotations.endplates()}
+        self.check_anatomy(annotations)
+        return set(self._raw)
 
     def update(self, before: Annotations, after: Annotations) -> set[str]:
         """Bring the results from ``before`` to ``after``; returns the ids classified again.
@@ -89,7 +131,7 @@ class LiveResults:
         rois = {r.id: r for r in after}
         for i in removed | changed:
             if i not in rois or rois[i].label.kind != "endplate":
-                self.results.pop(i, None)
+                self._raw.pop(i, None)
         touched_refs = {
             i for i in changed | removed if (i in old_rois and old_rois[i].label.kind == "reference")
         } | {i for i in changed if rois[i].label.kind == "reference"}
@@ -99,7 +141,7 @@ class LiveResults:
         todo: set[str] = {i for i in changed if rois[i].label.kind == "endplate"}
         if touched_refs:
             for roi in after.endplates():
-                res = self.results.get(roi.id)
+                res = self._raw.get(roi.id)
                 if (
                     roi.label.vertebra in ref_vertebrae
                     or not isinstance(res, ModicResult)
@@ -117,7 +159,8 @@ class LiveResults:
         refs = after.references()
         bodies = after.bodies()
         for i in todo:
-            self.results[i] = self.classify(rois[i], refs, bodies)
+            self._raw[i] = self.classify(rois[i], refs, bodies)
+        self.check_anatomy(after)
         return todo
 
     def types(self) -> dict[str, str]:

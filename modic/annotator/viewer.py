@@ -82,6 +82,8 @@ _NOTEBOOK_SIZE = (11.0, 5.0)
 #: focusing click on to the window; without this it placed a stray polygon vertex). About
 #: twice the usual 150 ms between a window manager's FocusIn and the replayed click.
 FOCUS_CLICK_S = 0.35
+#: Level names (key V) are written this far in front of each body, mm (clear of ROI labels).
+_LEVEL_NAME_MM = 30.0
 
 
 def default_annotation_path(study: LoadedStudy) -> Path:
@@ -281,6 +283,9 @@ class Annotator:
         self._save_state = "opened" if self.path.is_file() else "not saved yet"
         self._dirty = False
         self._closed = False
+        self._proposal: Any = None  # modic.propose.Proposal, made on the first propose
+        self._show_levels = False
+        self._level_artists: list[Any] = []
 
         self.figure = figure if figure is not None else self._new_figure()
         self._notebook = _is_ipympl(self.figure.canvas)
@@ -483,6 +488,16 @@ class Annotator:
         """Modic result (or the reason there is none) of every endplate ROI, by ROI id."""
         return dict(self._live.results)
 
+    def anatomy_warnings(self, roi_id: str) -> list[str]:
+        """The anatomy warnings and notes of an ROI (and of an endplate's reference), as shown
+        on screen and in the results (:mod:`modic.anatomy`)."""
+        return self._live.anatomy_warnings(roi_id)
+
+    @property
+    def anatomy(self) -> dict[str, list[Any]]:
+        """Anatomy findings by ROI id (:class:`modic.anatomy.AnatomyFinding`)."""
+        return {k: list(v) for k, v in self._live.anatomy.items()}
+
     @property
     def overlay_results(self) -> list[dict[str, ModicResult | str]]:
         """The results of each overlay's endplate ROIs (for ``style="key"`` overlays)."""
@@ -678,6 +693,137 @@ class Annotator:
         self._label = self.next_label()
         self._refresh_texts()
         self._controls.sync()
+
+    # ------------------------------------------------------------------------------------
+    # proposed ROIs and level names (modic.propose), anatomy (modic.anatomy)
+    # ------------------------------------------------------------------------------------
+    def proposal(self) -> Any:
+        """The study's :class:`modic.propose.Proposal` (found on first use, about 1-2 s, then
+        kept); the live anatomy checks use its bodies from then on."""
+        if self._proposal is None:
+            from ..propose import propose
+
+            self._proposal = propose(self.study, author=self.author)
+            self._status_text(f"vertebrae found: {', '.join(self._proposal.levels)}")
+            for w in self._proposal.warnings:
+                logger.warning("proposal: %s", w)
+            self._live.vertebrae = self._proposal
+            self._live.check_anatomy(self._annotations)
+        return self._proposal
+
+    def propose(self, point: Any = None) -> list[str]:
+        """Add the ROIs modic proposes from the image, ``origin="proposed"``; a person's
+        ROIs are never replaced (:func:`modic.propose.merge_proposed`).
+
+        Parameters
+        ----------
+        point : (3,) array_like, optional
+            LPS mm of a point inside one vertebral body: only that vertebra's ROIs.
+            Default: every vertebra found.
+
+        Returns
+        -------
+        list of str
+            Labels of the ROIs added (or replacing earlier proposed ones), e.g. ``["L4 body", ...]``.
+        """
+        from ..errors import ModicError
+        from ..propose import merge_proposed
+
+        try:
+            proposal = self.proposal()
+        except (ModicError, ValueError) as exc:
+            self._status_text(f"no proposal: {exc}")
+            logger.warning("no proposal: %s", exc)
+            return []
+        rois = list(proposal.annotations)
+        if point is not None:
+            name = self._body_at(np.asarray(point, dtype=float))
+            if name is None:
+                self._status_text("no vertebral body found at that point: shift+click inside a body")
+                return []
+            rois = [r for r in rois if r.label.vertebra == name]
+        part = Annotations(rois, study_instance_uid=self._annotations.study_instance_uid)
+        merged, report = merge_proposed(self._annotations, part)
+        added = report.added + report.replaced
+        kept = len(report.kept_drawn)
+        self._status_text(
+            f"proposed {len(added)} ROIs" + (f"; {kept} kept as drawn" if kept else "")
+            + ("; " + "; ".join(proposal.warnings) if proposal.warnings else "")
+        )
+        if added:
+            self._commit(merged)
+        else:
+            self._draw_levels()
+            self._draw()
+        return added
+
+    def _body_at(self, lps: NDArray[np.float64]) -> str | None:
+        """Name of the proposed body whose outline holds the point (on its own slice)."""
+        from ..annotations import ImagePlane
+
+        for b in self._proposal.bodies:
+            plane = ImagePlane.from_series(self.study.t1.series, b.slice_index)
+            if abs(float(plane.distance_to_plane(lps)[0])) > 15.0:
+                continue
+            x, y = plane.patient_to_pixel(lps)
+            r, c = int(math.floor(y)), int(math.floor(x))
+            if 0 <= r < b.mask.shape[0] and 0 <= c < b.mask.shape[1] and b.mask[r, c]:
+                return str(b.name)
+        return None
+
+    @property
+    def show_levels(self) -> bool:
+        """Whether the level names of the proposal are shown beside the spine."""
+        return self._show_levels
+
+    @show_levels.setter
+    def show_levels(self, value: bool) -> None:
+        self._show_levels = bool(value)
+        if self._show_levels:
+            from ..errors import ModicError
+
+            try:
+                self.proposal()
+            except (ModicError, ValueError) as exc:
+                self._show_levels = False
+                self._status_text(f"no level names: {exc}")
+        self._draw_levels()
+        self._draw()
+
+    def toggle_levels(self) -> None:
+        """Show / hide the level names beside the spine (key V)."""
+        self.show_levels = not self._show_levels
+
+    def _draw_levels(self) -> None:
+        for artist in self._level_artists:
+            artist.remove()
+        self._level_artists = []
+        if not self._show_levels or self._proposal is None:
+            return
+        from ..annotations import ImagePlane
+
+        for b in self._proposal.bodies:
+            plane = ImagePlane.from_series(self.study.t1.series, b.slice_index)
+            rr, cc = np.nonzero(b.mask)
+            if rr.size == 0:
+                continue
+            # in front of the body (LPS -y is anterior), clear of the ROI labels beside it
+            ends = plane.pixel_to_patient([[cc.min() + 0.5, rr.mean() + 0.5], [cc.max() + 0.5, rr.mean() + 0.5]])
+            front = ends[0] if ends[0][1] < ends[1][1] else ends[1]
+            spot = front + np.array([0.0, -_LEVEL_NAME_MM, 0.0])
+            sure = b.confidence >= 0.4 and self._proposal.sacrum_found
+            for pane in self.panes.values():
+                xy, _ = pane.project(spot[None, :])
+                self._level_artists.append(pane.ax.text(
+                    xy[0, 0], xy[0, 1], b.name + ("" if sure else "?"), color="#FFD54F",
+                    fontsize=9, fontweight="bold", ha="center", va="center",
+                    clip_on=True, zorder=6,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.6, "edgecolor": "none"},
+                ))
+
+    def _status_text(self, text: str) -> None:
+        self._status.set_text(text)
+        logger.info("%s", text)
 
     # ------------------------------------------------------------------------------------
     # changing the annotations
@@ -880,6 +1026,7 @@ class Annotator:
                 self._dirty = False
                 self._save_state = f"autosaved {datetime.now().strftime('%H:%M:%S')}"
         self._redraw_rois()
+        self._draw_levels()
         self._refresh_editors()
         self._refresh_texts()
         self._controls.sync()
@@ -905,9 +1052,13 @@ class Annotator:
 
     def _roi_text(self, roi: ROI, result: ModicResult | str | None, prefix: str = "") -> str:
         lab = roi.label
+        # "!" badge: the ROI may not lie where its label says (modic.anatomy), in every mode
+        bad = "" if prefix else (" !" if any(f.severity == "warning" for f in self._live.anatomy.get(roi.id, [])) else "")
         if lab.endplate is None:
-            return f"{prefix}{lab.vertebra} {'ref' if lab.kind == 'reference' else lab.kind}"
+            return f"{prefix}{lab.vertebra} {'ref' if lab.kind == 'reference' else lab.kind}{bad}"
         text = f"{prefix}{lab.vertebra} {lab.endplate.value[:3]}"
+        if bad:
+            return text + bad
         if self._show_results and isinstance(result, ModicResult):
             t = result.modic_type.value
             text += " \u00b7 ?" if t == "indeterminate" else f" \u00b7 {t}"
@@ -1004,6 +1155,9 @@ class Annotator:
         head = f"selected: {roi.label} ({roi.shape.type}, {roi.image.series_description or 'series'} slice "
         head += f"{self._image_slice(roi)})"
         result = self._live.results.get(roi.id)
+        anatomy = self._live.anatomy_warnings(roi.id)
+        if anatomy:
+            head += "   " + anatomy[0] + (f"  (+{len(anatomy) - 1} more in the results)" if len(anatomy) > 1 else "")
         if not self._show_results or roi.label.kind == "reference":
             return head
         if isinstance(result, ModicResult):
@@ -1070,6 +1224,11 @@ class Annotator:
             )
             self._lock()
         elif event.button == MouseButton.LEFT and event.xdata is not None and event.ydata is not None:
+            if event.key == "shift":  # propose the ROIs of the vertebra clicked inside
+                self._drag = _Drag("focus", pane.role, event.x, event.y)
+                self._lock()
+                self.propose(pane.xy_to_lps(event.xdata, event.ydata))
+                return
             if self._tool != "select" and self._focus_click():
                 # the click that focuses the window: hold the selectors off until its release
                 self._drag = _Drag("focus", pane.role, event.x, event.y)
@@ -1210,6 +1369,10 @@ class Annotator:
             self.save()
         elif verb == "help":
             self.toggle_help()
+        elif verb == "propose":
+            self.propose()
+        elif verb == "levels":
+            self.toggle_levels()
 
     def _on_slider(self, role: Role, value: float) -> None:
         if int(round(value)) - 1 != self.panes[role].index:
