@@ -128,8 +128,15 @@ def build_anatomy(spec: StudySpec) -> Anatomy:
         r = rotation_about(sup, rot) @ rotation_about(post, lat)
         return np.stack([r @ left, r @ post, r @ sup])
 
-    axes = {n: frame(phi[n], float(rng.normal(0, 1.5)), float(rng.normal(0, 2.0)))
-            for n in names}
+    axes = {}
+    for n in names:
+        lat = float(rng.normal(0, 1.5))
+        rot = float(rng.normal(0, 2.0))
+        if spec.scoliosis_deg:  # opt-in lateral curvature, T12 (f = 0) to S1 (f = 1)
+            f = (names.index(n) - names.index("T12")) / (names.index("S1") - names.index("T12"))
+            if 0.0 <= f <= 1.0:  # turning from one side to the other: a C curve, apex mid-lumbar
+                lat += spec.scoliosis_deg * float(np.cos(np.pi * f))
+        axes[n] = frame(phi[n], lat, rot)
     centers: dict[str, FloatArray] = {}
     centers["L3"] = np.array([rng.normal(0, 3.0), rng.normal(-10.0, 8.0), rng.normal(15.0, 10.0)])
     # upwards

@@ -459,6 +459,11 @@ class StudySpec:
     patient_age : int, optional
         PatientAge in the headers (default drawn from the seed); in [18, 95].  (The marrow
         fat fraction is not derived from it: set ``marrow_fat_fraction``.)
+    scoliosis_deg : float
+        Lateral (coronal) curvature of the lumbar spine, in [-30, 30] degrees: each body
+        T12-S1 is tilted to the side by ``scoliosis_deg * cos(pi * f)`` (``f`` 0 at T12 to
+        1 at S1) on top of its own small tilt, so the column bows to one side (a C curve,
+        apex at L2-L4) and leaves the midsagittal plane there. 0 = none.
     """
 
     seed: int
@@ -483,6 +488,7 @@ class StudySpec:
     hemangiomas: list[HemangiomaSpec] = field(default_factory=list)
     schmorl_nodes: list[SchmorlNodeSpec] = field(default_factory=list)
     patient_age: int | None = None
+    scoliosis_deg: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -544,6 +550,7 @@ class StudySpec:
             if key in seen:
                 raise ValueError(f"StudySpec.schmorl_nodes: two nodes at {key[0]} {key[1]}")
             seen.add(key)
+        _check_range("StudySpec.scoliosis_deg", self.scoliosis_deg, -30.0, 30.0)
         if self.patient_age is not None and (
                 not isinstance(self.patient_age, int) or not 18 <= self.patient_age <= 95):
             raise ValueError(f"StudySpec.patient_age must be an int in [18, 95], "
@@ -605,7 +612,7 @@ _NEW_FIELDS: dict[str, dict[str, Any]] = {
     "StudySpec": {"coil_gradient": 1.0, "marrow_heterogeneity": 0.0,
                   "marrow_fat_islands": 0.0, "endplate_irregularity": 0.0,
                   "degenerated_discs": [], "hemangiomas": [], "schmorl_nodes": [],
-                  "patient_age": None},
+                  "patient_age": None, "scoliosis_deg": 0.0},
     "LesionSpec": {"t1_ratio": None, "fat_islands": 0.0},
     "SeriesSpec": {"stir_efficiency": None},
 }
