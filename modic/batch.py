@@ -386,6 +386,7 @@ def run_job(
     export_dir: str = "",
     propose: bool = False,
     with_origin: bool = False,
+    index_path: str = "",
 ) -> dict[str, Any]:
     """Classify one study; the worker function of :func:`run_batch`.
 
@@ -409,6 +410,8 @@ def run_job(
         when no spine is found).
     with_origin : bool
         Add ``roi_origin`` (drawn / proposed / derived / imported) to every row.
+    index_path : str
+        The header index (:mod:`modic.index`) to scan the study with; "" for none.
 
     Returns
     -------
@@ -446,7 +449,7 @@ def run_job(
             from .dicomfolder import scan
             from .study import load_study
 
-            study = load_study(study_for_annotations(scan(study_dir), annotations))
+            study = load_study(study_for_annotations(scan(study_dir, index=index_path or None), annotations))
         except Exception as exc:  # noqa: BLE001
             out["errors"].append(_error(relpath, "load", _message(exc, root)))
             return out
@@ -1026,6 +1029,7 @@ def run_batch(
     jobs: Sequence[BatchJob] | None = None,
     export: Sequence[str] = (),
     propose: bool = False,
+    header_index: str | os.PathLike[str] | None = None,
 ) -> BatchSummary:
     """Classify every annotated study under ``root``; write the tables to ``outdir``.
 
@@ -1070,6 +1074,12 @@ def run_batch(
         (:func:`modic.propose.propose`), written to ``OUTDIR/proposed/<name>.modic.json``
         (never into the input). Every row then has ``roi_origin``, and summary.json lists
         the studies whose ROIs were proposed (``proposed_studies``).
+    header_index : path-like, optional
+        Keep the scanned DICOM headers in this SQLite file (:mod:`modic.index`; e.g.
+        ``OUTDIR/.modic-index.sqlite``), so that studies scanned again (an edited
+        annotation file, a changed study folder) parse only their new or changed files.
+        It holds the headers' UIDs and patient data: keep it as private as the images.
+        Not inside a study folder; ignored on Dask (the workers may not reach it).
 
     Returns
     -------
@@ -1095,6 +1105,10 @@ def run_batch(
     if propose:
         jobs = sorted([*jobs, *find_unannotated(top, out, jobs)], key=lambda j: j.relpath)
     check_outdir(top, out, jobs)
+    index_path = ""
+    if header_index is not None and dask_address is None:
+        index_path = str(_resolve(header_index))
+        check_outdir(top, Path(index_path).parent, jobs)  # never in a study folder
     shard_dir = out / SHARD_DIR
     shard_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(out)
@@ -1130,6 +1144,7 @@ def run_batch(
                     str(out / EXPORT_DIR),
                     job.proposed,
                     propose,
+                    index_path,
                 ),
             )
         )

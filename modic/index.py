@@ -1,14 +1,15 @@
 """A persistent index of DICOM headers, so that a re-scan parses only what changed.
 
-The index is one SQLite file (the standard library's :mod:`sqlite3`), written beside the
-outputs (``modic batch`` keeps it at ``OUTDIR/.modic-index.sqlite``), never in an input
+The index is one SQLite file (the standard library's :mod:`sqlite3`), e.g. beside the
+outputs (``modic batch --header-index OUTDIR/.modic-index.sqlite``), never in an input
 folder. A row maps a file (its absolute path) and its ``stat`` (size, ``mtime_ns``,
 inode) to the scan's record of its header (:class:`modic.dicomfolder.FileHeader`, or the
 reason it is skipped) as JSON. A file whose size, mtime or inode changed is parsed again
 and its row replaced; a new file is parsed and added; the rows of files that are gone
 are removed when their folder is scanned again. The records hold no pixel data; they do
-hold the header values the scan keeps (patient name and ID among them, as the scan's
-result does), so the index is as private as the outputs beside it.
+hold the file paths and the header values the scan keeps (UIDs, patient name and ID among
+them, as the scan's result does): the index is as private as the images, which is why
+``modic batch`` writes one only when asked (its other outputs are pseudonymous).
 
 Rows are also keyed by :data:`RECORD_VERSION`, the modic version and the header elements
 the scan reads, so that a modic that reads headers differently never uses another's rows.
@@ -45,7 +46,7 @@ __all__ = ["HeaderIndex", "INDEX_NAME", "RECORD_VERSION"]
 
 logger = logging.getLogger(__name__)
 
-#: File name of the index in a batch's output folder.
+#: Suggested file name of the index in a batch's output folder.
 INDEX_NAME = ".modic-index.sqlite"
 #: Version of the records' JSON layout; raise it when FileHeader's meaning changes.
 RECORD_VERSION = 1

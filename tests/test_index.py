@@ -175,3 +175,44 @@ def test_processes_writing_one_index_at_once_lose_no_rows(tmp_path):
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         counts = pool.map(_scan_in_process, [(f, index) for f in folders])
     assert counts == [(0, len(dicomfolder._list_files(f)[1])) for f in folders]
+
+
+def _batch_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    sample = modic.data.sample_data_dir()
+    for name in ["siemens_15T_type1_type2", "ge_3T_type3_mixed12"]:
+        shutil.copytree(sample / name, root / name)
+        shutil.copy(modic.data.sample_annotations_path(name), root / f"{name}.modic.json")
+    return root
+
+
+def test_batch_with_a_header_index_rescans_an_edited_study_without_parsing(tmp_path, counted):
+    from modic.batch import run_batch
+
+    root = _batch_root(tmp_path)
+    plain = run_batch(root, tmp_path / "plain", workers=1)
+    n_files = len(counted.paths)
+    assert plain.n_failed == 0 and plain.n_ok == 2
+    index = tmp_path / "out" / ".modic-index.sqlite"
+    run_batch(root, tmp_path / "out", workers=1, header_index=index)
+    assert len(counted.paths) == 2 * n_files
+    assert (tmp_path / "out" / "results.csv").read_bytes() == (tmp_path / "plain" / "results.csv").read_bytes()
+    # an edited annotation file: its study is classified again, its headers come from the index
+    ann = root / "ge_3T_type3_mixed12.modic.json"
+    ann.write_text(ann.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    counted.paths.clear()
+    again = run_batch(root, tmp_path / "out", workers=1, header_index=index)
+    assert (again.n_computed, again.n_up_to_date) == (1, 1)
+    assert counted.paths == []
+    assert (tmp_path / "out" / "results.csv").read_bytes() == (tmp_path / "plain" / "results.csv").read_bytes()
+
+
+def test_batch_refuses_a_header_index_inside_a_study_folder(tmp_path):
+    from modic.batch import run_batch
+    from modic.batch import OutputFolderError
+
+    root = _batch_root(tmp_path)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    with pytest.raises(OutputFolderError, match="inside the study folder"):
+        run_batch(root, tmp_path / "out", workers=1, header_index=root / "ge_3T_type3_mixed12" / "idx.sqlite")
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before

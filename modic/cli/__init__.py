@@ -234,6 +234,13 @@ def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="add study_folder, study_instance_uid, patient_id and patient_name columns",
     )
     p.add_argument(
+        "--header-index",
+        metavar="PATH",
+        help="keep the scanned DICOM headers in this SQLite file (e.g. OUTDIR/.modic-index.sqlite), so "
+        "that studies scanned again parse only new or changed files; it holds the headers' UIDs and "
+        "patient data: keep it as private as the images",
+    )
+    p.add_argument(
         "--dask",
         metavar="ADDRESS",
         help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786), or 'local' for a new "

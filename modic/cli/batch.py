@@ -136,6 +136,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             progress=bar,
             export=getattr(args, "export", ()),
             propose=getattr(args, "propose", False),
+            header_index=getattr(args, "header_index", None),
         )
     except OutputFolderError as exc:
         logger.error("%s", exc)
