@@ -881,3 +881,76 @@ def test_the_click_that_focuses_the_window_places_no_polygon_vertex(study, tmp_p
     for xy in [(40, 40), (60, 40), (60, 60), (40, 40)]:
         drive.click("T1", xy)
     assert len(ann.annotations) == 1  # a whole polygon, drawn after the focusing click
+
+
+# ----------------------------------------------------------------------------------------
+# proposed ROIs, level names, anatomy warnings (issue 9)
+# ----------------------------------------------------------------------------------------
+def test_the_propose_key_adds_proposed_rois_and_keeps_every_drawn_one(study, shipped_copy):
+    ann = open_annotator(study, shipped_copy)
+    before = {r.id: (r.label, r.shape, r.image, r.origin) for r in ann.annotations}
+    drawn_labels = {r.label for r in ann.annotations}
+    Driver(ann).key("P")
+    after = {r.id: r for r in ann.annotations}
+    for i, (label, shape, image, origin) in before.items():
+        r = after[i]
+        assert (r.label, r.shape, r.image, r.origin) == (label, shape, image, origin)
+    added = [r for i, r in after.items() if i not in before]
+    assert len(added) >= 7  # at least the seven body outlines T12-S1, which nobody drew
+    assert all(r.origin == "proposed" for r in added)
+    assert not {r.label for r in added} & drawn_labels  # never a second ROI where a person drew one
+    assert {str(r.label) for r in added} >= {f"{v} body" for v in ("L1", "L2", "L3", "L4", "L5", "S1")}
+    assert read_annotations(shipped_copy).rois[-1].origin == "proposed"  # autosaved
+    Driver(ann).key("ctrl+z")  # one change, one undo
+    assert set(r.id for r in ann.annotations) == set(before)
+
+
+def test_key_o_then_a_click_inside_a_body_proposes_that_vertebra_only(study, truth, tmp_path):
+    ann = open_annotator(study, tmp_path / "case.modic.json")
+    ref = next(r for r in truth if str(r.label) == "L3 reference")
+    ann.set_slice("T1", t1_slice_of(study, ref))
+    drive = Driver(ann)
+    centre = tuple(ref.shape.outline(64).mean(axis=0))  # the reader's central L3 marrow
+    drive.key("O")
+    drive.click("T1", centre)
+    rois = list(ann.annotations)
+    assert rois and {r.label.vertebra for r in rois} == {"L3"}
+    assert {str(r.label) for r in rois} == {"L3 superior", "L3 inferior", "L3 reference", "L3 body"}
+    assert all(r.origin == "proposed" for r in rois)
+    drive.click("T1", centre)  # the mode is over: a click starts a polygon, proposes nothing
+    assert {r.label.vertebra for r in ann.annotations} == {"L3"}
+
+
+def test_level_names_beside_the_spine_and_a_warning_badge_on_a_misplaced_roi(study, truth, tmp_path):
+    import dataclasses
+
+    from modic.annotator.controls import result_rows
+
+    l4i = next(r for r in truth if str(r.label) == "L4 inferior")
+    l5s = next(r for r in truth if str(r.label) == "L5 superior")
+    shift = l5s.shape.outline(64).mean(axis=0) - l4i.shape.outline(64).mean(axis=0) + [0.0, 4.0]
+    moved = dataclasses.replace(l4i, shape=Polygon(np.asarray(l4i.shape.points) + shift))
+    doc = Annotations([moved if r.id == l4i.id else r for r in truth], study_instance_uid=truth.study_instance_uid)
+    ann = open_annotator(study, tmp_path / "case.modic.json", annotations=doc)
+    ann.set_slice("T1", t1_slice_of(study, moved))
+    names = {"T12", "L1", "L2", "L3", "L4", "L5", "S1"}
+    on_t1 = lambda: {t.get_text().rstrip("?") for t in ann.panes[Role.T1].ax.texts if t.get_visible()}  # noqa: E731
+    assert not on_t1() & names
+    Driver(ann).key("V")
+    assert on_t1() >= names - {"T12"}
+    # the misplaced ROI: "!" on its outline label, its warning in the results, a capped confidence
+    label = next(t.get_text() for t in ann.panes[Role.T1].ax.texts if t.get_text().startswith("L4 inf"))
+    assert label.endswith("!")
+    row = next(r for r in result_rows(ann) if r.roi_id == moved.id)
+    assert "anatomy: L4 inferior" in row.note and row.confidence is not None and row.confidence <= 0.5
+    assert "anatomy: L4 inferior" in _texts(ann)
+    out = tmp_path / "anatomy.png"
+    ann.figure.savefig(out, dpi=60)
+    assert out.stat().st_size > 10_000
+    Driver(ann).key("V")
+    assert not on_t1() & names
+    # moved back where the reader drew it, the warning goes
+    ann.select(moved.id)
+    ann._replace(dataclasses.replace(moved, shape=l4i.shape))  # noqa: SLF001 - as a drag would
+    row = next(r for r in result_rows(ann) if r.roi_id == moved.id)
+    assert "anatomy" not in row.note

@@ -47,6 +47,7 @@ KEY_ACTIONS: dict[str, str] = {
     "?": "help",
     "P": "propose:all",
     "V": "levels:toggle",
+    "O": "propose:one",
 }
 
 #: ``(keys, what they do)`` for the help overlay and docs/annotator.md.
@@ -67,6 +68,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("w", "next window preset: default, wide, narrow"),
     ("home or 0", "reset zoom, pan and window"),
     ("shift+p (P)", "propose ROIs from the image for every vertebra (drawn ROIs are kept)"),
+    ("shift+o (O)", "propose one vertebra: the next left click inside a body proposes its ROIs"),
     ("shift+v (V)", "show / hide the level names beside the spine (from the proposal)"),
     ("h or ?", "show / hide this help"),
 )
@@ -78,7 +80,6 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("left click / drag", "draw with the current tool; select and move with v"),
     ("middle drag", "pan"),
     ("right drag", "window: left-right = width, up-down = level"),
-    ("shift + left click", "propose the ROIs of the one vertebra clicked inside"),
     ("move", "cross-reference cursor on every pane"),
 )
 

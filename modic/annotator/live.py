@@ -84,10 +84,12 @@ class LiveResults:
             logger.warning("anatomy checks failed: %s", exc)
             findings = []
         self.anatomy = findings_by_roi(findings)
-        shown: dict[str, ModicResult | str] = {}
-        for i, r in self._raw.items():
-            shown[i] = dataclasses.replace(r, warnings=list(r.warnings)) if isinstance(r, ModicResult) else r
-        apply_findings([r for r in shown.values() if isinstance(r, ModicResult)], findings)
+        shown: dict[str, ModicResult | str] = dict(self._raw)
+        for i, r in self._raw.items():  # copies only of the results that get findings
+            if isinstance(r, ModicResult) and (i in self.anatomy or r.reference_id in self.anatomy):
+                shown[i] = dataclasses.replace(r, warnings=list(r.warnings))
+        apply_findings([r for i, r in shown.items() if isinstance(r, ModicResult) and r is not self._raw[i]],
+                       findings)
         self.results = shown
 
     def anatomy_warnings(self, roi_id: str) -> list[str]:

@@ -285,6 +285,7 @@ class Annotator:
         self._closed = False
         self._proposal: Any = None  # modic.propose.Proposal, made on the first propose
         self._show_levels = False
+        self._propose_one = False  # key O: the next left click proposes the vertebra under it
         self._level_artists: list[Any] = []
 
         self.figure = figure if figure is not None else self._new_figure()
@@ -739,7 +740,7 @@ class Annotator:
         if point is not None:
             name = self._body_at(np.asarray(point, dtype=float))
             if name is None:
-                self._status_text("no vertebral body found at that point: shift+click inside a body")
+                self._status_text("no vertebral body found at that point: press O and click inside a body")
                 return []
             rois = [r for r in rois if r.label.vertebra == name]
         part = Annotations(rois, study_instance_uid=self._annotations.study_instance_uid)
@@ -1224,7 +1225,8 @@ class Annotator:
             )
             self._lock()
         elif event.button == MouseButton.LEFT and event.xdata is not None and event.ydata is not None:
-            if event.key == "shift":  # propose the ROIs of the vertebra clicked inside
+            if self._propose_one:  # key O: this click names the vertebra to propose
+                self._propose_one = False
                 self._drag = _Drag("focus", pane.role, event.x, event.y)
                 self._lock()
                 self.propose(pane.xy_to_lps(event.xdata, event.ydata))
@@ -1336,6 +1338,7 @@ class Annotator:
         if verb == "tool":
             self.set_tool(arg)
         elif verb == "cancel":
+            self._propose_one = False
             for tools in self._tools.values():
                 tools.hide_editor()
                 tools.cancel()
@@ -1369,6 +1372,10 @@ class Annotator:
             self.save()
         elif verb == "help":
             self.toggle_help()
+        elif verb == "propose" and arg == "one":
+            self._propose_one = True
+            self._status_text("propose one vertebra: click inside its body (esc cancels)")
+            self._draw()
         elif verb == "propose":
             self.propose()
         elif verb == "levels":
