@@ -35,11 +35,13 @@ import re
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pydicom
-from pydicom.dataset import Dataset
+
+if TYPE_CHECKING:  # pydicom is imported when a header is read (a batch re-run needs none)
+    import pydicom
+    from pydicom.dataset import Dataset
 
 from .errors import GeometryError
 
@@ -155,6 +157,8 @@ def _first_item(ds: Dataset, keyword: str) -> Dataset | None:
         item = value[0] if value else None
     except Exception:
         return None
+    from pydicom.dataset import Dataset
+
     return item if isinstance(item, Dataset) else None
 
 
@@ -164,6 +168,8 @@ def _macros(group: Dataset) -> Iterator[Dataset]:
         elements = list(group)
     except Exception:
         return
+    from pydicom.dataset import Dataset
+
     for elem in elements:
         try:
             if elem.VR == "SQ" and elem.value and isinstance(elem.value[0], Dataset):
