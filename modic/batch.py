@@ -32,13 +32,15 @@ read them typed with :func:`modic.read_results`.
 ``results.jsonl``
     The same results, one :meth:`ModicResult.to_dict` per line, in the same order.
 ``errors.csv``
-    ``study, stage, message``: one row per study that failed (stage ``find``, ``fetch``
-    for a study a DICOMweb server could not deliver (:mod:`modic.dicomweb`),
-    ``annotations``, ``load``, ``classify``, or ``worker`` when a worker process died) and
-    per ROI that could not be measured (stage ``roi``; the study's other ROIs are still
-    in the results). ``study`` is the pseudonymous key for ``classify`` and ``roi``
-    errors, and the annotation file's path relative to ROOT for the others -- the file
-    or folder to fix.
+    ``study, annotation_file, stage, message``: one row per study that failed (stage
+    ``find``, ``fetch`` for a study a DICOMweb server could not deliver
+    (:mod:`modic.dicomweb`), ``annotations``, ``load``, ``classify``, ``duplicate``, or
+    ``worker`` when a worker process died) and per ROI that could not be measured (stage
+    ``roi``; the study's other ROIs are still in the results). ``study`` is the
+    pseudonymous key, as in results.csv (the two files join on it), whenever it is known
+    -- from the images, or from the StudyInstanceUID the annotation file records -- and
+    ``-`` otherwise; ``annotation_file`` is the annotation file's path relative to ROOT
+    (the file or folder to fix).
 ``summary.json``
     Counts of studies and endplates per Modic type (``indeterminate`` on its own: neither
     a change nor normal), each study's measured contrast by its pseudonymous key
@@ -140,11 +142,19 @@ ANNOTATION_SUFFIX = ".modic.json"
 #: Columns added to ``results.csv`` (and keys to ``results.jsonl``) with ``include_identifiers``.
 IDENTIFIER_FIELDS: tuple[str, ...] = ("study_folder", "study_instance_uid", "patient_id", "patient_name")
 #: Columns of ``errors.csv``.
-ERROR_FIELDS: tuple[str, ...] = ("study", "stage", "message")
+ERROR_FIELDS: tuple[str, ...] = ("study", "annotation_file", "stage", "message")
 #: Stages at which a study (or one ROI) can fail, in the order they run.
 #: ``fetch``: downloading the study from a DICOMweb server failed (:mod:`modic.dicomweb`).
 STAGES: tuple[str, ...] = (
-    "find", "fetch", "annotations", "load", "classify", "roi", "export", "worker", "duplicate"
+    "find",
+    "fetch",
+    "annotations",
+    "load",
+    "classify",
+    "roi",
+    "export",
+    "worker",
+    "duplicate",
 )
 #: DICOM objects ``run_batch(export=...)`` can write per study (:mod:`modic.sr`, :mod:`modic.seg`).
 EXPORTS: tuple[str, ...] = ("sr", "seg")
@@ -156,7 +166,8 @@ SHARD_DIR = ".modic-batch"
 #: 3: rows of results format 2 (``type 1``, ``series 7``; docs/results.md).
 #: 4: shards carry the study's candidacy (the FDA-clearance imaging criterion) and the
 #: rows their extent (modic.extent, modic.candidacy).
-SHARD_FORMAT = 4
+#: 5: error rows name the annotation file and the study key whenever it is known.
+SHARD_FORMAT = 5
 OUTPUT_FILES: dict[str, str] = {
     "results": "results.csv",
     "results_jsonl": "results.jsonl",
@@ -376,7 +387,28 @@ class _QuietLogs:
         self._log.setLevel(self._level)
 
 
-def run_job(
+def run_job(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Classify one study; the worker function of :func:`run_batch` (see :func:`_run_job`
+    for the arguments and the outcome).
+
+    Every error row names the study by its pseudonymous key (as results.csv does, so that
+    the two files join on ``study``), known from the annotation file's StudyInstanceUID
+    even when the images cannot be loaded (else empty), and the annotation file by its path
+    relative to ROOT (``annotation_file``).
+    """
+    out = _run_job(*args, **kwargs)
+    relpath = kwargs.get("relpath", args[3] if len(args) > 3 else "")
+    out["errors"] = [_for_file(e, relpath) for e in out["errors"]]
+    return out
+
+
+def _for_file(error: Mapping[str, Any], relpath: str) -> dict[str, Any]:
+    """An error row with ``annotation_file``; a ``study`` that was only the path is emptied."""
+    study = error.get("study")
+    return {**error, "study": None if study == relpath else study, "annotation_file": relpath}
+
+
+def _run_job(
     annotation_path: str,
     study_dir: str,
     root: str,
@@ -388,7 +420,7 @@ def run_job(
     with_origin: bool = False,
     index_path: str = "",
 ) -> dict[str, Any]:
-    """Classify one study; the worker function of :func:`run_batch`.
+    """Classify one study (the body of :func:`run_job`).
 
     Never raises for a bad study: every failure becomes an error row. Takes and returns
     plain data, so that it runs in another process or on a Dask worker.
@@ -445,13 +477,17 @@ def run_job(
             except Exception as exc:  # noqa: BLE001 -- every failure becomes an error row
                 out["errors"].append(_error(relpath, "annotations", _message(exc, root)))
                 return out
+        from .series import pseudonym
+
+        uid = annotations.study_instance_uid
+        known = pseudonym(uid) if uid else relpath  # the key of the study the ROIs were drawn on
         try:
             from .dicomfolder import scan
             from .study import load_study
 
             study = load_study(study_for_annotations(scan(study_dir, index=index_path or None), annotations))
         except Exception as exc:  # noqa: BLE001
-            out["errors"].append(_error(relpath, "load", _message(exc, root)))
+            out["errors"].append(_error(known, "load", _message(exc, root)))
             return out
         key = study.key
         out["study"] = key
@@ -536,8 +572,9 @@ def _looks_like_dicom(folder: Path, limit: int = 200) -> bool:
     return False
 
 
-def find_unannotated(root: str | os.PathLike[str], outdir: str | os.PathLike[str],
-                     jobs: Sequence[BatchJob]) -> list[BatchJob]:
+def find_unannotated(
+    root: str | os.PathLike[str], outdir: str | os.PathLike[str], jobs: Sequence[BatchJob]
+) -> list[BatchJob]:
     """Study folders without an annotation file, as jobs whose ROIs are proposed.
 
     A study folder is a folder directly under ``root``, or beside an annotated study
@@ -900,7 +937,9 @@ def _csv_text(fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _assemble(
-    outdir: Path, outcomes: Sequence[Mapping[str, Any]], include_identifiers: bool,
+    outdir: Path,
+    outcomes: Sequence[Mapping[str, Any]],
+    include_identifiers: bool,
     propose: bool = False,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the output files (atomically) from the jobs' outcomes, in job order."""
@@ -945,7 +984,7 @@ def _assemble(
     paths = {k: outdir / v for k, v in OUTPUT_FILES.items()}
     _write(paths["results"], csv_text(fields, records))
     _write(paths["results_jsonl"], "".join(json.dumps(d) + "\n" for d in dicts))
-    _write(paths["errors"], _csv_text(ERROR_FIELDS, errors))
+    _write(paths["errors"], _csv_text(ERROR_FIELDS, [{**e, "study": e.get("study") or "-"} for e in errors]))
     _write(paths["levels"], csv_text([c.name for c in LEVEL_COLUMNS], level_rows(records), "levels.csv"))
     _write(paths["studies"], csv_text([c.name for c in STUDY_COLUMNS], study_rows(records), "studies.csv"))
     _write(paths["summary"], json.dumps(summary, indent=2) + "\n")
@@ -978,7 +1017,7 @@ def _without_duplicates(
             "counted once (remove one copy, or give the copies their own UIDs if they differ)"
         )
         logger.warning("%s: %s", job.relpath, message)
-        error = _error(key, "duplicate", f"{job.relpath}: {message}")
+        error = _for_file(_error(key, "duplicate", f"{job.relpath}: {message}"), job.relpath)
         dropped = {"ok": False, "records": [], "dicts": [], "candidacy": None, "contrast": None}
         out.append({**outcome, **dropped, "errors": [error]})
     return out
@@ -998,7 +1037,7 @@ def _worker_error(job: BatchJob, exc: Exception) -> dict[str, Any]:
         "records": [],
         "dicts": [],
         "contrast": None,
-        "errors": [_error(job.relpath, "worker", msg)],
+        "errors": [_for_file(_error(job.relpath, "worker", msg), job.relpath)],
     }
 
 
@@ -1013,7 +1052,7 @@ def _find_error(job: BatchJob) -> dict[str, Any]:
         "records": [],
         "dicts": [],
         "contrast": None,
-        "errors": [_error(job.relpath, stage, msg)],
+        "errors": [_for_file(_error(job.relpath, stage, msg), job.relpath)],
     }
 
 

@@ -277,7 +277,7 @@ def test_batch_of_four_nested_studies_in_two_workers(
     assert [r["modic_type"] for r in rows[::2]] == [f"type {FOUR[rel]}" for rel in order]
     assert all(r["modic_type"] == "type 0" for r in rows[1::2])
     assert read_csv(out / "errors.csv") == []
-    assert (out / "errors.csv").read_text() == "study,stage,message\n"
+    assert (out / "errors.csv").read_text() == "study,annotation_file,stage,message\n"
 
     lines = [json.loads(s) for s in (out / "results.jsonl").read_text().splitlines()]
     assert [(d["study"], d["roi_id"]) for d in lines] == [(r["study"], r["roi_id"]) for r in rows]
@@ -339,9 +339,11 @@ def test_failed_studies_become_error_rows_and_the_others_complete(
     errors = read_csv(out / "errors.csv")
     by_stage = {e["stage"]: e for e in errors}
     assert sorted(by_stage) == ["find", "load", "roi"]
-    assert by_stage["load"]["study"] == "site-b/case2.modic.json"
+    # the study key from the annotation file's StudyInstanceUID, though its images are garbage
+    assert by_stage["load"]["study"] == pseudonym(uids["site-b/case2"])
+    assert by_stage["load"]["annotation_file"] == "site-b/case2.modic.json"
     assert "no DICOM images found under site-b/case2" in by_stage["load"]["message"]
-    assert by_stage["find"]["study"] == "site-a/ghost.modic.json"
+    assert by_stage["find"]["study"] == "-" and by_stage["find"]["annotation_file"] == "site-a/ghost.modic.json"
     assert "no study folder site-a/ghost/" in by_stage["find"]["message"]
     assert by_stage["roi"]["study"] == pseudonym(bad_roi)
     assert "L3 inferior" in by_stage["roi"]["message"]
@@ -548,6 +550,28 @@ def test_dask_local_cluster_gives_the_same_results(
     rd = run("batch", str(root), "-o", str(tmp_path / "dask"), "--dask", "local", "--workers", "2")
     assert rd.returncode == 0, rd.stderr
     assert outputs(tmp_path / "dask") == outputs(tmp_path / "one")
+
+
+def test_errors_csv_and_results_csv_join_on_the_study_key(tmp_path: Path) -> None:
+    """A study whose T1 files are broken fails at load; its error row still carries its key
+    (from the annotation file's StudyInstanceUID) and the annotation file's path."""
+    root = tmp_path / "in"
+    good = write_annotated_study(root / "good", "1", seed=5)
+    bad = write_annotated_study(root / "bad", "2", seed=6)
+    for path in sorted((root / "bad" / "T1").iterdir()):
+        ds = dcmread(path)
+        ds.RescaleSlope = 0
+        ds.save_as(path)
+    (root / "unreadable.modic.json").write_text("{", encoding="utf-8")
+    (root / "unreadable").mkdir()
+    run("batch", str(root), "-o", str(tmp_path / "out"), "--workers", "1")
+    errors = {e["annotation_file"]: e for e in read_csv(tmp_path / "out" / "errors.csv")}
+    assert set(errors) == {"bad.modic.json", "unreadable.modic.json"}
+    assert errors["bad.modic.json"]["study"] == pseudonym(bad) and errors["bad.modic.json"]["stage"] == "load"
+    assert "file(s) of this study could not be used" in errors["bad.modic.json"]["message"]
+    assert "invalid RescaleSlope 0" in errors["bad.modic.json"]["message"]
+    assert errors["unreadable.modic.json"]["study"] == "-"
+    assert {r["study"] for r in read_csv(tmp_path / "out" / "results.csv")} == {pseudonym(good)}
 
 
 def test_a_study_exported_twice_is_counted_once_and_reported(tmp_path: Path) -> None:

@@ -390,7 +390,7 @@ def test_interrupted_download_is_reported_and_resumed(
     r = modic_run(*args, env=creds_env(tmp_path))
     assert r.returncode == 1
     [err] = read_csv(out / "errors.csv")
-    assert err["stage"] == "fetch" and err["study"] == f"{name}.modic.json"
+    assert err["stage"] == "fetch" and err["annotation_file"] == f"{name}.modic.json"
     assert "cut" in err["message"] and "run again" in err["message"]
     assert "Traceback" not in r.stderr
     partial = cached_instances(cache, uid)
@@ -625,7 +625,7 @@ def test_unknown_study_fails_alone_and_the_batch_goes_on(
     )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "1 study classified, 2 failed" in r.stdout
-    rows = {row["study"]: row for row in read_csv(out / "errors.csv")}
+    rows = {row["annotation_file"]: row for row in read_csv(out / "errors.csv")}
     assert rows["elsewhere.modic.json"]["stage"] == "fetch"
     assert (
         f"has no study {pseudonym('1.2.826.0.1.3680043.8.498.1')}" in rows["elsewhere.modic.json"]["message"]

@@ -83,7 +83,7 @@ def test_readme_main_job_types_every_shipped_endplate_correctly(tmp_path):
     # sclerotic part (19 % of the ROI after the partial-volume check) is just under the
     # calibrated mixed_fraction of 0.20, is called 2 at confidence 0.65
     assert wrong in ([], [("philips_15T_mixed23_enhanced", "L4", "inferior", "2/3", "2")])
-    assert (out / "errors.csv").read_text().strip() == "study,stage,message"
+    assert (out / "errors.csv").read_text().strip() == "study,annotation_file,stage,message"
 
 
 def test_info_describes_the_sample_studies():

@@ -823,6 +823,6 @@ def test_cli_batch_exports_into_the_output_folder(tmp_path):
     for p in studies[0].iterdir():
         assert dciodvfy_errors(p) == []
     rows = (out / "errors.csv").read_text().splitlines()
-    assert rows == ["study,stage,message"]
+    assert rows == ["study,annotation_file,stage,message"]
     bad = run("batch", str(root), "-o", str(out), "--export", "rtstruct")
     assert bad.returncode == 2 and "sr,seg" in bad.stderr
