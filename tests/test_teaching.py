@@ -438,12 +438,13 @@ def test_low_dice_is_explained_in_the_grade(authored: Path) -> None:
     assert row.dice is not None and row.dice < 0.5
     assert row.shape_note.startswith("your ROI is ") and "the expected band is" in row.shape_note
     assert f"why: {row.shape_note[:40]}" in " ".join(g.to_text(width=400).split())
+    assert "shift+P (propose) draws such bands" in " ".join(g.to_text().split())
     assert g.to_dict()["endplates"][list(case.key).index(L4I)]["roi_shape"] == row.shape_note
     # a matching ROI gets no shape note
     same = grade(
         case, TraineeAnswer(Annotations([ROI(L4I, key.shape, key.image)]), types={"L4 inferior": "1"})
     )
-    assert same.row(L4I).shape_note == ""
+    assert same.row(L4I).shape_note == "" and "Tip:" not in same.to_text()
 
 
 # ----------------------------------------------------------------------------------------

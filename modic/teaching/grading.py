@@ -87,6 +87,13 @@ _COMPONENTS: dict[ModicType, frozenset[str]] = {
     ModicType.INDETERMINATE: frozenset(),
 }
 
+#: Said once in the report when an ROI's shape disagreed with the key's band.
+SHAPE_TIP = (
+    "Tip: an endplate ROI is a thin band of marrow along the endplate, a few millimetres tall, not a box "
+    "around the change. In the annotator, shift+P (propose) draws such bands from the image "
+    "(modic.propose_rois); adjust them rather than drawing boxes."
+)
+
 #: What each type looks like, for feedback.
 LOOKS: dict[ModicType, str] = {
     ModicType.NONE: "normal marrow, the same signal as the reference marrow on every sequence",
@@ -478,6 +485,8 @@ class Grade:
             lines.append("Not answered: " + ", ".join(str(m) for m in self.missed))
         for note in self.notes:
             lines.append(f"Note: {note}")
+        if any(r.shape_note for r in self.rows):
+            lines.extend(textwrap.wrap(SHAPE_TIP, width, subsequent_indent="    "))
         if case.discussion:
             lines.append("")
             lines.extend(textwrap.wrap("Discussion: " + case.discussion, width))
