@@ -21,7 +21,7 @@ import struct
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,18 +119,32 @@ def scan(
     ['localizer', 'localizer', 'localizer', 'T1', 'T2', 'STIR', 'T2']
     """
     root, files = _list_files(path)
+    idx = None
+    if index is not None:
+        from .index import HeaderIndex
+
+        idx = HeaderIndex(index)
+        headers = idx.headers(files, read_header)
+    else:
+        headers = [read_header(f) for f in files]
+    try:
+        return _scan_result(root, files, headers, roles)
+    finally:
+        if idx is not None:
+            idx.close()  # writes the records read, with the sequence evidence now known
+
+
+def _scan_result(
+    root: Path,
+    files: list[Path],
+    headers: list[FileHeader | SkippedFile],
+    roles: Mapping[str, Role | str] | None,
+) -> ScanResult:
     skipped: list[SkippedFile] = []
     # study uid -> series uid -> list of (frame, header of its file)
     groups: dict[str, dict[str, list[tuple[Frame, FileHeader]]]] = defaultdict(lambda: defaultdict(list))
     study_headers: dict[str, FileHeader] = {}
     study_folders: dict[str, set[Path]] = defaultdict(set)
-    if index is not None:
-        from .index import HeaderIndex
-
-        with HeaderIndex(index) as idx:
-            headers = idx.headers(files, read_header)
-    else:
-        headers = [read_header(f) for f in files]
     for f, hd in zip(files, headers):
         if isinstance(hd, SkippedFile):
             skipped.append(hd)
@@ -264,8 +278,11 @@ class FileHeader:
         Upper case.
     spacing_between_slices : float or None
         The nominal SpacingBetweenSlices (mm).
-    sequence : SequenceInfo
-        ``SequenceInfo.from_dataset`` of the header.
+    known_sequence : SequenceInfo or None
+        ``SequenceInfo.from_dataset`` of the header once :attr:`sequence` was asked for
+        (only the first file of each stack is), else None.
+    dataset : pydicom.Dataset or None
+        The header, until :attr:`sequence` is known (not stored by :mod:`modic.index`).
     """
 
     study_uid: str
@@ -284,7 +301,26 @@ class FileHeader:
     sop_class_uid: str
     image_type: tuple[str, ...]
     spacing_between_slices: float | None
-    sequence: SequenceInfo
+    known_sequence: SequenceInfo | None = field(default=None, compare=False, repr=False)
+    dataset: Dataset | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def sequence(self) -> SequenceInfo:
+        """``SequenceInfo.from_dataset`` of the header, worked out on first use."""
+        info = self.known_sequence
+        if info is None:
+            if self.dataset is not None:
+                info = SequenceInfo.from_dataset(self.dataset)
+            else:  # a record from the index, never the header of a series until now
+                again = read_header(self.frames[0].path)
+                if isinstance(again, FileHeader):
+                    info = again.sequence
+                else:
+                    logger.warning("%s changed while it was scanned: %s", self.frames[0].path, again.reason)
+                    info = SequenceInfo()
+            object.__setattr__(self, "known_sequence", info)
+            object.__setattr__(self, "dataset", None)
+        return info
 
     @classmethod
     def from_dataset(cls, ds: Dataset, frames: Iterable[Frame]) -> FileHeader:
@@ -317,7 +353,7 @@ class FileHeader:
             sop_class_uid=str(ds.get("SOPClassUID", "") or ""),
             image_type=tuple(str(v).upper() for v in (ds.get("ImageType") or ())),
             spacing_between_slices=nominal_f,
-            sequence=SequenceInfo.from_dataset(ds),
+            dataset=ds,
         )
 
 

@@ -76,7 +76,7 @@ def _reader_key() -> str:
 
 
 def _plain(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.name != "dataset"}
 
 
 def _tuples(values: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +87,8 @@ def _dump(record: FileHeader | SkippedFile) -> str:
     if isinstance(record, SkippedFile):
         return json.dumps({"skipped": record.reason, "study_uid": record.study_uid})
     doc = _plain(record)
-    doc["sequence"] = _plain(record.sequence)
+    known = record.known_sequence  # the first file of each stack's; the others' stay unknown
+    doc["known_sequence"] = None if known is None else _plain(known)
     doc["frames"] = []
     for fr in record.frames:
         d = _plain(fr)
@@ -106,9 +107,9 @@ def _load(text: str, path: Path) -> FileHeader | SkippedFile:
         enc = PixelEncoding(**d.pop("encoding"))
         d["path"] = path  # the path asked for, as a fresh scan gives it
         frames.append(Frame(**_tuples(d), encoding=enc))
-    sequence = SequenceInfo(**_tuples(doc.pop("sequence")))
+    known = doc.pop("known_sequence")
     doc["frames"] = tuple(frames)
-    return FileHeader(**_tuples(doc), sequence=sequence)
+    return FileHeader(**_tuples(doc), known_sequence=None if known is None else SequenceInfo(**_tuples(known)))
 
 
 # -- the index --------------------------------------------------------------------------
@@ -135,6 +136,10 @@ class HeaderIndex:
         self.parsed = 0
         self.reused = 0
         self._reader = _reader_key()
+        Key = tuple[str, int, int, int]
+        self._pending: list[tuple[Key, FileHeader | SkippedFile]] = []
+        self._unknown: list[tuple[Key, FileHeader]] = []
+        self._gone: list[str] = []
         self._db: sqlite3.Connection | None = self._open()
 
     def _connect(self) -> sqlite3.Connection:
@@ -169,7 +174,15 @@ class HeaderIndex:
             return None
 
     def close(self) -> None:
-        """Close the connection (the rows written are already committed)."""
+        """Write the records read (see :meth:`headers`) and close the connection."""
+        if self._db is None:
+            return
+        rows = [(*key, self._reader, _dump(record)) for key, record in self._pending]
+        rows += [
+            (*key, self._reader, _dump(record)) for key, record in self._unknown if record.known_sequence is not None
+        ]
+        self._write(rows, self._gone)
+        self._pending, self._unknown, self._gone = [], [], []
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -187,8 +200,10 @@ class HeaderIndex:
     ) -> list[FileHeader | SkippedFile]:
         """The record of each file: from the index when the file is unchanged, else ``read(file)``.
 
-        Records read are written to the index; rows of files under the folders of
-        ``files`` that are no longer there are removed.
+        When the index is closed, the records read are written to it (with the sequence
+        evidence of those that became a series' header by then), records from the index
+        whose sequence evidence was worked out meanwhile are updated, and rows of files
+        under the folders of ``files`` that are no longer there are removed.
         """
         keys: list[tuple[str, int, int, int] | None] = []
         for f in files:
@@ -201,13 +216,15 @@ class HeaderIndex:
             keys.append((os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino) if stat.S_ISREG(st.st_mode) else None)
         stored = self._stored(files)
         out: list[FileHeader | SkippedFile] = []
-        new_rows: list[tuple[str, int, int, int, str, str]] = []
         for f, key in zip(files, keys):
             row = stored.get(key[0]) if key is not None else None
             if key is not None and row is not None and row[:3] == key[1:]:
                 try:
-                    out.append(_load(row[3], f))
+                    loaded = _load(row[3], f)
+                    out.append(loaded)
                     self.reused += 1
+                    if isinstance(loaded, FileHeader) and loaded.known_sequence is None:
+                        self._unknown.append((key, loaded))
                     continue
                 except (ValueError, TypeError, KeyError) as exc:
                     logger.warning("header index %s: unreadable record of %s (%s): read again", self.path, f, exc)
@@ -215,8 +232,9 @@ class HeaderIndex:
             self.parsed += 1
             out.append(record)
             if key is not None:
-                new_rows.append((*key, self._reader, _dump(record)))
-        self._write(new_rows, stored, {k[0] for k in keys if k is not None})
+                self._pending.append((key, record))
+        present = {k[0] for k in keys if k is not None}
+        self._gone.extend(p for p in stored if p not in present)
         return out
 
     def _folders(self, files: Sequence[Path]) -> list[str]:
@@ -240,15 +258,10 @@ class HeaderIndex:
             return {}
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
-    def _write(
-        self,
-        rows: list[tuple[str, int, int, int, str, str]],
-        stored: dict[str, tuple[int, int, int, str]],
-        present: set[str],
-    ) -> None:
+    def _write(self, rows: list[tuple[str, int, int, int, str, str]], paths_gone: list[str]) -> None:
         if self._db is None:
             return
-        gone = [(p,) for p in stored if p not in present]
+        gone = [(p,) for p in paths_gone]
         if not rows and not gone:
             return
         try:
