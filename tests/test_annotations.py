@@ -1152,3 +1152,18 @@ def test_a_huge_declared_image_is_refused_before_any_allocation(
     with pytest.raises(AnnotationFormatError, match=message) as info:
         read_annotations(path)
     assert info.value.field == f"rois[0].image.{field}"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(1.3407807929942597e154, r"must be within \+-1e\+09"), (10**400, "a too large integer")],
+)
+def test_numbers_too_large_for_geometry_are_refused(tmp_path: Path, value: object, message: str):
+    """Found by tests/test_fuzz.py: a huge outline coordinate overflowed in the outline check."""
+    doc = make_annotations().to_dict()
+    doc["rois"][0]["patient"]["outline_lps"][0][0] = value
+    path = tmp_path / "big.modic.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(AnnotationFormatError, match=message) as info:
+        read_annotations(path)
+    assert info.value.field == "rois[0].patient.outline_lps[0][0]"

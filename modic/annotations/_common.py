@@ -29,6 +29,9 @@ DEFAULT_OUTLINE_POINTS = 64
 # Limits on what an annotation document may hold, so that a hostile or broken file costs
 # seconds and megabytes, not hours and gigabytes. A study's document holds tens of ROIs of
 # tens of points on images of at most 1024 x 1024 pixels; the limits are far above that.
+#: Largest magnitude of any number in a document (pixels or mm): far beyond any image or
+#: scanner, small enough that geometry on it cannot overflow.
+MAX_MAGNITUDE = 1.0e9
 #: Most ROIs in one document.
 MAX_ROIS = 2000
 #: Most points of one polygon (and of a stored ``outline_lps``).
@@ -105,9 +108,16 @@ def _as_int(value: object, name: str, *, minimum: int | None = None) -> int:
 def _as_float(value: object, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise AnnotationFormatError(f"must be a number, got {value!r}", field=name)
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        raise AnnotationFormatError(
+            "must be a finite number, got an integer too large for one", field=name
+        ) from None
     if not math.isfinite(v):
         raise AnnotationFormatError(f"must be a finite number, got {v}", field=name)
+    if abs(v) > MAX_MAGNITUDE:
+        raise AnnotationFormatError(f"must be within +-{MAX_MAGNITUDE:g}, got {v:g}", field=name)
     return v
 
 
@@ -141,4 +151,6 @@ def _as_point_array(points: object, name: str, dim: int) -> NDArray[np.float64]:
         )
     if not np.all(np.isfinite(a)):
         raise AnnotationFormatError("must hold finite numbers only", field=name)
+    if a.size and float(np.abs(a).max()) > MAX_MAGNITUDE:
+        raise AnnotationFormatError(f"must hold numbers within +-{MAX_MAGNITUDE:g}", field=name)
     return a
