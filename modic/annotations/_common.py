@@ -111,9 +111,7 @@ def _as_float(value: object, name: str) -> float:
     try:
         v = float(value)
     except OverflowError:
-        raise AnnotationFormatError(
-            "must be a finite number, got an integer too large for one", field=name
-        ) from None
+        raise AnnotationFormatError("must be a finite number, got a too large integer", field=name) from None
     if not math.isfinite(v):
         raise AnnotationFormatError(f"must be a finite number, got {v}", field=name)
     if abs(v) > MAX_MAGNITUDE:
