@@ -635,13 +635,14 @@ def _folder_listing(folder: Path) -> list[tuple[str, int, int]]:
             dirnames[:] = []
             continue
         seen.add(real)
+        here = Path(os.path.relpath(dirpath, folder)).as_posix()  # once per folder, not per file
+        prefix = "" if here == "." else here + "/"
         for name in filenames:
-            path = os.path.join(dirpath, name)
             try:
-                st = os.stat(path)
+                st = os.stat(os.path.join(dirpath, name))
             except OSError:  # dangling symlink, or removed meanwhile
                 continue
-            out.append((Path(os.path.relpath(path, folder)).as_posix(), st.st_size, st.st_mtime_ns))
+            out.append((prefix + name, st.st_size, st.st_mtime_ns))
     return sorted(out)
 
 
