@@ -9,8 +9,9 @@ the ratios of one run are what counts, the best of the repeats is reported):
   element converted (``modic.dicomfolder._convert_elements``), then the frames described;
 * ``pydicom specific_tags``: ``dcmread(stop_before_pixels=True, specific_tags=...)`` for the
   tags the scan reads (``modic.dicomfolder.SCAN_KEYWORDS``), unconverted;
-* ``modic now``: modic's header reader (``modic.dicomfolder.read_frames``): the
-  specific_tags parse, those elements converted, the frames described;
+* ``modic now``: the scan's header reader (``modic.dicomfolder.read_header``): the
+  specific_tags parse, the elements it uses converted (the sequence evidence only for the
+  first file of each stack, later), the frames described, the record made;
 * ``gdcm Scanner``: python-gdcm's ``gdcm.Scanner`` over the same tags (string values, no
   conversion), when python-gdcm is installed (``pip install python-gdcm``; modic does not
   depend on it).
@@ -72,10 +73,13 @@ def _modic(full: bool) -> Callable[[list[Path]], None]:
             dicomfolder._SCAN_TAGS = None
         try:
             for f in files:
-                try:
-                    dicomfolder._read_frames(f)
-                except dicomfolder._Skip:
-                    pass
+                if full:  # the scan's work per file before: parse, convert all, frames
+                    try:
+                        dicomfolder._read_frames(f)
+                    except dicomfolder._Skip:
+                        pass
+                else:  # the scan's work per file now, its record included
+                    dicomfolder.read_header(f)
         finally:
             dicomfolder._SCAN_TAGS = saved
 

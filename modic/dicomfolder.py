@@ -254,9 +254,11 @@ def read_frames(path: str | os.PathLike[str]) -> tuple[Dataset, list[Frame]]:
         If the file is not a usable DICOM image; the message says why.
     """
     try:
-        return _read_frames(Path(path))
+        ds, frames = _read_frames(Path(path))
     except _Skip as exc:
         raise DicomFileError(str(path), str(exc)) from None
+    _convert_elements(ds)  # the sequence evidence too (the scan converts it when it is used)
+    return ds, frames
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,11 @@ class FileHeader:
         info = self.known_sequence
         if info is None:
             if self.dataset is not None:
-                info = SequenceInfo.from_dataset(self.dataset)
+                with warnings.catch_warnings(record=True) as caught:  # as when the header was read
+                    warnings.simplefilter("always")
+                    info = SequenceInfo.from_dataset(self.dataset)
+                for w in caught:
+                    logger.debug("%s: %s", self.frames[0].path, w.message)
             else:  # a record from the index, never the header of a series until now
                 again = read_header(self.frames[0].path)
                 if isinstance(again, FileHeader):
@@ -444,7 +450,7 @@ def _read_frames_unguarded(path: Path) -> tuple[Dataset, list[Frame]]:
             except Exception as exc:  # pydicom raises many kinds on corrupt headers
                 raise _Skip(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from None
             pixel_tell = fp.tell()
-            _convert_elements(ds)
+            _convert_elements(ds, lazy=_SEQUENCE_ONLY_TAGS if _SCAN_TAGS is not None else frozenset())
             element_header = fp.read(12)
     except OSError as exc:
         raise _Skip(f"cannot read file: {exc.strerror or exc}") from None
@@ -474,17 +480,33 @@ def _read_frames_unguarded(path: Path) -> tuple[Dataset, list[Frame]]:
 MAX_CONVERT_DEPTH = 8
 
 
-def _convert_elements(ds: Dataset, depth: int = 0) -> None:
+#: Top-level elements only ``SequenceInfo.from_dataset`` reads: left unconverted by the scan
+#: (only the first file of each stack is asked for them, and ``modic.sequence`` reads each
+#: through a guard that takes an unreadable value for an absent one, as a dropped element).
+_SEQUENCE_ONLY_TAGS: frozenset[int] = frozenset(
+    int(pydicom.datadict.tag_for_keyword(k) or 0)
+    for k in (
+        "RepetitionTime", "EffectiveEchoTime", "InversionTime", "InversionTimes", "FlipAngle",
+        "MagneticFieldStrength", "ScanningSequence", "SequenceVariant", "ScanOptions", "FrameType",
+        "SequenceName", "PulseSequenceName", "AcquisitionContrast", "SpectrallySelectedSuppression",
+        "InversionRecovery", "DiffusionBValue", "DiffusionDirectionality", "EchoPlanarPulseSequence",
+        "ComplexImageComponent",
+    )
+)  # fmt: skip
+
+
+def _convert_elements(ds: Dataset, depth: int = 0, lazy: frozenset[int] = frozenset()) -> None:
     """Convert every public element of ``ds`` (and of its sequence items) now, and drop
     those whose value cannot be converted.
 
     pydicom converts raw element values lazily, on first access, so a corrupt value would
     otherwise raise wherever it is first read (while grouping series, say) instead of here.
     A dropped element reads as absent: the checks below then name what is missing.
-    Private elements stay raw (modic reads one, Philips' b-value, with its own guard).
+    Private elements stay raw (modic reads one, Philips' b-value, with its own guard), and
+    so do the top-level tags in ``lazy`` (see :data:`_SEQUENCE_ONLY_TAGS`).
     """
     for tag in list(ds.keys()):
-        if tag.is_private:
+        if tag.is_private or (depth == 0 and tag in lazy):
             continue
         try:
             elem = ds[tag]
