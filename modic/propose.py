@@ -117,6 +117,10 @@ BODY_SOLIDITY = 0.8
 CHAIN_STEP_MM = (24.0, 55.0)
 CHAIN_ANGLE_DEG = 50.0
 CHAIN_TURN_DEG = 35.0
+#: A piece counts at most this area (mm2) in a chain's score: a lumbar body's sagittal
+#: section is 600-1100 mm2, so a chain of bodies outscores a few big blobs of muscle or
+#: bowel that pass the shape test.
+CHAIN_AREA_CAP_MM2 = 1000.0
 #: Slices are searched outwards until two in a row hold less than this share of the best.
 STOP_SHARE = 0.6
 #: A slice's chain within this share of the best counts for the midline run.
@@ -303,7 +307,7 @@ def _best_chain(pieces: list[_Piece], head: NDArray[np.float64]) -> tuple[list[i
     foot = -head
     order = sorted(range(len(pieces)), key=lambda i: float(pieces[i].centre @ head), reverse=True)
     n = len(order)
-    best = [pieces[i].area for i in order]
+    best = [min(pieces[i].area, CHAIN_AREA_CAP_MM2) for i in order]
     prev = [-1] * n
     step_dir: list[NDArray[np.float64] | None] = [None] * n
     cos_a = math.cos(math.radians(CHAIN_ANGLE_DEG))
@@ -324,7 +328,7 @@ def _best_chain(pieces: list[_Piece], head: NDArray[np.float64]) -> tuple[list[i
                 continue
             if _overlap_along(pi, pj, u):
                 continue
-            score = best[i] + pj.area
+            score = best[i] + min(pj.area, CHAIN_AREA_CAP_MM2)
             if score > best[j]:
                 best[j] = score
                 prev[j] = i
