@@ -83,7 +83,7 @@ _NOTEBOOK_SIZE = (11.0, 5.0)
 #: twice the usual 150 ms between a window manager's FocusIn and the replayed click.
 FOCUS_CLICK_S = 0.35
 #: Level names (key V) are written this far in front of each body, mm (clear of ROI labels).
-_LEVEL_NAME_MM = 30.0
+_LEVEL_NAME_MM = 45.0
 
 
 def default_annotation_path(study: LoadedStudy) -> Path:
