@@ -317,12 +317,13 @@ class FileHeader:
                     info = SequenceInfo.from_dataset(self.dataset)
                 for w in caught:
                     logger.debug("%s: %s", self.frames[0].path, w.message)
-            else:  # a record from the index, never the header of a series until now
-                again = read_header(self.frames[0].path)
+            else:  # read by the fast parser, or a record from the index: pydicom reads it
+                path = self.frames[0].path
+                again = read_header(path, fast=False)
                 if isinstance(again, FileHeader):
                     info = again.sequence
                 else:
-                    logger.warning("%s changed while it was scanned: %s", self.frames[0].path, again.reason)
+                    logger.warning("%s changed while it was scanned: %s", path, again.reason)
                     info = SequenceInfo()
             object.__setattr__(self, "known_sequence", info)
             object.__setattr__(self, "dataset", None)
@@ -359,16 +360,19 @@ class FileHeader:
             sop_class_uid=str(ds.get("SOPClassUID", "") or ""),
             image_type=tuple(str(v).upper() for v in (ds.get("ImageType") or ())),
             spacing_between_slices=nominal_f,
-            dataset=ds,
+            dataset=ds if isinstance(ds, Dataset) else None,  # else sequence evidence from pydicom
         )
 
 
-def read_header(path: str | os.PathLike[str]) -> FileHeader | SkippedFile:
+def read_header(path: str | os.PathLike[str], *, fast: bool = True) -> FileHeader | SkippedFile:
     """The scan's record of one file, or why the file is skipped (never raises for a bad file).
 
     Parameters
     ----------
     path : path-like
+    fast : bool
+        Parse the common case with :mod:`modic._fastheader` (the same values); False
+        parses with pydicom.
 
     Returns
     -------
@@ -376,18 +380,22 @@ def read_header(path: str | os.PathLike[str]) -> FileHeader | SkippedFile:
     """
     p = Path(path)
     try:
-        ds, frames = _read_frames(p)
+        ds, frames = _read_frames(p, fast=fast)
         return FileHeader.from_dataset(ds, frames)
     except _Skip as exc:
         return SkippedFile(p, str(exc), exc.study_uid)
 
 
-def _read_frames(path: Path) -> tuple[Dataset, list[Frame]]:
-    """Read one file's header; pydicom's warnings about odd values are logged, not raised."""
+def _read_frames(path: Path, fast: bool = False) -> tuple[Any, list[Frame]]:
+    """Read one file's header; pydicom's warnings about odd values are logged, not raised.
+
+    With ``fast``, the header is a :class:`modic._fastheader.FastHeader` when the file is
+    the common case that parser reads (else a pydicom Dataset, as without).
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            return _read_frames_unguarded(path)
+            return _read_frames_unguarded(path, fast)
         finally:
             for w in caught:
                 logger.debug("%s: %s", path, w.message)
@@ -426,7 +434,15 @@ _SCAN_TAGS: list[int] | None = sorted(
 )
 
 
-def _read_frames_unguarded(path: Path) -> tuple[Dataset, list[Frame]]:
+#: Bytes read for the fast parser (:mod:`modic._fastheader`): headers are a few KiB; a file
+#: whose Pixel Data starts later is read by pydicom.
+FAST_READ_BYTES = 256 * 1024
+#: What the fast parser converts: the sequence evidence is read by pydicom, for the first
+#: file of each stack only (:attr:`FileHeader.sequence`).
+_FAST_KEYWORDS: tuple[str, ...] = ()
+
+
+def _read_frames_unguarded(path: Path, fast: bool = False) -> tuple[Any, list[Frame]]:
     try:
         fp, size = open_regular_file(path)
     except NotARegularFileError as exc:
@@ -441,20 +457,49 @@ def _read_frames_unguarded(path: Path) -> tuple[Dataset, list[Frame]]:
             if not _looks_like_dicom(head):
                 raise _Skip("not DICOM: no DICM marker and no DICOM header at the start")
             fp.seek(0)
-            try:
-                ds = pydicom.dcmread(
-                    fp, stop_before_pixels=True, force=head[128:132] != b"DICM", specific_tags=_SCAN_TAGS
-                )
-            except InvalidDicomError as exc:
-                raise _Skip(f"not DICOM: {exc}") from None
-            except Exception as exc:  # pydicom raises many kinds on corrupt headers
-                raise _Skip(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from None
-            pixel_tell = fp.tell()
-            _convert_elements(ds, lazy=_SEQUENCE_ONLY_TAGS if _SCAN_TAGS is not None else frozenset())
-            element_header = fp.read(12)
+            parsed = _fast_parse(fp, size) if fast and _SCAN_TAGS is not None else None
+            if parsed is None:
+                fp.seek(0)
+                parsed = _pydicom_parse(fp, head)
     except OSError as exc:
         raise _Skip(f"cannot read file: {exc.strerror or exc}") from None
+    ds, pixel_tell, element_header = parsed
+    return _check_header(path, ds, size, pixel_tell, element_header)
 
+
+def _fast_parse(fp: Any, size: int) -> tuple[Any, int, bytes] | None:
+    """(header, Pixel Data offset, its first 12 bytes) from :mod:`modic._fastheader`, or None."""
+    from . import _fastheader
+
+    global _FAST_KEYWORDS
+    if not _FAST_KEYWORDS:
+        lazy = {pydicom.datadict.keyword_for_tag(t) for t in _SEQUENCE_ONLY_TAGS}
+        _FAST_KEYWORDS = tuple(k for k in SCAN_KEYWORDS if k not in lazy)
+    buf = fp.read(min(size, FAST_READ_BYTES))
+    try:
+        ds, pixel_tell = _fastheader.parse(buf, _FAST_KEYWORDS)
+    except _fastheader.Unusual as exc:
+        logger.debug("%s: read by pydicom (%s)", getattr(fp, "name", "?"), exc)
+        return None
+    return ds, pixel_tell, buf[pixel_tell : pixel_tell + 12]
+
+
+def _pydicom_parse(fp: Any, head: bytes) -> tuple[Dataset, int, bytes]:
+    """(header, Pixel Data offset, its first 12 bytes) from pydicom (``fp`` at the start)."""
+    try:
+        ds = pydicom.dcmread(fp, stop_before_pixels=True, force=head[128:132] != b"DICM", specific_tags=_SCAN_TAGS)
+    except InvalidDicomError as exc:
+        raise _Skip(f"not DICOM: {exc}") from None
+    except Exception as exc:  # pydicom raises many kinds on corrupt headers
+        raise _Skip(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from None
+    pixel_tell = fp.tell()
+    _convert_elements(ds, lazy=_SEQUENCE_ONLY_TAGS if _SCAN_TAGS is not None else frozenset())
+    element_header = fp.read(12)
+    return ds, pixel_tell, element_header
+
+
+def _check_header(path: Path, ds: Any, size: int, pixel_tell: int, element_header: bytes) -> tuple[Any, list[Frame]]:
+    """The frames of a parsed header, or :class:`_Skip` naming what is wrong."""
     sop_class = str(ds.get("SOPClassUID", "") or "")
     meta = getattr(ds, "file_meta", None)
     if not sop_class and meta is not None:

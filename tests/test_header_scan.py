@@ -17,16 +17,18 @@ from pydicom.data import get_testdata_files
 
 import modic
 import modic.dicomfolder as dicomfolder
+from modic._fastheader import FastHeader
 from modic.sequence import SequenceInfo
 
 
-def _read(path: Path, full: bool) -> tuple[object, object]:
-    """(header or None, frames or the skip reason), parsing all elements when ``full``."""
+def _read(path: Path, full: bool, fast: bool = False) -> tuple[object, object]:
+    """(header or None, frames or the skip reason), parsing all elements when ``full``,
+    with modic's own parser for the common case when ``fast``."""
     saved = dicomfolder._SCAN_TAGS
     if full:
         dicomfolder._SCAN_TAGS = None
     try:
-        ds, frames = dicomfolder._read_frames(path)
+        ds, frames = dicomfolder._read_frames(path, fast=fast)
     except dicomfolder._Skip as exc:
         return None, f"skipped: {exc} (study {exc.study_uid!r})"
     finally:
@@ -36,16 +38,28 @@ def _read(path: Path, full: bool) -> tuple[object, object]:
 
 def _assert_same(path: Path) -> None:
     ref_ds, ref = _read(path, full=True)
-    fast_ds, fast = _read(path, full=False)
-    assert fast == ref, path
+    for fast in (False, True):  # pydicom with specific_tags; modic's parser (or pydicom)
+        got_ds, got = _read(path, full=False, fast=fast)
+        assert got == ref, (path, fast)
+        if ref_ds is None:
+            continue
+        own = isinstance(got_ds, FastHeader)
+        for keyword in dicomfolder._FAST_KEYWORDS if own else dicomfolder.SCAN_KEYWORDS:
+            assert (keyword in got_ds) == (keyword in ref_ds), (path, keyword)
+            assert got_ds.get(keyword) == ref_ds.get(keyword), (path, keyword)
+            assert type(got_ds.get(keyword)) is type(ref_ds.get(keyword)), (path, keyword)
+        assert tuple(got_ds.original_encoding[:2]) == tuple(ref_ds.original_encoding[:2]), path
+        if not own:
+            assert got_ds.get(0x20011003) == ref_ds.get(0x20011003), path
+            assert SequenceInfo.from_dataset(got_ds) == SequenceInfo.from_dataset(ref_ds), path
+    # the scan's record, its sequence evidence included
+    header = dicomfolder.read_header(path)
     if ref_ds is None:
+        assert header == dicomfolder.SkippedFile(path, ref.split("skipped: ", 1)[1].rsplit(" (study ", 1)[0],
+                                                 header.study_uid)
         return
-    for keyword in dicomfolder.SCAN_KEYWORDS:
-        assert (keyword in fast_ds) == (keyword in ref_ds), (path, keyword)
-        assert fast_ds.get(keyword) == ref_ds.get(keyword), (path, keyword)
-    assert fast_ds.get(0x20011003) == ref_ds.get(0x20011003), path
-    assert SequenceInfo.from_dataset(fast_ds) == SequenceInfo.from_dataset(ref_ds), path
-    assert fast_ds.original_encoding == ref_ds.original_encoding, path
+    assert header.sequence == SequenceInfo.from_dataset(ref_ds), path
+    assert header == dicomfolder.FileHeader.from_dataset(ref_ds, ref), path
 
 
 def _files(folder: Path) -> list[Path]:
@@ -101,3 +115,26 @@ def test_a_scan_is_the_same_with_the_full_parse(monkeypatch):
     fast = summary(modic.scan(modic.data.sample_data_dir()))
     monkeypatch.setattr(dicomfolder, "_SCAN_TAGS", None)
     assert fast == summary(modic.scan(modic.data.sample_data_dir()))
+
+
+def test_the_fast_parser_reads_the_common_case_and_hands_the_rest_to_pydicom():
+    from pydicom.data import get_testdata_file
+
+    from modic._fastheader import FastHeader
+
+    def kind(path: Path) -> str:
+        with open(path, "rb") as fp:
+            parsed = dicomfolder._fast_parse(fp, path.stat().st_size)
+        if parsed is None:
+            return "pydicom"
+        assert isinstance(parsed[0], FastHeader)
+        return "fast"
+
+    sample = modic.data.sample_data_dir()
+    classic = [f for f in _files(sample / "siemens_15T_type1_type2") if f.name != "README.md"]
+    assert {kind(f) for f in classic} == {"fast"}  # explicit VR little endian, classic MR
+    enhanced = _files(sample / "philips_15T_mixed23_enhanced")
+    assert "pydicom" in {kind(f) for f in enhanced}  # Enhanced MR functional groups
+    assert kind(Path(get_testdata_file("MR_small_implicit.dcm"))) == "fast"
+    for name in ["MR_small_bigendian.dcm", "image_dfl.dcm"]:  # big endian, deflate
+        assert kind(Path(get_testdata_file(name))) == "pydicom"

@@ -41,9 +41,9 @@ class _Counter:
         self.paths: list[Path] = []
         self._read = dicomfolder.read_header
 
-    def __call__(self, path: Path) -> object:
+    def __call__(self, path: Path, **kwargs: object) -> object:
         self.paths.append(Path(path))
-        return self._read(path)
+        return self._read(path, **kwargs)
 
 
 @pytest.fixture
@@ -57,12 +57,12 @@ def test_scan_with_the_index_is_the_scan_without(tmp_path, counted):
     sample = modic.data.sample_data_dir()
     index = tmp_path / "out" / "index.sqlite"
     plain = _summary(modic.scan(sample))
-    n_files = len(counted.paths)
-    assert n_files > 200
+    n_calls = len(counted.paths)  # every file, and the first of each stack again (by pydicom)
+    assert len(set(counted.paths)) > 200
     first = _summary(modic.scan(sample, index=index))  # fills the index
-    assert len(counted.paths) == 2 * n_files
+    assert len(counted.paths) == 2 * n_calls
     second = _summary(modic.scan(sample, index=index))  # all from the index
-    assert len(counted.paths) == 2 * n_files
+    assert len(counted.paths) == 2 * n_calls
     assert first == plain
     assert second == plain
 
@@ -72,7 +72,7 @@ def test_only_new_and_changed_files_are_parsed_again(tmp_path, counted):
     index = tmp_path / "out" / "index.sqlite"
     before = modic.scan(tmp_path / "study", index=index)
     files = sorted(p for p in (tmp_path / "study").rglob("*") if p.is_file())
-    assert len(counted.paths) == len(files)
+    assert sorted(set(counted.paths)) == files
 
     counted.paths.clear()
     modic.scan(tmp_path / "study", index=index)
@@ -97,7 +97,7 @@ def test_only_new_and_changed_files_are_parsed_again(tmp_path, counted):
 
     counted.paths.clear()
     after = modic.scan(tmp_path / "study", index=index)
-    assert sorted(counted.paths) == sorted([changed, new, replaced])
+    assert set(counted.paths) == {changed, new, replaced}
     counted.paths.clear()
     assert _summary(after) == _summary(modic.scan(tmp_path / "study"))
 
@@ -115,7 +115,7 @@ def test_rows_of_deleted_files_are_removed_and_a_truncated_file_is_read_again(tm
     result = modic.scan(tmp_path / "study", index=index)
     # the truncated file, and the T1's new first file: the header of the series now, whose
     # sequence evidence (worked out only for the first file of each stack) was not indexed
-    assert counted.paths == [truncated, t1.frames[2].path]
+    assert set(counted.paths) == {truncated, t1.frames[2].path}
     reasons = {f.path: f.reason for f in result.skipped}
     assert reasons[truncated].startswith("truncated file")
     rows = {r[0] for r in sqlite3.connect(index).execute("SELECT path FROM headers")}
@@ -151,7 +151,7 @@ def test_a_tampered_record_is_read_again(tmp_path, counted, caplog):
     counted.paths.clear()
     with caplog.at_level(logging.WARNING, logger="modic.index"):
         result = modic.scan(tmp_path / "study", index=index)
-    assert counted.paths == [Path(path)]
+    assert set(counted.paths) == {Path(path)}
     assert any("unreadable record" in r.getMessage() for r in caplog.records)
     assert _summary(result) == _summary(modic.scan(tmp_path / "study"))
 
@@ -197,7 +197,7 @@ def test_batch_with_a_header_index_rescans_an_edited_study_without_parsing(tmp_p
     assert plain.n_failed == 0 and plain.n_ok == 2
     index = tmp_path / "out" / ".modic-index.sqlite"
     run_batch(root, tmp_path / "out", workers=1, header_index=index)
-    assert len(counted.paths) == 2 * n_files
+    assert len(counted.paths) == 2 * n_files  # the same files read, as often
     assert (tmp_path / "out" / "results.csv").read_bytes() == (tmp_path / "plain" / "results.csv").read_bytes()
     # an edited annotation file: its study is classified again, its headers come from the index
     ann = root / "ge_3T_type3_mixed12.modic.json"
