@@ -24,7 +24,8 @@ Two layers of checks
 * ``overlap``: two endplate ROIs of different labels, or a reference and an endplate ROI,
   share pixels (a warning on both endplate ROIs; on a reference, a warning when at least
   :data:`REFERENCE_OVERLAP_WARN` (half) of it is covered, else a note, and a warning on an
-  endplate ROI that overlaps *another* vertebra's reference). Shapes on planes less than :data:`SAME_PLANE_MM` (2 mm) apart are compared
+  endplate ROI that overlaps *another* vertebra's reference). Shapes on planes less than
+  :data:`SAME_PLANE_MM` (2 mm) apart are compared
   after mapping one onto the other's pixel grid (pixel centres, LPS); a share of at least
   :data:`OVERLAP_SHARE` (10 %) of the smaller ROI is flagged. Bands on two sides of a disc
   never share marrow; a few edge pixels of hand-drawn shapes that touch are tolerated.
@@ -239,8 +240,15 @@ class _Body:
 def _body(it: _Roi, axis: NDArray[np.float64], proposed: bool) -> _Body:
     pr = it.points @ axis
     sp = (float(it.roi.image.pixel_spacing[0]), float(it.roi.image.pixel_spacing[1]))
-    return _Body(it.roi.label.vertebra, it.roi, it.mask, _grow(it.mask, BODY_MARGIN_MM, sp),
-                 float(pr.min()), float(pr.max()), proposed)
+    return _Body(
+        it.roi.label.vertebra,
+        it.roi,
+        it.mask,
+        _grow(it.mask, BODY_MARGIN_MM, sp),
+        float(pr.min()),
+        float(pr.max()),
+        proposed,
+    )
 
 
 def _fraction(it: _Roi, body: _Body, axis: NDArray[np.float64]) -> float:
@@ -271,18 +279,23 @@ def _order_findings(items: list[_Roi]) -> list[AnatomyFinding]:
             if len(culprits) == 2 and top == 1 and others and others[0] in culprits:
                 b = items[others[0]]
                 where = "above" if a.proj > b.proj else "below"
-                msg = (f"{a.name} lies {abs(a.proj - b.proj):.0f} mm {where} {b.name}, against the order of "
-                       "the labels: one of the two is on the wrong side of a disc, or the labels are swapped")
+                msg = (
+                    f"{a.name} lies {abs(a.proj - b.proj):.0f} mm {where} {b.name}, against the order of "
+                    "the labels: one of the two is on the wrong side of a disc, or the labels are swapped"
+                )
             else:
                 parts = []
                 for k in others[:3]:
                     b = items[k]
                     where = "above" if a.proj > b.proj else "below"
                     parts.append(f"{abs(a.proj - b.proj):.0f} mm {where} {b.name}")
-                msg = (f"{a.name} lies {', '.join(parts)}{' ...' if len(others) > 3 else ''}, against the "
-                       "order of the labels: on the wrong side of a disc, or the wrong label?")
-            out.append(AnatomyFinding(a.roi.id, "order", msg, "warning",
-                                      tuple(items[k].roi.id for k in others)))
+                msg = (
+                    f"{a.name} lies {', '.join(parts)}{' ...' if len(others) > 3 else ''}, against the "
+                    "order of the labels: on the wrong side of a disc, or the wrong label?"
+                )
+            out.append(
+                AnatomyFinding(a.roi.id, "order", msg, "warning", tuple(items[k].roi.id for k in others))
+            )
         alive -= set(culprits)
     return out
 
@@ -291,7 +304,7 @@ def _overlap_findings(items: list[_Roi]) -> list[AnatomyFinding]:
     out: list[AnatomyFinding] = []
     cand = [it for it in items if it.roi.label.kind in ("endplate", "reference")]
     for i, a in enumerate(cand):
-        for b in cand[i + 1:]:
+        for b in cand[i + 1 :]:
             ka, kb = a.roi.label.kind, b.roi.label.kind
             if ka == "reference" and kb == "reference" or a.roi.label == b.roi.label:
                 continue
@@ -304,24 +317,41 @@ def _overlap_findings(items: list[_Roi]) -> list[AnatomyFinding]:
                 continue
             if ka == "endplate" and kb == "endplate":
                 for x, y in ((a, b), (b, a)):
-                    out.append(AnatomyFinding(
-                        x.roi.id, "overlap",
-                        f"{x.name} overlaps {y.name} ({share:.0%} of the smaller ROI): bands of two "
-                        "endplates never share marrow", "warning", (y.roi.id,)))
+                    out.append(
+                        AnatomyFinding(
+                            x.roi.id,
+                            "overlap",
+                            f"{x.name} overlaps {y.name} ({share:.0%} of the smaller ROI): bands of two "
+                            "endplates never share marrow",
+                            "warning",
+                            (y.roi.id,),
+                        )
+                    )
             else:
                 ref, ep = (a, b) if ka == "reference" else (b, a)
                 inref = s_ab if ka == "reference" else s_ba
                 sev: Severity = "warning" if inref >= REFERENCE_OVERLAP_WARN else "note"
-                out.append(AnatomyFinding(
-                    ref.roi.id, "overlap",
-                    f"{ref.name} overlaps the endplate ROI {ep.name} ({inref:.0%} of the reference): "
-                    "reference marrow should lie away from the endplates", sev, (ep.roi.id,)))
+                out.append(
+                    AnatomyFinding(
+                        ref.roi.id,
+                        "overlap",
+                        f"{ref.name} overlaps the endplate ROI {ep.name} ({inref:.0%} of the reference): "
+                        "reference marrow should lie away from the endplates",
+                        sev,
+                        (ep.roi.id,),
+                    )
+                )
                 if ep.roi.label.vertebra != ref.roi.label.vertebra:
-                    out.append(AnatomyFinding(
-                        ep.roi.id, "overlap",
-                        f"{ep.name} overlaps {ref.name} ({share:.0%} of the smaller ROI): it lies in the "
-                        f"{ref.roi.label.vertebra} body, not next to the endplate named?", "warning",
-                        (ref.roi.id,)))
+                    out.append(
+                        AnatomyFinding(
+                            ep.roi.id,
+                            "overlap",
+                            f"{ep.name} overlaps {ref.name} ({share:.0%} of the smaller ROI): it lies in the "
+                            f"{ref.roi.label.vertebra} body, not next to the endplate named?",
+                            "warning",
+                            (ref.roi.id,),
+                        )
+                    )
     return out
 
 
@@ -335,8 +365,7 @@ def _body_findings(items: list[_Roi], bodies: list[_Body], axis: NDArray[np.floa
         kind = it.roi.label.kind
         if kind not in ("endplate", "reference"):
             continue
-        own = [(b, _share_inside(it, b.grown, b.roi.image, BODY_REACH_MM)) for b in by_name.get(it.roi.label.vertebra, [])]
-        own = [(b, s) for b, s in own if s is not None]
+        own = _shares(it, by_name.get(it.roi.label.vertebra, []))
         if not own:
             continue
         body, share = max(own, key=lambda t: t[1])
@@ -345,14 +374,30 @@ def _body_findings(items: list[_Roi], bodies: list[_Body], axis: NDArray[np.floa
             if share < INSIDE_SHARE:
                 elsewhere = _best_other(it, bodies, v)
                 tail = f"; it lies in the {elsewhere} body" if elsewhere else ""
-                out.append(AnatomyFinding(it.roi.id, "outside_body",
-                                          f"only {share:.0%} of {it.name} lies in the {v} body outline{tail}",
-                                          "warning", (body.roi.id,)))
+                out.append(
+                    AnatomyFinding(
+                        it.roi.id,
+                        "outside_body",
+                        f"only {share:.0%} of {it.name} lies in the {v} body outline{tail}",
+                        "warning",
+                        (body.roi.id,),
+                    )
+                )
                 continue
             out.extend(_end_finding(it, body, axis, f"the {v} body"))
         else:
             inner = _share_inside(it, body.mask, body.roi.image, BODY_REACH_MM) or 0.0
             out.extend(_reference_finding(it, body, axis, inner, f"the {v} body"))
+    return out
+
+
+def _shares(it: _Roi, bodies: Iterable[_Body]) -> list[tuple[_Body, float]]:
+    """``(body, share of it inside the grown outline)`` for the bodies within reach."""
+    out = []
+    for b in bodies:
+        share = _share_inside(it, b.grown, b.roi.image, BODY_REACH_MM)
+        if share is not None:
+            out.append((b, share))
     return out
 
 
@@ -373,36 +418,66 @@ def _end_finding(it: _Roi, body: _Body, axis: NDArray[np.float64], what: str) ->
         return []
     f = _fraction(it, body, axis)
     if ep.value == "superior" and f < END_FRACTION:
-        return [AnatomyFinding(it.roi.id, "wrong_end",
-                               f"{it.name} lies in the lower part of {what} ({f:.0%} of its height): "
-                               "that is the inferior endplate's marrow", "warning", (body.roi.id,))]
+        return [
+            AnatomyFinding(
+                it.roi.id,
+                "wrong_end",
+                f"{it.name} lies in the lower part of {what} ({f:.0%} of its height): "
+                "that is the inferior endplate's marrow",
+                "warning",
+                (body.roi.id,),
+            )
+        ]
     if ep.value == "inferior" and f > 1.0 - END_FRACTION:
-        return [AnatomyFinding(it.roi.id, "wrong_end",
-                               f"{it.name} lies in the upper part of {what} ({f:.0%} of its height): "
-                               "that is the superior endplate's marrow, across the disc from the "
-                               "endplate named", "warning", (body.roi.id,))]
+        return [
+            AnatomyFinding(
+                it.roi.id,
+                "wrong_end",
+                f"{it.name} lies in the upper part of {what} ({f:.0%} of its height): "
+                "that is the superior endplate's marrow, across the disc from the "
+                "endplate named",
+                "warning",
+                (body.roi.id,),
+            )
+        ]
     return []
 
 
-def _reference_finding(it: _Roi, body: _Body, axis: NDArray[np.float64], inner: float,
-                       what: str) -> list[AnatomyFinding]:
+def _reference_finding(
+    it: _Roi, body: _Body, axis: NDArray[np.float64], inner: float, what: str
+) -> list[AnatomyFinding]:
     f = _fraction(it, body, axis)
     lo, hi = REFERENCE_RANGE
     if inner < REFERENCE_INSIDE:
-        return [AnatomyFinding(it.roi.id, "reference_place",
-                               f"{it.name}: only {inner:.0%} of it lies inside {what}; reference marrow "
-                               "must lie inside a vertebral body", "warning", (body.roi.id,))]
+        return [
+            AnatomyFinding(
+                it.roi.id,
+                "reference_place",
+                f"{it.name}: only {inner:.0%} of it lies inside {what}; reference marrow "
+                "must lie inside a vertebral body",
+                "warning",
+                (body.roi.id,),
+            )
+        ]
     if not lo <= f <= hi:
         end = "inferior" if f < lo else "superior"
-        return [AnatomyFinding(it.roi.id, "reference_place",
-                               f"{it.name} lies near the {end} endplate of {what} ({f:.0%} of its height): "
-                               "reference marrow should be central, away from the endplates where changes "
-                               "are", "warning", (body.roi.id,))]
+        return [
+            AnatomyFinding(
+                it.roi.id,
+                "reference_place",
+                f"{it.name} lies near the {end} endplate of {what} ({f:.0%} of its height): "
+                "reference marrow should be central, away from the endplates where changes "
+                "are",
+                "warning",
+                (body.roi.id,),
+            )
+        ]
     return []
 
 
-def _image_findings(items: list[_Roi], bodies: list[_Body], axis: NDArray[np.float64],
-                    names_reliable: bool) -> list[AnatomyFinding]:
+def _image_findings(
+    items: list[_Roi], bodies: list[_Body], axis: NDArray[np.float64], names_reliable: bool
+) -> list[AnatomyFinding]:
     """Checks against the bodies found in the image, matched by location."""
     out: list[AnatomyFinding] = []
     placed: list[tuple[_Roi, _Body, int]] = []
@@ -410,16 +485,21 @@ def _image_findings(items: list[_Roi], bodies: list[_Body], axis: NDArray[np.flo
         kind = it.roi.label.kind
         if kind not in ("endplate", "reference"):
             continue
-        shares = [(b, _share_inside(it, b.grown, b.roi.image, BODY_REACH_MM)) for b in bodies]
-        shares = [(b, s) for b, s in shares if s is not None]
+        shares = _shares(it, bodies)
         if not shares:
             continue
         body, share = max(shares, key=lambda t: t[1])
         if share < OUTSIDE_SHARE:
             if kind == "endplate" and _between_neighbours(it, bodies, axis):
-                out.append(AnatomyFinding(it.roi.id, "outside_body",
-                                          f"{it.name}: only {share:.0%} of it lies in a vertebral body modic "
-                                          "finds in the image (in a disc, or off the spine?)", "warning"))
+                out.append(
+                    AnatomyFinding(
+                        it.roi.id,
+                        "outside_body",
+                        f"{it.name}: only {share:.0%} of it lies in a vertebral body modic "
+                        "finds in the image (in a disc, or off the spine?)",
+                        "warning",
+                    )
+                )
             continue
         if share < INSIDE_SHARE:
             continue  # cannot decide which body it is in
@@ -440,18 +520,30 @@ def _image_findings(items: list[_Roi], bodies: list[_Body], axis: NDArray[np.flo
             continue
         k = VERTEBRAE.index(body.name) + mode
         meant = VERTEBRAE[k] if 0 <= k < len(VERTEBRAE) else "another vertebra"
-        out.append(AnatomyFinding(it.roi.id, "wrong_body",
-                                  f"{it.name} lies in the vertebral body that the other ROIs' labels make "
-                                  f"{meant}, not {it.roi.label.vertebra}", "warning", (body.roi.id,)))
+        out.append(
+            AnatomyFinding(
+                it.roi.id,
+                "wrong_body",
+                f"{it.name} lies in the vertebral body that the other ROIs' labels make "
+                f"{meant}, not {it.roi.label.vertebra}",
+                "warning",
+                (body.roi.id,),
+            )
+        )
     if names_reliable and mode != 0:
         word = "lower" if mode < 0 else "higher"
         for it, body, off in placed:
             if off == mode and it.roi.label.kind == "endplate":
-                out.append(AnatomyFinding(
-                    it.roi.id, "level_names",
-                    f"{it.name}: modic counts this vertebra as {body.name} from the sacrum, "
-                    f"{abs(mode)} level(s) {word} than the labels; check the levels (transitional anatomy?)",
-                    "note", (body.roi.id,)))
+                out.append(
+                    AnatomyFinding(
+                        it.roi.id,
+                        "level_names",
+                        f"{it.name}: modic counts this vertebra as {body.name} from the sacrum, "
+                        f"{abs(mode)} level(s) {word} than the labels; check the levels (transitional anatomy?)",
+                        "note",
+                        (body.roi.id,),
+                    )
+                )
     return out
 
 
@@ -477,9 +569,12 @@ def _vertebrae_bodies(vertebrae: Any) -> tuple[list[ROI], bool]:
     """
     reliable = False
     keep: set[str] | None = None
-    if hasattr(vertebrae, "bodies") and hasattr(vertebrae, "annotations") and hasattr(vertebrae, "sacrum_found"):
-        reliable = bool(vertebrae.sacrum_found) and float(vertebrae.label_confidence) >= 0.8 and not any(
-            "level" in w for w in vertebrae.warnings)
+    if all(hasattr(vertebrae, a) for a in ("bodies", "annotations", "sacrum_found")):  # a Proposal
+        reliable = (
+            bool(vertebrae.sacrum_found)
+            and float(vertebrae.label_confidence) >= 0.8
+            and not any("level" in w for w in vertebrae.warnings)
+        )
         keep = {b.name for b in vertebrae.bodies if b.confidence >= MIN_BODY_CONFIDENCE}
         vertebrae = vertebrae.annotations
     rois = [r for r in vertebrae if isinstance(r, ROI) and r.label.kind == "body"]
@@ -541,8 +636,9 @@ def check_rois(
             found = [b for b in (_prepare(r) for r in body_rois) if b is not None]
             if found:
                 bodies = [_body(b, axis, True) for b in found]
-                findings += _image_findings([it for it in items if it.roi.label.kind != "body"],
-                                            bodies, axis, reliable)
+                findings += _image_findings(
+                    [it for it in items if it.roi.label.kind != "body"], bodies, axis, reliable
+                )
     findings = _settle_ties(findings)
     seen: set[tuple[str, str]] = set()
     out = []

@@ -122,7 +122,7 @@ def test_l4_inferior_inside_l5_is_warned_and_its_confidence_capped(study, truth_
     assert "anatomy" in after.reason
     assert not any(w.startswith("anatomy") for w in before.warnings)
     # the other results are untouched
-    for a, b in zip(plain, checked):
+    for a, b in zip(plain, checked, strict=True):
         if a.roi_id not in (moved.id, get(truth_rois, "L5 reference").id) and b.reference_id not in (
             get(truth_rois, "L5 reference").id,
         ):
@@ -140,8 +140,11 @@ def test_the_image_checks_find_it_without_the_neighbours(study, truth_rois, prop
 def test_swapped_labels_are_flagged_on_both(truth_rois) -> None:
     a, b = get(truth_rois, "L3 inferior"), get(truth_rois, "L4 superior")
     swapped = [
-        dataclasses.replace(r, label=b.label) if r.id == a.id else dataclasses.replace(r, label=a.label)
-        if r.id == b.id else r
+        dataclasses.replace(r, label=b.label)
+        if r.id == a.id
+        else dataclasses.replace(r, label=a.label)
+        if r.id == b.id
+        else r
         for r in truth_rois
     ]
     findings = check_rois(None, swapped)
@@ -181,8 +184,16 @@ def test_the_cli_prints_the_anatomy_warning_and_the_capped_confidence(truth_rois
     rois, moved = l4_inferior_inside_l5(truth_rois)
     path = tmp_path / "moved.modic.json"
     write_annotations(Annotations(rois, study_instance_uid=truth_rois.study_instance_uid), path)
-    cmd = [sys.executable, "-m", "modic", "classify", str(modic.data.sample_study_path(NAME)),
-           "--annotations", str(path), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "modic",
+        "classify",
+        str(modic.data.sample_study_path(NAME)),
+        "--annotations",
+        str(path),
+        "--json",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)

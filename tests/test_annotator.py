@@ -930,7 +930,8 @@ def test_level_names_beside_the_spine_and_a_warning_badge_on_a_misplaced_roi(stu
     l5s = next(r for r in truth if str(r.label) == "L5 superior")
     shift = l5s.shape.outline(64).mean(axis=0) - l4i.shape.outline(64).mean(axis=0) + [0.0, 4.0]
     moved = dataclasses.replace(l4i, shape=Polygon(np.asarray(l4i.shape.points) + shift))
-    doc = Annotations([moved if r.id == l4i.id else r for r in truth], study_instance_uid=truth.study_instance_uid)
+    rois = [moved if r.id == l4i.id else r for r in truth]
+    doc = Annotations(rois, study_instance_uid=truth.study_instance_uid)
     ann = open_annotator(study, tmp_path / "case.modic.json", annotations=doc)
     ann.set_slice("T1", t1_slice_of(study, moved))
     names = {"T12", "L1", "L2", "L3", "L4", "L5", "S1"}

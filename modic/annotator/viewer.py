@@ -809,7 +809,8 @@ class Annotator:
             if rr.size == 0:
                 continue
             # in front of the body (LPS -y is anterior), clear of the ROI labels beside it
-            ends = plane.pixel_to_patient([[cc.min() + 0.5, rr.mean() + 0.5], [cc.max() + 0.5, rr.mean() + 0.5]])
+            mid = rr.mean() + 0.5
+            ends = plane.pixel_to_patient([[cc.min() + 0.5, mid], [cc.max() + 0.5, mid]])
             front = ends[0] if ends[0][1] < ends[1][1] else ends[1]
             spot = front + np.array([0.0, -_LEVEL_NAME_MM, 0.0])
             sure = b.confidence >= 0.4 and self._proposal.sacrum_found
@@ -819,7 +820,8 @@ class Annotator:
                     xy[0, 0], xy[0, 1], b.name + ("" if sure else "?"), color="#FFD54F",
                     fontsize=9, fontweight="bold", ha="center", va="center",
                     clip_on=True, zorder=6,
-                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.6, "edgecolor": "none"},
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.6,
+                          "edgecolor": "none"},
                 ))
 
     def _status_text(self, text: str) -> None:
@@ -1054,7 +1056,8 @@ class Annotator:
     def _roi_text(self, roi: ROI, result: ModicResult | str | None, prefix: str = "") -> str:
         lab = roi.label
         # "!" badge: the ROI may not lie where its label says (modic.anatomy), in every mode
-        bad = "" if prefix else (" !" if any(f.severity == "warning" for f in self._live.anatomy.get(roi.id, [])) else "")
+        warned = any(f.severity == "warning" for f in self._live.anatomy.get(roi.id, []))
+        bad = " !" if warned and not prefix else ""
         if lab.endplate is None:
             return f"{prefix}{lab.vertebra} {'ref' if lab.kind == 'reference' else lab.kind}{bad}"
         text = f"{prefix}{lab.vertebra} {lab.endplate.value[:3]}"
@@ -1158,7 +1161,8 @@ class Annotator:
         result = self._live.results.get(roi.id)
         anatomy = self._live.anatomy_warnings(roi.id)
         if anatomy:
-            head += "   " + anatomy[0] + (f"  (+{len(anatomy) - 1} more in the results)" if len(anatomy) > 1 else "")
+            more = f"  (+{len(anatomy) - 1} more in the results)" if len(anatomy) > 1 else ""
+            head += "   " + anatomy[0] + more
         if not self._show_results or roi.label.kind == "reference":
             return head
         if isinstance(result, ModicResult):
