@@ -9,9 +9,12 @@ the ratios of one run are what counts, the best of the repeats is reported):
   element converted (``modic.dicomfolder._convert_elements``), then the frames described;
 * ``pydicom specific_tags``: ``dcmread(stop_before_pixels=True, specific_tags=...)`` for the
   tags the scan reads (``modic.dicomfolder.SCAN_KEYWORDS``), unconverted;
-* ``modic now``: the scan's header reader (``modic.dicomfolder.read_header``): the
-  specific_tags parse, the elements it uses converted (the sequence evidence only for the
-  first file of each stack, later), the frames described, the record made;
+* ``modic, pydicom path``: the scan's header reader (``modic.dicomfolder.read_header``)
+  with pydicom parsing: the specific_tags parse, the elements it uses converted (the
+  sequence evidence later, for the first file of each stack only), the frames described,
+  the record made;
+* ``modic now``: the same with modic's parser for the common case
+  (:mod:`modic._fastheader`; pydicom for the rest: here the Enhanced MR study);
 * ``gdcm Scanner``: python-gdcm's ``gdcm.Scanner`` over the same tags (string values, no
   conversion), when python-gdcm is installed (``pip install python-gdcm``; modic does not
   depend on it).
@@ -66,7 +69,7 @@ def _pydicom_specific(files: list[Path]) -> None:
         pydicom.dcmread(f, stop_before_pixels=True, specific_tags=tags)
 
 
-def _modic(full: bool) -> Callable[[list[Path]], None]:
+def _modic(full: bool, fast: bool = True) -> Callable[[list[Path]], None]:
     def run(files: list[Path]) -> None:
         saved = dicomfolder._SCAN_TAGS
         if full:
@@ -79,7 +82,7 @@ def _modic(full: bool) -> Callable[[list[Path]], None]:
                     except dicomfolder._Skip:
                         pass
                 else:  # the scan's work per file now, its record included
-                    dicomfolder.read_header(f)
+                    dicomfolder.read_header(f, fast=fast)
         finally:
             dicomfolder._SCAN_TAGS = saved
 
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "pydicom full": _pydicom_full,
         "modic before": _modic(full=True),
         "pydicom specific_tags": _pydicom_specific,
+        "modic, pydicom path": _modic(full=False, fast=False),
         "modic now": _modic(full=False),
     }
     gd = _gdcm_scanner()
