@@ -539,7 +539,8 @@ def _image_findings(
                         it.roi.id,
                         "level_names",
                         f"{it.name}: modic counts this vertebra as {body.name} from the sacrum, "
-                        f"{abs(mode)} level(s) {word} than the labels; check the levels (transitional anatomy?)",
+                        f"{abs(mode)} level(s) {word} than the labels; check the levels "
+                        "(transitional anatomy?)",
                         "note",
                         (body.roi.id,),
                     )
