@@ -73,6 +73,8 @@ __all__ = [
     # submodule modic.propose holds propose() with what was found and how sure it is
     "propose_rois",
     "relabel",
+    # anatomical checks: is every ROI where its label says (modic.anatomy)
+    "check_rois",
     # classification
     "classify",
     "ModicType",
@@ -138,6 +140,7 @@ _LAZY: dict[str, str] = {
     "rois_from_labelmap": "modic.labelmap",
     "propose_rois": "modic.propose",
     "relabel": "modic.propose",
+    "check_rois": "modic.anatomy",
 }
 _SUBMODULES = {"data", "errors", "phantom", "teaching", "batch", "plot", "report", "propose"}
 
@@ -151,6 +154,7 @@ if TYPE_CHECKING:  # pragma: no cover
         read_annotations,
         write_annotations,
     )
+    from .anatomy import check_rois
     from .annotator import annotate
     from .candidacy import Candidacy
     from .criteria import ClassifierParameters, ModicType
