@@ -12,7 +12,7 @@ a change only these are classified again (:func:`modic.reading.classify_roi`):
   (their extent is measured against it, :mod:`modic.extent`).
 
 After every change the anatomy of the whole document is checked again
-(:func:`modic.anatomy.check_rois`, tens of milliseconds; with the bodies of a proposal
+(:func:`modic.anatomy.check_rois`, 0.05-0.2 s; with the bodies of a proposal
 once the annotator has one, :attr:`LiveResults.vertebrae`): :attr:`LiveResults.anatomy`
 holds each ROI's findings and :attr:`LiveResults.results` the results as
 :func:`modic.classify` gives them, warnings attached and confidence capped.
