@@ -61,6 +61,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -82,6 +83,8 @@ __all__ = [
     "decide_codes",
     "evidence",
     "type_signatures",
+    "voxel_type_map",
+    "UNTYPED",
 ]
 
 
@@ -710,6 +713,51 @@ def evidence(
         _Prepared(region, reference, context, parameters, check=False), parameters
     )
     return frac, sig, rtype
+
+
+#: Voxel code of :func:`voxel_type_map` for a voxel that is abnormal but of no type, or
+#: not measurable (0 normal, 1-3 the Modic types).
+UNTYPED = _UNTYPED
+
+
+def voxel_type_map(
+    images: Mapping[Any, NDArray[np.floating]],
+    reference_values: Mapping[Any, NDArray[np.floating]],
+    context: SignalContext,
+    parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+) -> tuple[NDArray[np.int8], NDArray[np.float64]]:
+    """The classifier's voxel rule (steps 1-3 of the module docstring) over whole images.
+
+    Parameters
+    ----------
+    images : mapping of Role to (h, w) ndarray
+        Signal of each sequence on one common grid (NaN where a sequence has no value).
+    reference_values : mapping of Role to (n,) ndarray
+        The region's reference samples (e.g. ``PreparedRegion.reference_values``).
+    context : SignalContext
+        The study's contrast (fat on each sequence, noise).
+    parameters : ClassifierParameters
+
+    Returns
+    -------
+    types : (h, w) int8 ndarray
+        0 normal, 1-3 the Modic type of the voxel, :data:`UNTYPED` for an abnormal voxel of
+        no type or a pixel without every sequence.
+    z : (h, w, k) ndarray
+        The deviations they were typed from: log ratio to the reference in units of its
+        spread, per sequence (in the order of the roles given).
+    """
+    shape = next(iter(images.values())).shape
+    valid = np.all([np.isfinite(v) for v in images.values()], axis=0).ravel()
+    region = {r: np.where(np.isfinite(v), v, 1.0).ravel() for r, v in images.items()}
+    ref = {r: v for r, v in reference_values.items() if r in region}
+    pr = _Prepared(region, ref, context, parameters, check=False)
+    unit = _units(pr.cv, parameters)
+    logdev = pr.logreg - np.log(pr.med)
+    types = _voxel_types(logdev[None], unit[None], pr.sig, parameters, pr.roles)[0].astype(np.int8)
+    types = np.where(valid, types, _UNTYPED).astype(np.int8)
+    z = np.where(valid[:, None], logdev / unit, 0.0)
+    return types.reshape(shape), z.reshape(*shape, -1)
 
 
 def decide_codes(

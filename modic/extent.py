@@ -331,23 +331,10 @@ def _sample(study: Any, fr: _Frame) -> dict[Any, Any] | None:
 
 
 def _voxel_type_map(images: dict[Any, Any], prep: Any, parameters: Any) -> tuple[Any, Any]:
-    """Per-pixel voxel type (0 normal, 1-3 Modic, 4 untyped) of ``(h, w)`` images, with the
-    classifier's own voxel rule (:mod:`modic.criteria`, steps 1-3) against the region's
-    reference and the study's contrast; and the ``(h, w, k)`` deviations it typed them
-    from (log ratio to the reference in units of its spread, per sequence)."""
-    from .criteria import _UNTYPED, _Prepared, _units, _voxel_types
+    """:func:`modic.criteria.voxel_type_map` against the prepared region's reference."""
+    from .criteria import voxel_type_map
 
-    shape = next(iter(images.values())).shape
-    valid = np.all([np.isfinite(v) for v in images.values()], axis=0).ravel()
-    region = {r: np.where(np.isfinite(v), v, 1.0).ravel() for r, v in images.items()}
-    ref = {r: v for r, v in prep.reference_values.items() if r in region}
-    pr = _Prepared(region, ref, prep.context, parameters, check=False)
-    unit = _units(pr.cv, parameters)
-    logdev = pr.logreg - np.log(pr.med)
-    types = _voxel_types(logdev[None], unit[None], pr.sig, parameters, pr.roles)[0].astype(np.int8)
-    types = np.where(valid, types, _UNTYPED)
-    z = np.where(valid[:, None], logdev / unit, 0.0)
-    return types.reshape(shape), z.reshape(*shape, -1)
+    return voxel_type_map(images, prep.reference_values, prep.context, parameters)
 
 
 def _smooth3(img: Any) -> Any:
@@ -438,7 +425,8 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
     filled = np.where(np.isfinite(img), img, 0.0)
 
     def at(tt: Any, ww: Any) -> Any:
-        d = np.stack(np.broadcast_arrays(np.asarray(tt, float) - fr.t[0, 0], np.asarray(ww, float) - fr.w[0, 0]), axis=-1)
+        dt, dw = np.asarray(tt, float) - fr.t[0, 0], np.asarray(ww, float) - fr.w[0, 0]
+        d = np.stack(np.broadcast_arrays(dt, dw), axis=-1)
         rc = d @ Ainv.T
         inside = (rc[..., 0] >= 0) & (rc[..., 0] <= h - 1) & (rc[..., 1] >= 0) & (rc[..., 1] <= wd - 1)
         vals = bilinear(filled, rc.reshape(-1, 2)).reshape(rc.shape[:-1])
@@ -465,8 +453,8 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
     lo, hi = BODY_HEIGHT_RANGE_MM
     if not lo <= height0 <= hi:
         return None, (
-            f"the body found is {height0:.0f} mm tall along its head-foot axis, outside {lo:.0f}-{hi:.0f} mm: "
-            "not a vertebral body outline"
+            f"the body found is {height0:.0f} mm tall along its head-foot axis, outside "
+            f"{lo:.0f}-{hi:.0f} mm: not a vertebral body outline"
         )
     w_line = top0 - ENDPLATE_LINE_DEPTH * height0
     front = walk(0.0, w_line, -1.0, 0.0)
@@ -508,7 +496,8 @@ def _body_from_roi(fr: _Frame, study: Any, body: Any) -> Any:
     g = study.t1.geometry
     if isinstance(body, np.ndarray):
         if body.shape != (g.rows, g.columns):
-            raise ValueError(f"body mask must have the T1 slice's shape {(g.rows, g.columns)}, got {body.shape}")
+            shape = (g.rows, g.columns)
+            raise ValueError(f"body mask must have the T1 slice's shape {shape}, got {body.shape}")
         full = body.astype(bool)
     else:
         outline = body.patient_outline(128)
@@ -575,8 +564,6 @@ def _measure_slice(
     """Height and length of the change and its body on one T1 slice (or a reason)."""
     from scipy import ndimage
 
-    from .sequence import Role
-
     fr = _frame(study, roi, pts, slice_index)
     images = _sample(study, fr)
     if images is None:
@@ -628,8 +615,8 @@ def _measure_slice(
     seeds = in_roi & candidate
     if seeds.sum() < MIN_SEED_VOXELS:
         return {}, (
-            f"fewer than {MIN_SEED_VOXELS} voxels of the endplate ROI are abnormal in the change's pattern on this "
-            "slice: the change cannot be traced from them"
+            f"fewer than {MIN_SEED_VOXELS} voxels of the endplate ROI are abnormal in the change's "
+            "pattern on this slice: the change cannot be traced from them"
         )
     lab, _ = ndimage.label(candidate, structure=np.ones((3, 3), dtype=bool))
     change = np.isin(lab, np.unique(lab[seeds])) & (lab > 0)
@@ -787,12 +774,13 @@ def measure_extent(
             if k == k0:
                 return None, f"extent not measured: {why}"
             continue
-        if best is None or m["height_mm"] / m["body_height_mm"] > best[0]["height_mm"] / best[0]["body_height_mm"]:
+        share = m["height_mm"] / m["body_height_mm"]
+        if best is None or share > best[0]["height_mm"] / best[0]["body_height_mm"]:
             best = (m, k)
     if best is None:  # pragma: no cover - the ROI's own slice either measures or returns
         return None, f"extent not measured: {first_reason}"
     m, k = best
-    offset = float((g.slice_coordinates[k] - g.slice_coordinates[k0]))
+    offset = float(g.slice_coordinates[k] - g.slice_coordinates[k0])
     return (
         Extent.from_measurements(
             m["height_mm"], m["body_height_mm"], m["length_mm"], m["endplate_length_mm"], source, k, offset

@@ -136,13 +136,12 @@ def voxel_type_map(
     MeasurementError
         If the ROI or its reference cannot be measured.
     """
-    from ..criteria import DEFAULT_PARAMETERS
-    from ..extent import _voxel_type_map
+    from ..criteria import voxel_type_map
     from ..reading import prepare_region
 
     prep = prepare_region(study, roi, list(references))
     images = {role: s.values[None, :] for role, s in prep.region.items()}
-    types, _ = _voxel_type_map(images, prep, DEFAULT_PARAMETERS)
+    types, _ = voxel_type_map(images, prep.reference_values, prep.context)
     codes = np.asarray(types[0], dtype=np.int8).copy()
     codes[~prep.keep] = 5
     rr, cc = np.nonzero(roi.pixel_mask())  # the order roi_points samples them in
