@@ -802,3 +802,31 @@ def test_realism_specs_round_trip_and_validate(realism) -> None:
         HemangiomaSpec("L3", radius_mm=20.0)
     with pytest.raises(ValueError, match="style"):
         reader_annotations(truth, study, erode=False, style=ReaderStyle())
+
+
+def test_cli_writes_a_cohort_one_seed_per_study(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "cohort"
+    cmd = [sys.executable, "-m", "modic.phantom", str(out), "--count", "2", "--seed", "41", "--small",
+           "--annotations"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "study_000041", "study_000041.modic.json", "study_000041.truth.json",
+        "study_000042", "study_000042.modic.json", "study_000042.truth.json",
+    ]
+    assert f"{out}: 2 studies (seeds 41 to 42)" in r.stdout
+    result = modic.scan(out)
+    assert len(result.studies) == 2
+    assert sorted(f.path.name for f in result.skipped) == sorted(p.name for p in out.glob("*.json"))
+    truths = [json.loads((out / f"study_0000{s}.truth.json").read_text()) for s in (41, 42)]
+    assert [t["seed"] for t in truths] == [41, 42]
+    assert {t["study_instance_uid"] for t in truths} == {s.study_uid for s in result.studies}
+    for s in (41, 42):  # ROIs of the study beside them
+        ann = modic.annotations.read_annotations(out / f"study_0000{s}.modic.json")
+        assert ann.study_instance_uid == truths[s - 41]["study_instance_uid"] and len(ann.rois) > 5
+    # a cohort folder that holds something is refused
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and f"{out} exists and is not an empty folder" in r.stderr

@@ -6,8 +6,13 @@ Example::
         --lesion L4:inferior:1 --lesion L5:superior:2/3 --snr 15 --annotations
 
 writes ``/tmp/case7/`` (DICOM) and, beside it, ``/tmp/case7.truth.json`` and (with
-``--annotations``) ``/tmp/case7.modic.json``. The project's sample data set is written by
-``python -m modic.data``.
+``--annotations``) ``/tmp/case7.modic.json``. A cohort in one call::
+
+    python -m modic.phantom /tmp/cohort --count 200 --seed 1000 --small --annotations
+
+writes ``/tmp/cohort/study_001000/`` ... ``study_001199/``, one seed per study (seed, seed +
+1, ...), each with its truth and annotation files beside it, as ``modic batch`` expects.
+The project's sample data set is written by ``python -m modic.data``.
 """
 
 from __future__ import annotations
@@ -39,8 +44,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m modic.phantom",
         description="Write a synthetic lumbar spine MRI study (DICOM) with known Modic changes.",
     )
-    p.add_argument("out_dir", type=Path, help="study folder to create (must be empty or absent)")
+    p.add_argument(
+        "out_dir", type=Path, help="study folder to create (with --count: the cohort's folder); must be empty or absent"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed (anatomy, noise, UIDs); default 0")
+    p.add_argument(
+        "--count",
+        type=_positive,
+        metavar="N",
+        help="write N studies into OUT_DIR/study_<seed>/, seeds SEED, SEED+1, ... (a cohort in one call)",
+    )
     p.add_argument("--vendor", choices=("siemens", "ge", "philips"), default="siemens")
     p.add_argument("--field", type=float, choices=(1.5, 3.0), default=1.5, help="field strength in tesla")
     p.add_argument("--snr", type=float, default=25.0, help="marrow SNR on the T1 (default 25)")
@@ -57,11 +70,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--annotations", action="store_true", help="also write the ROIs a careful reader would draw"
     )
     args = p.parse_args(argv)
+    if args.count is None:
+        return _write_one(args, args.seed, args.out_dir)
+    cohort = args.out_dir
+    if cohort.exists() and (not cohort.is_dir() or any(cohort.iterdir())):
+        print(f"error: {cohort} exists and is not an empty folder", file=sys.stderr)
+        return 1
+    for seed in range(args.seed, args.seed + args.count):
+        code = _write_one(args, seed, cohort / f"study_{seed:06d}")
+        if code:
+            return code
+    print(f"{cohort}: {args.count} studies (seeds {args.seed} to {args.seed + args.count - 1})")
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _write_one(args: argparse.Namespace, seed: int, out: Path) -> int:
+    """Write the study of ``seed`` to ``out`` (truth and annotations beside it)."""
     overrides = dict(vendor=args.vendor, field_strength=args.field, snr=args.snr, lesions=args.lesion)
     if args.small:
         overrides["series"] = small_series()
-    spec = default_study_spec(args.seed, **overrides)
-    out = args.out_dir
+    spec = default_study_spec(seed, **overrides)
     truth_path = out.with_name(out.name + ".truth.json")
     try:
         truth = write_study(spec, out, truth_path=truth_path, dicom_subdir=".")
