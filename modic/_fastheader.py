@@ -18,6 +18,7 @@ sequence evidence and skip reasons with this parser as with pydicom's full parse
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable
 from typing import Any
@@ -92,7 +93,8 @@ class FastHeader:
             raise AttributeError(name) from None
 
 
-def _wanted(keywords: Iterable[str]) -> dict[int, str]:
+@functools.lru_cache(maxsize=8)
+def _wanted(keywords: tuple[str, ...]) -> dict[int, str]:
     out = {}
     for k in keywords:
         tag = tag_for_keyword(k)
@@ -168,7 +170,7 @@ def parse(buf: bytes, keywords: Iterable[str]) -> tuple[FastHeader, int]:
     if implicit == looks_explicit:  # pydicom follows the data, not the transfer syntax
         raise Unusual("VR encoding differs from the transfer syntax")
 
-    wanted = _wanted(keywords)
+    wanted = _wanted(tuple(keywords))
     raws: dict[int, tuple[str, int, int]] = {}
     last = -1
     pixel_tell = -1
