@@ -38,9 +38,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import modic  # noqa: E402
-from modic.propose import propose  # noqa: E402
 from modic.phantom import GroundTruth  # noqa: E402
 from modic.phantom.truth import anatomy_of  # noqa: E402
+from modic.propose import propose  # noqa: E402
 
 STRIP_MM = 3.0
 

@@ -474,7 +474,8 @@ def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
             other = by_gap if pick == by_tilt else by_tilt
         notes.append(f"S1 by the {'sacral slope' if pick == by_tilt else 'discs'}, but the "
                      f"{'discs' if pick == by_tilt else 'sacral slope'} suggest it is "
-                     f"{abs(pick - other)} level(s) {'higher' if other < pick else 'lower'}: check the levels")
+                     f"{abs(pick - other)} level(s) {'higher' if other < pick else 'lower'}: "
+                     "check the levels")
         return pick, True, 0.6, notes
     if by_tilt is not None:
         return by_tilt, True, 0.85 if by_tilt >= 4 else 0.75, notes
@@ -740,7 +741,7 @@ def _close_wide_discs(outlines: list[tuple[str, int, NDArray[np.bool_], float, l
     """
     if len(outlines) < 3:
         return outlines
-    out = [list(o) for o in outlines]
+    out: list[list[Any]] = [list(o) for o in outlines]
     info = []
     for _name, _k, mask, _c, _n in outlines:
         r, c = np.nonzero(mask)
@@ -772,24 +773,24 @@ def _close_wide_discs(outlines: list[tuple[str, int, NDArray[np.bool_], float, l
         if heights[j] + excess > 1.1 * med_h:
             continue  # both bodies are full height: a wide disc
         u = dirs[i] if j == i else -dirs[i]
-        mask = out[j][2]
+        grow_mask: NDArray[np.bool_] = out[j][2]
         pts = info[j]
         across = np.array([-u[1], u[0]])
         c0 = pts.mean(axis=0)
         t = pts @ u
         a = (pts - c0) @ across
-        rows, cols = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+        rows, cols = np.mgrid[0:grow_mask.shape[0], 0:grow_mask.shape[1]]
         g = np.stack([rows.ravel() * sp[0], cols.ravel() * sp[1]], axis=1)
         tg = g @ u
         ag = (g - c0) @ across
         lo, hi = np.percentile(a, [10, 90])
         add = (tg > t.max() - 0.5) & (tg <= t.max() + excess) & (ag >= lo) & (ag <= hi)
-        grown = mask | add.reshape(mask.shape)
+        grown = grow_mask | add.reshape(grow_mask.shape)
         out[j][2] = grown
-        out[j][4] = [*out[j][4], f"outline extended {excess:.0f} mm towards the "
+        out[j][4] = [*list(out[j][4]), f"outline extended {excess:.0f} mm towards the "
                      f"{'lower' if j == i else 'upper'} disc, which looked {excess:.0f} mm higher than the "
                      "others (dark marrow at the endplate?)"]
-    return [tuple(o) for o in out]  # type: ignore[misc]
+    return [(o[0], o[1], o[2], o[3], o[4]) for o in out]
 
 
 def _check_shapes(bodies: list[ProposedBody]) -> list[ProposedBody]:

@@ -17,15 +17,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dicomfactory import write_series
 
 import modic
-from modic.annotations import ROI, Annotations, ImagePlane, Rectangle, RoiLabel, read_annotations, write_annotations
+from modic.annotations import (
+    ROI,
+    Annotations,
+    Rectangle,
+    RoiLabel,
+    read_annotations,
+    write_annotations,
+)
 from modic.data import sample_study_path, sample_truth_path
 from modic.phantom import GroundTruth, SeriesSpec, default_study_spec, small_series, write_study
 from modic.phantom.truth import anatomy_of
 from modic.propose import ProposalError, merge_proposed, propose, relabel
-
-from dicomfactory import write_series
 
 SAMPLES = ["siemens_15T_type1_type2", "ge_3T_type3_mixed12", "philips_15T_mixed23_enhanced",
            "siemens_3T_rle_t2fs"]
@@ -295,7 +301,8 @@ def _copy_sample(name: str, dest: Path) -> Path:
 
 
 def _listing(folder: Path) -> list[tuple[str, int]]:
-    return sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+    files = (p for p in folder.rglob("*") if p.is_file())
+    return sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in files)
 
 
 def test_cli_writes_beside_the_study_and_refuses_to_overwrite(tmp_path: Path) -> None:
