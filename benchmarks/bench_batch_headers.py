@@ -12,7 +12,9 @@ Variants, each a fresh OUTDIR, one worker, in this process, interleaved repeat b
 * ``cold, fast parse``: as now (only ``SCAN_KEYWORDS``);
 * ``edited, index``: every annotation file touched, so that every study is classified
   again, its headers from a header index filled by a previous run (``--header-index``);
-* ``edited, no index``: the same without the index.
+* ``edited, no index``: the same without the index;
+* ``scan, ...``: ``modic.scan`` of each study folder alone, with the full parse, the fast
+  parse, and from a filled header index (classification dominates a batch's time).
 
 Then ``re-run`` (``modic batch`` in a subprocess, every study up to date) against the floor:
 ``os.walk`` + ``os.stat`` of every file under ROOT, in a subprocess too, and the imports of
@@ -139,10 +141,32 @@ def main(argv: list[str] | None = None) -> int:
             keep("edited, index", _batch(root, tmp / "warm", index=index))
             _touch_annotations(root)
             keep("edited, no index", _batch(root, tmp / "warm"))
+        # the scan alone (classification dominates a batch's time and its noise)
+        study_dirs = sorted(p.with_name(p.name[: -len(".modic.json")]) for p in root.rglob("*.modic.json"))
+        scan_index = tmp / "scan-index.sqlite"
+        for d in study_dirs:
+            modic.scan(d, index=scan_index)
+
+        def scan_all(full: bool = False, index: Path | None = None) -> float:
+            saved = dicomfolder._SCAN_TAGS
+            if full:
+                dicomfolder._SCAN_TAGS = None
+            try:
+                t0 = time.perf_counter()
+                for d in study_dirs:
+                    modic.scan(d, index=index)
+                return time.perf_counter() - t0
+            finally:
+                dicomfolder._SCAN_TAGS = saved
+
+        for _ in range(args.repeats):
+            keep("scan, full parse", scan_all(full=True))
+            keep("scan, fast parse", scan_all())
+            keep("scan, from the index", scan_all(index=scan_index))
         print(f"{n_studies} studies, {n_files} files, one worker, best of {args.repeats} interleaved repeats")
         print(f"{'variant':<22} {'ms/study':>9} {'x before':>9}")
-        ref = best["cold, full parse"]
         for name, t in best.items():
+            ref = best["scan, full parse" if name.startswith("scan") else "cold, full parse"]
             print(f"{name:<22} {1000 * t / n_studies:9.1f} {t / ref:9.2f}")
 
         # re-run over an unchanged cohort (subprocesses: imports included) vs the stat floor

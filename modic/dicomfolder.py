@@ -403,7 +403,9 @@ def _read_frames(path: Path, fast: bool = False) -> tuple[Any, list[Frame]]:
 
 #: The header elements the scan reads (here, in :mod:`modic.sequence`
 #: ``SequenceInfo.from_dataset`` and in :class:`modic.Study`); the header of each file is
-#: parsed for these only, which is 3-4x faster than parsing (and converting) every element.
+#: parsed for these only (by :mod:`modic._fastheader` for the common case, else pydicom's
+#: ``specific_tags``): about 0.3x the cost of parsing and converting every element
+#: (``benchmarks/bench_headers.py``).
 #: Reading another element from the scan's header? Add it here: ``tests/test_header_scan.py``
 #: compares the scan of every test file with a full parse, element by element.
 SCAN_KEYWORDS: tuple[str, ...] = (
