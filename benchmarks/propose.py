@@ -137,19 +137,21 @@ def evaluate(study_dir: Path, truth: GroundTruth, classify: bool = False) -> dic
 def _classify(study: Any, truth: GroundTruth, proposed: Any) -> dict[str, Any]:
     from modic.phantom.reader import reader_annotations
 
-    types = {(e.vertebra, e.endplate): e.modic_type for e in truth.endplates}
+    import cohort
+
+    types = cohort.truth_types(truth)
+    wanted = {k for k in types if k[0] in ("L1", "L2", "L3", "L4", "L5", "S1")}
     out: dict[str, Any] = {}
     for name, ann in (("proposed", proposed), ("truth", reader_annotations(truth, study))):
-        res = modic.classify(study, ann)
-        right = total = 0
+        errors: list[Any] = []  # an ROI that cannot be measured counts as wrong
+        res = modic.classify(study, ann, errors=errors)
+        right = 0
         for r in res:
             key = (r.label.vertebra, str(r.label.endplate))
-            if key not in types or r.label.vertebra not in ("L1", "L2", "L3", "L4", "L5", "S1"):
-                continue
-            total += 1
-            right += int(_canon(r) == types[key])
+            if key in wanted:
+                right += int(_canon(r) == types[key])
         out[f"right_{name}"] = right
-        out[f"total_{name}"] = total
+        out[f"total_{name}"] = len(wanted)  # every truth endplate L1-S1, proposed or not
     return out
 
 
