@@ -230,6 +230,13 @@ def summarize(rows: list[dict[str, Any]]) -> None:
         tt = sum(r["total_truth"] for r in good)
         print(f"classification right: proposed ROIs {rp}/{tp} = {100 * rp / max(tp, 1):.1f} %, "
               f"truth ROIs {rt}/{tt} = {100 * rt / max(tt, 1):.1f} %")
+        ok = [r for r in good if r["levels_right"]]
+        rp = sum(r["right_proposed"] for r in ok)
+        tp = sum(r["total_proposed"] for r in ok)
+        rt = sum(r["right_truth"] for r in ok)
+        tt = sum(r["total_truth"] for r in ok)
+        print(f"  on the {len(ok)} studies with their levels right: proposed {100 * rp / max(tp, 1):.1f} %, "
+              f"truth {100 * rt / max(tt, 1):.1f} %")
 
 
 # ----------------------------------------------------------------------------------------
