@@ -648,6 +648,18 @@ def propose(
         warnings = [w for w in warnings if "S1" not in w and "sacrum" not in w]
         if msg:
             warnings.append(msg)
+    others_vol = [v for v in (getattr(study, "t2", None), getattr(study, "stir", None)) if v is not None]
+
+    def covered(k: int, q: _Piece) -> bool:
+        """Whether the T2 / STIR have a slice within half their spacing of the piece's centre
+        on T1 slice k (else its ROIs cannot be measured on them)."""
+        pt = g.index_to_patient([k, q.centre[0] / sp[0], q.centre[1] / sp[1]])
+        for v in others_vol:
+            _, dist = v.geometry.nearest_slice(pt[None, :])
+            if abs(float(dist[0])) > 0.5 * v.geometry.slice_spacing:
+                return False
+        return True
+
     # outline each body on its own midline slice
     bodies: list[ProposedBody] = []
     outlines: list[tuple[str, int, NDArray[np.bool_], float, list[str]]] = []
@@ -658,7 +670,8 @@ def propose(
             continue
         if wanted is not None and name not in wanted:
             continue
-        k, piece, img, level = _own_slice(p, chains, mid, chain, post, head, sp, sacral=name == "S1")
+        k, piece, img, level = _own_slice(p, chains, mid, chain, post, head, sp, sacral=name == "S1",
+                                          covered=covered)
         others = np.zeros_like(piece.mask)
         for q in (lumbar[j - 1] if j > 0 else None, lumbar[j + 1] if j + 1 < len(lumbar) else None):
             if q is not None:
@@ -954,9 +967,11 @@ def _behind(p: _Piece, c: _Chain, post: NDArray[np.float64], head: NDArray[np.fl
 
 def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Chain,
                post: NDArray[np.float64], head: NDArray[np.float64], sp: tuple[float, float],
-               sacral: bool = False) -> tuple[int, _Piece, NDArray[np.float32], float]:
+               sacral: bool = False, covered: Any = None
+               ) -> tuple[int, _Piece, NDArray[np.float32], float]:
     """The body's own midline slice, within ``OWN_SLICE_REACH`` of the column's: where the
-    spinal canal lies behind it (:func:`_behind`), the larger section on a tie."""
+    spinal canal lies behind it (:func:`_behind`), the larger section on a tie; among the
+    slices that the other sagittal series cover (``covered(k, piece)``), when any is."""
     if p.s1:  # found with the sacrum on the midline slice
         return mid, p, chain.image, chain.level
     cands: dict[int, tuple[_Piece, _Chain]] = {mid: (p, chain)}
@@ -971,6 +986,10 @@ def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Cha
                     best = q
         if best is not None and best.area >= MIDLINE_SHARE * p.area:
             cands[k] = (best, c)
+    if covered is not None:  # slices the T2 / STIR also cover, where the ROIs can be measured
+        ok = {k: v for k, v in cands.items() if covered(k, v[0])}
+        if ok:
+            cands = ok
     score = {k: _behind(q, c, post, head, sp) for k, (q, c) in cands.items()}
     low = min(score.values())
     ks = [k for k in cands if score[k] <= low + 0.1]
