@@ -81,7 +81,7 @@ def build_cohort(copies: int) -> Path:
                         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
                     ds.save_as(out)
             text = modic.data.sample_annotations_path(name).read_text(encoding="utf-8")
-            text = UID_RE.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
+            text = UID_RE.sub(lambda m, mp=mapping: mp.get(m.group(0), m.group(0)), text)
             (dst.parent / f"{name}.modic.json").write_text(text, encoding="utf-8")
     (root / "done").write_text("")
     return root
@@ -182,17 +182,23 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         python = time.perf_counter() - t0
-        print(f"re-run (all up to date) {rerun:.3f} s; walk+stat floor {floor:.3f} s "
-              f"(python alone {python:.3f} s): {rerun / floor:.2f}x the floor")
-        imp = subprocess.run([sys.executable, "-X", "importtime", *modic_cmd[1:]], capture_output=True, text=True)
+        print(
+            f"re-run (all up to date) {rerun:.3f} s; walk+stat floor {floor:.3f} s "
+            f"(python alone {python:.3f} s): {rerun / floor:.2f}x the floor"
+        )
+        imp = subprocess.run(
+            [sys.executable, "-X", "importtime", *modic_cmd[1:]], capture_output=True, text=True
+        )
         rows = []
         for line in imp.stderr.splitlines():
             m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
             if m and len(m.group(3)) <= 2:
                 rows.append((int(m.group(2)), m.group(4)))
         rows.sort(reverse=True)
-        print("re-run's top-level imports (cumulative ms): "
-              + ", ".join(f"{name} {us / 1000:.0f}" for us, name in rows[:10]))
+        print(
+            "re-run's top-level imports (cumulative ms): "
+            + ", ".join(f"{name} {us / 1000:.0f}" for us, name in rows[:10])
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

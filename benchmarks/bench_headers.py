@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print("python-gdcm not installed: gdcm Scanner not measured", file=sys.stderr)
     best = dict.fromkeys(candidates, float("inf"))
     warnings.simplefilter("ignore")
-    for name, run in candidates.items():  # warm the page cache and the imports
+    for run in candidates.values():  # warm the page cache and the imports
         run(files[:20])
     for _ in range(args.repeats):
         for name, run in candidates.items():

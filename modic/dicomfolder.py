@@ -145,7 +145,7 @@ def _scan_result(
     groups: dict[str, dict[str, list[tuple[Frame, FileHeader]]]] = defaultdict(lambda: defaultdict(list))
     study_headers: dict[str, FileHeader] = {}
     study_folders: dict[str, set[Path]] = defaultdict(set)
-    for f, hd in zip(files, headers):
+    for f, hd in zip(files, headers, strict=True):
         if isinstance(hd, SkippedFile):
             skipped.append(hd)
             logger.debug("skipped %s: %s", f, hd.reason)
@@ -489,7 +489,9 @@ def _fast_parse(fp: Any, size: int) -> tuple[Any, int, bytes] | None:
 def _pydicom_parse(fp: Any, head: bytes) -> tuple[Dataset, int, bytes]:
     """(header, Pixel Data offset, its first 12 bytes) from pydicom (``fp`` at the start)."""
     try:
-        ds = pydicom.dcmread(fp, stop_before_pixels=True, force=head[128:132] != b"DICM", specific_tags=_SCAN_TAGS)
+        ds = pydicom.dcmread(
+            fp, stop_before_pixels=True, force=head[128:132] != b"DICM", specific_tags=_SCAN_TAGS
+        )
     except InvalidDicomError as exc:
         raise _Skip(f"not DICOM: {exc}") from None
     except Exception as exc:  # pydicom raises many kinds on corrupt headers
@@ -500,7 +502,9 @@ def _pydicom_parse(fp: Any, head: bytes) -> tuple[Dataset, int, bytes]:
     return ds, pixel_tell, element_header
 
 
-def _check_header(path: Path, ds: Any, size: int, pixel_tell: int, element_header: bytes) -> tuple[Any, list[Frame]]:
+def _check_header(
+    path: Path, ds: Any, size: int, pixel_tell: int, element_header: bytes
+) -> tuple[Any, list[Frame]]:
     """The frames of a parsed header, or :class:`_Skip` naming what is wrong."""
     sop_class = str(ds.get("SOPClassUID", "") or "")
     meta = getattr(ds, "file_meta", None)
@@ -832,7 +836,9 @@ def _build_stacks(study_uid: str, series_uid: str, items: list[tuple[Frame, File
     return out
 
 
-def _build_series(study_uid: str, series_uid: str, stack: int, items: list[tuple[Frame, FileHeader]]) -> Series:
+def _build_series(
+    study_uid: str, series_uid: str, stack: int, items: list[tuple[Frame, FileHeader]]
+) -> Series:
     frames = [f for f, _ in items]
     header = items[0][1]
     warnings: list[str] = []

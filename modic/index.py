@@ -67,7 +67,9 @@ CREATE TABLE IF NOT EXISTS headers (
 
 def _reader_key() -> str:
     """What decides a record: the layout, modic's version, the fields and the elements read."""
-    fields = [f.name for f in dataclasses.fields(FileHeader)] + [f.name for f in dataclasses.fields(SequenceInfo)]
+    fields = [f.name for f in dataclasses.fields(FileHeader)] + [
+        f.name for f in dataclasses.fields(SequenceInfo)
+    ]
     text = json.dumps([RECORD_VERSION, __version__, fields, list(SCAN_KEYWORDS)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -109,7 +111,9 @@ def _load(text: str, path: Path) -> FileHeader | SkippedFile:
         frames.append(Frame(**_tuples(d), encoding=enc))
     known = doc.pop("known_sequence")
     doc["frames"] = tuple(frames)
-    return FileHeader(**_tuples(doc), known_sequence=None if known is None else SequenceInfo(**_tuples(known)))
+    return FileHeader(
+        **_tuples(doc), known_sequence=None if known is None else SequenceInfo(**_tuples(known))
+    )
 
 
 # -- the index --------------------------------------------------------------------------
@@ -179,7 +183,9 @@ class HeaderIndex:
             return
         rows = [(*key, self._reader, _dump(record)) for key, record in self._pending]
         rows += [
-            (*key, self._reader, _dump(record)) for key, record in self._unknown if record.known_sequence is not None
+            (*key, self._reader, _dump(record))
+            for key, record in self._unknown
+            if record.known_sequence is not None
         ]
         self._write(rows, self._gone)
         self._pending, self._unknown, self._gone = [], [], []
@@ -213,10 +219,14 @@ class HeaderIndex:
                 keys.append(None)
                 continue
             # only regular files are indexed (a FIFO or device is skipped by the reader)
-            keys.append((os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino) if stat.S_ISREG(st.st_mode) else None)
+            keys.append(
+                (os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino)
+                if stat.S_ISREG(st.st_mode)
+                else None
+            )
         stored = self._stored(files)
         out: list[FileHeader | SkippedFile] = []
-        for f, key in zip(files, keys):
+        for f, key in zip(files, keys, strict=True):
             row = stored.get(key[0]) if key is not None else None
             if key is not None and row is not None and row[:3] == key[1:]:
                 try:
@@ -227,7 +237,9 @@ class HeaderIndex:
                         self._unknown.append((key, loaded))
                     continue
                 except (ValueError, TypeError, KeyError) as exc:
-                    logger.warning("header index %s: unreadable record of %s (%s): read again", self.path, f, exc)
+                    logger.warning(
+                        "header index %s: unreadable record of %s (%s): read again", self.path, f, exc
+                    )
             record = read(f)
             self.parsed += 1
             out.append(record)
@@ -270,4 +282,8 @@ class HeaderIndex:
                 self._db.executemany("INSERT OR REPLACE INTO headers VALUES (?, ?, ?, ?, ?, ?)", rows)
                 self._db.executemany("DELETE FROM headers WHERE path = ?", gone)
         except sqlite3.DatabaseError as exc:
-            logger.warning("header index %s cannot be written (%s): the next scan parses these files again", self.path, exc)
+            logger.warning(
+                "header index %s cannot be written (%s): the next scan parses these files again",
+                self.path,
+                exc,
+            )

@@ -55,8 +55,9 @@ def _assert_same(path: Path) -> None:
     # the scan's record, its sequence evidence included
     header = dicomfolder.read_header(path)
     if ref_ds is None:
-        assert header == dicomfolder.SkippedFile(path, ref.split("skipped: ", 1)[1].rsplit(" (study ", 1)[0],
-                                                 header.study_uid)
+        assert header == dicomfolder.SkippedFile(
+            path, ref.split("skipped: ", 1)[1].rsplit(" (study ", 1)[0], header.study_uid
+        )
         return
     assert header.sequence == SequenceInfo.from_dataset(ref_ds), path
     assert header == dicomfolder.FileHeader.from_dataset(ref_ds, ref), path
@@ -106,8 +107,21 @@ def test_a_scan_is_the_same_with_the_full_parse(monkeypatch):
         for st in result.studies:
             out.append((st.study_uid, st.description, st.date, st.patient_id, st.accession_number))
             for s in st.series:
-                out.append((s.key, s.series_uid, s.role, s.plane, s.identity, s.sequence, s.frames,
-                            s.warnings, s.problems, s.description, s.image_type))
+                out.append(
+                    (
+                        s.key,
+                        s.series_uid,
+                        s.role,
+                        s.plane,
+                        s.identity,
+                        s.sequence,
+                        s.frames,
+                        s.warnings,
+                        s.problems,
+                        s.description,
+                        s.image_type,
+                    )
+                )
                 if s.geometry is not None:
                     out.append(np.asarray(s.geometry.positions).tolist())
         return out

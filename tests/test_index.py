@@ -23,12 +23,38 @@ from modic.index import HeaderIndex
 def _summary(result: modic.ScanResult) -> list[object]:
     out: list[object] = [(f.path, f.reason, f.study_uid) for f in result.skipped]
     for st in result.studies:
-        out.append((st.study_uid, st.description, st.date, st.patient_name, st.patient_id,
-                    st.accession_number, st.folders))
+        out.append(
+            (
+                st.study_uid,
+                st.description,
+                st.date,
+                st.patient_name,
+                st.patient_id,
+                st.accession_number,
+                st.folders,
+            )
+        )
         for s in st.series:
-            out.append((s.key, s.series_uid, s.role, s.plane, s.identity, s.sequence, s.frames,
-                        s.warnings, s.problems, s.description, s.image_type, s.number, s.modality,
-                        s.manufacturer, s.frame_of_reference_uid, s.sop_class_uid))
+            out.append(
+                (
+                    s.key,
+                    s.series_uid,
+                    s.role,
+                    s.plane,
+                    s.identity,
+                    s.sequence,
+                    s.frames,
+                    s.warnings,
+                    s.problems,
+                    s.description,
+                    s.image_type,
+                    s.number,
+                    s.modality,
+                    s.manufacturer,
+                    s.frame_of_reference_uid,
+                    s.sop_class_uid,
+                )
+            )
             if s.geometry is not None:
                 out.append(np.asarray(s.geometry.positions).tolist())
     return out
@@ -198,7 +224,9 @@ def test_batch_with_a_header_index_rescans_an_edited_study_without_parsing(tmp_p
     index = tmp_path / "out" / ".modic-index.sqlite"
     run_batch(root, tmp_path / "out", workers=1, header_index=index)
     assert len(counted.paths) == 2 * n_files  # the same files read, as often
-    assert (tmp_path / "out" / "results.csv").read_bytes() == (tmp_path / "plain" / "results.csv").read_bytes()
+    assert (tmp_path / "out" / "results.csv").read_bytes() == (
+        tmp_path / "plain" / "results.csv"
+    ).read_bytes()
     # an edited annotation file: its study is classified again, its headers come from the index
     ann = root / "ge_3T_type3_mixed12.modic.json"
     ann.write_text(ann.read_text(encoding="utf-8") + "\n", encoding="utf-8")
@@ -206,12 +234,13 @@ def test_batch_with_a_header_index_rescans_an_edited_study_without_parsing(tmp_p
     again = run_batch(root, tmp_path / "out", workers=1, header_index=index)
     assert (again.n_computed, again.n_up_to_date) == (1, 1)
     assert counted.paths == []
-    assert (tmp_path / "out" / "results.csv").read_bytes() == (tmp_path / "plain" / "results.csv").read_bytes()
+    assert (tmp_path / "out" / "results.csv").read_bytes() == (
+        tmp_path / "plain" / "results.csv"
+    ).read_bytes()
 
 
 def test_batch_refuses_a_header_index_inside_a_study_folder(tmp_path):
-    from modic.batch import run_batch
-    from modic.batch import OutputFolderError
+    from modic.batch import OutputFolderError, run_batch
 
     root = _batch_root(tmp_path)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))

@@ -45,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Write a synthetic lumbar spine MRI study (DICOM) with known Modic changes.",
     )
     p.add_argument(
-        "out_dir", type=Path, help="study folder to create (with --count: the cohort's folder); must be empty or absent"
+        "out_dir",
+        type=Path,
+        help="study folder to create (with --count: the cohort's folder); must be empty or absent",
     )
     p.add_argument("--seed", type=int, default=0, help="seed (anatomy, noise, UIDs); default 0")
     p.add_argument(
