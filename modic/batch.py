@@ -1148,7 +1148,10 @@ def run_batch(
     index_path = ""
     if header_index is not None and dask_address is None:
         index_path = str(_resolve(header_index))
-        check_outdir(top, Path(index_path).parent, jobs)  # never in a study folder
+        try:
+            check_outdir(top, Path(index_path).parent, jobs)  # never in ROOT itself or a study folder
+        except OutputFolderError as exc:
+            raise OutputFolderError(f"--header-index {header_index}: {exc}") from None
     shard_dir = out / SHARD_DIR
     shard_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(out)

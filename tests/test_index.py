@@ -244,6 +244,6 @@ def test_batch_refuses_a_header_index_inside_a_study_folder(tmp_path):
 
     root = _batch_root(tmp_path)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
-    with pytest.raises(OutputFolderError, match="inside the study folder"):
+    with pytest.raises(OutputFolderError, match=r"--header-index .*idx.sqlite: .* inside the study folder"):
         run_batch(root, tmp_path / "out", workers=1, header_index=root / "ge_3T_type3_mixed12" / "idx.sqlite")
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
