@@ -44,8 +44,8 @@ import numpy as np
 from cohort import REALISTIC_CALIBRATION_BASE, generate, reader_style
 
 import modic
-from modic.extent import height_grade, length_grade
 from modic.annotations import ROI, Annotations, ImagePlane, Mask, RoiLabel
+from modic.extent import height_grade, length_grade
 from modic.phantom import GroundTruth, tissue_at
 from modic.phantom.reader import ReaderStyle, reader_annotations
 

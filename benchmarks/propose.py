@@ -135,9 +135,9 @@ def evaluate(study_dir: Path, truth: GroundTruth, classify: bool = False) -> dic
 
 
 def _classify(study: Any, truth: GroundTruth, proposed: Any) -> dict[str, Any]:
-    from modic.phantom.reader import reader_annotations
-
     import cohort
+
+    from modic.phantom.reader import reader_annotations
 
     types = cohort.truth_types(truth)
     wanted = {k for k in types if k[0] in ("L1", "L2", "L3", "L4", "L5", "S1")}

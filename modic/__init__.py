@@ -146,6 +146,7 @@ _SUBMODULES = {"data", "errors", "phantom", "teaching", "batch", "plot", "report
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import batch, data, errors, phantom, plot, propose, report, teaching
+    from .anatomy import check_rois
     from .annotations import (
         ROI,
         Annotations,
@@ -154,7 +155,6 @@ if TYPE_CHECKING:  # pragma: no cover
         read_annotations,
         write_annotations,
     )
-    from .anatomy import check_rois
     from .annotator import annotate
     from .candidacy import Candidacy
     from .criteria import ClassifierParameters, ModicType

@@ -840,7 +840,8 @@ def test_results_show_the_udby_grade_and_a_body_outline_reclassifies_its_vertebr
     xy = np.column_stack([cc.ravel() + 0.5, rr.ravel() + 0.5])
     truth = GroundTruth.from_json(modic.data.sample_truth_path(NAME))
     names = tissue_at(truth, im.pixel_to_patient(xy)).reshape(im.rows, im.columns)
-    inside = (names == "marrow_L4") | (np.char.startswith(names, "modic") & (np.char.find(names, "_L4_") >= 0))
+    in_change = np.char.startswith(names, "modic") & (np.char.find(names, "_L4_") >= 0)
+    inside = (names == "marrow_L4") | in_change
     body = ROI(RoiLabel.for_body("L4"), Mask.from_image_mask(inside), im)
     live = LiveResults(study)
     before = ann.annotations

@@ -343,7 +343,8 @@ def test_failed_studies_become_error_rows_and_the_others_complete(
     assert by_stage["load"]["study"] == pseudonym(uids["site-b/case2"])
     assert by_stage["load"]["annotation_file"] == "site-b/case2.modic.json"
     assert "no DICOM images found under site-b/case2" in by_stage["load"]["message"]
-    assert by_stage["find"]["study"] == "-" and by_stage["find"]["annotation_file"] == "site-a/ghost.modic.json"
+    assert by_stage["find"]["study"] == "-"
+    assert by_stage["find"]["annotation_file"] == "site-a/ghost.modic.json"
     assert "no study folder site-a/ghost/" in by_stage["find"]["message"]
     assert by_stage["roi"]["study"] == pseudonym(bad_roi)
     assert "L3 inferior" in by_stage["roi"]["message"]

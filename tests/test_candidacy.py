@@ -56,7 +56,9 @@ def test_s1_superior_counts_as_l5_s1() -> None:
 
 
 def test_types_3_0_and_indeterminate_do_not_count() -> None:
-    c = candidacy([result("L3 inferior", "3"), result("L4 inferior", "indeterminate"), result("L5 inferior", "0")])
+    c = candidacy(
+        [result("L3 inferior", "3"), result("L4 inferior", "indeterminate"), result("L5 inferior", "0")]
+    )
     assert c.levels == () and c.vertebrae == ()
     assert not c.meets_imaging_criterion
     assert c.indeterminate == ("L4/L5",)
@@ -78,7 +80,8 @@ def test_mixed_types_and_neighbouring_levels() -> None:
 
 def test_text_is_research_information_with_its_source() -> None:
     text = candidacy([result("L4 inferior", "1")]).text
-    for needed in ("K153272", "K190504", "Intracept", "research information", "not a treatment recommendation",
+    for needed in ("K153272", "K190504", "Intracept", "research information",
+                   "not a treatment recommendation",
                    "at least 6 months", "conservative care"):
         assert needed.lower() in text.lower()
 

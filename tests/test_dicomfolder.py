@@ -332,7 +332,8 @@ def test_a_multiframe_file_declaring_gigabytes_is_skipped(tmp_path):
         (
             "ImagePositionPatient",
             [1e30, 0, 0],
-            "invalid ImagePositionPatient (0020,0032): more than 100000 mm from the origin, not a position in a scanner",
+            "invalid ImagePositionPatient (0020,0032): more than 100000 mm from the origin, "
+            "not a position in a scanner",
         ),
         (
             "PixelSpacing",

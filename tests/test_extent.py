@@ -21,7 +21,6 @@ from modic.annotations import ROI, Annotations, Mask, RoiLabel, write_annotation
 from modic.batch import run_batch
 from modic.contrast import measure_contrast
 from modic.extent import Extent, height_grade, length_grade, measure_extent
-from modic.measure import roi_points
 from modic.phantom import GroundTruth, LesionSpec, default_study_spec, small_series, tissue_at, write_study
 from modic.phantom.reader import ReaderStyle, reader_annotations
 from modic.reading import ReferenceModel, classify, prepare_region
@@ -70,7 +69,8 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Case:
 def test_grades_follow_udby_and_the_nordic_consensus() -> None:
     # Udby 2022: A < 25 %, B 25-50 %, C > 50 %; Nordic: small < 25, medium 25-50, large >= 50 %
     assert [height_grade(f) for f in (0.0, 0.249, 0.25, 0.5, 0.501, 1.0)] == ["A", "A", "B", "B", "C", "C"]
-    assert [length_grade(f) for f in (0.1, 0.25, 0.499, 0.5, 1.0)] == ["small", "medium", "medium", "large", "large"]
+    grades = ["small", "medium", "medium", "large", "large"]
+    assert [length_grade(f) for f in (0.1, 0.25, 0.499, 0.5, 1.0)] == grades
     with pytest.raises(ValueError, match="height fraction"):
         height_grade(float("nan"))
     with pytest.raises(ValueError, match="height_grade"):
@@ -205,7 +205,8 @@ def test_classify_cli_prints_extent_and_candidacy(case: Case) -> None:
     row = next(line for line in r.stdout.splitlines() if line.startswith("L4/L5   L4"))
     assert " C " in row and "large" in row
     text = " ".join(r.stdout.split())
-    assert "met at L4/L5 (L4 inferior: Modic 1); L5/S1 (S1 superior: Modic 2): vertebral bodies L4, L5, S1" in text
+    met = "met at L4/L5 (L4 inferior: Modic 1); L5/S1 (S1 superior: Modic 2): vertebral bodies L4, L5, S1"
+    assert met in text
     assert "not a treatment recommendation" in text
 
 

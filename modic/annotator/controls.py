@@ -502,7 +502,8 @@ class NotebookControls:
         out = ["<table style='font-family:monospace;font-size:12px'>"]
         out.append(
             "<tr><th align=left>level</th><th align=left>endplate</th><th>type</th>"
-            "<th title='Udby height grade: A &lt; 25 %, B 25-50 %, C &gt; 50 % of the body height'>extent</th>"
+            "<th title='Udby height grade: A &lt; 25 %, B 25-50 %, C &gt; 50 % of the body height'>"
+            "extent</th>"
             "<th align=left>signal ratio to reference</th><th>conf.</th></tr>"
         )
         for r in rows:

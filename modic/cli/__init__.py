@@ -385,7 +385,8 @@ def _run_classify(args: argparse.Namespace) -> int:
     from .dicomweb import fetch_study_argument
 
     # a dicomweb+http(s):// STUDY: the --study is fetched (what modic reads) and classified
-    code = fetch_study_argument(args, "study_dir", all_series=bool(args.t1 or args.t2 or args.stir or args.role))
+    chosen = bool(args.t1 or args.t2 or args.stir or args.role)
+    code = fetch_study_argument(args, "study_dir", all_series=chosen)
     return run_classify(args) if code is None else code
 
 
