@@ -74,10 +74,12 @@ from .annotator.colors import (
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
 
     from .annotations import ROI
     from .results import ModicResult, ModicResults
     from .study import LoadedStudy
+    from .volume import Volume
 
 __all__ = [
     "TYPE_ORDER",
@@ -85,6 +87,7 @@ __all__ = [
     "SPINE_VERTEBRAE",
     "FORMATS",
     "levels",
+    "image_pane",
     "ratios",
     "spine",
     "prevalence",
@@ -616,6 +619,56 @@ def _draw_roi(
     )
 
 
+def image_pane(ax: Axes, vol: Volume, centre: ArrayLike, half_mm: float = 32.0) -> tuple[int, float, float]:
+    """Show the slice of ``vol`` nearest a point, zoomed on it, in image coordinates.
+
+    Parameters
+    ----------
+    ax : Axes
+    vol : Volume
+        Slices ordered along the normal, (slice, row, column); windowed at its 1st-99th
+        percentiles, with the pixel aspect of its spacing.
+    centre : (3,) array_like
+        The point, LPS mm.
+    half_mm : float
+        Half the width and height shown, mm.
+
+    Returns
+    -------
+    k : int
+        0-based index of the slice shown.
+    x, y : float
+        The point in the slice's image coordinates (origin at the top-left corner of the
+        top-left pixel, :mod:`modic.annotations`), the centre of the view.
+    """
+    from .annotations import rowcol_to_xy
+
+    c = np.asarray(centre, dtype=float).reshape(1, 3)
+    g = vol.geometry
+    (k,), _ = g.nearest_slice(c)
+    k = int(k)
+    _, rows, cols = vol.array.shape
+    lo, hi = vol.window(1, 99)
+    ax.imshow(
+        vol.array[k],
+        cmap="gray",
+        vmin=lo,
+        vmax=hi,
+        extent=(0, cols, rows, 0),
+        aspect=g.pixel_spacing[0] / g.pixel_spacing[1],
+        interpolation="nearest",
+    )
+    ((x, y),) = rowcol_to_xy(g.patient_to_index(c)[:, 1:])
+    hx, hy = half_mm / g.pixel_spacing[1], half_mm / g.pixel_spacing[0]
+    ax.set_xlim(x - hx, x + hx)
+    ax.set_ylim(y + hy, y - hy)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("#555555")
+    return k, float(x), float(y)
+
+
 def levels(
     study: LoadedStudy,
     annotations: Iterable[ROI],
@@ -686,24 +739,9 @@ def levels(
         centre = np.vstack([r.patient_outline() for r in at_level]).mean(axis=0)  # LPS mm
         for j, (role, vol) in enumerate(vols.items()):
             ax = axes[i, j]
-            g = vol.geometry
-            (k,), _ = g.nearest_slice(centre[None])
-            k = int(k)
-            n_slices, rows, cols = vol.array.shape
-            lo, hi = vol.window(1, 99)
-            ax.imshow(
-                vol.array[k],
-                cmap="gray",
-                vmin=lo,
-                vmax=hi,
-                extent=(0, cols, rows, 0),
-                aspect=g.pixel_spacing[0] / g.pixel_spacing[1],
-                interpolation="nearest",
-            )
-            from .annotations import rowcol_to_xy
-
-            ((x, y),) = rowcol_to_xy(g.patient_to_index(centre[None])[:, 1:])
-            hx, hy = half_mm / g.pixel_spacing[1], half_mm / g.pixel_spacing[0]
+            k, x, _ = image_pane(ax, vol, centre, half_mm)
+            n_slices = vol.array.shape[0]
+            hx = half_mm / vol.geometry.pixel_spacing[1]
             for roi in rois:
                 placed = _roi_outline_on(roi, vol)
                 if placed is None or abs(placed[1] - k) > 0.5:
@@ -711,12 +749,6 @@ def levels(
                 _draw_roi(
                     ax, roi, placed[0], types.get(roi.id), right_edge=x + hx, units_per_inch=2 * hx / 2.9
                 )
-            ax.set_xlim(x - hx, x + hx)
-            ax.set_ylim(y + hy, y - hy)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine_ in ax.spines.values():
-                spine_.set_color("#555555")
             desc = vol.series.description or f"series {vol.series.key}"
             ax.set_title(
                 f"{level} · {role.value} · {desc} · slice {k + 1}/{n_slices}", color="white", fontsize=8.5

@@ -162,31 +162,9 @@ def feedback_size(grade: Grade, study: LoadedStudy | None = None) -> tuple[float
 
 def _pane(ax: Axes, vol: Volume, centre: NDArray[np.float64]) -> tuple[int, float, float]:
     """Show the slice of ``vol`` nearest ``centre`` (LPS mm), zoomed on it; ``(k, x, y)``."""
-    from ..annotations import rowcol_to_xy
+    from ..plot import image_pane
 
-    g = vol.geometry
-    (k,), _ = g.nearest_slice(centre[None])
-    k = int(k)
-    _, rows, cols = vol.array.shape
-    lo, hi = vol.window(1, 99)
-    ax.imshow(
-        vol.array[k],
-        cmap="gray",
-        vmin=lo,
-        vmax=hi,
-        extent=(0, cols, rows, 0),
-        aspect=g.pixel_spacing[0] / g.pixel_spacing[1],
-        interpolation="nearest",
-    )
-    ((x, y),) = rowcol_to_xy(g.patient_to_index(centre[None])[:, 1:])
-    hx, hy = _HALF_MM / g.pixel_spacing[1], _HALF_MM / g.pixel_spacing[0]
-    ax.set_xlim(x - hx, x + hx)
-    ax.set_ylim(y + hy, y - hy)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_color("#555555")
-    return k, float(x), float(y)
+    return image_pane(ax, vol, centre, _HALF_MM)
 
 
 def _outline(ax: Axes, roi: ROI, vol: Volume, k: int, colour: str, linestyle: Any, width: float) -> Any:
