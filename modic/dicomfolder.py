@@ -687,11 +687,23 @@ def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:
         raise _Skip(f"invalid {what}: {value!r}") from None
     if len(out) != n or not all(np.isfinite(out)):
         raise _Skip(f"invalid {what}: expected {n} numbers, got {value!r}")
-    if what.startswith("ImagePositionPatient") and max(abs(v) for v in out) > MAX_POSITION_MM:
+    return out
+
+
+def _position(value: Any, what: str) -> tuple[float, ...]:
+    """ImagePositionPatient: 3 finite numbers within :data:`MAX_POSITION_MM` of the origin."""
+    out = _floats(value, 3, what)
+    if max(abs(v) for v in out) > MAX_POSITION_MM:
         raise _Skip(
             f"invalid {what}: more than {MAX_POSITION_MM:g} mm from the origin, not a position in a scanner"
         )
-    if what.startswith("PixelSpacing") and not all(0 < v <= MAX_PIXEL_SPACING_MM for v in out):
+    return out
+
+
+def _spacing(value: Any, what: str) -> tuple[float, ...]:
+    """PixelSpacing: 2 numbers, each > 0 and at most :data:`MAX_PIXEL_SPACING_MM`."""
+    out = _floats(value, 2, what)
+    if not all(0 < v <= MAX_PIXEL_SPACING_MM for v in out):
         got = ", ".join(f"{v:g}" for v in out)
         raise _Skip(f"invalid {what}: each must be > 0 and <= {MAX_PIXEL_SPACING_MM:g} mm, got {got}")
     return out
@@ -753,9 +765,9 @@ def _frames_of(path: Path, ds: Dataset, enc: PixelEncoding) -> list[Frame]:
             icept = _from_groups("PixelValueTransformationSequence", "RescaleIntercept", pf, shared)
             te = _from_groups("MREchoSequence", "EffectiveEchoTime", pf, shared)
             geometry = (
-                _floats(pos, 3, f"ImagePositionPatient of {where}"),
+                _position(pos, f"ImagePositionPatient of {where}"),
                 _floats(iop, 6, f"ImageOrientationPatient of {where}"),
-                _floats(spacing, 2, f"PixelSpacing of {where}"),
+                _spacing(spacing, f"PixelSpacing of {where}"),
             )
             frames.append(_frame(path, ds, enc, i, geometry, (slope, icept), thick, te))
         return frames
@@ -767,9 +779,9 @@ def _frames_of(path: Path, ds: Dataset, enc: PixelEncoding) -> list[Frame]:
     slope, icept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
     thick, te = ds.get("SliceThickness"), ds.get("EchoTime")
     geometry = (
-        _floats(ds.get("ImagePositionPatient"), 3, "ImagePositionPatient (0020,0032)"),
+        _position(ds.get("ImagePositionPatient"), "ImagePositionPatient (0020,0032)"),
         _floats(ds.get("ImageOrientationPatient"), 6, "ImageOrientationPatient (0020,0037)"),
-        _floats(ds.get("PixelSpacing"), 2, "PixelSpacing (0028,0030)"),
+        _spacing(ds.get("PixelSpacing"), "PixelSpacing (0028,0030)"),
     )
     return [_frame(path, ds, enc, 0, geometry, (slope, icept), thick, te)]
 

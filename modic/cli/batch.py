@@ -42,7 +42,6 @@ class ProgressBar:
         self.failed = 0
         self._clock = clock
         self._start = clock()
-        self._first_done: int | None = None
         self._drawn = False
 
     def __call__(self, p: BatchProgress) -> None:
