@@ -166,7 +166,7 @@ SHARD_DIR = ".modic-batch"
 #: 3: rows of results format 2 (``type 1``, ``series 7``; docs/results.md).
 #: 4: shards carry the study's candidacy (the FDA-clearance imaging criterion) and the
 #: rows their extent (modic.extent, modic.candidacy).
-#: 5: error rows name the annotation file and the study key whenever it is known.
+#: 5: a study that fails to load is named by its key, from the annotation file's StudyInstanceUID.
 SHARD_FORMAT = 5
 OUTPUT_FILES: dict[str, str] = {
     "results": "results.csv",
@@ -387,28 +387,17 @@ class _QuietLogs:
         self._log.setLevel(self._level)
 
 
-def run_job(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Classify one study; the worker function of :func:`run_batch` (see :func:`_run_job`
-    for the arguments and the outcome).
-
-    Every error row names the study by its pseudonymous key (as results.csv does, so that
-    the two files join on ``study``), known from the annotation file's StudyInstanceUID
-    even when the images cannot be loaded (else empty), and the annotation file by its path
-    relative to ROOT (``annotation_file``).
-    """
-    out = _run_job(*args, **kwargs)
-    relpath = kwargs.get("relpath", args[3] if len(args) > 3 else "")
-    out["errors"] = [_for_file(e, relpath) for e in out["errors"]]
-    return out
+def _for_file(outcome: Mapping[str, Any], relpath: str) -> Mapping[str, Any]:
+    """The outcome with ``annotation_file`` on every error row, and a ``study`` that was only
+    the path (the key unknown) emptied: errors.csv joins results.csv on ``study``."""
+    errors = [
+        {**e, "study": None if e.get("study") == relpath else e.get("study"), "annotation_file": relpath}
+        for e in outcome["errors"]
+    ]
+    return {**outcome, "errors": errors}
 
 
-def _for_file(error: Mapping[str, Any], relpath: str) -> dict[str, Any]:
-    """An error row with ``annotation_file``; a ``study`` that was only the path is emptied."""
-    study = error.get("study")
-    return {**error, "study": None if study == relpath else study, "annotation_file": relpath}
-
-
-def _run_job(
+def run_job(
     annotation_path: str,
     study_dir: str,
     root: str,
@@ -420,7 +409,7 @@ def _run_job(
     with_origin: bool = False,
     index_path: str = "",
 ) -> dict[str, Any]:
-    """Classify one study (the body of :func:`run_job`).
+    """Classify one study; the worker function of :func:`run_batch`.
 
     Never raises for a bad study: every failure becomes an error row. Takes and returns
     plain data, so that it runs in another process or on a Dask worker.
@@ -1018,7 +1007,7 @@ def _without_duplicates(
             "counted once (remove one copy, or give the copies their own UIDs if they differ)"
         )
         logger.warning("%s: %s", job.relpath, message)
-        error = _for_file(_error(key, "duplicate", f"{job.relpath}: {message}"), job.relpath)
+        error = _error(key, "duplicate", f"{job.relpath}: {message}")
         dropped = {"ok": False, "records": [], "dicts": [], "candidacy": None, "contrast": None}
         out.append({**outcome, **dropped, "errors": [error]})
     return out
@@ -1038,7 +1027,7 @@ def _worker_error(job: BatchJob, exc: Exception) -> dict[str, Any]:
         "records": [],
         "dicts": [],
         "contrast": None,
-        "errors": [_for_file(_error(job.relpath, "worker", msg), job.relpath)],
+        "errors": [_error(job.relpath, "worker", msg)],
     }
 
 
@@ -1053,7 +1042,7 @@ def _find_error(job: BatchJob) -> dict[str, Any]:
         "records": [],
         "dicts": [],
         "contrast": None,
-        "errors": [_for_file(_error(job.relpath, stage, msg), job.relpath)],
+        "errors": [_error(job.relpath, stage, msg)],
     }
 
 
@@ -1235,6 +1224,7 @@ def run_batch(
 
     _prune_shards(shard_dir, jobs)
     ordered = _without_duplicates(jobs, [outcomes[j.relpath] for j in jobs])
+    ordered = [_for_file(o, j.relpath) for j, o in zip(jobs, ordered, strict=True)]
     paths, summary = _assemble(out, ordered, include_identifiers, propose)
     if export:
         paths["dicom"] = out / EXPORT_DIR
