@@ -20,9 +20,9 @@ logger = logging.getLogger(__name__)
 def add_labels_arguments(p: argparse.ArgumentParser) -> None:
     """``--labels FILE``, ``--labels-convention NAME``, ``--labels-semantic FILE``,
     ``--replace-derived``."""
-    from ..labelmap import CONVENTIONS, SEGMENT_NAMES
+    from ..labelconventions import convention_names
 
-    names = sorted({c.name for c in CONVENTIONS.values()} | set(CONVENTIONS) | {SEGMENT_NAMES})
+    names = convention_names()
     g = p.add_argument_group("ROIs from a vertebra label map (TotalSpineSeg, SPINEPS, TotalSegmentator)")
     g.add_argument(
         "--labels",
