@@ -94,21 +94,24 @@ Examples
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import hashlib
-import io
 import json
 import logging
 import multiprocessing
 import os
+import secrets
+import shutil
+import stat
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from ._io import atomic_write_text
+from ._io import _fsync_folder, _umask, atomic_write_text
 from .errors import ClusterError, MissingDependencyError, ModicError
 from .results import RECORD_FIELDS
 
@@ -292,6 +295,11 @@ def check_outdir(
         raise OutputFolderError(f"the output folder {outdir} is the input folder; choose a separate one")
     if out.exists() and not out.is_dir():
         raise OutputFolderError(f"the output folder {outdir} is a file; choose a folder")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise OutputFolderError(
+            f"the output folder {outdir} lies under {above}, which is a file; choose a folder"
+        )
     for job in jobs:
         if job.study_dir.is_dir() and _is_within(out, job.study_dir.resolve()):
             raise OutputFolderError(
@@ -691,12 +699,23 @@ def _read_shard(path: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("format") != SHARD_FORMAT:
         return None
+    # a shard edited by hand (or by another tool) is recomputed, never trusted half-way
+    kinds = {"ok": bool, "records": list, "dicts": list, "errors": list}
+    if not all(isinstance(data.get(k), t) for k, t in kinds.items()) or not isinstance(
+        data.get("study"), (str, type(None))
+    ):
+        logger.warning(
+            "%s: not a result this modic wrote (fields missing or of the wrong type); recomputed", path
+        )
+        return None
     return data
 
 
 def _write_shard(path: Path, fingerprint: str, outcome: Mapping[str, Any]) -> dict[str, Any]:
     data = {"format": SHARD_FORMAT, "fingerprint": fingerprint, **outcome}
-    _write(path, json.dumps(data, indent=1) + "\n")
+    if path.is_dir() and not path.is_symlink():  # a folder in the way of one study's shard
+        shutil.rmtree(path)
+    _write(path, json.dumps(data, indent=1) + "\n")  # a full disk stops the run (OutputError)
     return data
 
 
@@ -834,7 +853,9 @@ def _run_in_pool(tasks: Sequence[_Task], workers: int) -> Iterator[_Done]:
                     outcome: dict[str, Any] | Exception = fut.result()
                 except Exception as exc:  # noqa: BLE001 -- a worker died (run_job itself never raises)
                     outcome = exc
-                yield futures[fut], outcome
+                # forget the future (it holds the outcome), so that finished ones do not pile up
+                yield futures.pop(fut), outcome
+                del fut, outcome
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -900,7 +921,8 @@ def _dask_results(tasks: Sequence[_Task], client: Any, cluster: Any) -> Iterator
                 outcome: dict[str, Any] | Exception = fut.result()
             except Exception as exc:  # noqa: BLE001 -- worker lost
                 outcome = exc
-            yield futures[fut], outcome
+            yield futures.pop(fut), outcome  # released: the cluster forgets the result
+            del fut, outcome
     finally:
         client.close()
         if cluster is not None:
@@ -917,90 +939,256 @@ def _execute(tasks: Sequence[_Task], workers: int, dask_address: str | None) -> 
     return _run_in_pool(tasks, min(workers, len(tasks)))
 
 
-def _csv_text(fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for row in rows:
-        w.writerow({k: "" if row.get(k) is None else row[k] for k in fields})
-    return buf.getvalue()
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Whether two files hold the same bytes (False when ``b`` is missing)."""
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                x, y = fa.read(1 << 20), fb.read(1 << 20)
+                if x != y:
+                    return False
+                if not x:
+                    return True
+    except OSError:
+        return False
+
+
+class _StreamedFile:
+    """An output file written piece by piece into a temporary file beside it (named as
+    :func:`modic._io.atomic_write_bytes` names them), then renamed over the final name
+    (:meth:`commit`): a reader or a crash sees the old file or the whole new one. A file
+    that already holds the same bytes is left alone, modification time included."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        self.fh = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 -- closed in commit / discard
+
+    def write(self, text: str) -> None:
+        self.fh.write(text)
+
+    def commit(self) -> None:
+        self.fh.flush()
+        if _same_bytes(self.tmp, self.path):
+            self.discard()
+            return
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        try:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.chmod(self.tmp, mode)
+        os.replace(self.tmp, self.path)
+        _fsync_folder(self.path.parent)
+
+    def discard(self) -> None:
+        self.fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+#: summary.json's sections with one entry per study: spooled to temporary files in the
+#: shard folder while the studies stream by, and copied into summary.json at the end.
+_SPOOLED = ("contrast", "candidacy", "by_study")
+
+
+class _Assembly:
+    """The output files, written study by study in job order (:meth:`add`), and put in
+    place together by :meth:`commit`.
+
+    Only counters are held (per Modic type, stage and disc level): the rows go to
+    temporary files as they come, so the memory of the batch's parent does not grow with
+    the number of studies. The bytes are those the tables of the whole cohort give at once
+    (:func:`modic.columns.csv_text`, :func:`modic.summary.summary_sections`).
+    """
+
+    def __init__(self, outdir: Path, spool_dir: Path, include_identifiers: bool, propose: bool) -> None:
+        from .columns import LEVEL_COLUMNS, STUDY_COLUMNS, TYPE_LABELS
+        from .summary import LevelTally
+
+        self.include_identifiers = include_identifiers
+        self.propose = propose
+        self.fields = list(RECORD_FIELDS) + (list(IDENTIFIER_FIELDS) if include_identifiers else [])
+        if propose:  # modic batch --propose: where each row's ROIs came from
+            self.fields.append("roi_origin")
+        self.level_fields = [c.name for c in LEVEL_COLUMNS]
+        self.study_fields = [c.name for c in STUDY_COLUMNS]
+        self.paths = {k: outdir / v for k, v in OUTPUT_FILES.items()}
+        self.files: dict[str, _StreamedFile] = {}
+        try:
+            for k in ("results", "results_jsonl", "errors", "studies", "levels", "summary"):
+                self.files[k] = _StreamedFile(self.paths[k])
+            for k in _SPOOLED:
+                self.files[k] = _StreamedFile(spool_dir / k)
+        except BaseException:
+            self.discard()
+            raise
+        self.results = csv.writer(self.files["results"], lineterminator="\n")
+        self.results.writerow(self.fields)
+        self.errors = csv.DictWriter(
+            self.files["errors"], fieldnames=list(ERROR_FIELDS), lineterminator="\n", extrasaction="ignore"
+        )
+        self.errors.writeheader()
+        self.studies = csv.writer(self.files["studies"], lineterminator="\n")
+        self.studies.writerow(self.study_fields)
+        self.counts = {TYPE_LABELS[t]: 0 for t in _TYPES}
+        self.stages = {s: 0 for s in STAGES}
+        self.levels = LevelTally()
+        self.n_total = self.n_ok = self.n_endplates = 0
+        self.n_spooled = dict.fromkeys(_SPOOLED, 0)
+        self.contrast: dict[str, Any] = {}
+        self.proposed: list[str] = []
+
+    def _spool(self, section: str, key: str, value: Any) -> None:
+        # an entry of a section of summary.json (json.dumps(summary, indent=2)): at depth 2
+        sep = "," if self.n_spooled[section] else ""
+        text = json.dumps(value, indent=2).replace("\n", "\n    ")
+        self.files[section].write(f"{sep}\n    {json.dumps(key)}: {text}")
+        self.n_spooled[section] += 1
+
+    def add(self, o: Mapping[str, Any]) -> None:
+        """One job's outcome (after :func:`_for_file`), in job order."""
+        from .columns import csv_cell
+        from .summary import by_study_entry, study_level_rows, study_rows
+
+        self.n_total += 1
+        self.n_ok += bool(o["ok"])
+        records = o["records"]
+        self.n_endplates += len(records)
+        for r in records:
+            t = str(r["modic_type"])
+            self.counts[t] = self.counts.get(t, 0) + 1
+            self.results.writerow([csv_cell(k, r.get(k), "results.csv") for k in self.fields])
+        for d in o["dicts"]:
+            self.files["results_jsonl"].write(json.dumps(d) + "\n")
+        for e in o["errors"]:
+            self.stages[e["stage"]] = self.stages.get(e["stage"], 0) + 1
+            row = {**e, "study": e.get("study") or "-"}
+            self.errors.writerow({k: "" if row.get(k) is None else row[k] for k in ERROR_FIELDS})
+        if o["ok"] and o.get("contrast") is not None:
+            self.contrast[o["study"]] = o["contrast"]
+            self._spool("contrast", o["study"], o["contrast"])
+        if o["ok"] and o.get("candidacy") is not None:
+            self._spool("candidacy", o["study"], o["candidacy"])
+        if records:  # one study (duplicates are gone): its rows of levels.csv, studies.csv, by_study
+            per = study_level_rows(records)
+            self.levels.add(per)
+            for row in study_rows(records):
+                self.studies.writerow([csv_cell(k, row.get(k), "studies.csv") for k in self.study_fields])
+                self._spool("by_study", row["study"], by_study_entry(row, per))
+        if self.propose and o.get("proposed") and o["study"]:
+            self.proposed.append(o["study"])
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json's content, the per-study sections as placeholders (:data:`_SPOOLED`)."""
+        from .columns import RESULTS_FORMAT
+        from .summary import by_level_entry
+
+        summary: dict[str, Any] = {
+            "modic_version": __version__,
+            "results_format": RESULTS_FORMAT,
+            "studies": {"total": self.n_total, "ok": self.n_ok, "failed": self.n_total - self.n_ok},
+            "endplates": self.n_endplates,
+            "type_counts": self.counts,
+            # each study's own contrast (fat per sequence, fat suppression, marrow SNR), by study key
+            "contrast": _placeholder("contrast"),
+            # per study key: which levels meet the imaging criterion of the FDA clearance of
+            # basivertebral nerve ablation -- research information with its source, not advice
+            "candidacy": _placeholder("candidacy"),
+            "errors": {s: n for s, n in self.stages.items() if n},
+            "include_identifiers": self.include_identifiers,
+            "files": {k: v for k, v in OUTPUT_FILES.items() if k != "summary"},
+            # any change and the worst type, per disc level over the cohort and per study (modic.summary)
+            "by_level": {row["level"]: by_level_entry(row) for row in self.levels.rows()},
+            "by_study": _placeholder("by_study"),
+        }
+        if self.propose:
+            summary["proposed_studies"] = sorted(self.proposed)
+        return summary
+
+    def commit(self) -> tuple[dict[str, Path], dict[str, Any]]:
+        """Finish the files and put them in place (results first, summary.json last)."""
+        from .columns import csv_text
+
+        try:
+            self.files["levels"].write(csv_text(self.level_fields, self.levels.rows(), "levels.csv"))
+            summary = self.summary()
+            text = json.dumps(summary, indent=2) + "\n"
+            out = self.files["summary"]
+            for section in _SPOOLED:
+                head, text = text.split(json.dumps(_placeholder(section)), 1)
+                out.write(head)
+                spool = self.files[section]
+                spool.fh.close()
+                if self.n_spooled[section]:
+                    out.write("{")
+                    with open(spool.tmp, encoding="utf-8", newline="") as fh:
+                        shutil.copyfileobj(fh, out.fh)
+                    out.write("\n  }")
+                else:
+                    out.write("{}")
+            out.write(text)
+            for k in ("results", "results_jsonl", "errors", "levels", "studies", "summary"):
+                self.files[k].commit()
+        finally:
+            self.discard()
+        summary.update(contrast=self.contrast, candidacy=None, by_study=None)
+        return self.paths, summary
+
+    def discard(self) -> None:
+        """Remove the temporary files not yet put in place."""
+        for f in self.files.values():
+            with contextlib.suppress(OSError):
+                f.discard()
+
+
+def _placeholder(section: str) -> str:
+    return f"@@modic-batch-{section}@@"
 
 
 def _assemble(
     outdir: Path,
-    outcomes: Sequence[Mapping[str, Any]],
+    outcomes: Iterable[tuple[BatchJob, Mapping[str, Any]]],
     include_identifiers: bool,
     propose: bool = False,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Write the output files (atomically) from the jobs' outcomes, in job order."""
-    from .columns import LEVEL_COLUMNS, RESULTS_FORMAT, STUDY_COLUMNS, TYPE_LABELS, csv_text
-    from .summary import level_rows, study_rows, summary_sections
+    """Write the output files (atomically) from the jobs' outcomes, streamed in job order.
 
-    records = [r for o in outcomes for r in o["records"]]
-    dicts = [d for o in outcomes for d in o["dicts"]]
-    errors = [e for o in outcomes for e in o["errors"]]
-    counts = {TYPE_LABELS[t]: 0 for t in _TYPES}
-    for r in records:
-        counts[str(r["modic_type"])] = counts.get(str(r["modic_type"]), 0) + 1
-    stages = {s: 0 for s in STAGES}
-    for e in errors:
-        stages[e["stage"]] = stages.get(e["stage"], 0) + 1
-    n_ok = sum(1 for o in outcomes if o["ok"])
-    summary = {
-        "modic_version": __version__,
-        "results_format": RESULTS_FORMAT,
-        "studies": {"total": len(outcomes), "ok": n_ok, "failed": len(outcomes) - n_ok},
-        "endplates": len(records),
-        "type_counts": counts,
-        # each study's own contrast (fat per sequence, fat suppression, marrow SNR), by study key
-        "contrast": {
-            o["study"]: o["contrast"] for o in outcomes if o["ok"] and o.get("contrast") is not None
-        },
-        # per study key: which levels meet the imaging criterion of the FDA clearance of
-        # basivertebral nerve ablation -- research information with its source, not advice
-        "candidacy": {
-            o["study"]: o["candidacy"] for o in outcomes if o["ok"] and o.get("candidacy") is not None
-        },
-        "errors": {s: n for s, n in stages.items() if n},
-        "include_identifiers": include_identifiers,
-        "files": {k: v for k, v in OUTPUT_FILES.items() if k != "summary"},
-        # any change and the worst type, per disc level over the cohort and per study (modic.summary)
-        **summary_sections(records),
-    }
-    fields = list(RECORD_FIELDS) + (list(IDENTIFIER_FIELDS) if include_identifiers else [])
-    if propose:  # modic batch --propose: where each row's ROIs came from
-        fields.append("roi_origin")
-        summary["proposed_studies"] = sorted(o["study"] for o in outcomes if o.get("proposed") and o["study"])
-    paths = {k: outdir / v for k, v in OUTPUT_FILES.items()}
-    _write(paths["results"], csv_text(fields, records))
-    _write(paths["results_jsonl"], "".join(json.dumps(d) + "\n" for d in dicts))
-    _write(paths["errors"], _csv_text(ERROR_FIELDS, [{**e, "study": e.get("study") or "-"} for e in errors]))
-    _write(paths["levels"], csv_text([c.name for c in LEVEL_COLUMNS], level_rows(records), "levels.csv"))
-    _write(paths["studies"], csv_text([c.name for c in STUDY_COLUMNS], study_rows(records), "studies.csv"))
-    _write(paths["summary"], json.dumps(summary, indent=2) + "\n")
-    return paths, summary
+    Returns the paths and summary.json's content (``contrast`` by study key, the
+    sections ``candidacy`` and ``by_study`` left out: they are only in the file).
+    """
+    assembly = _Assembly(outdir, outdir / SHARD_DIR, include_identifiers, propose)
+    try:
+        for job, outcome in _without_duplicates(outcomes):
+            assembly.add(_for_file(outcome, job.relpath))
+    except BaseException:
+        assembly.discard()
+        raise
+    return assembly.commit()
 
 
 def _without_duplicates(
-    jobs: Sequence[BatchJob], outcomes: Sequence[Mapping[str, Any]]
-) -> list[Mapping[str, Any]]:
-    """The outcomes, each study counted once.
+    outcomes: Iterable[tuple[BatchJob, Mapping[str, Any]]],
+) -> Iterator[tuple[BatchJob, Mapping[str, Any]]]:
+    """The jobs' outcomes, in the order given, each study counted once.
 
     Exports copied twice (the same StudyInstanceUID under several folders, each with its
     annotation file) would otherwise be counted as separate studies, with their ROIs twice.
     The first in path order is kept; each later copy becomes one ``duplicate`` error row
     naming the kept one, and logs a warning.
     """
-    first: dict[str, str] = {}
-    out: list[Mapping[str, Any]] = []
-    for job, outcome in zip(jobs, outcomes, strict=True):
+    first: dict[str, str] = {}  # key -> relpath: a few bytes per study
+    for job, outcome in outcomes:
         key = outcome.get("study")
         if not key or not outcome.get("ok"):
-            out.append(outcome)
+            yield job, outcome
             continue
         if key not in first:
             first[key] = job.relpath
-            out.append(outcome)
+            yield job, outcome
             continue
         message = (
             f"the same study (StudyInstanceUID, key {key}) as {first[key]}: a second copy of it, "
@@ -1009,8 +1197,7 @@ def _without_duplicates(
         logger.warning("%s: %s", job.relpath, message)
         error = _error(key, "duplicate", f"{job.relpath}: {message}")
         dropped = {"ok": False, "records": [], "dicts": [], "candidacy": None, "contrast": None}
-        out.append({**outcome, **dropped, "errors": [error]})
-    return out
+        yield job, {**outcome, **dropped, "errors": [error]}
 
 
 def _type_labels() -> dict[str, str]:
@@ -1149,7 +1336,9 @@ def run_batch(
     if propose:  # only when asked, so that the shards of other runs stay valid
         options["propose"] = True
 
-    outcomes: dict[str, dict[str, Any]] = {}
+    # the outcomes without shard (no study folder, a lost worker): small, no records
+    unsharded: dict[str, dict[str, Any]] = {}
+    n_up_to_date = 0
     fingerprints: dict[str, str] = {}
     tasks: list[_Task] = []
     missing: list[BatchJob] = []
@@ -1160,7 +1349,7 @@ def run_batch(
         fp = input_fingerprint(job, options)
         shard = None if force else _read_shard(shard_dir / job.shard_name)
         if shard is not None and shard.get("fingerprint") == fp:
-            outcomes[job.relpath] = shard
+            n_up_to_date += 1  # read again, in turn, when the outputs are assembled
             continue
         fingerprints[job.relpath] = fp
         tasks.append(
@@ -1180,7 +1369,6 @@ def run_batch(
                 ),
             )
         )
-    n_up_to_date = len(outcomes)
     _log_plan(len(jobs), n_up_to_date, len(tasks), len(missing), top)
 
     total = len(missing) + len(tasks)
@@ -1210,22 +1398,21 @@ def run_batch(
             logger.warning("%s", p.text())
 
     for job in missing:
-        outcomes[job.relpath] = _find_error(job)
-        report(job, outcomes[job.relpath])
+        unsharded[job.relpath] = _find_error(job)
+        report(job, unsharded[job.relpath])
     n_workers = workers or os.cpu_count() or 1
     for job, result in _execute(tasks, n_workers, dask_address):
         if isinstance(result, Exception):  # no shard: the study is retried on the next run
-            outcomes[job.relpath] = _worker_error(job, result)
-        else:
-            outcomes[job.relpath] = _write_shard(
-                shard_dir / job.shard_name, fingerprints[job.relpath], result
-            )
-        report(job, outcomes[job.relpath])
+            unsharded[job.relpath] = _worker_error(job, result)
+            report(job, unsharded[job.relpath])
+        else:  # the shard holds the outcome; it is read again, in job order, by _assemble
+            report(job, _write_shard(shard_dir / job.shard_name, fingerprints[job.relpath], result))
+        del result
 
     _prune_shards(shard_dir, jobs)
-    ordered = _without_duplicates(jobs, [outcomes[j.relpath] for j in jobs])
-    ordered = [_for_file(o, j.relpath) for j, o in zip(jobs, ordered, strict=True)]
-    paths, summary = _assemble(out, ordered, include_identifiers, propose)
+    paths, summary = _assemble(
+        out, _outcomes_in_order(jobs, shard_dir, unsharded), include_identifiers, propose
+    )
     if export:
         paths["dicom"] = out / EXPORT_DIR
     return BatchSummary(
@@ -1241,6 +1428,21 @@ def run_batch(
         contrast=dict(summary["contrast"]),
         elapsed_s=time.monotonic() - started,
     )
+
+
+def _outcomes_in_order(
+    jobs: Sequence[BatchJob], shard_dir: Path, unsharded: Mapping[str, dict[str, Any]]
+) -> Iterator[tuple[BatchJob, Mapping[str, Any]]]:
+    """Each job's outcome in job order, read from its shard one at a time."""
+    for job in jobs:
+        outcome = unsharded.get(job.relpath) or _read_shard(shard_dir / job.shard_name)
+        if outcome is None:  # written or checked a moment ago: the output folder was changed meanwhile
+            msg = (
+                f"its result ({SHARD_DIR}/{job.shard_name}) was removed or changed during the run; "
+                "run the batch again to recompute it"
+            )
+            outcome = {**_worker_error(job, RuntimeError()), "errors": [_error(job.relpath, "worker", msg)]}
+        yield job, outcome
 
 
 def _check_export(export: Sequence[str]) -> tuple[str, ...]:

@@ -46,6 +46,9 @@ __all__ = [
     "study_rows",
     "study_candidacy",
     "summary_sections",
+    "LevelTally",
+    "by_level_entry",
+    "by_study_entry",
 ]
 
 #: Modic type labels, worst first (see the module docstring); indeterminate is not in it.
@@ -173,6 +176,49 @@ def _column(label: str) -> str:
     return "worst_" + label.replace("type ", "type_").replace("/", "_")
 
 
+class LevelTally:
+    """:func:`level_rows` built study by study, holding one counter row per disc level.
+
+    ``add`` the :func:`study_level_rows` of each study in turn (each study once); ``rows``
+    then gives what :func:`level_rows` gives for all their records. Its memory does not
+    grow with the number of studies (:func:`modic.batch.run_batch` streams a cohort).
+    """
+
+    def __init__(self) -> None:
+        self._levels: dict[str, dict[str, Any]] = {}
+
+    def add(self, per: Iterable[Mapping[str, Any]]) -> None:
+        """Count some rows of :func:`study_level_rows` (one study and level each)."""
+        for r in per:
+            row = self._levels.get(r["level"])
+            if row is None:
+                row = {"level": r["level"], "studies": 0, "studies_changed": 0}
+                row.update({_column(t): 0 for t in TYPE_LABELS.values()})
+                row["indeterminate_endplates"] = 0
+                self._levels[r["level"]] = row
+            row["studies"] += 1
+            row["studies_changed"] += bool(r["any_change"])
+            if r["worst_type"] is not None:
+                row[_column(r["worst_type"])] += 1
+            row["indeterminate_endplates"] += r["indeterminate"]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows of :func:`level_rows`, head to foot."""
+        rows = []
+        for level in sorted(self._levels, key=_level_key):
+            c = self._levels[level]
+            row: dict[str, Any] = {
+                "level": level,
+                "studies": c["studies"],
+                "studies_changed": c["studies_changed"],
+                "share": c["studies_changed"] / c["studies"],
+            }
+            row.update({_column(t): c[_column(t)] for t in TYPE_LABELS.values()})
+            row["indeterminate_endplates"] = c["indeterminate_endplates"]
+            rows.append(row)
+        return rows
+
+
 def level_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The cohort by disc level (columns :data:`modic.columns.LEVEL_COLUMNS`), head to foot.
 
@@ -180,18 +226,9 @@ def level_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ``share``, how many have each worst type there (``worst_type_1``, ...), and the
     indeterminate endplates of the level.
     """
-    per = study_level_rows(records)
-    rows = []
-    for level in sorted({r["level"] for r in per}, key=_level_key):
-        here = [r for r in per if r["level"] == level]
-        n = len(here)
-        changed = sum(r["any_change"] for r in here)
-        row: dict[str, Any] = {"level": level, "studies": n, "studies_changed": changed, "share": changed / n}
-        for t in TYPE_LABELS.values():
-            row[_column(t)] = sum(r["worst_type"] == t for r in here)
-        row["indeterminate_endplates"] = sum(r["indeterminate"] for r in here)
-        rows.append(row)
-    return rows
+    tally = LevelTally()
+    tally.add(study_level_rows(records))
+    return tally.rows()
 
 
 def study_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -234,30 +271,39 @@ def study_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def by_level_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of :func:`level_rows` as its entry in summary.json's ``by_level``."""
+    return {
+        "studies": row["studies"],
+        "studies_changed": row["studies_changed"],
+        "worst_type": {t: row[_column(t)] for t in TYPE_LABELS.values()},
+        "indeterminate_endplates": row["indeterminate_endplates"],
+    }
+
+
+def by_study_entry(row: Mapping[str, Any], per: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A study's entry in summary.json's ``by_study``: its row of :func:`study_rows` and
+    its rows of :func:`study_level_rows`."""
+    return {
+        "any_change": row["any_change"],
+        "worst_type": row["worst_type"],
+        "worst_levels": row["worst_levels"].split(),
+        "indeterminate": row["indeterminate"],
+        "levels": {r["level"]: r["worst_type"] for r in per},
+    }
+
+
 def summary_sections(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The ``by_level`` and ``by_study`` sections of ``summary.json``.
 
     ``by_level``: ``{level: {"studies", "studies_changed", "worst_type": {label: n},
     "indeterminate_endplates"}}`` head to foot; ``by_study``: ``{key: {"any_change",
     "worst_type", "worst_levels": [...], "indeterminate", "levels": {level: worst type}}}``.
-    (Each study's candidacy is summary.json's ``candidacy``, written by :mod:`modic.batch`.)
+    (Each study's candidacy is summary.json's ``candidacy``, written by :mod:`modic.batch`,
+    which builds these sections study by study with :class:`LevelTally`,
+    :func:`by_level_entry` and :func:`by_study_entry`.)
     """
     per = _by_study(study_level_rows(records))
-    by_level = {}
-    for row in level_rows(records):
-        by_level[row["level"]] = {
-            "studies": row["studies"],
-            "studies_changed": row["studies_changed"],
-            "worst_type": {t: row[_column(t)] for t in TYPE_LABELS.values()},
-            "indeterminate_endplates": row["indeterminate_endplates"],
-        }
-    by_study = {}
-    for row in study_rows(records):
-        by_study[row["study"]] = {
-            "any_change": row["any_change"],
-            "worst_type": row["worst_type"],
-            "worst_levels": row["worst_levels"].split(),
-            "indeterminate": row["indeterminate"],
-            "levels": {r["level"]: r["worst_type"] for r in per[row["study"]]},
-        }
+    by_level = {row["level"]: by_level_entry(row) for row in level_rows(records)}
+    by_study = {row["study"]: by_study_entry(row, per[row["study"]]) for row in study_rows(records)}
     return {"by_level": by_level, "by_study": by_study}
