@@ -34,7 +34,7 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "agree on all 11 endplates: True",
     ],
     "03-teaching": [
-        "t1-decides",
+        "Case case-01 (beginner, 11 endplates)",
         "Score: 91% (10 of 11 endplates)",
         "L5 superior: you said 1, the key says 2",
     ],

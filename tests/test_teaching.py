@@ -158,7 +158,7 @@ def authored(tmp_path_factory: pytest.TempPathFactory, home: dict[str, str]) -> 
 def test_author_builds_a_self_contained_bundle(authored: Path) -> None:
     assert sorted(p.name for p in authored.iterdir()) == ["case.json", "key.json", "study"]
     doc = json.loads((authored / "case.json").read_text())
-    assert doc["format"] == "modic-teaching-case" and doc["version"] == "1.0"
+    assert doc["format"] == "modic-teaching-case" and doc["version"] == "1.1"
     assert (doc["id"], doc["title"], doc["difficulty"], doc["tags"]) == (
         "t1-vs-t2",
         "Modic 1 vs 2",
@@ -578,9 +578,9 @@ def test_shipped_cases_load_and_grade_against_themselves_with_full_marks() -> No
     assert [c.difficulty for c in cases] == ["beginner", "intermediate", "advanced"]
     changes = {c.id: [(str(k.label), k.modic_type.value, k.extent) for k in c.changes()] for c in cases}
     assert changes == {
-        "t1-decides": [("L4 inferior", "1", "B"), ("L5 superior", "2", "A")],
-        "sclerosis-and-mixed": [("L3 inferior", "3", "A"), ("S1 superior", "1/2", "C")],
-        "fat-saturated-t2": [("L5 inferior", "1", "C"), ("S1 superior", "2", "B")],
+        "case-01": [("L4 inferior", "1", "B"), ("L5 superior", "2", "A")],
+        "case-02": [("L3 inferior", "3", "A"), ("S1 superior", "1/2", "C")],
+        "case-03": [("L5 inferior", "1", "C"), ("S1 superior", "2", "B")],
     }
     for case in cases:
         assert case.title and case.history and case.discussion
@@ -607,11 +607,9 @@ def test_shipped_cases_regenerate_byte_for_byte(tmp_path: Path) -> None:
         assert (first / rel).read_bytes() == (second / rel).read_bytes() == (shipped / rel).read_bytes(), rel
     with pytest.raises(FileExistsError):
         write_teaching_cases(first)
-    (first / "t1-decides" / "case.json").write_text("{}")
+    (first / "case-01" / "case.json").write_text("{}")
     write_teaching_cases(first, overwrite=True)
-    assert (first / "t1-decides" / "case.json").read_bytes() == (
-        shipped / "t1-decides" / "case.json"
-    ).read_bytes()
+    assert (first / "case-01" / "case.json").read_bytes() == (shipped / "case-01" / "case.json").read_bytes()
 
 
 def _spoilers() -> list[str]:
@@ -630,7 +628,7 @@ def test_list_command_shows_no_titles_or_tags_before_an_attempt(tmp_path: Path, 
     log = tmp_path / "log"
     r = run("list", str(shipped_cases_dir()), "--trainee", "fay", "--log-dir", str(log), env=home)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == " 1. t1-decides  (beginner, 11 endplates)"
+    assert r.stdout.splitlines()[0] == " 1. case-01  (beginner, 11 endplates)"
     for spoiler in _spoilers():
         assert spoiler not in r.stdout, spoiler
     assert "Titles and tags are shown after your first submitted attempt" in r.stderr
@@ -638,12 +636,12 @@ def test_list_command_shows_no_titles_or_tags_before_an_attempt(tmp_path: Path, 
     doc = json.loads(r.stdout)
     assert [c["revealed"] for c in doc["cases"]] == [False] * 3
     assert all("title" not in c and "tags" not in c for c in doc["cases"])
-    # fay submits t1-decides: its title and tags (only its own) are shown from then on
-    case = load_case(shipped_cases_dir() / "t1-decides")
+    # fay submits case-01: its title and tags (only its own) are shown from then on
+    case = load_case(shipped_cases_dir() / "case-01")
     log_attempt(grade(case, TraineeAnswer(types={"L4 inferior": "1"}), trainee="fay"), log)
     r = run("list", str(shipped_cases_dir()), "--trainee", "fay", "--log-dir", str(log), env=home)
     lines = r.stdout.splitlines()
-    assert lines[0].startswith(" 1. t1-decides  Modic 1 vs 2 across one disc: the T1 decides  (beginner")
+    assert lines[0].startswith(" 1. case-01  Modic 1 vs 2 across one disc: the T1 decides  (beginner")
     assert "best score" in lines[0] and "[type 1, type 2" in lines[0]
     others = "\n".join(lines[1:])
     for spoiler in _spoilers()[1:3]:
@@ -655,12 +653,126 @@ def test_list_command_shows_no_titles_or_tags_before_an_attempt(tmp_path: Path, 
     assert [c["title"] for c in json.loads(r.stdout)["cases"]] == _spoilers()[:3]
 
 
+def test_shipped_case_ids_give_nothing_away() -> None:
+    """The id is shown before the read (list, run, the draft's file name in the annotator):
+    no word of it may be a word of the title, a telling tag or the discussion. (The ids up to
+    2026-12, "t1-decides", "sclerosis-and-mixed", "fat-saturated-t2", each failed this.)"""
+    for case in list_cases(shipped_cases_dir()):
+        told = " ".join([case.title, *_telling_tags(case), case.discussion]).lower()
+        words = set(re.findall(r"[a-z0-9]+", told))
+        assert not set(re.findall(r"[a-z0-9]+", case.id)) & words, case.id
+        assert set(re.findall(r"[a-z0-9]+", case.former_ids[0])) & words, case.former_ids  # the check bites
+
+
+def _old_record(case: Any, trainee: str, old_id: str) -> dict[str, Any]:
+    """An attempt record as a modic before the rename logged it: the case under ``old_id``."""
+    from modic.teaching.log import attempt_record
+
+    types = {str(label): k.modic_type.value for label, k in case.key.items()}
+    record = attempt_record(grade(case, TraineeAnswer(types=types), trainee=trainee))
+    record["case"] = old_id
+    return record
+
+
+def test_an_old_log_under_the_former_ids_still_counts(tmp_path: Path, home: dict[str, str]) -> None:
+    """A trainee's log written before the shipped cases were renamed: its attempts reveal the
+    case in the listing, give its best score, and count in the summary under the new id;
+    the log file itself is not touched."""
+    case = load_case(shipped_cases_dir() / "case-02")
+    assert case.former_ids == ("sclerosis-and-mixed",)
+    log = tmp_path / "log"
+    log.mkdir()
+    jsonl = log / "attempts.jsonl"
+    jsonl.write_text(json.dumps(_old_record(case, "fay", "sclerosis-and-mixed")) + "\n")
+    before = jsonl.read_bytes()
+    r = run("list", str(shipped_cases_dir()), "--trainee", "fay", "--log-dir", str(log), env=home)
+    assert r.returncode == 0, r.stderr
+    line = r.stdout.splitlines()[1]
+    assert line.startswith(f" 2. case-02  {case.title}  (intermediate") and "best score 100%" in line
+    assert "sclerosis" not in r.stdout.splitlines()[0] + r.stdout.splitlines()[2]
+    assert read_attempts(log)[0]["case"] == "case-02"
+    log_attempt(grade(case, TraineeAnswer(types={"L3 inferior": "3"}), trainee="fay"), log)
+    s = summary(log)
+    assert [(c.case, c.attempts) for c in s.cases] == [("case-02", 2)]
+    assert s.trainees[0].cases == 1  # one case, not two: the first attempt is the old one
+    assert s.trainees[0].first_score == 1.0
+    assert jsonl.read_bytes().startswith(before)  # appended to, never rewritten
+    # records passed in directly are read the same way; an explicit map replaces the default
+    assert summary([_old_record(case, "gus", "sclerosis-and-mixed")]).cases[0].case == "case-02"
+    assert summary([_old_record(case, "gus", "sclerosis-and-mixed")], renamed={}).cases[0].case == (
+        "sclerosis-and-mixed"
+    )
+
+
+def test_an_answer_and_run_under_a_former_id_find_the_case(tmp_path: Path, home: dict[str, str]) -> None:
+    case = load_case(shipped_cases_dir() / "case-01")
+    g = grade(case, TraineeAnswer(types={"L4 inferior": "1"}, case_id="t1-decides"))
+    assert g.case is case and g.to_dict()["case"] == "case-01"
+    r = run(
+        "run",
+        str(shipped_cases_dir()),
+        "--case",
+        "t1-decides",
+        "--trainee",
+        "dan",
+        "--log-dir",
+        str(tmp_path),
+        env=home,
+    )
+    assert r.returncode == 1 and "Case case-01 (beginner, 11 endplates)" in r.stdout, r.stderr
+
+
+def test_a_draft_under_a_former_id_is_resumed(tmp_path: Path) -> None:
+    """A draft autosaved before the rename (``drafts/TRAINEE/OLD.rois.json`` and
+    ``OLD.types.json``) is renamed to the case's id and resumed, its content unchanged."""
+    case = load_case(shipped_cases_dir() / "case-01")
+    log = tmp_path / "log"
+    folder = log / "drafts" / "hana"
+    folder.mkdir(parents=True)
+    key_l4 = case.key_roi(L4I)
+    assert key_l4 is not None
+    from modic.annotations import write_annotations
+
+    old_rois, old_types = folder / "t1-decides.rois.json", folder / "t1-decides.types.json"
+    write_annotations(Annotations(rois=[ROI(L4I, key_l4.shape, key_l4.image)]), old_rois)
+    old_types.write_text(json.dumps({"L4 inferior": "1"}))
+    types_bytes = old_types.read_bytes()
+    session = TeachingSession(case, "hana", log).start()
+    rois_path, types_path = session.draft_paths
+    assert rois_path.name == "case-01.rois.json" and not old_rois.exists() and not old_types.exists()
+    assert types_path.read_bytes() == types_bytes
+    assert session.sheet is not None and session.sheet.types == {L4I: ModicType.TYPE1}
+    assert session.annotator is not None and len(session.annotator.annotations) == 1
+    assert session.resumed.startswith("Resumed your draft of ")
+    session.close()
+
+
+def test_former_ids_clash_and_stale_shipped_folders(tmp_path: Path) -> None:
+    """Two cases may not share an id or a former id; writing the shipped cases removes a
+    folder an older modic wrote under a former id, and keeps anything else."""
+    out = tmp_path / "teaching"
+    write_teaching_cases(out)
+    for case_file in out.glob("*/case.json"):  # the studies, linked as in sample_data
+        study = json.loads(case_file.read_text())["study"]["path"]
+        (tmp_path / Path(study).name).symlink_to(sample_study_path(Path(study).name))
+    stale, kept = out / "t1-decides", out / "sclerosis-and-mixed"
+    shutil.copytree(out / "case-01", stale)
+    _edit(stale, "case.json", lambda d: (d.update(id="t1-decides", version="1.0"), d.pop("former_ids")))
+    with pytest.raises(TeachingFormatError, match="case id 't1-decides' is also used by"):
+        list_cases(out)
+    shutil.copytree(out / "case-02", kept)
+    _edit(kept, "case.json", lambda d: (d.update(id="sclerosis-and-mixed"), d.pop("former_ids")))
+    (kept / "notes.txt").write_text("my notes")
+    write_teaching_cases(out, overwrite=True)
+    assert not stale.exists() and (kept / "notes.txt").read_text() == "my notes"
+
+
 def test_the_answer_sheet_shows_no_spoiler_before_submitting() -> None:
     """The sheet's texts, read back from the figure on Agg: no title or tag before Submit,
     both after; the instructions say where the annotator is."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    case = load_case(shipped_cases_dir() / "sclerosis-and-mixed")
+    case = load_case(shipped_cases_dir() / "case-02")
     closed: list[AnswerSheet] = []
     sheet = AnswerSheet(case, where="notebook", on_close=closed.append, notice="Resumed your draft")
     FigureCanvasAgg(sheet.figure)
@@ -691,11 +803,11 @@ def test_the_answer_sheet_shows_no_spoiler_before_submitting() -> None:
 def linked_case(tmp_path: Path) -> Path:
     """A copy of a shipped case's files whose study link points at the sample study."""
     folder = tmp_path / "case"
-    shutil.copytree(shipped_cases_dir() / "t1-decides", folder)
+    shutil.copytree(shipped_cases_dir() / "case-01", folder)
     doc = json.loads((folder / "case.json").read_text())
     doc["study"]["path"] = os.path.relpath(sample_study_path(STUDY), folder)
     (folder / "case.json").write_text(json.dumps(doc))
-    assert load_case(folder).id == "t1-decides"
+    assert load_case(folder).id == "case-01"
     return folder
 
 
@@ -746,6 +858,9 @@ BAD_CASES = [
         "case.json: key: key.json: rois[8] is an ROI of L3 inferior",
     ),
     ("case.json", lambda d: d.update(id="Bad Id"), "case.json: id: a case id is"),
+    ("case.json", lambda d: d.update(former_ids="t1-decides"), "case.json: former_ids: expected an array"),
+    ("case.json", lambda d: d.update(former_ids=["case-01"]), "former_ids[0]: expected an earlier id"),
+    ("case.json", lambda d: d.update(former_ids=["Old Id"]), "former_ids[0]: expected an earlier id"),
     (
         "key.json",
         lambda d: d["rois"][0]["shape"].update(points=[[1, 1], [2, 2]]),
@@ -785,8 +900,8 @@ def test_broken_json_and_missing_files(linked_case: Path, home: dict[str, str]) 
 
 
 def test_bad_answers_name_the_file_and_the_field(tmp_path: Path) -> None:
-    case = load_case(shipped_cases_dir() / "t1-decides")
-    good = TraineeAnswer(types={"L4 inferior": "1"}, case_id="t1-decides").to_dict()
+    case = load_case(shipped_cases_dir() / "case-01")
+    good = TraineeAnswer(types={"L4 inferior": "1"}, case_id="case-01").to_dict()
     bad = {
         "types": ({**good, "types": {"L4 inferior": "4"}}, "types['L4 inferior']: unknown Modic type '4'"),
         "label": ({**good, "types": {"L9 inferior": "1"}}, "types['L9 inferior']: cannot read 'L9 inferior'"),
@@ -803,12 +918,12 @@ def test_bad_answers_name_the_file_and_the_field(tmp_path: Path) -> None:
         with pytest.raises(TeachingFormatError) as info:
             read_answer(path)
         assert str(info.value).startswith(f"{path}: ") and message in str(info.value), what
-    other = TraineeAnswer(types={"L4 inferior": "1"}, case_id="sclerosis-and-mixed")
-    with pytest.raises(TeachingFormatError, match="case: the answer is for case 'sclerosis-and-mixed'"):
+    other = TraineeAnswer(types={"L4 inferior": "1"}, case_id="case-02")
+    with pytest.raises(TeachingFormatError, match="case: the answer is for case 'case-02'"):
         grade(case, other)
     # an answer may keep its ROIs in the annotation file the annotator saved, beside it
     ann = tmp_path / "rois.modic-draft.json"
-    shutil.copy(shipped_cases_dir() / "t1-decides" / "key.json", ann)
+    shutil.copy(shipped_cases_dir() / "case-01" / "key.json", ann)
     (tmp_path / "by-path.json").write_text(json.dumps({**good, "annotations": ann.name}))
     assert len(read_answer(tmp_path / "by-path.json").annotations) == 17
 
@@ -825,7 +940,7 @@ def _click(sheet: AnswerSheet, label: str, modic_type: str) -> None:
 def test_answer_sheet_clicks_keys_submit_and_reveal() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    case = load_case(shipped_cases_dir() / "t1-decides")
+    case = load_case(shipped_cases_dir() / "case-01")
     submitted: list[dict[RoiLabel, ModicType]] = []
     sheet = AnswerSheet(case, types={"L1 superior": "0"}, on_submit=lambda s: submitted.append(dict(s.types)))
     FigureCanvasAgg(sheet.figure)
@@ -867,7 +982,7 @@ def _press_button(sheet: AnswerSheet) -> None:
 
 
 def test_teaching_session_start_draw_commit_submit_feedback(tmp_path: Path) -> None:
-    case = load_case(shipped_cases_dir() / "t1-decides")
+    case = load_case(shipped_cases_dir() / "case-01")
     log = tmp_path / "log"
     graded: list[Any] = []
     session = TeachingSession(case, "carol", log, on_submit=graded.append).start()
@@ -918,7 +1033,7 @@ def test_teaching_session_start_draw_commit_submit_feedback(tmp_path: Path) -> N
 
 def load_case_copy(tmp_path: Path) -> Any:
     folder = tmp_path / "copy"
-    shutil.copytree(shipped_cases_dir() / "t1-decides", folder)
+    shutil.copytree(shipped_cases_dir() / "case-01", folder)
     _edit(
         folder,
         "case.json",
@@ -930,14 +1045,14 @@ def load_case_copy(tmp_path: Path) -> Any:
 def test_run_command_without_a_window(tmp_path: Path, home: dict[str, str]) -> None:
     cases = str(shipped_cases_dir())
     r = run("run", cases, "--trainee", "dan", "--log-dir", str(tmp_path), env=home)
-    assert r.returncode == 2 and "t1-decides" in r.stdout and "choose a case with --case" in r.stderr
-    r = run("run", cases, "--case", "t1-decides", "--trainee", "dan", "--log-dir", str(tmp_path), env=home)
+    assert r.returncode == 2 and "case-01" in r.stdout and "choose a case with --case" in r.stderr
+    r = run("run", cases, "--case", "case-01", "--trainee", "dan", "--log-dir", str(tmp_path), env=home)
     assert r.returncode == 1, r.stderr
     assert "History: 48-year-old" in r.stdout and "Not submitted" in r.stdout
-    assert "Case t1-decides (beginner, 11 endplates)" in r.stdout
+    assert "Case case-01 (beginner, 11 endplates)" in r.stdout
     for spoiler in _spoilers():  # neither in the listing nor before the read
         assert spoiler not in r.stdout, spoiler
-    r = run("run", cases, "--case", "t1-decides", "--log-dir", str(Path(cases) / "log"), env=home)
+    r = run("run", cases, "--case", "case-01", "--log-dir", str(Path(cases) / "log"), env=home)
     assert r.returncode == 1 and "inside the case folder" in r.stderr
     assert not (Path(cases) / "log").exists()
 

@@ -346,12 +346,14 @@ def _key_draft(output: Path) -> Path:
 
 
 # -- list ----------------------------------------------------------------------------
-def _best_scores(log_dir: Path, trainee: str) -> dict[str, float]:
-    """The trainee's best score per case id, from the attempt log."""
+def _best_scores(log_dir: Path, trainee: str, cases: list[TeachingCase]) -> dict[str, float]:
+    """The trainee's best score per case id, from the attempt log (former ids count as the
+    case's id now)."""
+    from ..teaching import SHIPPED_FORMER_IDS, current_ids
     from ..teaching.log import read_attempts
 
     best: dict[str, float] = {}
-    for rec in read_attempts(log_dir):
+    for rec in read_attempts(log_dir, renamed=SHIPPED_FORMER_IDS | current_ids(cases)):
         if rec["trainee"] == trainee:
             best[rec["case"]] = max(best.get(rec["case"], 0.0), float(rec["score"]))
     return best
@@ -362,7 +364,7 @@ def _list(args: argparse.Namespace) -> int:
 
     errors: list[tuple[Path, str]] = []
     cases = list_cases(args.cases_dir, errors=errors)
-    best = _best_scores(_log_dir(args), _trainee(args.trainee))
+    best = _best_scores(_log_dir(args), _trainee(args.trainee), cases)
     revealed = {c.id for c in cases} if args.reveal else set(best)
     if args.json:
         doc = {
@@ -419,9 +421,10 @@ def _run(args: argparse.Namespace) -> int:
     if not cases:
         logger.error("no teaching case under %s", cases_dir)
         return EXIT_FAILED
-    best = _best_scores(log_dir, trainee)
+    best = _best_scores(log_dir, trainee, cases)
     if args.case_id:
-        chosen = [c for c in cases if c.id == args.case_id]
+        # a former id (the case was renamed) still finds it; list_cases keeps them all unique
+        chosen = [c for c in cases if c.known_as(args.case_id)]
         if not chosen:
             logger.error(
                 "no case %r in %s; the cases are:\n%s",

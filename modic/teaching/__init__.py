@@ -5,7 +5,7 @@ Quick start
 >>> from modic.teaching import list_cases, shipped_cases_dir, TraineeAnswer, grade
 >>> cases = list_cases(shipped_cases_dir())
 >>> [c.id for c in cases]
-['t1-decides', 'sclerosis-and-mixed', 'fat-saturated-t2']
+['case-01', 'case-02', 'case-03']
 >>> case = cases[0]
 >>> print(case.history)  # doctest: +ELLIPSIS
 48-year-old office worker with low back pain ...
@@ -35,6 +35,7 @@ from .case import (
     KeyEndplate,
     TeachingCase,
     author_case,
+    current_ids,
     list_cases,
     load_case,
     write_case,
@@ -43,7 +44,7 @@ from .feedback import feedback_figure
 from .grading import DICE_MATCH, EndplateGrade, Grade, grade, roi_dice, shape_disagreement, type_credit
 from .log import default_log_dir, log_attempt, read_attempts
 from .session import TeachingSession
-from .shipped import SHIPPED_CASES, shipped_cases_dir, write_teaching_cases
+from .shipped import SHIPPED_CASES, SHIPPED_FORMER_IDS, shipped_cases_dir, write_teaching_cases
 from .summary import EXPERT_KAPPA_RANGE, TeachingSummary, cohen_kappa, kappa_interval, summary, type_recall
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "KeyEndplate",
     "load_case",
     "list_cases",
+    "current_ids",
     "write_case",
     "author_case",
     "DIFFICULTIES",
@@ -85,4 +87,5 @@ __all__ = [
     "shipped_cases_dir",
     "write_teaching_cases",
     "SHIPPED_CASES",
+    "SHIPPED_FORMER_IDS",
 ]

@@ -6,7 +6,7 @@ reads and what a teaching session saves::
     {
       "format": "modic-teaching-answer",
       "version": "1.0",
-      "case": "t1-decides",                 # optional: refused when grading another case
+      "case": "case-01",                    # optional: refused when grading another case
       "trainee": "alice",                   # optional
       "types": {"L4 inferior": "1/2", "L5 superior": "2", "L3 inferior": "0"},
       "extents": {"L4 inferior": "B"},      # optional Udby grades, reported, not scored

@@ -7,12 +7,14 @@ Bundle layout (one folder per case)::
       key.json      the expert's ROIs, in the modic annotation format
       study/        the DICOM files (``modic teach author`` copies them in), or ...
 
-``case.json`` (format ``modic-teaching-case``, version 1.0)::
+``case.json`` (format ``modic-teaching-case``, version 1.1)::
 
     {
       "format": "modic-teaching-case",
-      "version": "1.0",
-      "id": "t1-decides",                     # [a-z0-9][a-z0-9._-]*, unique in a course
+      "version": "1.1",
+      "id": "case-01",                        # [a-z0-9][a-z0-9._-]*, unique in a course;
+                                              # shown before the read: keep it neutral
+      "former_ids": ["t1-decides"],           # optional (1.1): ids the case had before
       "title": "Modic 1 vs 2 across one disc: the T1 decides",
       "difficulty": "beginner",               # beginner | intermediate | advanced
       "tags": ["type 1", "type 2"],
@@ -37,6 +39,10 @@ Rules checked on load (errors name the file and the field):
 * ``extent`` only with a Modic change (type other than 0);
 * ``study.path`` names an existing folder.
 
+A case that is renamed keeps its old ids in ``former_ids``: an attempt log, a draft or an
+answer file that names an old id is read as naming the case (nothing is rewritten), and
+``modic teach run --case OLD`` still finds it.
+
 The key file is deliberately not called ``*.modic.json``: ``modic batch`` treats every
 such file as a study to classify.
 """
@@ -48,7 +54,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +93,7 @@ __all__ = [
     "parse_endplate",
     "load_case",
     "list_cases",
+    "current_ids",
     "write_case",
     "author_case",
 ]
@@ -94,8 +101,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CASE_FORMAT = "modic-teaching-case"
-CASE_VERSION = "1.0"
-_MAJOR, _MINOR = 1, 0
+CASE_VERSION = "1.1"
+_MAJOR, _MINOR = 1, 1
 CASE_FILE = "case.json"
 KEY_FILE = "key.json"
 #: Difficulty levels, easiest first.
@@ -236,6 +243,9 @@ class TeachingCase:
         ISO 8601 with a time zone; default now.
     path : Path, optional
         The case folder (None for a case not yet written).
+    former_ids : sequence of str
+        Ids the case had before it was renamed (same form as ``id``): logs, drafts and
+        answers that name one are read as naming this case.
     """
 
     id: str
@@ -250,6 +260,7 @@ class TeachingCase:
     author: str = ""
     created: str = field(default_factory=utc_now)
     path: Path | None = None
+    former_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID_RE.match(self.id):
@@ -258,6 +269,14 @@ class TeachingCase:
                 f"got {self.id!r}",
                 field="id",
             )
+        self.former_ids = tuple(self.former_ids)
+        for i, old in enumerate(self.former_ids):
+            if not isinstance(old, str) or not _ID_RE.match(old) or old == self.id:
+                raise TeachingFormatError(
+                    f"expected an earlier id of the case (a-z, 0-9, '.', '_', '-'; not the id itself), "
+                    f"got {old!r}",
+                    field=f"former_ids[{i}]",
+                )
         if not isinstance(self.title, str) or not self.title.strip():
             raise TeachingFormatError("a case needs a title", field="title")
         if self.difficulty not in DIFFICULTIES:
@@ -292,6 +311,10 @@ class TeachingCase:
         _check_rois_against_key(self.rois, self.key)
 
     # -- what the case holds ---------------------------------------------------------
+    def known_as(self, case_id: str) -> bool:
+        """Whether ``case_id`` names this case: its id or one of its :attr:`former_ids`."""
+        return case_id == self.id or case_id in self.former_ids
+
     @property
     def study_path(self) -> Path:
         """The study folder (resolved against :attr:`path`)."""
@@ -345,6 +368,7 @@ class TeachingCase:
             "format": CASE_FORMAT,
             "version": CASE_VERSION,
             "id": self.id,
+            **({"former_ids": list(self.former_ids)} if self.former_ids else {}),
             "title": self.title,
             "difficulty": self.difficulty,
             "tags": list(self.tags),
@@ -408,7 +432,7 @@ def case_from_dict(
     check_keys(
         doc,
         ("format", "version", "id", "title", "difficulty", "study", "key"),
-        ("tags", "history", "discussion", "author", "created"),
+        ("former_ids", "tags", "history", "discussion", "author", "created"),
         strict=strict,
     )
     with at("study"):
@@ -418,6 +442,11 @@ def case_from_dict(
     tags = doc.get("tags", [])
     if not isinstance(tags, list):
         raise TeachingFormatError(f"expected an array of strings, got {json_type(tags)}", field="tags")
+    former_ids = doc.get("former_ids", [])
+    if not isinstance(former_ids, list):
+        raise TeachingFormatError(
+            f"expected an array of strings, got {json_type(former_ids)}", field="former_ids"
+        )
     with at("key"):
         key = _key_from_dict(doc["key"], strict)
     kwargs: dict[str, Any] = {}
@@ -435,6 +464,7 @@ def case_from_dict(
         discussion=get_str(doc, "discussion") if "discussion" in doc else "",
         author=get_str(doc, "author") if "author" in doc else "",
         path=path,
+        former_ids=tuple(former_ids),
         **kwargs,
     )
 
@@ -462,7 +492,7 @@ def load_case(path: str | os.PathLike[str]) -> TeachingCase:
     Examples
     --------
     >>> from modic.teaching import load_case, shipped_cases_dir
-    >>> case = load_case(shipped_cases_dir() / "t1-decides")
+    >>> case = load_case(shipped_cases_dir() / "case-01")
     >>> case.title
     'Modic 1 vs 2 across one disc: the T1 decides'
     >>> [(str(k.label), k.modic_type.value, k.extent) for k in case.changes()]
@@ -528,14 +558,34 @@ def list_cases(
             errors.append((case_file.parent, str(e)))
     by_id: dict[str, TeachingCase] = {}
     for case in cases:
-        if case.id in by_id:
-            raise TeachingFormatError(
-                f"case id {case.id!r} is also used by {by_id[case.id].path}; ids must be unique",
-                field="id",
-                source=str(Path(case.path or "") / CASE_FILE),
-            )
-        by_id[case.id] = case
+        for name in (case.id, *case.former_ids):
+            if name in by_id:
+                raise TeachingFormatError(
+                    f"case id {name!r} is also used by {by_id[name].path}; ids (and former ids) "
+                    "must be unique",
+                    field="id" if name == case.id else "former_ids",
+                    source=str(Path(case.path or "") / CASE_FILE),
+                )
+            by_id[name] = case
     return sorted(cases, key=lambda c: (DIFFICULTIES.index(c.difficulty), c.id))
+
+
+def current_ids(cases: Iterable[TeachingCase]) -> dict[str, str]:
+    """Every id and former id of ``cases``, mapped to the case's id (old names to new ones).
+
+    Examples
+    --------
+    >>> from modic.teaching import list_cases, shipped_cases_dir
+    >>> current_ids(list_cases(shipped_cases_dir()))["t1-decides"]
+    'case-01'
+    """
+    cases = list(cases)
+    out: dict[str, str] = {}
+    for case in cases:
+        out.update(dict.fromkeys(case.former_ids, case.id))
+    for case in cases:  # an id wins over another case's former id
+        out[case.id] = case.id
+    return out
 
 
 def write_case(case: TeachingCase, folder: str | os.PathLike[str]) -> Path:

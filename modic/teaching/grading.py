@@ -597,19 +597,20 @@ def grade(
     Raises
     ------
     TeachingFormatError
-        If the answer names another case (``answer.case_id``).
+        If the answer names another case (``answer.case_id`` is neither the case's id nor
+        one of its former ids).
 
     Examples
     --------
     >>> from modic.teaching import load_case, shipped_cases_dir, TraineeAnswer
-    >>> case = load_case(shipped_cases_dir() / "t1-decides")
+    >>> case = load_case(shipped_cases_dir() / "case-01")
     >>> types = {str(label): entry.modic_type.value for label, entry in case.key.items()}
     >>> answer = TraineeAnswer(types=types | {"L4 inferior": "1/2"})
     >>> g = grade(case, answer, trainee="alice")
     >>> g.row("L4 inferior").verdict, f"{g.score:.3f}"
     ('half credit', '0.955')
     """
-    if answer.case_id and answer.case_id != case.id:
+    if answer.case_id and not case.known_as(answer.case_id):
         raise TeachingFormatError(f"the answer is for case {answer.case_id!r}, not {case.id!r}", field="case")
     if study is None:
         study = case.load_study()

@@ -4,14 +4,16 @@
 classifier details)::
 
     {"attempt": "9f0c...", "time": "2026-03-01T10:00:00.000Z", "trainee": "alice",
-     "case": "t1-decides", "case_title": "...", "score": 0.9545, "n_endplates": 11,
+     "case": "case-01", "case_title": "...", "score": 0.9545, "n_endplates": 11,
      "n_missed": 0, "n_roi_compared": 2, "n_roi_match": 1, "modic_version": "...",
      "endplates": [{"endplate": "L4 inferior", "in_key": true, "key": "1", "answer": "1/2",
                     "credit": 0.5, "dice": 0.42, "roi_match": false}, ...]}
 
 ``LOGDIR/attempts.csv``: the same, one row per graded endplate (:data:`CSV_FIELDS`), for
 spreadsheets and pandas. Neither holds patient identifiers or DICOM UIDs: a case is
-named by its id.
+named by its id. A log is never rewritten when a case is renamed: :func:`read_attempts`
+reads a record that names a former id as naming the case's id now (the shipped cases'
+former ids, :data:`~modic.teaching.SHIPPED_FORMER_IDS`, by default).
 
 Appending is atomic: under a lock file (``LOGDIR/.attempts.lock``, POSIX ``flock``), each
 file is read, extended and written back through a temporary file renamed over it
@@ -37,6 +39,7 @@ from typing import Any
 
 from .._io import atomic_write_bytes
 from .grading import Grade
+from .shipped import SHIPPED_FORMER_IDS
 
 __all__ = [
     "JSONL_NAME",
@@ -45,6 +48,7 @@ __all__ = [
     "default_log_dir",
     "log_attempt",
     "read_attempts",
+    "with_current_ids",
     "attempt_record",
 ]
 
@@ -209,10 +213,21 @@ def log_attempt(grade: Grade, log_dir: str | os.PathLike[str] | None = None) -> 
     return folder
 
 
-def read_attempts(log_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+def read_attempts(
+    log_dir: str | os.PathLike[str] | None = None, *, renamed: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The attempt records of ``LOGDIR/attempts.jsonl``, oldest first ([] when there is none).
 
     A line that is not a JSON object is skipped with a logged warning naming the line.
+
+    Parameters
+    ----------
+    log_dir : path-like, optional
+        Default :func:`default_log_dir`.
+    renamed : mapping of str to str, optional
+        Former case ids to the ids now (:func:`~modic.teaching.current_ids`); default
+        :data:`~modic.teaching.SHIPPED_FORMER_IDS`. A record naming a former id is
+        returned with ``"case"`` set to the id now (the file is not changed).
     """
     folder = Path(log_dir) if log_dir is not None else default_log_dir()
     path = folder / JSONL_NAME
@@ -231,4 +246,15 @@ def read_attempts(log_dir: str | os.PathLike[str] | None = None) -> list[dict[st
             logger.warning("%s: line %d is not an attempt record; skipped", path, n)
             continue
         out.append(rec)
-    return out
+    return with_current_ids(out, renamed)
+
+
+def with_current_ids(
+    records: list[dict[str, Any]], renamed: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """``records`` with each former case id replaced by the id now (see :func:`read_attempts`)."""
+    names = SHIPPED_FORMER_IDS if renamed is None else renamed
+    for rec in records:
+        if isinstance(rec.get("case"), str):
+            rec["case"] = names.get(rec["case"], rec["case"])
+    return records

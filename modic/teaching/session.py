@@ -3,7 +3,7 @@
 In a notebook (JupyterLab with ipympl, ``%matplotlib widget``)::
 
     from modic.teaching import TeachingSession, load_case, shipped_cases_dir
-    session = TeachingSession(load_case(shipped_cases_dir() / "t1-decides"), "alice")
+    session = TeachingSession(load_case(shipped_cases_dir() / "case-01"), "alice")
     session.start()       # the annotator (results hidden) and the answer sheet
     # ... draw ROIs, click a type per endplate, press Submit (or call session.submit())
     print(session.grade.to_text())
@@ -13,8 +13,9 @@ On the command line, ``modic teach run CASES_DIR`` does the same in windows.
 
 The drawing is autosaved as a draft in ``LOGDIR/drafts/TRAINEE/CASE.rois.json`` (the
 annotation format) and the committed types in ``LOGDIR/drafts/TRAINEE/CASE.types.json``,
-so an interrupted attempt resumes where it stopped; both are removed on submit. Nothing is
-written into the case folder.
+so an interrupted attempt resumes where it stopped; both are removed on submit. A draft
+saved under one of the case's ``former_ids`` is renamed to the case's id when the session
+starts (and resumed). Nothing is written into the case folder.
 """
 
 from __future__ import annotations
@@ -234,6 +235,21 @@ class TeachingSession:
         folder = self.log_dir / "drafts" / _safe(self.trainee)
         return folder / f"{self.case.id}.rois.json", folder / f"{self.case.id}.types.json"
 
+    def _adopt_former_draft(self) -> None:
+        """Rename a draft saved under a former id of the case (before it was renamed) to
+        :attr:`draft_paths`, when there is no draft under the case's id; kept as it is."""
+        if any(p.is_file() for p in self.draft_paths):
+            return
+        folder = self.draft_paths[0].parent
+        for old in self.case.former_ids:
+            found = [(folder / f"{old}{p.name[len(self.case.id) :]}", p) for p in self.draft_paths]
+            found = [(src, dst) for src, dst in found if src.is_file()]
+            if found:
+                for src, dst in found:
+                    os.replace(src, dst)
+                logger.info("case %s was called %s: its draft in %s is renamed", self.case.id, old, folder)
+                return
+
     def _save_types(self, sheet: AnswerSheet) -> None:
         types_path = self.draft_paths[1]
         doc = {str(k): v.value for k, v in sheet.types.items()}
@@ -264,6 +280,7 @@ class TeachingSession:
             self.study = self.case.load_study()
         rois_path, types_path = self.draft_paths
         rois_path.parent.mkdir(parents=True, exist_ok=True)
+        self._adopt_former_draft()
         drafts = [p for p in (rois_path, types_path) if p.is_file()]
         self.annotator = Annotator(
             self.study,

@@ -96,7 +96,7 @@ class AnswerSheet:
     Examples
     --------
     >>> from modic.teaching import load_case, shipped_cases_dir
-    >>> sheet = AnswerSheet(load_case(shipped_cases_dir() / "t1-decides"))
+    >>> sheet = AnswerSheet(load_case(shipped_cases_dir() / "case-01"))
     >>> sheet.set_type("L4 inferior", "1")
     >>> {str(k): v.value for k, v in sheet.types.items()}
     {'L4 inferior': '1'}

@@ -3,7 +3,10 @@
 Three cases in ``sample_data/teaching/``, each a bundle whose study is the sample
 study folder next to it (``"study": {"path": "../../NAME"}``, so the DICOM is not
 duplicated); the key is the sample study's reader ROIs, its types and Udby grades come
-from the study's ground truth. Regenerate them, byte for byte, with::
+from the study's ground truth. Their ids (``case-01`` ...) are neutral, because the id is
+shown before the blind read; the ids they had up to modic 2026-12 (``t1-decides`` ...,
+which gave the answer away) are their ``former_ids``, so a trainee's log, drafts and
+answer files that name them still count. Regenerate them, byte for byte, with::
 
     python -m modic.teaching            # into sample_data/teaching
     python -m modic.teaching DEST       # DEST must be SAMPLE_DATA/teaching for the links
@@ -23,7 +26,7 @@ from ..annotations import read_annotations
 from ..data import sample_annotations_path, sample_data_dir, sample_truth_path
 from .case import KeyEndplate, TeachingCase, parse_endplate, parse_modic_type, write_case
 
-__all__ = ["SHIPPED_CASES", "shipped_cases_dir", "write_teaching_cases"]
+__all__ = ["SHIPPED_CASES", "SHIPPED_FORMER_IDS", "shipped_cases_dir", "write_teaching_cases"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ _AUTHOR = "modic sample cases (key from the phantom's ground truth)"
 @dataclass(frozen=True)
 class _Spec:
     id: str
+    former_id: str
     study: str
     title: str
     difficulty: str
@@ -44,7 +48,8 @@ class _Spec:
 
 _SPECS: tuple[_Spec, ...] = (
     _Spec(
-        id="t1-decides",
+        id="case-01",
+        former_id="t1-decides",
         study="siemens_15T_type1_type2",
         title="Modic 1 vs 2 across one disc: the T1 decides",
         difficulty="beginner",
@@ -66,7 +71,8 @@ _SPECS: tuple[_Spec, ...] = (
         ),
     ),
     _Spec(
-        id="sclerosis-and-mixed",
+        id="case-02",
+        former_id="sclerosis-and-mixed",
         study="ge_3T_type3_mixed12",
         title="Dark on everything at L3, two layers at S1: type 3 and a mixed 1/2 change",
         difficulty="intermediate",
@@ -88,7 +94,8 @@ _SPECS: tuple[_Spec, ...] = (
         ),
     ),
     _Spec(
-        id="fat-saturated-t2",
+        id="case-03",
+        former_id="fat-saturated-t2",
         study="siemens_3T_rle_t2fs",
         title="No STIR but a fat-saturated T2: type 2 goes dark, mostly",
         difficulty="advanced",
@@ -114,6 +121,9 @@ _SPECS: tuple[_Spec, ...] = (
 
 #: The ids of the shipped cases, easiest first.
 SHIPPED_CASES: tuple[str, ...] = tuple(s.id for s in _SPECS)
+#: The ids the shipped cases had before they were renamed, mapped to their ids now
+#: (:func:`modic.teaching.summary` reads a log that names them as naming the new ids).
+SHIPPED_FORMER_IDS: dict[str, str] = {s.former_id: s.id for s in _SPECS}
 _CANON = {"2/1": "1/2", "3/2": "2/3"}
 
 
@@ -145,6 +155,7 @@ def _build(spec: _Spec) -> TeachingCase:
         discussion=spec.discussion,
         author=_AUTHOR,
         created=_CREATED,
+        former_ids=(spec.former_id,),
     )
 
 
@@ -175,12 +186,30 @@ def write_teaching_cases(dest: str | Path | None = None, *, overwrite: bool = Fa
     for spec in _SPECS:
         write_case(_build(spec), out / spec.id)
         written.append(out / spec.id)
+        _remove_former(out / spec.former_id)
     atomic_write_text(out / "README.md", _readme())
     return written
 
 
+def _remove_former(folder: Path) -> None:
+    """Remove a shipped case written under its former id by an older modic (it is the same
+    case again under its new id, and the two would clash); anything else there is kept."""
+    try:
+        doc = json.loads((folder / "case.json").read_text(encoding="utf-8"))
+        shipped = doc.get("author") == _AUTHOR and doc.get("id") == folder.name
+    except (OSError, ValueError, AttributeError):
+        return
+    if shipped and {p.name for p in folder.iterdir()} <= {"case.json", "key.json"}:
+        logger.info("removing %s: the shipped case is now %s", folder, SHIPPED_FORMER_IDS[folder.name])
+        for name in ("case.json", "key.json"):
+            (folder / name).unlink(missing_ok=True)
+        folder.rmdir()
+
+
 def _readme() -> str:
-    rows = "\n".join(f"| `{s.id}` | {s.title} | {s.difficulty} | `{s.study}` |" for s in _SPECS)
+    rows = "\n".join(
+        f"| `{s.id}` | {s.title} | {s.difficulty} | `{s.study}` | `{s.former_id}` |" for s in _SPECS
+    )
     return _README.format(rows=rows)
 
 
@@ -192,12 +221,15 @@ key is the study's reader ROIs, its Modic types and Udby grades come from the st
 ground truth. Each case is a folder with `case.json` (metadata and the key's types) and
 `key.json` (the expert's ROIs); its study is `../../NAME`. See docs/teaching.md.
 
-| id | title | difficulty | study |
-|---|---|---|---|
+For the teacher: the titles below give the answers away. Trainees choose a case by its
+neutral id in `modic teach list`, which shows a title only after their first attempt.
+
+| id | title | difficulty | study | former id |
+|---|---|---|---|---|
 {rows}
 
     modic teach list sample_data/teaching
-    modic teach run sample_data/teaching --case t1-decides
+    modic teach run sample_data/teaching --case case-01
 
 Regenerate them, byte for byte, with `python -m modic.teaching --overwrite`.
 """

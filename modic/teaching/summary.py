@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .log import read_attempts
+from .log import read_attempts, with_current_ids
 
 __all__ = [
     "EXPERT_KAPPA_RANGE",
@@ -395,6 +395,8 @@ class TeachingSummary:
 
 def summary(
     log: str | os.PathLike[str] | Iterable[Mapping[str, Any]] | None = None,
+    *,
+    renamed: Mapping[str, str] | None = None,
 ) -> TeachingSummary:
     """Summarise an attempt log.
 
@@ -403,6 +405,10 @@ def summary(
     log : path-like or iterable of dict, optional
         A log folder (default :func:`~modic.teaching.default_log_dir`), or attempt records
         as :func:`~modic.teaching.read_attempts` returns them.
+    renamed : mapping of str to str, optional
+        Former case ids to the ids now (default the shipped cases',
+        :data:`~modic.teaching.SHIPPED_FORMER_IDS`): attempts under an old id count as
+        attempts at the case.
 
     Returns
     -------
@@ -413,10 +419,10 @@ def summary(
     records: list[dict[str, Any]]
     if log is None or isinstance(log, (str, os.PathLike)):
         source = str(log) if log is not None else ""
-        records = read_attempts(Path(log) if log is not None else None)
+        records = read_attempts(Path(log) if log is not None else None, renamed=renamed)
     else:
         source = ""
-        records = [dict(r) for r in log]
+        records = with_current_ids([dict(r) for r in log], renamed)
     by_trainee: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for rec in sorted(records, key=lambda r: str(r.get("time", ""))):
         by_trainee[str(rec["trainee"])].append(rec)

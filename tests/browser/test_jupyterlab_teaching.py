@@ -55,7 +55,7 @@ def test_teaching_notebook_in_jupyterlab(tmp_path: Path) -> None:
 
     from modic.teaching import load_case, shipped_cases_dir
 
-    case = load_case(shipped_cases_dir() / "t1-decides")
+    case = load_case(shipped_cases_dir() / "case-01")
     telling = [t for t in case.tags if not re.fullmatch(r"[\d.]+ T", t)]
     env = {**os.environ, **jupyter_environment(tmp_path / "jupyter")}
     _lab_settings(env)
@@ -88,7 +88,7 @@ def test_teaching_notebook_in_jupyterlab(tmp_path: Path) -> None:
             assert case.title not in outputs
             for tag in telling:
                 assert tag not in outputs, tag
-            assert "t1-decides" in outputs  # the id is shown (it is what picks the case)
+            assert "case-01" in outputs  # the id is shown (it is what picks the case)
             # the rest: the prepared answer is submitted
             _run_cells_from(page, opening + 2)
             _output(page, "L5 superior: you said 1, the key says 2").wait_for()
