@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import pickle
 import re
 import shutil
@@ -433,6 +434,69 @@ def test_killed_run_resumed_gives_the_same_bytes(six: Path, tmp_path: Path) -> N
     assert r.returncode == 0, r.stderr
     assert f"{6 - done} to compute, {done} up to date" in r.stderr
     assert outputs(out) == outputs(reference)
+    assert leftovers(out) == []
+
+
+def final_files(outdir: Path) -> dict[str, bytes]:
+    """Every file under a final name (not a ``*.tmp`` temporary file), shards included."""
+    return {
+        p.relative_to(outdir).as_posix(): p.read_bytes()
+        for p in sorted(outdir.rglob("*"))
+        if p.is_file() and not p.name.endswith(".tmp")
+    }
+
+
+def test_killed_at_seeded_random_moments_and_resumed_gives_the_same_bytes(six: Path, tmp_path: Path) -> None:
+    """SIGKILL (the CLI and its workers) at moments drawn from a fixed seed: after k new
+    shards, after t ms, as the first output file appears; after each kill every file under
+    a final name is whole (the bytes of the uninterrupted run's file), and the resumed run
+    ends with the uninterrupted run's bytes, every file of OUTDIR."""
+    reference = tmp_path / "uninterrupted"
+    t0 = time.monotonic()
+    assert run("batch", str(six), "-o", str(reference), "--workers", "2").returncode == 0
+    duration = time.monotonic() - t0
+    expected = final_files(reference)
+    assert len([k for k in expected if k.startswith(SHARD_DIR)]) == 6
+
+    rng = np.random.default_rng(20261203)
+    out = tmp_path / "out"
+    shards = out / SHARD_DIR
+    moments = [("shards", int(rng.integers(1, 3))), ("ms", float(rng.uniform(0.1, 0.6)) * duration * 1000)]
+    moments += [
+        ("shards", int(rng.integers(1, 3))),
+        ("output", 0.0),
+        ("ms", float(rng.uniform(0.0, 0.3)) * 1000),
+    ]
+    hits = []
+    for kind, amount in moments:
+        before = len(list(shards.glob("*.json"))) if shards.is_dir() else 0
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modic", "batch", str(six), "-o", str(out), "--workers", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: the workers are killed with it
+        )
+        started = time.monotonic()
+        while proc.poll() is None and time.monotonic() - started < 60:
+            if kind == "ms" and time.monotonic() - started >= amount / 1000:
+                break
+            if kind == "shards" and shards.is_dir() and len(list(shards.glob("*.json"))) >= before + amount:
+                break
+            if kind == "output" and any((out / name).exists() for name in OUTPUTS):
+                break
+            time.sleep(0.001)
+        alive = proc.poll() is None
+        if alive:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        hits.append((kind, alive))
+        for name, data in final_files(out).items():  # present only whole, never half-written
+            assert data == expected.get(name), f"after the kill at {kind} {amount:.0f}: {name} is not whole"
+    assert sum(alive for _, alive in hits) >= 3, hits  # most kills hit a running batch
+
+    r = run("batch", str(six), "-o", str(out), "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert final_files(out) == expected
     assert leftovers(out) == []
 
 
