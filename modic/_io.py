@@ -16,7 +16,62 @@ from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "open_regular_file", "NotARegularFileError"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "open_regular_file",
+    "NotARegularFileError",
+    "os_error_text",
+    "output_error",
+]
+
+#: What an ``OSError`` of a write means, in words a user can act on (by ``errno`` name).
+_WRITE_PROBLEMS = {
+    "ENOSPC": "no space left on the disk",
+    "EDQUOT": "the disk quota is exceeded",
+    "EFBIG": "the file is larger than the limit on file sizes (ulimit -f, or the file system's)",
+    "EROFS": "the file system is read-only",
+    "EACCES": "permission denied",
+    "EPERM": "operation not permitted",
+    "ENOTDIR": "a part of this path is a file, not a folder",
+    "EEXIST": "a file is in the way where a folder is needed",
+    "EISDIR": "is a folder, where a file is needed",
+    "ENOENT": "no such file or folder",
+    "ENAMETOOLONG": "the path, or one of its names, is too long for the file system",
+    "ELOOP": "too many levels of symbolic links",
+}
+
+
+def _name_and_problem(exc: OSError, path: str | os.PathLike[str] | None) -> tuple[str | None, str]:
+    import errno as _errno
+
+    name = path if path is not None else (exc.filename2 if exc.filename2 is not None else exc.filename)
+    code = _errno.errorcode.get(exc.errno if exc.errno is not None else -1, "")
+    problem = _WRITE_PROBLEMS.get(code) or exc.strerror or str(exc)
+    return (os.fsdecode(name) if name is not None else None), problem
+
+
+def os_error_text(exc: OSError, path: str | os.PathLike[str] | None = None) -> str:
+    """``"PATH: what is wrong"`` for an ``OSError``, in words and without errno numbers.
+
+    ``path`` (default: the error's own file name) is the file to name; for a failed
+    rename the target (``filename2``) is named rather than a temporary file.
+    """
+    name, problem = _name_and_problem(exc, path)
+    return f"{name}: {problem}" if name is not None else problem
+
+
+def output_error(exc: OSError, path: str | os.PathLike[str] | None = None, what: str = "") -> OSError:
+    """An :class:`modic.errors.OutputError` for ``exc``: ``"PATH: WHAT: what is wrong"``, naming
+    ``path`` (default: the error's file) and saying what could not be done
+    (``"cannot write the attempt log"``)."""
+    from .errors import OutputError
+
+    if isinstance(exc, OutputError) and (not what or exc.errno is None):
+        return exc  # already in words (a device in the way has no errno to say it again)
+    name, problem = _name_and_problem(exc, path)
+    text = ": ".join(part for part in (name, what, problem) if part)
+    return OutputError(text, errno=exc.errno, filename=name)
 
 
 class NotARegularFileError(OSError):
@@ -134,12 +189,29 @@ def atomic_write_bytes(
     """
     target = Path(path)
     folder = target.parent
+    try:
+        mode_now: int | None = target.stat().st_mode
+    except OSError:
+        mode_now = None
+    if mode_now is not None and not stat.S_ISREG(mode_now):
+        # never rename over a device (/dev/full), FIFO, socket or folder
+        from .errors import OutputError
+
+        raise OutputError(
+            f"{target}: is {file_kind(mode_now)}, not a regular file: not written", filename=str(target)
+        )
     if make_parents:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(exc, exc.filename, "cannot create the folder") from None
     elif not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder to write {target.name} in")
     tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    except OSError as exc:
+        raise output_error(exc, target, "cannot write") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -152,6 +224,10 @@ def atomic_write_bytes(
             mode = 0o666 & ~_umask()
         os.chmod(tmp, mode)
         os.replace(tmp, target)
+    except OSError as exc:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise output_error(exc, target, "cannot write") from None
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(tmp)

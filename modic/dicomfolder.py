@@ -444,6 +444,25 @@ FAST_READ_BYTES = 256 * 1024
 _FAST_KEYWORDS: tuple[str, ...] = ()
 
 
+#: Archives users put in an export folder, by their magic bytes: named, so that the user
+#: knows to unpack them (modic reads no archive).
+_ARCHIVES = (
+    (b"PK\x03\x04", "a ZIP archive: unzip it first (modic reads no archive)"),
+    (b"\x1f\x8b", "a gzip-compressed file: decompress it first (modic reads no archive)"),
+    (b"BZh", "a bzip2-compressed file: decompress it first (modic reads no archive)"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file: decompress it first (modic reads no archive)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive: unpack it first (modic reads no archive)"),
+)
+
+
+def _not_dicom_reason(head: bytes) -> str:
+    """Why a file that is not DICOM is skipped; archives are named (``head``: its first bytes)."""
+    for magic, what in _ARCHIVES:
+        if head.startswith(magic):
+            return f"not DICOM: {what}"
+    return "not DICOM: no DICM marker and no DICOM header at the start"
+
+
 def _read_frames_unguarded(path: Path, fast: bool = False) -> tuple[Any, list[Frame]]:
     try:
         fp, size = open_regular_file(path)
@@ -457,7 +476,7 @@ def _read_frames_unguarded(path: Path, fast: bool = False) -> tuple[Any, list[Fr
             if size == 0:
                 raise _Skip("empty file")
             if not _looks_like_dicom(head):
-                raise _Skip("not DICOM: no DICM marker and no DICOM header at the start")
+                raise _Skip(_not_dicom_reason(head))
             fp.seek(0)
             parsed = _fast_parse(fp, size) if fast and _SCAN_TAGS is not None else None
             if parsed is None:
@@ -700,6 +719,19 @@ def _position(value: Any, what: str) -> tuple[float, ...]:
     return out
 
 
+def _orientation(value: Any, what: str) -> tuple[float, ...]:
+    """ImageOrientationPatient: 6 finite numbers, two orthogonal unit vectors (within 0.01)."""
+    out = _floats(value, 6, what)
+    row, col = np.array(out[:3]), np.array(out[3:])
+    nr, nc, dot = float(np.linalg.norm(row)), float(np.linalg.norm(col)), float(row @ col)
+    if abs(nr - 1) > 0.01 or abs(nc - 1) > 0.01 or abs(dot) > 0.01:
+        raise _Skip(
+            f"invalid {what}: not two orthogonal unit vectors "
+            f"(|row|={nr:.3f}, |col|={nc:.3f}, row.col={dot:.3f})"
+        )
+    return out
+
+
 def _spacing(value: Any, what: str) -> tuple[float, ...]:
     """PixelSpacing: 2 numbers, each > 0 and at most :data:`MAX_PIXEL_SPACING_MM`."""
     out = _floats(value, 2, what)
@@ -766,7 +798,7 @@ def _frames_of(path: Path, ds: Dataset, enc: PixelEncoding) -> list[Frame]:
             te = _from_groups("MREchoSequence", "EffectiveEchoTime", pf, shared)
             geometry = (
                 _position(pos, f"ImagePositionPatient of {where}"),
-                _floats(iop, 6, f"ImageOrientationPatient of {where}"),
+                _orientation(iop, f"ImageOrientationPatient of {where}"),
                 _spacing(spacing, f"PixelSpacing of {where}"),
             )
             frames.append(_frame(path, ds, enc, i, geometry, (slope, icept), thick, te))
@@ -780,7 +812,7 @@ def _frames_of(path: Path, ds: Dataset, enc: PixelEncoding) -> list[Frame]:
     thick, te = ds.get("SliceThickness"), ds.get("EchoTime")
     geometry = (
         _position(ds.get("ImagePositionPatient"), "ImagePositionPatient (0020,0032)"),
-        _floats(ds.get("ImageOrientationPatient"), 6, "ImageOrientationPatient (0020,0037)"),
+        _orientation(ds.get("ImageOrientationPatient"), "ImageOrientationPatient (0020,0037)"),
         _spacing(ds.get("PixelSpacing"), "PixelSpacing (0028,0030)"),
     )
     return [_frame(path, ds, enc, 0, geometry, (slope, icept), thick, te)]

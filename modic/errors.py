@@ -20,6 +20,7 @@ __all__ = [
     "AnnotationFormatError",
     "DicomwebError",
     "ClusterError",
+    "OutputError",
 ]
 
 
@@ -110,3 +111,21 @@ class DicomwebError(ModicError, OSError):
 class ClusterError(ModicError, OSError):
     """The Dask scheduler given to ``modic batch --dask ADDRESS`` cannot be reached (or the
     address is not one); the message names the address and what to check."""
+
+
+class OutputError(ModicError, OSError):
+    """An output cannot be written: the disk is full, a file size limit is reached, a file
+    stands where a folder must be (or under it), the folder is read-only, or the target is
+    a device or a folder.
+
+    The message names the file or folder at fault and says what is wrong in words (no
+    errno numbers); ``errno`` and ``filename`` are those of the underlying ``OSError``.
+    """
+
+    def __init__(self, message: str, *, errno: int | None = None, filename: str | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.filename = filename
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

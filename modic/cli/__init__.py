@@ -454,13 +454,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("interrupted")
         return 130
     except FileNotFoundError as exc:
-        log.error("%s", exc)
+        from .._io import os_error_text
+
+        log.error("%s", os_error_text(exc) if exc.errno is not None else exc)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 -- modic errors become one clear line
+        from .._io import os_error_text
         from ..errors import ModicError
 
         if isinstance(exc, (ModicError, ValueError)):
             log.error("%s", exc)
+            return EXIT_NOTHING
+        if isinstance(exc, OSError):  # a full disk, a file in the way...: the file and what is wrong
+            log.error("%s", os_error_text(exc))
             return EXIT_NOTHING
         raise
 

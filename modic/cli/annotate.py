@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._io import atomic_write_bytes
+from .._io import atomic_write_bytes, output_error
 from ..errors import MissingDependencyError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -179,8 +179,8 @@ def run_annotate(args: argparse.Namespace) -> int:
             ann.close()
         try:
             atomic_write_bytes(out, buf.getvalue(), make_parents=False)
-        except OSError as exc:
-            logger.error("%s: cannot write the screenshot: %s", out, exc.strerror or exc)
+        except OSError as exc:  # an OutputError or a missing folder: the file and what is wrong
+            logger.error("%s", output_error(exc, out, "cannot write the screenshot") if exc.errno else exc)
             return 1
         sys.stdout.write(f"{out}\n")
         return 0

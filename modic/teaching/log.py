@@ -37,7 +37,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_bytes
+from .._io import atomic_write_bytes, output_error
+from ..errors import OutputError
 from .grading import Grade
 from .shipped import SHIPPED_FORMER_IDS
 
@@ -181,10 +182,32 @@ def log_attempt(grade: Grade, log_dir: str | os.PathLike[str] | None = None) -> 
     ------
     ValueError
         If ``log_dir`` lies inside the case folder, or ``attempts.csv`` has other columns.
+    OutputError
+        If the log cannot be written (a file in the way, a full disk...), naming the file.
     """
     folder = Path(log_dir) if log_dir is not None else default_log_dir()
     if grade.case.path is not None:
         _check_not_inside(folder, [grade.case.path])
+    try:
+        _append_attempt(folder, grade)
+    except OSError as exc:
+        err = output_error(exc, None, "cannot write the attempt log")
+        raise OutputError(
+            f"{err}; choose another --log-dir (or set MODIC_TEACHING_LOG)",
+            errno=err.errno,
+            filename=err.filename,
+        ) from None
+    logger.info(
+        "logged attempt %s of %s at case %s to %s",
+        grade.attempt_id,
+        grade.trainee,
+        grade.case.id,
+        folder / JSONL_NAME,
+    )
+    return folder
+
+
+def _append_attempt(folder: Path, grade: Grade) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     record = attempt_record(grade)
     line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
@@ -207,10 +230,6 @@ def log_attempt(grade: Grade, log_dir: str | os.PathLike[str] | None = None) -> 
         writer.writerows(_csv_rows(record))
         atomic_write_bytes(jsonl, old_jsonl + line.encode("utf-8"))
         atomic_write_bytes(csv_path, old_csv + buf.getvalue().encode("utf-8"))
-    logger.info(
-        "logged attempt %s of %s at case %s to %s", grade.attempt_id, grade.trainee, grade.case.id, jsonl
-    )
-    return folder
 
 
 def read_attempts(
