@@ -83,7 +83,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .bands import BandError, BandSettings, BodyRegions, endplate_bands, image_direction
-from .errors import ModicError
+from .errors import ProposalError
 
 __all__ = [
     "ProposalError",
@@ -128,6 +128,17 @@ MIDLINE_SHARE = 0.85
 #: A real disc gap: at least this share of the chain's median gap, and DISC_GAP_MIN_MM.
 DISC_GAP_FRACTION = 0.5
 DISC_GAP_MIN_MM = 4.0
+#: Ordinary steps of the chain, as shares of its median step (the local pitch is their
+#: median): neighbouring lumbar pitches (body + disc) differ by < 15 % (the phantom's
+#: nominal 31.5-36.8 mm T12/L1-L5/S1, after Panjabi et al. 1992 and Zhou et al. 2000).
+PITCH_BAND = (0.8, 1.2)
+#: Steps of this many pitches around a piece mean a piece across a disc (left out).
+STRADDLE_RATIO = (1.3, 1.7)
+#: A step counts as two levels (a body missed) only from 1.5 + this many pitches.
+MISSED_MARGIN = 0.1
+#: A chain piece whose median T1 is below this share of its neighbours' is no marrow
+#: (calibration seeds 700000-700029: such pieces, at 0.5-0.6, lay on discs).
+DARK_PIECE = 0.7
 #: S1's superior endplate is tilted by the sacral slope: at least S1_TILT_DEG from the axis of
 #: the upper lumbar bodies and S1_TILT_STEP_DEG more than L5's (sacral slope 30-50 degrees,
 #: L5's superior endplate 10-25 degrees from the upper lumbar axis: Legaye et al. 1998,
@@ -151,26 +162,6 @@ HEIGHT_TOLERANCE = 0.3
 AXIS_TOLERANCE_DEG = 20.0
 #: Cortical shell added around the marrow outline, mm.
 CORTEX_MM = 1.0
-
-
-class ProposalError(ModicError, ValueError):
-    """No spine could be found: no sagittal T1, or no chain of vertebral bodies in it.
-
-    Parameters
-    ----------
-    where : str
-        The study (folder or key).
-    problem : str
-        What is wrong and what to do.
-    """
-
-    def __init__(self, where: str, problem: str) -> None:
-        self.where = where
-        self.problem = problem
-        super().__init__(f"{where}: {problem}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.where, self.problem))
 
 
 @dataclass(frozen=True)
@@ -251,6 +242,7 @@ class _Piece:
     spacing: tuple[float, float] = (1.0, 1.0)
     extent: Any = None  # cache of _extent_along
     s1: bool = False  # recognised as S1 by the sacrum below it (or cut out of the sacrum)
+    value: float = 0.0  # median T1 of the piece on its slice (0: not measured)
 
 
 @dataclass
@@ -416,13 +408,111 @@ def _gap_mm(a: _Piece, b: _Piece, sp: tuple[float, float]) -> float:
     return float(dist * (1.0 - inside.mean()))
 
 
+def _positions(pieces: list[_Piece], image: NDArray[np.float32]
+               ) -> tuple[list[_Piece], list[int], list[str]]:
+    """Count the levels along the chain from the distances between its bodies.
+
+    Consecutive vertebral bodies are one *pitch* apart (body plus disc: 30-42 mm in the
+    lumbar spine, within 15 % of each other between neighbouring levels). The local pitch
+    is the median of the chain's ordinary steps (within ``PITCH_BAND`` of the median step)
+    nearest each step; each piece's level position is its arc length along the chain
+    divided by the local pitch, rounded. So a body the chain missed (a step of about two
+    pitches, or two steps of one and a half around a piece lying across a disc) does not
+    shift the names of the bodies above it. A piece whose position falls half way between
+    two levels (a piece straddling a disc) or on the level of a bigger piece is left out,
+    and so is a piece much darker than its neighbours in the chain (median below
+    ``DARK_PIECE`` of theirs: a disc or soft tissue picked up at a low trial level, not
+    marrow; a vertebra whose whole section is T1-dark is then counted as a missed body).
+
+    Returns
+    -------
+    pieces : list of _Piece
+        The pieces kept, head to foot.
+    positions : list of int
+        Their level positions, increasing by 1 per vertebra (0 for the first kept piece).
+    notes : list of str
+    """
+    notes: list[str] = []
+    if len(pieces) < 3:
+        return pieces, list(range(len(pieces))), notes
+    def step_ratios(pcs: list[_Piece]) -> tuple[NDArray[np.float64], list[float]] | None:
+        st = np.array([float(np.linalg.norm(pcs[i + 1].centre - pcs[i].centre))
+                       for i in range(len(pcs) - 1)])
+        md = float(np.median(st))
+        ok = np.flatnonzero((st >= PITCH_BAND[0] * md) & (st <= PITCH_BAND[1] * md))
+        if ok.size < 2:
+            return None
+        return st, [float(np.median(st[ok[np.argsort(np.abs(ok - i), kind="stable")[:4]]]))
+                    for i in range(len(st))]
+
+    first = step_ratios(pieces)
+    if first is None:
+        return pieces, list(range(len(pieces))), notes
+    value = [float(np.median(image[p.mask])) for p in pieces]
+    for p, v in zip(pieces, value, strict=True):
+        p.value = v
+    bright = []
+    for i in range(len(pieces)):
+        near = [value[j] for j in (i - 1, i + 1) if 0 <= j < len(pieces)]
+        if value[i] < DARK_PIECE * float(np.median(near)):
+            # a dark piece that is a body (a T1-dark change over much of it) sits one level
+            # from its neighbours; a disc or soft tissue sits between levels
+            span = [first[0][j] / first[1][j] for j in (i - 1, i) if 0 <= j < len(first[0])]
+            if (len(span) == 2 and sum(span) >= 2.5) or (len(span) == 1 and span[0] >= STRADDLE_RATIO[0]):
+                notes.append("a marrow piece much darker than its neighbours, between two levels, "
+                             "was left out")
+                continue
+        bright.append(pieces[i])
+    if len(bright) >= 3:
+        pieces = bright
+    steps = np.array([float(np.linalg.norm(pieces[i + 1].centre - pieces[i].centre))
+                      for i in range(len(pieces) - 1)])
+    med = float(np.median(steps))
+    ordinary = (steps >= PITCH_BAND[0] * med) & (steps <= PITCH_BAND[1] * med)
+    if ordinary.sum() < 2:
+        return pieces, list(range(len(pieces))), notes
+    idx = np.flatnonzero(ordinary)
+    pitch = [float(np.median(steps[idx[np.argsort(np.abs(idx - i), kind="stable")[:4]]]))
+             for i in range(len(steps))]
+    ratio = [float(st / pt) for st, pt in zip(steps, pitch, strict=True)]
+    lo, hi = STRADDLE_RATIO
+    keep = list(range(len(pieces)))
+    # a piece across a disc: the steps on both sides are about one and a half pitches
+    i = 0
+    while i < len(ratio) - 1:
+        if lo <= ratio[i] <= hi and lo <= ratio[i + 1] <= hi and len(keep) > 3:
+            notes.append("a marrow piece half way between two levels (across a disc?) was left out")
+            del keep[i + 1]
+            ratio[i:i + 2] = [ratio[i] + ratio[i + 1]]
+        i += 1
+    # at either end of the chain, a piece one and a half pitches from the next one
+    if len(keep) > 3 and lo <= ratio[-1] <= hi:
+        notes.append("the last marrow piece lies half way between two levels: left out")
+        del keep[-1]
+        ratio.pop()
+    if len(keep) > 3 and lo <= ratio[0] <= hi:
+        notes.append("the first marrow piece lies half way between two levels: left out")
+        del keep[0]
+        ratio.pop(0)
+    out = [pieces[i] for i in keep]
+    positions = [0]
+    for r in ratio:  # one level per step unless the step is clearly longer (a missed body)
+        positions.append(positions[-1] + max(1, int(math.floor(r + 0.5 - MISSED_MARGIN))))
+    for a, b in zip(positions[:-1], positions[1:], strict=True):
+        if b - a > 1:
+            notes.append(f"{b - a - 1} vertebral bod{'y' if b - a == 2 else 'ies'} between two found "
+                         "ones not outlined (levels counted from the distance between them)")
+    return out, positions, notes
+
+
 def _angle(u: NDArray[np.float64], v: NDArray[np.float64]) -> float:
     c = float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
     return math.degrees(math.acos(max(-1.0, min(1.0, c))))
 
 
 def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
-             head: NDArray[np.float64]) -> tuple[int, bool, float, list[str]]:
+             head: NDArray[np.float64], positions: Sequence[int] | None = None
+             ) -> tuple[int, bool, float, list[str]]:
     """Index of S1 in the chain, whether a sacrum was seen, label confidence, notes.
 
     Two pieces of evidence (module docstring, step 3): the **sacral slope** (S1 is the
@@ -439,8 +529,11 @@ def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
     if n < 2:
         return n - 1, False, 0.2, ["only one body found"]
     by_gap: int | None = None
-    for i in range(1, n):
-        ref = float(np.median(gaps[:i])) if i >= 2 else float(np.median(gaps))
+    # a gap across a body the chain missed is no disc height: left out of the reference
+    single = [positions is None or positions[i + 1] - positions[i] == 1 for i in range(n - 1)]
+    for i in range(n - 1, 0, -1):  # from the foot: the sacral remnants lie below S1
+        above = [gp for gp, one in zip(gaps[:i], single[:i], strict=True) if one]
+        ref = float(np.median(above)) if len(above) >= 2 else float(np.median(gaps))
         below_real = i < n - 1 and gaps[i] >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * ref)
         above_real = gaps[i - 1] >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * ref)
         if above_real and (pieces[i].s1 or (i < n - 1 and not below_real)):
@@ -466,14 +559,27 @@ def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
         # a strong lumbosacral angle outweighs the gaps (a body that leaks into its disc
         # makes a disc look like a remnant); a weak one does not
         pick = by_tilt if best_step >= S1_TILT_STRONG_DEG else by_gap
-        if abs(by_tilt - by_gap) >= 2:  # a "remnant" high up is a body leaking into its disc
+        if abs(by_tilt - by_gap) == 1:
+            # one level apart: the disc pattern (a real disc above, a remnant below) is the
+            # surer one; S1's tilt measured on a partial section, or S2's, is often off
+            # (calibration seeds 700000-700029: the discs were right in 8 of 8 such cases)
+            pick = by_gap
+            vals = [p.value for p in pieces if p.value > 0]
+            lo_v = DARK_PIECE * float(np.median(vals)) if vals else 0.0
+            if best_step >= S1_TILT_STRONG_DEG and any(
+                    0 < pieces[j].value < lo_v for j in (by_gap, by_gap + 1) if j < n):
+                # a T1-dark body (a change at the endplate) beside the "remnant": the disc
+                # there may be thin or hidden by it, so the strong turn decides
+                pick = by_tilt
+        elif abs(by_tilt - by_gap) >= 2:  # a "remnant" high up is a body leaking into its disc
             pick = max(by_tilt, by_gap)
         other = by_gap if pick == by_tilt else by_tilt
         if pick >= 2 and pieces[pick].area < S2_AREA_SHARE * pieces[pick - 1].area and other == pick - 1:
             pick = other  # S2 is much smaller than S1 (and S1 not smaller than L5)
             other = by_gap if pick == by_tilt else by_tilt
         notes.append(f"S1 by the {'sacral slope' if pick == by_tilt else 'discs'}, but the "
-                     f"{'discs' if pick == by_tilt else 'sacral slope'} suggest it is "
+                     f"{'discs' if pick == by_tilt else f'sacral slope (a turn of {best_step:.0f} degrees)'} "
+                     "suggest it is "
                      f"{abs(pick - other)} level(s) {'higher' if other < pick else 'lower'}: "
                      "check the levels")
         return pick, True, 0.6, notes
@@ -624,27 +730,28 @@ def propose(
     chain = chains[mid]
     assert chain is not None
     pieces = chain.pieces
-    pieces = list(pieces)
+    pieces, positions, pos_notes = _positions(list(pieces), chain.image)
     gaps = [_gap_mm(pieces[i], pieces[i + 1], sp) for i in range(len(pieces) - 1)]
-    s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head)
+    s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head, positions)
     if not sacrum or "discs only" in " ".join(notes):
         # the chain may end above the sacrum, or on S1 with the sacrum right below it
         s1_cut = _sacral_mass(pieces, chain, sp, head)
         if isinstance(s1_cut, _Piece):
             pieces.append(s1_cut)
+            positions.append(positions[-1] + 1)
             gaps.append(_gap_mm(pieces[-2], pieces[-1], sp))
         elif s1_cut == "below":
             pieces[-1] = dataclasses.replace(pieces[-1], s1=True)
         if s1_cut is not None:
-            s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head)
-    warnings = list(notes)
+            s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head, positions)
+    warnings = list(notes) + [n for n in pos_notes if "not outlined" in n]
     lumbar = pieces[: s1_i + 1]
-    # names
+    # names, from the level positions (a body the chain missed keeps its name free)
     i_s1 = LEVEL_ORDER.index("S1")
-    names = [LEVEL_ORDER[i_s1 - (len(lumbar) - 1 - j)] if i_s1 - (len(lumbar) - 1 - j) >= 0 else "?"
-             for j in range(len(lumbar))]
+    names = [LEVEL_ORDER[i_s1 - (positions[s1_i] - positions[j])]
+             if i_s1 - (positions[s1_i] - positions[j]) >= 0 else "?" for j in range(len(lumbar))]
     if anchor is not None:
-        names, label_conf, msg = _apply_anchor(lumbar, names, a_name, a_point, g, mid, sp)
+        names, label_conf, msg = _apply_anchor(lumbar, positions, names, a_name, a_point, g, mid, sp)
         warnings = [w for w in warnings if "S1" not in w and "sacrum" not in w]
         if msg:
             warnings.append(msg)
@@ -998,19 +1105,33 @@ def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Cha
     return k, q, c.image, q.level
 
 
-def _apply_anchor(lumbar: list[_Piece], names: list[str], a_name: str, a_point: NDArray[np.float64],
-                  g: Any, mid: int, sp: tuple[float, float]) -> tuple[list[str], float, str]:
+def _apply_anchor(lumbar: list[_Piece], positions: list[int], names: list[str], a_name: str,
+                  a_point: NDArray[np.float64], g: Any, mid: int, sp: tuple[float, float]
+                  ) -> tuple[list[str], float, str]:
     idx = g.patient_to_index(a_point[None, :])[0]
     rc = np.array([idx[1] * sp[0], idx[2] * sp[1]])
     d = [float(np.linalg.norm(p.centre - rc)) for p in lumbar]
     j = int(np.argmin(d))
-    if d[j] > 30.0:
+    if d[j] > 60.0:
         raise ValueError(f"the anchor point {a_point.tolist()} is {d[j]:.0f} mm from the nearest body found; "
                          "click inside a vertebral body")
+    # the clicked level position: the click projected on the chain between the bodies
+    # found (it may lie on a body the chain missed)
+    click = float(positions[j])
+    best = d[j]
+    for i in range(len(lumbar) - 1):
+        a, b = lumbar[i].centre, lumbar[i + 1].centre
+        u = b - a
+        t = float((rc - a) @ u / (u @ u))
+        if 0.0 <= t <= 1.0:
+            dist = float(np.linalg.norm(a + t * u - rc))
+            if dist < best:
+                best = dist
+                click = positions[i] + t * (positions[i + 1] - positions[i])
     ia = LEVEL_ORDER.index(a_name)
     out = []
     for i in range(len(lumbar)):
-        k = ia + (i - j)
+        k = ia + int(round(positions[i] - click))
         out.append(LEVEL_ORDER[k] if 0 <= k < len(LEVEL_ORDER) else "?")
     msg = "" if out == names else f"levels set by the anchor ({a_name}), not by counting from the sacrum"
     return out, 0.99, msg
