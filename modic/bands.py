@@ -85,7 +85,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import MeasurementError
+from .errors import BandError
 
 __all__ = ["BandSettings", "BodyRegions", "BandError", "endplate_bands", "image_direction"]
 
@@ -95,10 +95,6 @@ _AXIS_TOLERANCE_DEG = 0.5
 #: Smallest body the bands are derived from: pixels, and height / length in mm.
 MIN_BODY_PIXELS = 20
 MIN_BODY_MM = 8.0
-
-
-class BandError(MeasurementError):
-    """A body mask from which no bands can be derived (empty, too small, no surface)."""
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,19 @@ that a user can act on it without reading a traceback. All of them derive from
 :class:`ModicError`, and from the built-in exception that fits, so that ``except
 ValueError`` keeps working for callers who do not know modic (as nibabel's
 ``AffineError(ValueError)`` does).
+
+Every class is defined here (the modules that raise them re-export theirs, so
+``modic.labelmap.LabelMapError`` is this module's class). The errors about one place
+(:class:`DicomFileError`, :class:`LabelMapError`, :class:`ProposalError`) share one
+constructor, ``(where, problem)``, and a message ``"<where>: <problem>"``. Every error
+survives a pickle round trip with its fields (a batch worker's error reaches the parent
+process whole).
 """
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 __all__ = [
     "ModicError",
@@ -19,7 +29,16 @@ __all__ = [
     "MissingDependencyError",
     "AnnotationFormatError",
     "DicomwebError",
+    "ServerUnavailableError",
     "ClusterError",
+    "LabelMapError",
+    "BandError",
+    "ProposalError",
+    "SRExportError",
+    "ResultsFileError",
+    "NoResultsError",
+    "OutputFolderError",
+    "TeachingFormatError",
     "OutputError",
 ]
 
@@ -28,21 +47,47 @@ class ModicError(Exception):
     """Base class of every error modic raises on purpose."""
 
 
-class DicomFileError(ModicError, ValueError):
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseException:
+    """``cls(*args, **kwargs)``: how the errors below are unpickled."""
+    return cls(*args, **kwargs)
+
+
+class _PlaceError(ModicError):
+    """An error at one place (a file, a study): ``"<where>: <problem>"``.
+
+    Parameters
+    ----------
+    where : str or path-like
+        The file, folder or study at fault.
+    problem : str
+        What is wrong, in words a user can act on.
+    """
+
+    def __init__(self, where: str | os.PathLike[str], problem: str) -> None:
+        self.where = os.fspath(where) if isinstance(where, os.PathLike) else str(where)
+        self.problem = problem
+        super().__init__(f"{self.where}: {problem}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # the class and both fields, whatever the subclass (a batch worker's error)
+        return (_rebuild, (type(self), (self.where, self.problem), {}))
+
+
+class DicomFileError(_PlaceError, ValueError):
     """A DICOM file cannot be used: unreadable, truncated, or missing a required attribute.
 
     Parameters
     ----------
     path : str
-        The file at fault.
+        The file at fault (also :attr:`where`).
     problem : str
         What is wrong, in words a user can act on.
     """
 
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+    @property
+    def path(self) -> str:
+        """The file at fault."""
+        return self.where
 
 
 class GeometryError(ModicError, ValueError):
@@ -92,12 +137,16 @@ class AnnotationFormatError(ModicError, ValueError):
         super().__init__(": ".join(part for part in (source, field, problem) if part))
 
     def __reduce__(self) -> tuple[object, ...]:
-        # keep field and source when the error crosses a process boundary (batch runs)
-        return (_rebuild_annotation_error, (self.problem, self.field, self.source))
+        # keep the class, field and source when the error crosses a process boundary (batch runs)
+        return (_rebuild, (type(self), (self.problem,), {"field": self.field, "source": self.source}))
 
 
-def _rebuild_annotation_error(problem: str, field: str, source: str) -> AnnotationFormatError:
-    return AnnotationFormatError(problem, field=field, source=source)
+class TeachingFormatError(AnnotationFormatError):
+    """A teaching case bundle or a trainee answer file is not valid (:mod:`modic.teaching`).
+
+    A :class:`AnnotationFormatError` (so a ``ValueError``): the message reads
+    ``"<file>: <field>: <problem>"``.
+    """
 
 
 class DicomwebError(ModicError, OSError):
@@ -108,9 +157,73 @@ class DicomwebError(ModicError, OSError):
     """
 
 
+class ServerUnavailableError(DicomwebError):
+    """The server cannot be used at all: connection refused, unknown host, time-out, or
+    credentials refused (HTTP 401).
+
+    A batch stops asking the server after this error (the other studies are reported as
+    not tried), rather than failing the same way for each in turn.
+    """
+
+
 class ClusterError(ModicError, OSError):
     """The Dask scheduler given to ``modic batch --dask ADDRESS`` cannot be reached (or the
     address is not one); the message names the address and what to check."""
+
+
+class LabelMapError(_PlaceError, ValueError):
+    """A label map cannot be used: unreadable, 4-D, empty, in another frame of reference,
+    not overlapping the study, or in an unknown convention (:mod:`modic.labelmap`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The label map at fault (also :attr:`where`).
+    problem : str
+        What is wrong, and what to do.
+    """
+
+    @property
+    def path(self) -> str:
+        """The label map at fault."""
+        return self.where
+
+
+class BandError(MeasurementError):
+    """A body mask from which no bands can be derived (empty, too small, no surface;
+    :mod:`modic.bands`)."""
+
+
+class ProposalError(_PlaceError, ValueError):
+    """No spine could be found: no sagittal T1, or no chain of vertebral bodies in it
+    (:mod:`modic.propose`).
+
+    Parameters
+    ----------
+    where : str
+        The study (folder or key).
+    problem : str
+        What is wrong and what to do.
+    """
+
+
+class SRExportError(ModicError, ValueError):
+    """The SR (or SEG) cannot be written: an ROI's image is not part of the study given, or
+    there is no ROI (:mod:`modic.sr`, :mod:`modic.seg`)."""
+
+
+class ResultsFileError(ModicError, ValueError):
+    """A results file that cannot be read: not modic's, or a value that fits no column
+    (:mod:`modic.tables`)."""
+
+
+class NoResultsError(ModicError, ValueError):
+    """A folder holds no results to report on (:mod:`modic.report`)."""
+
+
+class OutputFolderError(ModicError, ValueError):
+    """The output folder of ``modic batch`` cannot be used (it lies inside a study folder,
+    or is ROOT itself)."""
 
 
 class OutputError(ModicError, OSError):
@@ -129,3 +242,7 @@ class OutputError(ModicError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # errno and filename are OSError's own slots, which pickling would otherwise drop
+        return (_rebuild, (type(self), (str(self),), {"errno": self.errno, "filename": self.filename}))

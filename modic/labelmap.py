@@ -75,7 +75,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .bands import BandError, BandSettings, BodyRegions, endplate_bands, image_direction
-from .errors import MissingDependencyError, ModicError
+from .errors import LabelMapError, MissingDependencyError, ModicError
 from .geometry import SliceGeometry
 from .labelconventions import CONVENTIONS, SEGMENT_NAMES, SPINEPS_BODY_LABELS, LabelConvention
 
@@ -103,27 +103,6 @@ MIN_PIECE_FRACTION = 0.3
 POSTERIOR_GAP_MM = 10.0
 #: How deep below the sacrum's top S1 is cut out when L5's height is not known, mm.
 S1_DEPTH_MM = 30.0
-
-
-class LabelMapError(ModicError, ValueError):
-    """A label map cannot be used: unreadable, 4-D, empty, in another frame of reference,
-    not overlapping the study, or in an unknown convention.
-
-    Parameters
-    ----------
-    path : str
-        The label map at fault.
-    problem : str
-        What is wrong, and what to do.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.path, self.problem))
 
 
 _NAME_RE = re.compile(

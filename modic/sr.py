@@ -60,7 +60,7 @@ from numpy.typing import NDArray
 
 from . import __version__
 from ._io import atomic_write_bytes
-from .errors import DicomFileError, MissingDependencyError, ModicError
+from .errors import DicomFileError, MissingDependencyError, SRExportError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pydicom.dataset import Dataset
@@ -194,10 +194,6 @@ _RECORD_VERSION = 1
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
 #: Points written for the polygon of an ellipse (its exact form travels in the ROI record).
 ELLIPSE_POINTS = 64
-
-
-class SRExportError(ModicError, ValueError):
-    """The SR cannot be written: an ROI's image is not part of the study given."""
 
 
 def _hd() -> Any:

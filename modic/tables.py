@@ -37,7 +37,7 @@ from .columns import (
     TYPE_LABELS,
     Column,
 )
-from .errors import MissingDependencyError, ModicError
+from .errors import MissingDependencyError, ResultsFileError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -54,10 +54,6 @@ __all__ = [
 ]
 
 _ROLES = ("T1", "T2", "STIR")
-
-
-class ResultsFileError(ModicError, ValueError):
-    """A results file that cannot be read: not modic's, or a value that fits no column."""
 
 
 def _pandas() -> Any:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DicomwebError, MissingDependencyError
+from ..errors import DicomwebError, MissingDependencyError, ServerUnavailableError
 from .address import _HOW, Credentials, parse_address, read_credentials
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,15 +56,6 @@ _ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-synta
 #: instance rather than in large gulps.
 _CHUNK = 2**18
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-
-
-class ServerUnavailableError(DicomwebError):
-    """The server cannot be used at all: connection refused, unknown host, time-out, or
-    credentials refused (HTTP 401).
-
-    A batch stops asking the server after this error (the other studies are reported as
-    not tried), rather than failing the same way for each in turn.
-    """
 
 
 class _NotFound(DicomwebError):

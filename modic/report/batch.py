@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import ModicError
+from ..errors import NoResultsError
 from ..plot import (
     _candidacy_of,
     _read_table,
@@ -29,10 +29,6 @@ from .study import generated_now
 __all__ = ["NoResultsError", "batch_report", "is_batch_output"]
 
 _ROLE_NAMES = {"T1": "T1", "T2": "T2", "STIR": "STIR (or fat-suppressed T2)"}
-
-
-class NoResultsError(ModicError, ValueError):
-    """A folder holds no results to report on."""
 
 
 def is_batch_output(path: str | os.PathLike[str]) -> bool:

@@ -13,20 +13,12 @@ from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar
 
 from .. import _jsondoc
-from ..errors import AnnotationFormatError
+from ..errors import TeachingFormatError
 
 __all__ = ["TeachingFormatError"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-class TeachingFormatError(AnnotationFormatError):
-    """A teaching case bundle or a trainee answer file is not valid.
-
-    A :class:`~modic.errors.AnnotationFormatError` (so a ``ValueError``): the message reads
-    ``"<file>: <field>: <problem>"``.
-    """
 
 
 def at(prefix: str) -> AbstractContextManager[None]:

@@ -131,7 +131,7 @@ def parse_modic_type(value: object, name: str = "type") -> ModicType:
     >>> parse_modic_type("indeterminate", "answer")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    modic.teaching._json.TeachingFormatError: answer: 'indeterminate' ...; choose one of 0, 1, 2, 3, 1/2, 2/3
+    modic.errors.TeachingFormatError: answer: 'indeterminate' ...; choose one of 0, 1, 2, 3, 1/2, 2/3
     """
     choices = ", ".join(t.value for t in ModicType if t is not ModicType.INDETERMINATE)
     if isinstance(value, ModicType):
