@@ -72,10 +72,18 @@ inputs: the modic version, the classifier parameters, the options that change th
 the annotation file's size and modification time, and the relative path, size and
 modification time of every file in the study folder. A rerun skips the studies whose
 shard fingerprint matches and recomputes the others (``force=True`` recomputes all);
-the output files are then assembled from the shards. Every file is written atomically
-(temporary file, then :func:`os.replace`), so a run killed at any point leaves no
-half-written file, and an interrupted run resumed with the same arguments ends with the
-same bytes as an uninterrupted one.
+the output files are then assembled from the shards, read back one at a time in job
+order and streamed into temporary files (summary.json's per-study sections spooled in
+``.modic-batch``), so that the parent process holds counters, never the cohort's
+records: its memory does not grow with the number of studies
+(``benchmarks/bench_batch_memory.py``). Every file is written atomically (temporary
+file, then :func:`os.replace`; a file that already holds the bytes is left alone), so a
+run killed at any point leaves no half-written file under a final name, and an
+interrupted run resumed with the same arguments ends with the same bytes as an
+uninterrupted one (tested by SIGKILL at seeded random moments). The output files are
+put in place one after the other, summary.json last: a run killed during that last
+step can leave some files of the new run beside some of the previous one until it is
+run again.
 
 Patient name and ID, UIDs and folder names are kept out of every output, shards
 included, unless ``include_identifiers`` is true (the relative annotation path in
@@ -799,7 +807,9 @@ class BatchSummary:
         Error rows per stage (see :data:`STAGES`), only the stages with errors.
     contrast : dict of str to dict
         Each classified study's measured contrast (:meth:`StudyContrast.to_dict`), by
-        its pseudonymous key, as in ``summary.json``.
+        its pseudonymous key: ``summary.json``'s ``contrast``, read from the file when
+        first asked (the run does not hold it, so that its memory stays flat in the
+        cohort's size).
     elapsed_s : float
         Wall-clock seconds the run took.
     """
@@ -813,8 +823,16 @@ class BatchSummary:
     n_up_to_date: int = 0
     n_roi_errors: int = 0
     stages: dict[str, int] = field(default_factory=dict)
-    contrast: dict[str, dict[str, Any]] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    _contrast: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def contrast(self) -> dict[str, dict[str, Any]]:
+        """summary.json's ``contrast``: each classified study's measured contrast by key."""
+        if self._contrast is None:
+            data = json.loads(self.paths["summary"].read_text(encoding="utf-8"))
+            self._contrast = dict(data.get("contrast", {}))
+        return self._contrast
 
     @property
     def n_endplates(self) -> int:
@@ -1035,7 +1053,6 @@ class _Assembly:
         self.levels = LevelTally()
         self.n_total = self.n_ok = self.n_endplates = 0
         self.n_spooled = dict.fromkeys(_SPOOLED, 0)
-        self.contrast: dict[str, Any] = {}
         self.proposed: list[str] = []
 
     def _spool(self, section: str, key: str, value: Any) -> None:
@@ -1065,7 +1082,6 @@ class _Assembly:
             row = {**e, "study": e.get("study") or "-"}
             self.errors.writerow({k: "" if row.get(k) is None else row[k] for k in ERROR_FIELDS})
         if o["ok"] and o.get("contrast") is not None:
-            self.contrast[o["study"]] = o["contrast"]
             self._spool("contrast", o["study"], o["contrast"])
         if o["ok"] and o.get("candidacy") is not None:
             self._spool("candidacy", o["study"], o["candidacy"])
@@ -1131,7 +1147,8 @@ class _Assembly:
                 self.files[k].commit()
         finally:
             self.discard()
-        summary.update(contrast=self.contrast, candidacy=None, by_study=None)
+        for section in _SPOOLED:  # only in the file
+            del summary[section]
         return self.paths, summary
 
     def discard(self) -> None:
@@ -1153,8 +1170,8 @@ def _assemble(
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the output files (atomically) from the jobs' outcomes, streamed in job order.
 
-    Returns the paths and summary.json's content (``contrast`` by study key, the
-    sections ``candidacy`` and ``by_study`` left out: they are only in the file).
+    Returns the paths and summary.json's content without its per-study sections
+    (``contrast``, ``candidacy``, ``by_study``: they are only in the file).
     """
     assembly = _Assembly(outdir, outdir / SHARD_DIR, include_identifiers, propose)
     try:
@@ -1421,7 +1438,6 @@ def run_batch(
         n_up_to_date=n_up_to_date,
         n_roi_errors=summary["errors"].get("roi", 0),
         stages=dict(summary["errors"]),
-        contrast=dict(summary["contrast"]),
         elapsed_s=time.monotonic() - started,
     )
 
