@@ -59,7 +59,7 @@ sources and the calibration that chose them (``benchmarks/calibrate_classifier.p
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -441,6 +441,60 @@ def _robust(ref: NDArray[np.float64], axis: int = -1) -> tuple[NDArray[np.float6
     med = np.median(ref, axis=axis)
     mad = np.median(np.abs(ref - np.expand_dims(med, axis)), axis=axis)
     return med, 1.4826 * mad
+
+
+def _resampled_median_mad(
+    samples: Sequence[NDArray[np.float64]], draws: Sequence[NDArray[np.intp]], n_mad: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Median of every bootstrap resample of several samples, and the robust spread of
+    some, without sorting resampled copies.
+
+    Each sample is sorted once; a resample is then just how often it draws each sorted
+    value (one ``bincount`` of all draws), and its median the mean of the order statistics
+    ``(n - 1) // 2`` and ``n // 2`` (0-based), found by ``searchsorted`` on the cumulative
+    counts of all resamples laid end to end. The MAD is a selection
+    (``np.partition``) of the drawn absolute deviations. The values are those of
+    :func:`_robust` (``np.median``) of the drawn copies, for the same draws.
+
+    Parameters
+    ----------
+    samples : sequence of g (m_i,) arrays
+    draws : sequence of g (b, m_i) int arrays
+        Indices into each sample: row ``r`` of ``draws[i]`` is resample ``r`` of sample ``i``.
+    n_mad : int
+        The MAD is computed for the first ``n_mad`` samples.
+
+    Returns
+    -------
+    med : (b, g) ndarray
+    spread : (b, n_mad) ndarray
+        1.4826 MAD.
+    """
+    g, b = len(samples), draws[0].shape[0]
+    sizes = np.array([x.size for x in samples])
+    width = int(sizes.max())
+    table = np.zeros((g, width))  # sample i sorted in row i (padding is never drawn)
+    keys = []
+    for i, (x, d) in enumerate(zip(samples, draws, strict=True)):
+        order = np.argsort(x, kind="stable")
+        table[i, : x.size] = x[order]
+        rank = np.empty(x.size, dtype=np.intp)
+        rank[order] = np.arange(x.size)
+        keys.append((rank[d] + ((i * b + np.arange(b)) * width)[:, None]).ravel())
+    cum = np.cumsum(np.bincount(np.concatenate(keys), minlength=g * b * width))  # draws so far, row-major
+    total = np.repeat(sizes, b)  # (g b,) draws per resample
+    start = np.concatenate([[0], np.cumsum(total)[:-1]])  # draws before each resample
+    lo = np.searchsorted(cum, start + (total - 1) // 2, side="right") % width
+    hi = np.searchsorted(cum, start + total // 2, side="right") % width
+    grp = np.repeat(np.arange(g), b)
+    med = (table[grp, lo] + table[grp, hi]) / 2.0  # (g b,)
+    spread = np.empty((b, n_mad))
+    for i in range(n_mad):
+        x, n = samples[i], int(sizes[i])
+        mid = [(n - 1) // 2, n // 2]
+        dev = np.partition(np.abs(x[draws[i]] - med[i * b : (i + 1) * b, None]), mid, axis=1)
+        spread[:, i] = 1.4826 * (dev[:, mid[0]] + dev[:, mid[1]]) / 2.0
+    return med.reshape(g, b).T, spread
 
 
 def type_signatures(roles: list[Role], fat_ratio: Mapping[Role, float] | None = None) -> NDArray[np.float64]:
@@ -856,14 +910,15 @@ def classify_samples(
     n = prep.n_reg
     idx = rng.integers(0, n, size=(b, n))
     k = len(roles)
-    med_b = np.empty((b, k))
-    cv_b = np.empty((b, k))
-    nref = np.empty(k)
-    for j, r in enumerate(roles):
-        ref = prep.ref[r]
-        m, s = _robust(ref[rng.integers(0, ref.size, size=(b, ref.size))])
-        med_b[:, j], cv_b[:, j] = m, s / m
-        nref[j] = ref.size
+    # medians and MADs of the resamples from how often each sorted sample is drawn (the
+    # same draws and the same values as the median of each resampled copy, without them)
+    nref = np.array([prep.ref[r].size for r in roles], dtype=np.float64)
+    ref_draws = [rng.integers(0, prep.ref[r].size, size=(b, prep.ref[r].size)) for r in roles]
+    med_all, s_ref = _resampled_median_mad(
+        [prep.ref[r] for r in roles] + [prep.logreg[:, j] for j in range(k)], ref_draws + [idx] * k, k
+    )
+    med_b, reg_med_b = med_all[:, :k], med_all[:, k:]  # (b, k): references; region (log)
+    cv_b = s_ref / med_b
     # marrow variation moves each sequence on its own; a coil gradient or a far reference
     # moves all of them together (one coil)
     shift = (
@@ -877,7 +932,7 @@ def classify_samples(
     logdev_b = logreg_b - logmed_b[:, None, :]
     unit_b = _units(cv_b, p)
     frac_b = _fractions(_voxel_types(logdev_b, unit_b, prep.sig, p, roles))
-    d_b = np.median(logdev_b, axis=1)
+    d_b = reg_med_b - logmed_b  # the median of each resample's log deviations
     sd_b = np.sqrt(
         _median_se(cv_b, n) ** 2 + _median_se(cv_b, nref) ** 2 + p.tissue_sd**2 + prep.systematic**2
     )
