@@ -42,21 +42,29 @@ import numpy as np
 from cohort import DATA_REALISTIC, REALISTIC_CALIBRATION_BASE, generate, kappa, reader_style
 from prepared import PV_SETTINGS, PreparedCase, prepare
 
-from modic.criteria import DEFAULT_PARAMETERS, classify_samples, decide_codes, evidence
+from modic.criteria import DEFAULT_PARAMETERS, body_departure, classify_samples, decide_codes, evidence
 from modic.sequence import Role
 
 LABELS6 = ("0", "1", "2", "3", "1/2", "2/3", "indeterminate")
+#: The grid of 2026-12-03 (afternoon, with the body-marrow rule): thresholds that trade
+#: sensitivity to weak changes against false changes in patchy marrow, which that rule
+#: removes; the rest held at the values of the morning's sweep (docs/classifier.md).
 GRID = {
-    "voxel_z": [2.5, 3.0, 3.5],
-    "tissue_sd": [0.05, 0.08],
-    "region_z": [3.0],
+    "voxel_z": [2.5, 3.0],
+    "tissue_sd": [0.08],
+    "region_z": [2.5, 3.0],
     "min_cosine": [0.3],
-    "sign_z": [1.0, 1.5, 2.0],
-    "fat_sd": [0.0, 0.06, 0.1],
+    "sign_z": [1.0],
+    "fat_sd": [0.0],
     "matched_filter": [False, True],
     "pv": ["default"],
 }
-INNER = {"abnormal_fraction": [0.3, 0.4, 0.5, 0.6], "mixed_fraction": [0.15, 0.2, 0.25, 0.3]}
+INNER = {
+    "abnormal_fraction": [0.3, 0.4, 0.5, 0.6],
+    "mixed_fraction": [0.15, 0.2, 0.25, 0.3],
+    "body_ratio": [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    "body_max_z": [3.0, 4.0, 6.0, 8.0, 1e9],
+}
 #: The cases, set once per worker process (fork), so grid points do not pickle them.
 _CASES: list[PreparedCase] = []
 
@@ -92,13 +100,21 @@ def _grid_point(values: tuple) -> list[tuple]:
     frac = np.array([e[0] for e in ev])
     sig = np.array([e[1] for e in ev])
     rtype = np.array([e[2] for e in ev])
+    body = np.array([body_departure(c.region_values(pv), c.reference, p0, c.context) for c in _CASES])
     truth = [c.truth for c in _CASES]
     out = []
     for af, mxf in itertools.product(INNER["abnormal_fraction"], INNER["mixed_fraction"]):
         p = replace(p0, abnormal_fraction=af, mixed_fraction=mxf)
-        pred = [t.value for t in decide_codes(frac, sig, rtype, p)]
-        k, acc = _score(truth, pred)
-        out.append((k, acc, (vz, tsd, rz, mc, sz, fsd, mf, pv, af, mxf)))
+        pred0 = [t.value for t in decide_codes(frac, sig, rtype, p)]
+        change = np.array([t not in ("0", "indeterminate") for t in pred0])
+        for br, bmz in itertools.product(INNER["body_ratio"], INNER["body_max_z"]):
+            if br == 0 and bmz != INNER["body_max_z"][0]:
+                continue  # off: body_max_z does not matter
+            # the marrow beyond the region explains a weak change call (criteria._body_veto)
+            veto = change & (body[:, 0] >= br) & (body[:, 1] <= bmz) if br > 0 else np.zeros(len(pred0), bool)
+            pred = ["0" if v else t for t, v in zip(pred0, veto, strict=True)]
+            k, acc = _score(truth, pred)
+            out.append((k, acc, (vz, tsd, rz, mc, sz, fsd, mf, pv, af, mxf, br, bmz)))
     return out
 
 

@@ -81,6 +81,7 @@ __all__ = [
     "classify_samples",
     "decide_type",
     "decide_codes",
+    "body_departure",
     "evidence",
     "type_signatures",
     "voxel_type_map",
@@ -234,6 +235,19 @@ class ClassifierParameters:
         over at least this distance (modic.reading.focal_lesion_mask). Design: about one
         pixel of a lumbar sagittal T1; the phantom keeps hemangiomas >= 2.5 mm from the
         endplate, and on real scans a hemangioma is well inside the body.
+    body_ratio : float
+        A change call is normal marrow after all when the vertebra's own marrow just
+        beyond the region (:attr:`SignalContext.body`) departs from the reference in the
+        same way at least this strongly: the projection of its departure on the region's,
+        in units, over the region's squared length (1: the same departure, 0: none). A
+        Modic change is a band anchored at the endplate, strongest there and fading into
+        the body; patchy or fatty-with-age marrow is not organised by the endplate and
+        continues past the band. Only for a region departure below ``body_max_z`` units on
+        every sequence (a strong change is a change, wherever it reaches). 0: off.
+        Calibrated (docs/classifier.md).
+    body_max_z : float
+        The largest region departure (units ``s``, any sequence) that ``body_ratio`` may
+        explain as patchy marrow. Calibrated.
     far_reference_sd : float
         Uncertainty of a reference taken from another vertebra, per level of distance,
         when the study has no other references to measure its coil gradient. On a real
@@ -273,6 +287,8 @@ class ClassifierParameters:
     pv_slab_fraction: float = 0.15
     pv_max_share: float = 0.6
     focal_gap_mm: float = 1.0
+    body_ratio: float = 0.5
+    body_max_z: float = 6.0
     far_reference_sd: float = 0.15
     #: fitted by benchmarks/calibrate_classifier.py --confidence-only on the realistic
     #: calibration cohort (seeds 600000-600059, 660 endplates, run of 2026-12-03 with the
@@ -341,11 +357,18 @@ class SignalContext:
         region, or the spread of the references of several vertebrae.
     notes : list of str
         Why the context is what it is (for warnings).
+    body : dict of Role to float
+        Median signal, on each sequence, of the vertebra's own marrow just *beyond* the
+        region (the same outline moved into the body past its far edge;
+        :func:`modic.reading.body_marrow_samples`), on the scale of the region's samples.
+        Empty when not measured. A change is anchored at the endplate: a departure that
+        the marrow beyond shows as strongly is patchy marrow (``body_ratio``).
     """
 
     fat_ratio: dict[Role, float] = field(default_factory=dict)
     systematic: dict[Role, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    body: dict[Role, float] = field(default_factory=dict)
 
 
 EMPTY_CONTEXT = SignalContext()
@@ -723,6 +746,57 @@ class _Prepared:
         self.systematic = np.array([float(context.systematic.get(r, 0.0)) for r in roles])
         self.sig = type_signatures(roles, context.fat_ratio)
         self.logreg = np.log(np.column_stack([self.reg[r] for r in roles]))  # (n, k)
+        body = [float(context.body.get(r, 0.0)) for r in roles]
+        self.logbody = np.log(body) if all(v > 0 for v in body) else None  # (k,) or None
+
+
+_CHANGE_CODES = (1, 2, 3, 12, 23)
+
+
+def _body_ratio(
+    d: NDArray[np.float64], body_dev: NDArray[np.float64], unit: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """How much of a region's departure the marrow beyond it shows, and its size.
+
+    ``d`` and ``body_dev`` (b, k): log deviations from the reference of the region's median
+    and of the body marrow beyond it; ``unit`` (b, k). Returns the projection of the body's
+    departure on the region's over the region's squared length, and the region's largest
+    departure, both in units (b,).
+    """
+    z = d / unit
+    zb = body_dev / unit
+    ratio = np.sum(z * zb, axis=-1) / np.maximum(np.sum(z * z, axis=-1), 1e-12)
+    return ratio, np.max(np.abs(z), axis=-1)
+
+
+def _body_veto(
+    codes: NDArray[np.int16],
+    d: NDArray[np.float64],
+    body_dev: NDArray[np.float64],
+    unit: NDArray[np.float64],
+    p: ClassifierParameters,
+) -> NDArray[np.bool_]:
+    """(b,) change calls that the marrow beyond the region explains (module docstring, step 4)."""
+    ratio, size = _body_ratio(d, body_dev, unit)
+    return np.isin(codes, _CHANGE_CODES) & (ratio >= p.body_ratio) & (size <= p.body_max_z)
+
+
+def body_departure(
+    region: Mapping[Role, ArrayLike],
+    reference: Mapping[Role, ArrayLike],
+    parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+    context: SignalContext = EMPTY_CONTEXT,
+) -> tuple[float, float]:
+    """For calibration sweeps: (ratio, largest region departure in units) that
+    ``body_ratio`` and ``body_max_z`` are compared with; (nan, nan) without body marrow."""
+    prep = _Prepared(region, reference, context, parameters, check=False)
+    if prep.logbody is None:
+        return float("nan"), float("nan")
+    unit = _units(prep.cv, parameters)
+    logmed = np.log(prep.med)
+    d = np.median(prep.logreg - logmed, axis=0)
+    ratio, size = _body_ratio(d[None], (prep.logbody - logmed)[None], unit[None])
+    return float(ratio[0]), float(size[0])
 
 
 def _evidence(
@@ -744,11 +818,26 @@ def _evidence(
     return frac, bool(sig[0]), int(rtype[0]), float(rcos[0]), float(np.max(np.abs(d / sd)))
 
 
-def _point(prep: _Prepared, p: ClassifierParameters) -> tuple[int, NDArray[np.float64], float, float]:
-    """Point estimate: region code, voxel fractions, region best cosine, region max |z|."""
+def _point(prep: _Prepared, p: ClassifierParameters) -> tuple[int, NDArray[np.float64], float, float, int]:
+    """Point estimate: region code, voxel fractions, region best cosine, region max |z|,
+    and the change code that the marrow beyond the region explained (0 if none)."""
     frac, sig, rtype, rcos, rz = _evidence(prep, p)
     code = int(_decide(frac[None], np.array([sig]), np.array([rtype], dtype=np.int8), p)[0])
-    return code, frac, rcos, rz
+    explained = 0
+    if _point_body_veto(prep, p, code):
+        code, explained = 0, code
+    return code, frac, rcos, rz, explained
+
+
+def _point_body_veto(prep: _Prepared, p: ClassifierParameters, code: int) -> bool:
+    """Whether the marrow beyond the region explains the point estimate's change call."""
+    if prep.logbody is None or p.body_ratio <= 0 or code not in _CHANGE_CODES:
+        return False
+    logmed = np.log(prep.med)
+    d = np.median(prep.logreg - logmed, axis=0)
+    unit = _units(prep.cv, p)
+    veto = _body_veto(np.array([code], dtype=np.int16), d[None], (prep.logbody - logmed)[None], unit[None], p)
+    return bool(veto[0])
 
 
 def evidence(
@@ -838,7 +927,7 @@ def decide_type(
     Fast; for calibration sweeps. Same inputs as :func:`classify_samples`.
     """
     prep = _Prepared(region, reference, context, parameters, check=False)
-    code, frac, _, _ = _point(prep, parameters)
+    code, frac, _, _, _ = _point(prep, parameters)
     return _CODE_TO_TYPE[code], {k: float(v) for k, v in zip(_VOXEL_KEYS, frac, strict=True)}
 
 
@@ -900,7 +989,7 @@ def classify_samples(
     prep = _Prepared(region, reference, context, p, check=True)
     roles = prep.roles
     warnings = list(prep.warnings)
-    code, frac, rcos, rz = _point(prep, p)
+    code, frac, rcos, rz, explained = _point(prep, p)
     modic_type = _CODE_TO_TYPE[code]
 
     # -- bootstrap: resample region voxels (jointly across sequences) and reference, and
@@ -938,6 +1027,8 @@ def classify_samples(
     )
     sig_b, rtype_b, _ = _region_pattern(d_b, sd_b, prep.sig, p, roles)
     codes_b = _decide(frac_b, sig_b, rtype_b, p)
+    if prep.logbody is not None and p.body_ratio > 0:  # patchy marrow beyond the region (step 4)
+        codes_b = np.where(_body_veto(codes_b, d_b, prep.logbody[None, :] - logmed_b, unit_b, p), 0, codes_b)
     agreement = float(np.mean(codes_b == code))
     knots = p.confidence_calibration if modic_type is ModicType.NONE else p.change_calibration
     confidence = _calibrated(agreement, knots)
@@ -970,6 +1061,16 @@ def classify_samples(
         )
     fractions = {key: float(v) for key, v in zip(_VOXEL_KEYS, frac, strict=True)}
     reason = _reason(modic_type, fractions, ratios, rcos, rz, p)
+    if explained:
+        reason = (
+            f"the region departs from the reference in a type {_CODE_TO_TYPE[explained].value} pattern "
+            f"({_pattern(ratios)}), but the vertebra's marrow just beyond it departs as much: patchy "
+            "marrow, not a change anchored at the endplate"
+        )
+        warnings.append(
+            f"read as normal marrow: the departure (type {_CODE_TO_TYPE[explained].value} pattern) continues "
+            "into the vertebral body beyond the region as strongly (patchy or fatty-with-age marrow)"
+        )
     warnings.extend(_consistency_warnings(modic_type, ratios, fractions, context))
     return TypeDecision(
         modic_type=modic_type,

@@ -43,6 +43,7 @@ __all__ = [
     "ReferenceModel",
     "partial_volume_mask",
     "focal_lesion_mask",
+    "body_marrow_samples",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ _OUTLIER_LOG = 0.10
 #: How far from a voxel the endplate boundary is looked for when telling a focus inside
 #: the body from a change along the endplate (focal_lesion_mask), mm.
 _FOCAL_REACH_MM = 12.0
+#: The body marrow beyond an endplate ROI (body_marrow_samples): how far past the ROI's
+#: far edge it starts, and the depth of the ROI's endplate-side layer that is moved, mm.
+_BODY_GAP_MM = 2.0
+_BODY_LAYER_MM = 4.0
 
 
 def _samples(roi: ROI, study: LoadedStudy) -> dict[Role, RegionSample]:
@@ -364,6 +369,50 @@ def focal_lesion_mask(
     return np.asarray(bright & np.isfinite(dist) & (best >= p.focal_gap_mm))
 
 
+def body_marrow_samples(
+    roi: ROI,
+    study: LoadedStudy,
+    reference_t1: float,
+    parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+    points: NDArray[np.float64] | None = None,
+) -> dict[Role, NDArray[np.float64]] | None:
+    """Samples of the vertebra's own marrow just beyond an endplate ROI, on every sequence.
+
+    A Modic change is a band anchored at the endplate: its departure from normal marrow is
+    strongest there and fades into the body. Patchy or fatty-with-age marrow is not
+    organised by the endplate: it continues past the band. To tell them apart the ROI's
+    endplate-side layer (the voxels within ``min(H, _BODY_LAYER_MM)`` of its edge nearest
+    the disc, ``H`` the ROI's extent towards the disc) is moved away from the disc by ``H
+    + _BODY_GAP_MM``, into the body, and sampled there (same slice on each sequence, as
+    :func:`modic.measure.sample_region`). Points that fall out of the image or on tissue
+    darker on T1 than ``cortex_level`` x the reference (cortex, the opposite endplate, a
+    disc) are dropped.
+
+    Returns
+    -------
+    dict of Role to (m,) ndarray, or None
+        None when fewer than half of the layer's points (or fewer than ``min_voxels``)
+        land in marrow, or the probe cannot be sampled.
+    """
+    p = parameters
+    pts = roi_points(roi) if points is None else points
+    d = _disc_direction(roi, pts)
+    s = pts @ d
+    depth = s.max() - s  # 0 at the ROI's edge nearest the disc
+    height = float(depth.max())
+    layer = depth <= min(height, _BODY_LAYER_MM)
+    probe = pts[layer] - d * (height + _BODY_GAP_MM)
+    try:
+        values = {role: sample_region(roi, vol, points=probe).values for role, vol in study.volumes.items()}
+    except MeasurementError:
+        return None
+    ok = np.all([np.isfinite(v) & (v > 0) for v in values.values()], axis=0)
+    ok &= values[Role.T1] >= p.cortex_level * reference_t1
+    if ok.sum() < max(p.min_voxels, 0.5 * layer.sum()):
+        return None
+    return {r: v[ok] for r, v in values.items()}
+
+
 @dataclass
 class PreparedRegion:
     """What the classifier is given for one endplate ROI, before it decides.
@@ -485,8 +534,12 @@ def prepare_region(
             f"the reference marrow is heterogeneous (T1 spread {t1_cv:.0%} against image noise "
             f"{rn[Role.T1]:.0%}): it may hold part of a change, a fat island or a vessel"
         )
+    body = body_marrow_samples(roi, study, ref_t1, p, points=pts) if p.body_ratio > 0 else None
     context = SignalContext(
-        fat_ratio=fat_ratio_for(contrast, region), systematic=systematic, notes=list(contrast.notes)
+        fat_ratio=fat_ratio_for(contrast, region),
+        systematic=systematic,
+        notes=list(contrast.notes),
+        body={r: float(np.median(v)) for r, v in body.items()} if body else {},
     )
     return PreparedRegion(
         roi, ref, region, keep, ref_values, context, dict(factor), warnings, reference, focal=focal & ~keep

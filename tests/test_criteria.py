@@ -13,6 +13,7 @@ from modic.criteria import (
     ClassifierParameters,
     ModicType,
     SignalContext,
+    body_departure,
     classify_samples,
 )
 from modic.errors import MeasurementError
@@ -323,3 +324,51 @@ def test_matched_filter_option_finds_a_pattern_spread_over_every_sequence():
     assert classify_samples(reg, ref, parameters=p).modic_type is ModicType.NONE
     on = classify_samples(reg, ref, parameters=replace(p, matched_filter=True))
     assert on.modic_type is ModicType.TYPE1
+
+
+def test_a_departure_that_continues_into_the_body_is_patchy_marrow_not_a_change():
+    # a fatty patch of normal marrow under the endplate (T1 1.17, T2 1.25, STIR 0.73,
+    # 1.5-3 units): read alone it is type 2; the vertebra's marrow just beyond the band
+    # departs the same way (the patch continues into the body), so it is normal marrow
+    rng = np.random.default_rng(41)
+    fatty = {T1: 1.17, T2: 1.25, STIR: 0.73}
+    reg = _scaled(rng, fatty, n=150, cv=0.06)
+    ref = _scaled(rng, {T1: 1, T2: 1, STIR: 1}, n=300, cv=0.06)
+    alone = classify_samples(reg, ref)
+    assert alone.modic_type is ModicType.TYPE2
+    beyond = SignalContext(body={r: 100.0 * v * 0.98 for r, v in fatty.items()})
+    patchy = classify_samples(reg, ref, context=beyond)
+    assert patchy.modic_type is ModicType.NONE
+    assert "beyond" in patchy.reason
+    assert any("continues into the vertebral body" in w for w in patchy.warnings)
+    # the same band with normal marrow beyond it is anchored at the endplate: type 2
+    anchored = SignalContext(body={T1: 101.0, T2: 99.0, STIR: 100.5})
+    assert classify_samples(reg, ref, context=anchored).modic_type is ModicType.TYPE2
+    # and with the rule off (body_ratio 0) the body marrow is not used
+    off = replace(DEFAULT_PARAMETERS, body_ratio=0.0)
+    assert classify_samples(reg, ref, context=beyond, parameters=off).modic_type is ModicType.TYPE2
+
+
+def test_a_strong_change_is_a_change_however_deep_it_reaches():
+    # oedema far beyond body_max_z (T1 0.6, STIR 2.5) that fills the marrow beyond the band
+    # too (a deep change under a short band) stays type 1
+    rng = np.random.default_rng(42)
+    oedema = {T1: 0.6, T2: 1.6, STIR: 2.5}
+    reg = _scaled(rng, oedema, n=150, cv=0.06)
+    ref = _scaled(rng, {T1: 1, T2: 1, STIR: 1}, n=300, cv=0.06)
+    deep = SignalContext(body={r: 100.0 * v for r, v in oedema.items()})
+    assert classify_samples(reg, ref, context=deep).modic_type is ModicType.TYPE1
+
+
+def test_body_departure_reports_the_share_of_the_departure_found_beyond():
+    rng = np.random.default_rng(43)
+    reg = _scaled(rng, {T1: 1.2, T2: 1.2, STIR: 0.7}, n=150, cv=0.06)
+    ref = _scaled(rng, {T1: 1, T2: 1, STIR: 1}, n=300, cv=0.06)
+    med = {r: float(np.median(v)) for r, v in reg.items()}
+    rmed = {r: float(np.median(v)) for r, v in ref.items()}
+    # beyond: half the region's log departure on every sequence -> ratio 0.5
+    half = {r: rmed[r] * np.sqrt(med[r] / rmed[r]) for r in reg}
+    ratio, size = body_departure(reg, ref, context=SignalContext(body=half))
+    assert ratio == pytest.approx(0.5, abs=0.02)
+    assert size > 2.0
+    assert np.isnan(body_departure(reg, ref)[0])

@@ -3,6 +3,7 @@ STIR grids that differ in matrix, field of view and slice positions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from dicomfactory import SAGITTAL, VENDORS, write_series
 
 import modic
 from modic.annotations import ROI, Annotations, ImagePlane, Rectangle, RoiLabel
+from modic.criteria import DEFAULT_PARAMETERS
 from modic.errors import MeasurementError
 from modic.measure import bilinear, sample_region
 
@@ -314,3 +316,37 @@ def test_a_fat_roi_in_the_annotations_gives_the_study_fat_contrast(tmp_path):
     assert fr[modic.Role.T1] == pytest.approx(1.4, rel=0.05)
     assert fr[modic.Role.STIR] == pytest.approx(0.45, rel=0.1)
     assert results[0].modic_type is modic.ModicType.TYPE2
+
+
+# a fatty patch of normal marrow (heterogeneous, fatty-with-age marrow): mildly T1- and
+# T2-bright and STIR-dark, like a weak Modic 2 change
+FATTY_PATCH = (1.2, 1.25, 0.7)
+
+
+def test_a_fatty_patch_that_continues_into_the_body_is_normal_marrow(tmp_path):
+    # a ball of fattier marrow (radius 9 mm, centred 7 mm above the band's endplate edge)
+    # fills the L4 inferior band (rows 13..18, z 7..2) and the marrow above it alike; the
+    # reference (z 16..10, y -6..2) lies outside it
+    patch = ((4.0, -22.0, 8.0), 9.0, FATTY_PATCH)
+    study = modic.load_study(build_study(tmp_path, "0", spheres=[patch]))
+    band = _rect(study, RoiLabel.for_endplate("L4", "inferior"), 12, 13, 24, 18)
+    ref = _rect(study, RoiLabel.for_reference("L4"), 34, 4, 42, 10)
+    (res,) = modic.classify(study, [band, ref])
+    assert res.modic_type is modic.ModicType.NONE, (res.modic_type, res.reason)
+    assert any("continues into the vertebral body" in w for w in res.warnings)
+    # read from its signal alone, the same band is a change
+    off = replace(DEFAULT_PARAMETERS, body_ratio=0.0)
+    (alone,) = modic.classify(study, [band, ref], parameters=off)
+    assert alone.modic_type.is_change
+
+
+def test_the_same_tissue_as_a_band_anchored_at_the_endplate_is_a_change(tmp_path):
+    # the same fattier tissue only in a layer along the endplate (z 1..7.5): the marrow
+    # beyond the band is normal, so the band is a (weak) Modic 2 change
+    layer = (1.0, 7.5, FATTY_PATCH)
+    study = modic.load_study(build_study(tmp_path, "0", layers=[layer]))
+    band = _rect(study, RoiLabel.for_endplate("L4", "inferior"), 12, 13, 24, 18)
+    ref = _rect(study, RoiLabel.for_reference("L4"), 34, 4, 42, 10)
+    (res,) = modic.classify(study, [band, ref])
+    assert res.modic_type is modic.ModicType.TYPE2, (res.modic_type, res.reason)
+    assert not any("continues into the vertebral body" in w for w in res.warnings)
