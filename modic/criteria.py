@@ -40,7 +40,10 @@ How a region is decided
    type, or a mixed type (1/2, 2/3) when the second makes up ``mixed_fraction`` of them.
    Otherwise the region's medians are tested as a whole (a weak change whose voxels are
    each within noise): a deviation beyond ``region_z`` of its uncertainty on any sequence
-   is a change of the type its pattern matches. Otherwise type 0.
+   is a change of the type its pattern matches. Otherwise type 0. A change call whose
+   departure the vertebra's own marrow just beyond the region shows as strongly
+   (:attr:`SignalContext.body`, ``body_ratio``) is patchy marrow, not a change anchored at
+   the endplate: type 0.
 5. **Indeterminate.** When untyped voxels outnumber the typed abnormal ones, when the
    region as a whole departs from the reference in a pattern that fits no Modic type, or
    when too much of the region cannot be typed, the result is ``indeterminate`` with the
