@@ -290,6 +290,36 @@ def _log_is_folder_of_attempts(tmp: Path) -> Path:
     return tmp / "log"
 
 
+def _summary_of(log_dir: Callable[[Path], Path]) -> Callable[[Path, Path], list[object]]:
+    def setup(base: Path, tmp: Path) -> list[object]:
+        return ["teach", "summary", "--log-dir", log_dir(tmp)]
+
+    return setup
+
+
+def _log_not_utf8(tmp: Path) -> Path:
+    (tmp / "log").mkdir()
+    (tmp / "log" / "attempts.jsonl").write_bytes('{"trainee": "é"}\n'.encode("latin-1"))
+    return tmp / "log"
+
+
+def _a_file(tmp: Path) -> Path:
+    (tmp / "file").write_text("x")
+    return tmp / "file"
+
+
+def _dangling_annotation(study: Path) -> None:
+    ann = study.parent / "s1.modic.json"
+    ann.unlink()
+    os.symlink(study.parent / "gone.modic.json", ann)
+
+
+def _dangling_link_in_study(base: Path, tmp: Path) -> Path:
+    shutil.copytree(base / "s1" / "T1", tmp / "T1")
+    os.symlink(tmp / "gone", tmp / "T1" / "dangling")
+    return tmp / "T1"
+
+
 # -- folders and files -------------------------------------------------------------------
 def _info_on(make: Callable[[Path, Path], Path]) -> Callable[[Path, Path], list[object]]:
     def setup(base: Path, tmp: Path) -> list[object]:
@@ -501,7 +531,18 @@ CASES: dict[str, Hostile] = {
     "teaching-figure-folder-is-a-file": Hostile(
         _teach(None, "--no-log", "--figure", "{tmp}/file/fig.png"), 1,
         (f"modic: ERROR: {{tmp}}/file: {IN_THE_WAY}",)),
+    "teaching-summary-log-is-a-file": Hostile(
+        _summary_of(_a_file), 1,
+        ("modic: ERROR: {tmp}/file: is a file, not a folder: the attempt log is the folder that holds "
+         "attempts.jsonl (--log-dir)",)),
+    "teaching-log-not-utf-8": Hostile(
+        _summary_of(_log_not_utf8), 1,
+        ("modic: ERROR: {tmp}/log/attempts.jsonl: not UTF-8 text (bad byte at offset 13)",)),
     # -- annotations -----------------------------------------------------------------------
+    "annotation-is-a-dangling-link": Hostile(
+        _classify_edited(_dangling_annotation), 1,
+        ("modic: ERROR: no annotations for {tmp}/s1: expected the default annotation file at "
+         "{tmp}/s1.modic.json",)),
     "annotation-with-a-byte-order-mark": Hostile(_ann(lambda b: codecs.BOM_UTF8 + b), 0),
     "annotation-in-utf-16": Hostile(
         _ann(lambda b: b.decode().encode("utf-16")), 1,
@@ -564,6 +605,9 @@ CASES: dict[str, Hostile] = {
         _info_on(_non_utf8_name), 0, (),
         ("1  not DICOM: no DICM marker and no DICOM header at the start: " + os.fsdecode(b"IM\xff\xfe.dcm"),),
         subprocess=True),
+    "dangling-link-in-the-study": Hostile(
+        _info_on(_dangling_link_in_study), 0, (),
+        ("1  cannot read file: No such file or directory: dangling",)),
     "symlink-loop-in-the-study": Hostile(_classify_edited(_symlink_loop), 0),
     # -- DICOM series ----------------------------------------------------------------------
     "series-with-mixed-rows-and-columns": Hostile(_info_on(_mixed_matrix), 0, (), ("16x16   5", "20x16   2")),

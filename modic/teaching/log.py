@@ -248,12 +248,25 @@ def read_attempts(
         :data:`~modic.teaching.SHIPPED_FORMER_IDS`. A record naming a former id is
         returned with ``"case"`` set to the id now (the file is not changed).
     """
+    from ..errors import TeachingFormatError
+
     folder = Path(log_dir) if log_dir is not None else default_log_dir()
+    if folder.exists() and not folder.is_dir():
+        raise TeachingFormatError(
+            f"is a file, not a folder: the attempt log is the folder that holds {JSONL_NAME} (--log-dir)",
+            source=str(folder),
+        )
     path = folder / JSONL_NAME
     if not path.exists():
         return []
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TeachingFormatError(
+            f"not UTF-8 text (bad byte at offset {e.start})", source=str(path)
+        ) from None
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
