@@ -5,7 +5,9 @@ One table per file (:data:`RESULT_COLUMNS` for ``results.csv``, :data:`LEVEL_COL
 CSV files so that a plain :func:`pandas.read_csv` gives every column the same dtype in every
 cohort (:func:`csv_text`), to set the dtypes in :func:`modic.read_results`, and to write the
 column tables of ``docs/results.md`` (``python -m modic.columns``). The JSON Schema of a
-``results.jsonl`` record and of ``summary.json`` is :func:`schema_path`.
+``results.jsonl`` record, of ``summary.json`` and of a results.csv row is :func:`schema_path`,
+generated from these tables by :func:`results_schema` (``python -m modic.columns --schema``,
+:data:`SCHEMA_COMMAND`): a new column is added here, and the schema written again.
 
 How a CSV field is written (results format :data:`RESULTS_FORMAT`)
 ---------------------------------------------------------------------
@@ -44,6 +46,7 @@ __all__ = [
     "CALLS",
     "RESULT_COLUMNS",
     "IDENTIFIER_COLUMNS",
+    "PROPOSE_COLUMNS",
     "LEVEL_COLUMNS",
     "STUDY_COLUMNS",
     "STUDY_LEVEL_COLUMNS",
@@ -52,6 +55,9 @@ __all__ = [
     "csv_text",
     "schema_path",
     "load_schema",
+    "results_schema",
+    "schema_text",
+    "SCHEMA_COMMAND",
     "markdown_table",
 ]
 
@@ -595,6 +601,347 @@ STUDY_LEVEL_COLUMNS: tuple[Column, ...] = (
     _c("worst_type", "category", "", "type 0 ... indeterminate", _WORST + ", at the level.", _TYPES),
 )
 
+#: Columns that follow the identifier columns in a ``modic batch --propose`` run only.
+PROPOSE_COLUMNS: tuple[Column, ...] = (
+    _c(
+        "roi_origin",
+        "text",
+        "",
+        "`drawn`, `proposed`, `derived`, `imported`",
+        "Who made the row's endplate ROI: a person, or modic from the image (`proposed`: the study "
+        "had no annotation file, its ROIs are in `OUTDIR/proposed/NAME.modic.json`), or from another "
+        "tool's label map.",
+    ),
+)
+_ROI_ORIGINS = ("drawn", "proposed", "derived", "imported")
+
+
+# -- the JSON Schema of the results files ---------------------------------------------------
+#: Where the shipped schema lives in a source tree, and how to write it again.
+SCHEMA_COMMAND = f"python -m modic.columns --schema > modic/schemas/results-{RESULTS_FORMAT}.schema.json"
+_SEQUENCES = ["T1", "T2", "STIR"]
+_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+_SHARE: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def _json_type(col: Column) -> dict[str, Any]:
+    """A CSV column as a JSON Schema property (as :func:`modic.read_results` gives the value)."""
+    kind: dict[str, Any]
+    if col.dtype == "category":
+        kind = {"enum": [*col.values, None]}
+    else:
+        types: dict[str, dict[str, Any]] = {
+            "text": {"type": "string"},
+            "int": {"type": "integer"},
+            "nullable int": {"type": ["integer", "null"]},
+            "float": {"type": ["number", "null"]},
+            "bool": {"type": "boolean"},
+        }
+        kind = types[col.dtype]
+    unit = col.unit or "-"
+    return {
+        **kind,
+        "description": f"{col.description} [unit: {unit}; range: {col.range}]",
+        "x-dtype": col.dtype,
+    }
+
+
+def _object(required: Sequence[str], properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A closed JSON object (no other keys) with ``required`` of ``properties``."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        **extra,
+        "required": list(required),
+        "properties": properties,
+    }
+
+
+def _per_sequence(value: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    """An object keyed by sequence (T1, T2, STIR)."""
+    d: dict[str, Any] = {"type": "object"}
+    if description:
+        d["description"] = description
+    return {**d, "propertyNames": {"enum": _SEQUENCES}, "additionalProperties": value}
+
+
+def _type_counts(description: str) -> dict[str, Any]:
+    out = _object(_TYPES, {t: _COUNT for t in _TYPES})
+    return {**out, "description": description}
+
+
+def _contrast(nullable: bool) -> dict[str, Any]:
+    fields = {
+        "source": {"enum": ["automatic", "fat ROI"]},
+        "fat_voxels": _COUNT,
+        "fat_ratio": _per_sequence({"type": "number"}, "fat / marrow signal per sequence"),
+        "marrow_snr": _per_sequence({"type": "number"}, "marrow signal-to-noise ratio per sequence"),
+        "fat_suppression": {"enum": [*_column("fat_suppression").values, None]},
+        "notes": {"type": "array", "items": {"type": "string"}},
+    }
+    out = _object(list(fields), fields)
+    out["type"] = ["object", "null"] if nullable else "object"
+    return out
+
+
+def _column(name: str) -> Column:
+    return next(c for c in RESULT_COLUMNS if c.name == name)
+
+
+def _record_schema() -> dict[str, Any]:
+    ratio = _object(
+        [
+            "sir",
+            "ci95",
+            "call",
+            "call_confidence",
+            "region_median",
+            "reference_median",
+            "reference_spread",
+            "n_region",
+            "n_reference",
+            "unit",
+        ],
+        {
+            "sir": {"type": "number", "description": "median(region) / median(reference), unitless"},
+            "ci95": {
+                "type": "array",
+                "items": {"type": "number"},
+                "minItems": 2,
+                "maxItems": 2,
+                "description": "bootstrap 95 % interval [low, high] of sir",
+            },
+            "call": {"enum": list(CALLS)},
+            "call_confidence": _SHARE,
+            "region_median": {"type": "number"},
+            "reference_median": {"type": "number"},
+            "reference_spread": {"type": "number", "description": "1.4826 x MAD of the reference"},
+            "n_region": _COUNT,
+            "n_reference": _COUNT,
+            "unit": {"type": "number", "description": "the sequence's relative unit of deviation"},
+        },
+    )
+    series = _object(
+        ["series", "description", "slice_index", "distance_mm", "voxels"],
+        {
+            "series": {
+                "type": "string",
+                "description": "series key (SeriesNumber[.stack] or a 6-hex pseudonym); results.csv writes "
+                "it 'series KEY'",
+            },
+            "description": {"type": "string"},
+            "slice_index": {"type": "integer", "minimum": 0, "description": "0-based along the slice normal"},
+            "distance_mm": {
+                "type": "number",
+                "description": "signed ROI centroid - slice plane along the slice normal, mm",
+            },
+            "voxels": _COUNT,
+        },
+    )
+    extent_fields = {
+        "height_mm": {"type": "number", "minimum": 0},
+        "body_height_mm": {"type": "number", "minimum": 0},
+        "height_fraction": _SHARE,
+        "height_grade": {"enum": list(_column("extent_grade").values)},
+        "length_mm": {"type": "number", "minimum": 0},
+        "endplate_length_mm": {"type": "number", "minimum": 0},
+        "length_fraction": _SHARE,
+        "length_grade": {"enum": list(_column("extent_length_grade").values)},
+        "body_source": {"enum": list(_column("body_source").values)},
+        "slice_index": {"type": "integer", "minimum": -1, "description": "0-based; -1 when unknown"},
+        "slice_offset_mm": {"type": "number"},
+    }
+    extent = _object(list(extent_fields)[:9], extent_fields)
+    extent["type"] = ["object", "null"]
+    properties: dict[str, Any] = {
+        "study": {"type": "string", "description": "pseudonymous study key"},
+        "roi_id": {"type": "string"},
+        "label": {"type": "string", "description": "e.g. 'L4 inferior'"},
+        "vertebra": {"enum": list(VERTEBRAE)},
+        "endplate": {"enum": list(_column("endplate").values)},
+        "level": {"enum": list(LEVELS)},
+        "modic_type": {"enum": list(_TYPES)},
+        "confidence": _SHARE,
+        "ratios": _per_sequence(ratio, "signal intensity ratio per sequence read"),
+        "fractions": _object(
+            ["0", "1", "2", "3", "unclassified"], dict.fromkeys(["0", "1", "2", "3", "unclassified"], _SHARE)
+        ),
+        "reference": _object(
+            ["label", "roi_id"], {"label": {"type": "string"}, "roi_id": {"type": "string"}}
+        ),
+        "series": _per_sequence(series, "series and slice measured per sequence"),
+        "excluded_voxels": _COUNT,
+        "reference_correction": _per_sequence(
+            {"type": "number"}, "coil-gradient factor on the reference level per sequence"
+        ),
+        "contrast": _contrast(nullable=True),
+        "extent": extent,
+        "reason": {"type": "string"},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "explanation": {"type": "string"},
+    }
+    required = list(properties)
+    for c in IDENTIFIER_COLUMNS:
+        properties[c.name] = {"type": "string", "description": c.description}
+    properties["roi_origin"] = {"enum": list(_ROI_ORIGINS), "description": PROPOSE_COLUMNS[0].description}
+    return _object(
+        required,
+        properties,
+        description="One line of results.jsonl (ModicResult.to_dict); also each item of "
+        "`modic classify --json`.",
+    )
+
+
+def _summary_schema() -> dict[str, Any]:
+    from .candidacy import CRITERION_LEVELS
+
+    bvn = {"enum": list(CRITERION_LEVELS)}
+    candidacy_fields = {
+        "study": {"type": "string"},
+        "meets_imaging_criterion": {"type": "boolean"},
+        "levels": {"type": "array", "items": bvn},
+        "findings": {
+            "type": "object",
+            "propertyNames": bvn,
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "description": "per level met, its endplates and types in words",
+        },
+        "criterion": {"type": "string"},
+        "source": {"type": "string"},
+        "disclaimer": {"type": "string"},
+        "vertebrae": {"type": "array", "items": {"enum": list(VERTEBRAE)}},
+        "levels_read": {"type": "array", "items": bvn},
+        "levels_not_read": {"type": "array", "items": bvn},
+        "indeterminate": {"type": "array", "items": bvn},
+        "notes": {"type": "array", "items": {"type": "string"}},
+    }
+    candidacy_required = [
+        "study",
+        "meets_imaging_criterion",
+        "levels",
+        "vertebrae",
+        "findings",
+        "levels_read",
+        "levels_not_read",
+        "indeterminate",
+        "notes",
+        "criterion",
+        "source",
+        "disclaimer",
+    ]
+    level_names = {"enum": list(LEVELS)}
+    properties: dict[str, Any] = {
+        "modic_version": {"type": "string"},
+        "results_format": {"const": RESULTS_FORMAT},
+        "studies": _object(["total", "ok", "failed"], dict.fromkeys(["total", "ok", "failed"], _COUNT)),
+        "endplates": _COUNT,
+        "type_counts": _type_counts("endplates per Modic type"),
+        "contrast": {
+            "type": "object",
+            "additionalProperties": _contrast(nullable=True),
+            "description": "each classified study's measured contrast, by study key",
+        },
+        "errors": {
+            "type": "object",
+            "additionalProperties": _COUNT,
+            "description": "error rows per stage (only stages with errors)",
+        },
+        "include_identifiers": {"type": "boolean"},
+        "files": {"type": "object", "additionalProperties": {"type": "string"}},
+        "by_level": {
+            "type": "object",
+            "propertyNames": level_names,
+            "description": "the cohort per disc level, head to foot",
+            "additionalProperties": _object(
+                ["studies", "studies_changed", "worst_type", "indeterminate_endplates"],
+                {
+                    "studies": _COUNT,
+                    "studies_changed": _COUNT,
+                    "worst_type": _type_counts("studies per worst type at the level"),
+                    "indeterminate_endplates": _COUNT,
+                },
+            ),
+        },
+        "by_study": {
+            "type": "object",
+            "description": "per study key",
+            "additionalProperties": _object(
+                ["any_change", "worst_type", "worst_levels", "indeterminate", "levels"],
+                {
+                    "any_change": {"type": "boolean"},
+                    "worst_type": {"enum": list(_TYPES)},
+                    "worst_levels": {"type": "array", "items": level_names},
+                    "indeterminate": _COUNT,
+                    "levels": {
+                        "type": "object",
+                        "propertyNames": level_names,
+                        "additionalProperties": {"enum": list(_TYPES)},
+                        "description": "worst type per level read",
+                    },
+                },
+            ),
+        },
+        "candidacy": {
+            "type": "object",
+            "additionalProperties": _object(
+                candidacy_required,
+                candidacy_fields,
+                description="the study's levels meeting the imaging criterion of the FDA clearance of "
+                "basivertebral nerve ablation (modic.candidacy)",
+            ),
+            "description": "per study key: the imaging criterion of the FDA clearance of basivertebral "
+            "nerve ablation (modic.candidacy.Candidacy.to_dict): research information, not a treatment "
+            "recommendation",
+        },
+        "proposed_studies": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "only with `modic batch --propose`: the study keys whose ROIs were proposed "
+            "from the image",
+        },
+    }
+    required = [k for k in properties if k not in ("candidacy", "proposed_studies")]
+    return _object(required, properties, description="summary.json of a modic batch output folder.")
+
+
+def _csv_row_schema() -> dict[str, Any]:
+    columns = RESULT_COLUMNS + IDENTIFIER_COLUMNS + PROPOSE_COLUMNS
+    out = _object(
+        [c.name for c in RESULT_COLUMNS],
+        {c.name: _json_type(c) for c in columns},
+        description="A row of results.csv as modic.read_results gives it (one JSON object per row: empty "
+        "numbers and '-' categories null, '-' text ''). In the file, an empty text field is written '-'.",
+    )
+    out["x-column-order"] = [c.name for c in RESULT_COLUMNS]
+    return out
+
+
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema of the results files, built from the column tables above.
+
+    ``$defs``: ``record`` (a results.jsonl line), ``summary`` (summary.json) and ``csv_row``
+    (a row of results.csv as :func:`modic.read_results` gives it: one property per column of
+    :data:`RESULT_COLUMNS`, :data:`IDENTIFIER_COLUMNS` and :data:`PROPOSE_COLUMNS`). The
+    schema shipped with the package (:func:`schema_path`) is this one, written by
+    :data:`SCHEMA_COMMAND` (a test checks they are equal).
+    """
+    name = f"results-{RESULTS_FORMAT}.schema.json"
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://github.com/modic-project/modic/schemas/{name}",
+        "title": f"modic results, format {RESULTS_FORMAT}",
+        "description": "Records of results.jsonl, summary.json, and the rows of results.csv of modic "
+        "(docs/results.md). Validate a results.jsonl line against #/$defs/record, summary.json against "
+        "#/$defs/summary.",
+        "$defs": {"record": _record_schema(), "summary": _summary_schema(), "csv_row": _csv_row_schema()},
+    }
+
+
+def schema_text() -> str:
+    """:func:`results_schema` as the text of the shipped file (2-space indent, a final newline)."""
+    return json.dumps(results_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
 _TABLES: dict[str, tuple[Column, ...]] = {
     "results.csv": RESULT_COLUMNS,
     "levels.csv": LEVEL_COLUMNS,
@@ -673,11 +1020,24 @@ def markdown_table(columns: Sequence[Column]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _main() -> None:  # pragma: no cover - prints the tables of docs/results.md
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m modic.columns``: the column tables of docs/results.md; with ``--schema``,
+    the JSON Schema of the results files (:func:`schema_text`), as shipped."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m modic.columns", description=main.__doc__)
+    p.add_argument("--schema", action="store_true", help="print the JSON Schema instead of the tables")
+    args = p.parse_args(argv)
+    if args.schema:
+        sys.stdout.write(schema_text())
+        return 0
     for name, cols in _TABLES.items():
-        print(f"### {name}\n\n{markdown_table(cols)}")
-    print(f"### identifier columns\n\n{markdown_table(IDENTIFIER_COLUMNS)}")
+        sys.stdout.write(f"### {name}\n\n{markdown_table(cols)}\n")
+    sys.stdout.write(f"### identifier columns\n\n{markdown_table(IDENTIFIER_COLUMNS)}\n")
+    sys.stdout.write(f"### with --propose\n\n{markdown_table(PROPOSE_COLUMNS)}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
-    _main()
+    raise SystemExit(main())

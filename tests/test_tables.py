@@ -22,13 +22,19 @@ pd = pytest.importorskip("pandas")
 jsonschema = pytest.importorskip("jsonschema")
 
 import modic  # noqa: E402
+from modic import columns  # noqa: E402
 from modic.annotations import read_annotations  # noqa: E402
 from modic.columns import (  # noqa: E402
     IDENTIFIER_COLUMNS,
     LEVEL_COLUMNS,
+    PROPOSE_COLUMNS,
     RESULT_COLUMNS,
+    SCHEMA_COMMAND,
     STUDY_COLUMNS,
+    Column,
     load_schema,
+    schema_path,
+    schema_text,
 )
 from modic.data import sample_annotations_path, sample_data_dir, sample_study_path  # noqa: E402
 from modic.results import RECORD_FIELDS  # noqa: E402
@@ -400,14 +406,35 @@ def _validate(instance: Any, name: str) -> None:
     jsonschema.validate(instance, {**load_schema(), "$ref": f"#/$defs/{name}"})
 
 
+def test_the_shipped_schema_is_the_one_generated_from_the_columns() -> None:
+    """modic/schemas/results-2.schema.json is written by ``python -m modic.columns --schema``:
+    a column added to modic.columns without writing the schema again fails here."""
+    shipped = schema_path().read_text(encoding="utf-8")
+    assert shipped == schema_text(), f"the results schema is out of date: run {SCHEMA_COMMAND}"
+    r = subprocess.run(
+        [sys.executable, "-m", "modic.columns", "--schema"], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0 and r.stdout == shipped, r.stderr
+    assert SCHEMA_COMMAND.endswith(f"> modic/schemas/{schema_path().name}")
+
+
+def test_a_new_column_changes_the_generated_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    new = Column("t1_noise", "float", "ratio", "> 0", "A column nobody wrote into the schema.")
+    monkeypatch.setattr(columns, "RESULT_COLUMNS", RESULT_COLUMNS + (new,))
+    row = json.loads(schema_text())["$defs"]["csv_row"]
+    assert row["properties"]["t1_noise"]["x-dtype"] == "float" and "t1_noise" in row["required"]
+    assert schema_text() != schema_path().read_text(encoding="utf-8")
+
+
 def test_schema_lists_every_column_written_and_validates_the_files(cohorts: dict[str, Path]) -> None:
     schema = load_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     row = schema["$defs"]["csv_row"]
     header = (cohorts["ids"] / "results.csv").read_text().splitlines()[0].split(",")
-    assert list(row["properties"]) == header  # with identifiers: every column, in order
+    # with identifiers (and roi_origin of --propose, validated below): every column, in order
+    assert list(row["properties"]) == header + [c.name for c in PROPOSE_COLUMNS]
     assert row["x-column-order"] == (cohorts["mixed"] / "results.csv").read_text().splitlines()[0].split(",")
-    assert {c.name: c.dtype for c in RESULT_COLUMNS + IDENTIFIER_COLUMNS} == {
+    assert {c.name: c.dtype for c in RESULT_COLUMNS + IDENTIFIER_COLUMNS + PROPOSE_COLUMNS} == {
         k: v["x-dtype"] for k, v in row["properties"].items()
     }
     for out in cohorts.values():
@@ -422,6 +449,25 @@ def test_schema_lists_every_column_written_and_validates_the_files(cohorts: dict
         _validate({**line, "surprise": 1}, "record")
     with pytest.raises(jsonschema.ValidationError):
         _validate({**line, "modic_type": "1"}, "record")
+    with pytest.raises(jsonschema.ValidationError):
+        _validate({**line, "roi_origin": "guessed"}, "record")
+
+
+def test_schema_validates_a_propose_batch(tmp_path: Path) -> None:
+    """``modic batch --propose`` adds ``roi_origin`` to every row and line, and
+    ``proposed_studies`` to summary.json: the schema knows them."""
+    root = copy_samples(tmp_path / "in", ["siemens_15T_type1_type2"])
+    (root / "siemens_15T_type1_type2.modic.json").unlink()  # no annotation file: proposed
+    out = batch(root, tmp_path / "out", "--propose")
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert lines and {rec["roi_origin"] for rec in lines} == {"proposed"}
+    for rec in lines:
+        _validate(rec, "record")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["proposed_studies"] == [key_of("siemens_15T_type1_type2")]
+    _validate(summary, "summary")
+    for rec in json.loads(modic.read_results(out).to_json(orient="records")):
+        _validate(rec, "csv_row")
 
 
 def _doc_tables() -> dict[str, list[list[str]]]:
@@ -452,12 +498,12 @@ def test_docs_list_exactly_the_columns_written(cohorts: dict[str, Path]) -> None
     # after the identifier columns, roi_origin: written only by `modic batch --propose`
     # (tests/test_propose.py runs one)
     identifiers = header(cohorts["ids"] / "results.csv")[n:]
-    assert [r[0].strip("`") for r in results[n:]] == [*identifiers, "roi_origin"]
+    assert [r[0].strip("`") for r in results[n:]] == [*identifiers, *(c.name for c in PROPOSE_COLUMNS)]
     assert names("levels.csv") == header(cohorts["mixed"] / "levels.csv")
     assert names("studies.csv") == header(cohorts["mixed"] / "studies.csv")
     # type, unit and range as modic.columns says (the tables are generated from it)
     documented = {r[0].strip("`"): (r[1], r[2]) for r in results}
-    for c in RESULT_COLUMNS + IDENTIFIER_COLUMNS:
+    for c in RESULT_COLUMNS + IDENTIFIER_COLUMNS + PROPOSE_COLUMNS:
         assert documented[c.name] == (c.dtype, c.unit), c.name
     for heading, cols in (("levels.csv", LEVEL_COLUMNS), ("studies.csv", STUDY_COLUMNS)):
         assert {r[0].strip("`"): r[1] for r in tables[heading]} == {c.name: c.dtype for c in cols}
