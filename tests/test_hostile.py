@@ -40,6 +40,7 @@ from dicomfactory import VENDORS, volume_pattern, write_series
 from pydicom.data import get_testdata_file
 from test_batch import write_annotated_study
 
+from modic.batch import run_batch
 from modic.teaching import TraineeAnswer, shipped_cases_dir, write_answer
 
 OUTPUTS = ("results.csv", "results.jsonl", "errors.csv", "summary.json", "levels.csv", "studies.csv")
@@ -203,8 +204,7 @@ def _shard_dir_is_file(base: Path, tmp: Path) -> list[object]:
 
 def _first_run(base: Path, tmp: Path) -> tuple[list[object], Path]:
     args = _batch(base, tmp)
-    r = modic_cmd(*args)
-    assert r.returncode == 0, r.stderr
+    assert run_batch(tmp / "in", tmp / "out", workers=1).ok  # in this process: the set-up, not the case
     (shard,) = (tmp / "out" / ".modic-batch").glob("*.json")
     return args, shard
 
@@ -494,8 +494,7 @@ CASES: dict[str, Hostile] = {
     "disk-full-batch": Hostile(_batch, 1, ("/out/.modic-batch/", f": cannot write: {TOO_LARGE}"), fsize=4096),
     "screenshot-to-a-device": Hostile(
         _screenshot(_device_link), 1,
-        ("modic: ERROR: {tmp}/full.png: is a character device, not a regular file: not written",),
-        subprocess=True),
+        ("modic: ERROR: {tmp}/full.png: is a character device, not a regular file: not written",)),
     "screenshot-folder-is-a-file": Hostile(
         _screenshot(_file_in_the_way), 1, ("modic: ERROR: {tmp}/file: no such folder to write shot.png in",)),
     "screenshot-folder-not-writable": Hostile(
@@ -674,18 +673,20 @@ def test_a_full_disk_leaves_the_outputs_of_the_last_run_as_they_were(base: Path,
     """Disk full while a batch writes: one line saying so; the outputs of the run before are
     untouched (atomic writes: no half-written file under a final name)."""
     args = _batch(base, tmp_path)
-    assert modic_cmd(*args).returncode == 0
+    assert run_batch(tmp_path / "in", tmp_path / "out", workers=1).ok
     before = {n: (tmp_path / "out" / n).read_bytes() for n in OUTPUTS}
     r = modic_cmd(*args, "--force", preexec=limit_file_size(4096))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert TOO_LARGE in r.stderr
     assert {n: (tmp_path / "out" / n).read_bytes() for n in OUTPUTS} == before
     # the next run, with room, completes and removes the temporary files the full disk left
-    assert modic_cmd(*args).returncode == 0
+    assert run_batch(tmp_path / "in", tmp_path / "out", workers=1).ok
     assert [p.name for p in (tmp_path / "out").rglob("*.tmp")] == []
 
 
-def test_ctrl_c_during_a_batch_is_one_line_exit_130_and_resumable(base: Path, tmp_path: Path) -> None:
+def test_ctrl_c_during_a_batch_is_one_line_exit_130_and_resumable(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "in"
     copy_study(base, root, "s0")
     for i in range(1, 4):
@@ -705,7 +706,7 @@ def test_ctrl_c_during_a_batch_is_one_line_exit_130_and_resumable(base: Path, tm
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert err.rstrip().endswith("modic: ERROR: interrupted")
-    r = modic_cmd("batch", root, "-o", out, "--workers", "1")
+    r = modic_main(["batch", root, "-o", out, "--workers", "1"], capsys)
     assert r.returncode == 0, r.stderr
     assert "4 studies classified, 0 failed" in r.stdout
     assert " up to date)" in r.stdout and "(4 computed" not in r.stdout  # the finished ones are kept
