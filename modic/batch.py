@@ -119,7 +119,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from ._io import _fsync_folder, _umask, atomic_write_text
+from ._io import _fsync_folder, _umask, atomic_write_text, output_error
 from .errors import ClusterError, MissingDependencyError, ModicError, OutputFolderError
 from .results import RECORD_FIELDS
 
@@ -978,13 +978,25 @@ class _StreamedFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        try:
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        except OSError as exc:  # a full disk, a read-only folder: in words (modic.errors.OutputError)
+            raise output_error(exc, path, "cannot write") from None
         self.fh = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 -- closed in commit / discard
 
     def write(self, text: str) -> None:
-        self.fh.write(text)
+        try:
+            self.fh.write(text)
+        except OSError as exc:
+            raise output_error(exc, self.path, "cannot write") from None
 
     def commit(self) -> None:
+        try:
+            self._commit()
+        except OSError as exc:
+            raise output_error(exc, self.path, "cannot write") from None
+
+    def _commit(self) -> None:
         self.fh.flush()
         if _same_bytes(self.tmp, self.path):
             self.discard()
@@ -1000,7 +1012,8 @@ class _StreamedFile:
         _fsync_folder(self.path.parent)
 
     def discard(self) -> None:
-        self.fh.close()
+        with contextlib.suppress(OSError):  # closing flushes: it fails again on a full disk
+            self.fh.close()
         self.tmp.unlink(missing_ok=True)
 
 
