@@ -1,66 +1,158 @@
 """How long classifying one study takes, stage by stage, on the bundled sample studies.
 
-Run:  python benchmarks/bench_classify.py [--repeats 5]
+Run:  python benchmarks/bench_classify.py [--repeats 5] [--compare REV]
 
-Prints, per sample study (11 endplate ROIs, 6 references, T1 + T2 + STIR), the median wall
-time of: measuring the study's contrast (fat on every sequence, noise), fitting the
-reference levels along the spine, and classifying every endplate (sampling, partial-volume
-check, bootstrap of 200 resamples); loading the DICOM is left out (see bench_load.py).
-The stages run one after another in one process, so their ratios are comparable within a
-run even on a busy machine.
+Prints, per sample study (11 endplate ROIs, 6 references, T1 + T2 + STIR), the CPU time
+(this process) and wall time of ``modic.classify`` and of its stages, run one after
+another the way ``modic.reading.classify`` runs them: measuring the study's contrast (fat
+on every sequence, noise), fitting the reference model (sampling every reference once),
+per endplate preparing the region (sampling, partial-volume and focal-lesion masks, body
+marrow), the bootstrap decision (``classify_samples``, 200 resamples) and the extent, and
+the anatomy checks. Loading the DICOM is left out (see bench_load.py). Each number is the
+minimum over ``--repeats`` runs (the least disturbed by the other processes; the load
+average is printed).
+
+``--compare REV`` clones this repository at the git revision REV into a temporary folder
+and runs the same measurement on it in a subprocess, interleaved with this tree's, so the
+two columns are measured under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import modic
-from modic.contrast import measure_contrast
-from modic.reading import ReferenceModel, classify
+STAGES = ("contrast", "references", "prepare", "bootstrap", "extent", "anatomy", "classify")
 
 
-def _time(fn, repeats: int, cpu: list[float] | None = None) -> tuple[float, object]:
-    """Median wall time of ``repeats`` calls; their median CPU time (this process) appended to ``cpu``."""
-    times, cpus, out = [], [], None
+def _clock(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.process_time() - c0, time.perf_counter() - t0, out
+
+
+def _study(study: Any, ann: Any, repeats: int) -> dict[str, list[float]]:
+    """[min CPU s, min wall s] per stage for one study (summed over its ROIs)."""
+    from modic.anatomy import check_rois
+    from modic.contrast import measure_contrast
+    from modic.criteria import classify_samples
+    from modic.extent import add_extent
+    from modic.reading import ReferenceModel, classify, classify_roi, prepare_region
+
+    rois = list(ann)
+    refs = [r for r in rois if r.label.kind == "reference"]
+    ends = [r for r in rois if r.label.kind == "endplate"]
+    classify(study, ann)  # warm: lazy imports, caches
+    best = {s: [float("inf"), float("inf")] for s in STAGES}
     for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    if cpu is not None:
-        cpu.append(statistics.median(cpus))
-    return statistics.median(times), out
+        t: dict[str, list[float]] = {s: [0.0, 0.0] for s in STAGES}
+
+        def add(stage: str, fn: Callable[[], Any], t: dict[str, list[float]] = t) -> Any:
+            c, w, res = _clock(fn)
+            t[stage][0] += c
+            t[stage][1] += w
+            return res
+
+        contrast = add("contrast", lambda: measure_contrast(study, refs))
+        model = add("references", lambda: ReferenceModel.fit(study, refs))
+        for roi in ends:
+            kw = {"contrast": contrast, "reference_model": model}
+            prep = add("prepare", lambda roi=roi, kw=kw: prepare_region(study, roi, refs, **kw))
+            add(
+                "bootstrap",
+                lambda p=prep: classify_samples(p.region_values, p.reference_values, context=p.context),
+            )
+            res = classify_roi(study, roi, refs, extent=False, **kw)
+            add("extent", lambda res=res, p=prep: add_extent(res, study, p))
+        add("anatomy", lambda: check_rois(study, rois))
+        add("classify", lambda: classify(study, ann))
+        for s in STAGES:
+            best[s] = [min(best[s][0], t[s][0]), min(best[s][1], t[s][1])]
+    return best
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    print(f"median of {args.repeats} runs")
-    print(f"cores: {os.cpu_count()}; load average at the start {os.getloadavg()[0]:.1f}")
-    print(
-        f"{'study':34} {'contrast':>9} {'references':>11} {'classify':>9} {'CPU':>7} {'ROIs':>5} {'per ROI':>8}"
-    )
-    totals, cpus = [], []
+def measure(repeats: int) -> dict[str, dict[str, list[float]]]:
+    """Per study and stage: [min CPU s, min wall s]."""
+    import modic
+
+    out = {}
     for name in modic.data.sample_study_names():
         study = modic.load_study(modic.data.sample_study_path(name))
         ann = modic.read_annotations(modic.data.sample_annotations_path(name))
-        refs = list(ann.references())
-        t_con, _ = _time(lambda: measure_contrast(study, refs), args.repeats)  # noqa: B023
-        t_ref, _ = _time(lambda: ReferenceModel.fit(study, refs), args.repeats)  # noqa: B023
-        t_all, res = _time(lambda: classify(study, ann), args.repeats, cpus)  # noqa: B023
-        n = len(res)  # type: ignore[arg-type]
-        totals.append(t_all)
-        print(
-            f"{name:34} {t_con:8.3f}s {t_ref:10.3f}s {t_all:8.3f}s {cpus[-1]:6.3f}s {n:5d} {t_all / n * 1000:6.1f}ms"
-        )
-    print(
-        f"whole study (contrast + references + every ROI): median {statistics.median(totals):.3f} s wall, "
-        f"{statistics.median(cpus):.3f} s CPU (CPU < wall: other processes had the cores)"
+        out[name] = _study(study, ann, repeats)
+    return out
+
+
+def _clone(rev: str) -> Path:
+    root = Path(__file__).resolve().parent.parent
+    tmp = Path(tempfile.mkdtemp(prefix="bench-classify-"))
+    subprocess.run(["git", "clone", "-q", str(root), str(tmp)], check=True)
+    subprocess.run(["git", "-C", str(tmp), "checkout", "-q", rev], check=True)
+    return tmp
+
+
+def _other(clone: Path, repeats: int) -> dict[str, dict[str, list[float]]]:
+    env = dict(os.environ, PYTHONPATH=str(clone))
+    cmd = [sys.executable, __file__, "--repeats", str(repeats), "--json"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=clone)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _table(title: str, runs: list[tuple[str, dict[str, dict[str, list[float]]]]]) -> None:
+    names = list(runs[0][1])
+    print(title)
+    head = f"{'stage (ms per study, median of studies)':40}"
+    for label, _ in runs:
+        head += f" {label + ' CPU':>14} {label + ' wall':>14}"
+    print(head)
+    for s in STAGES:
+        line = f"{s:40}"
+        for _, r in runs:
+            cpu = sorted(r[n][s][0] for n in names)[len(names) // 2]
+            wall = sorted(r[n][s][1] for n in names)[len(names) // 2]
+            line += f" {cpu * 1000:14.1f} {wall * 1000:14.1f}"
+        print(line)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument(
+        "--compare", metavar="REV", help="also measure this git revision (a clean clone), side by side"
     )
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.json:
+        print(json.dumps(measure(args.repeats)))
+        return
+    print(f"cores: {os.cpu_count()}; load average at the start {os.getloadavg()[0]:.1f}")
+    print(f"minimum of {args.repeats} runs per study; 'classify' is the whole modic.classify")
+    if args.compare:
+        clone = _clone(args.compare)
+        runs = []
+        for _ in range(2):  # interleaved: this tree, the other, this tree, the other
+            runs.append(("this", measure(args.repeats)))
+            runs.append((args.compare[:10], _other(clone, args.repeats)))
+        mine = {
+            n: {s: [min(runs[0][1][n][s][i], runs[2][1][n][s][i]) for i in (0, 1)] for s in STAGES}
+            for n in runs[0][1]
+        }
+        theirs = {
+            n: {s: [min(runs[1][1][n][s][i], runs[3][1][n][s][i]) for i in (0, 1)] for s in STAGES}
+            for n in runs[1][1]
+        }
+        _table("", [(args.compare[:10], theirs), ("this", mine)])
+    else:
+        _table("", [("this", measure(args.repeats))])
+    print(f"load average at the end {os.getloadavg()[0]:.1f} (CPU < wall: other processes had the cores)")
 
 
 if __name__ == "__main__":
