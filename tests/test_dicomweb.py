@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
@@ -87,12 +89,53 @@ def local_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@dataclass(frozen=True)
+class ServerBatch:
+    """``modic batch ADDRESS`` as most tests below run it: ``[-vv] batch ADDRESS OPTIONS
+    --annotations DIR --cache TMP/CACHE -o TMP/OUT [--workers 1]``, where DIR holds the
+    sample annotation files of ``names`` (no ``--annotations`` without names) and the
+    environment holds the test's credentials (``creds_env``) unless ``env`` is given."""
+
+    tmp: Path
+
+    def __call__(
+        self,
+        address: str,
+        *names: str,
+        options: Sequence[str] = (),
+        cache: str = "cache",
+        out: str = "out",
+        workers: bool = True,
+        verbose: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        args = [*(["-vv"] if verbose else []), "batch", address, *options]
+        if names:
+            args += ["--annotations", str(annotations_of(self.tmp, *names))]
+        args += ["--cache", str(self.tmp / cache), "-o", str(self.tmp / out)]
+        if workers:
+            args += ["--workers", "1"]
+        return modic_run(*args, env=creds_env(self.tmp) if env is None else env)
+
+
+@pytest.fixture
+def server_batch(tmp_path: Path) -> ServerBatch:
+    """:class:`ServerBatch` in the test's ``tmp_path``."""
+    return ServerBatch(tmp_path)
+
+
 def annotations_of(tmp: Path, *names: str) -> Path:
-    """A folder holding the sample annotation files of these studies (and nothing else)."""
+    """A folder holding the sample annotation files of these studies (and nothing else).
+
+    A file already there is left as it is: a rerun (:class:`ServerBatch` asks for the
+    folder at every run) must see the same annotation file, modification time included,
+    or the batch's fingerprint would call the study changed."""
     folder = tmp / "annotations"
     folder.mkdir(exist_ok=True)
     for name in names:
-        shutil.copy(modic.data.sample_annotations_path(name), folder / f"{name}.modic.json")
+        target = folder / f"{name}.modic.json"
+        if not target.exists():
+            shutil.copy(modic.data.sample_annotations_path(name), target)
     return folder
 
 
@@ -267,31 +310,13 @@ def test_orthanc_fixture_serves_the_samples(orthanc: Orthanc) -> None:
 
 
 def test_batch_from_server_gives_the_same_tables_as_the_local_folder(
-    orthanc: Orthanc, local_batch: Path, tmp_path: Path
+    orthanc: Orthanc, local_batch: Path, tmp_path: Path, server_batch: ServerBatch
 ) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
-    ann = annotations_of(tmp_path, *SAMPLES)
     worklist = tmp_path / "worklist.txt"  # two studies named with --study, two in a list
     worklist.write_text("".join(f"{study_uid(n)}  # {n}\n" for n in SAMPLES[2:]))
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--study",
-        study_uid(SAMPLES[0]),
-        "--study",
-        study_uid(SAMPLES[1]),
-        "--studies",
-        str(worklist),
-        "--annotations",
-        str(ann),
-        "--cache",
-        str(cache),
-        "-o",
-        str(out),
-        "--workers",
-        "1",
-        env=creds_env(tmp_path),
-    )
+    studies = ["--study", study_uid(SAMPLES[0]), "--study", study_uid(SAMPLES[1]), "--studies", str(worklist)]
+    r = server_batch(orthanc.dicomweb, *SAMPLES, options=studies)
     assert r.returncode == 0, r.stderr
     assert "4 studies classified, 0 failed" in r.stdout
     tables = sorted(p.name for p in local_batch.iterdir() if p.is_file())
@@ -315,22 +340,12 @@ def test_batch_from_server_gives_the_same_tables_as_the_local_folder(
     assert study.key == pseudonym(study_uid("siemens_15T_type1_type2"))
 
 
-def test_rerun_reuses_the_cache_without_downloading(proxy: CountingProxy, tmp_path: Path) -> None:
+def test_rerun_reuses_the_cache_without_downloading(
+    proxy: CountingProxy, tmp_path: Path, server_batch: ServerBatch
+) -> None:
     name = "siemens_15T_type1_type2"
     out, cache = tmp_path / "out", tmp_path / "cache"
-    args = [
-        "batch",
-        proxy.dicomweb,
-        "--annotations",
-        str(annotations_of(tmp_path, name)),
-        "--cache",
-        str(cache),
-        "-o",
-        str(out),
-        "--workers",
-        "1",
-    ]
-    r = modic_run(*args, env=creds_env(tmp_path))
+    r = server_batch(proxy.dicomweb, name)
     assert r.returncode == 0, r.stderr
     n_files = len(cached_instances(cache, study_uid(name)))
     assert n_files > 0
@@ -339,7 +354,7 @@ def test_rerun_reuses_the_cache_without_downloading(proxy: CountingProxy, tmp_pa
     before = {p: p.stat().st_mtime_ns for p in cached_instances(cache, study_uid(name))}
     tables = {n: (out / n).read_bytes() for n in OUTPUTS}
     proxy.reset()
-    r = modic_run(*args, env=creds_env(tmp_path))
+    r = server_batch(proxy.dicomweb, name)
     assert r.returncode == 0, r.stderr
     assert proxy.counts["retrieve-series"] == 0 and proxy.counts["retrieve-instance"] == 0
     assert proxy.counts["search"] > 0  # the server is still asked what the study holds
@@ -359,7 +374,7 @@ def test_rerun_reuses_the_cache_without_downloading(proxy: CountingProxy, tmp_pa
     fresh.write_bytes(b"half")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     proxy.reset()
-    r = modic_run(*args, env=creds_env(tmp_path))
+    r = server_batch(proxy.dicomweb, name)
     assert r.returncode == 0, r.stderr
     assert proxy.counts["retrieve-instance"] == 2 and proxy.counts["retrieve-series"] == 0
     assert f"2 instances downloaded, {n_files - 2} from the cache" in r.stderr
@@ -369,25 +384,13 @@ def test_rerun_reuses_the_cache_without_downloading(proxy: CountingProxy, tmp_pa
 
 
 def test_interrupted_download_is_reported_and_resumed(
-    proxy: CountingProxy, local_batch: Path, tmp_path: Path
+    proxy: CountingProxy, local_batch: Path, tmp_path: Path, server_batch: ServerBatch
 ) -> None:
     name = "ge_3T_type3_mixed12"
     uid = study_uid(name)
     out, cache = tmp_path / "out", tmp_path / "cache"
-    args = [
-        "batch",
-        proxy.dicomweb,
-        "--annotations",
-        str(annotations_of(tmp_path, name)),
-        "--cache",
-        str(cache),
-        "-o",
-        str(out),
-        "--workers",
-        "1",
-    ]
     proxy.cut_next_series = 0.6  # the first series download stops after 60 % of its bytes
-    r = modic_run(*args, env=creds_env(tmp_path))
+    r = server_batch(proxy.dicomweb, name)
     assert r.returncode == 1
     [err] = read_csv(out / "errors.csv")
     assert err["stage"] == "fetch" and err["annotation_file"] == f"{name}.modic.json"
@@ -402,7 +405,7 @@ def test_interrupted_download_is_reported_and_resumed(
         pydicom.dcmread(p).pixel_array  # noqa: B018
     assert not list(cache.rglob("*.tmp"))
     proxy.reset()
-    r = modic_run(*args, env=creds_env(tmp_path))
+    r = server_batch(proxy.dicomweb, name)
     assert r.returncode == 0, r.stderr
     n_total = len(cached_instances(cache, uid))
     assert len(list(series_dir.glob("*.dcm"))) == in_series
@@ -429,25 +432,12 @@ def orthanc_instances(proxy: CountingProxy, study: str, series: str) -> list[str
 
 
 def test_wrong_password_fails_clearly_and_never_shows_it(
-    orthanc: Orthanc, proxy: CountingProxy, tmp_path: Path
+    orthanc: Orthanc, proxy: CountingProxy, tmp_path: Path, server_batch: ServerBatch
 ) -> None:
     wrong = "wrong-pw-Hq4SECRET-77"
     out, cache = tmp_path / "out", tmp_path / "cache"
-    ann = annotations_of(tmp_path, "siemens_15T_type1_type2", "ge_3T_type3_mixed12")
-    r = modic_run(
-        "-vv",
-        "batch",
-        proxy.dicomweb,
-        "--annotations",
-        str(ann),
-        "--cache",
-        str(cache),
-        "-o",
-        str(out),
-        "--workers",
-        "1",
-        env=creds_env(tmp_path, password=wrong),
-    )
+    names = ("siemens_15T_type1_type2", "ge_3T_type3_mixed12")
+    r = server_batch(proxy.dicomweb, *names, verbose=True, env=creds_env(tmp_path, password=wrong))
     assert r.returncode == 1
     rows = read_csv(out / "errors.csv")
     assert [row["stage"] for row in rows] == ["fetch", "fetch"]
@@ -459,22 +449,14 @@ def test_wrong_password_fails_clearly_and_never_shows_it(
     assert not cache.exists() or not list(cache.rglob("*.dcm"))
 
 
-def test_a_token_is_sent_as_a_bearer_header_and_never_shown(proxy: CountingProxy, tmp_path: Path) -> None:
+def test_a_token_is_sent_as_a_bearer_header_and_never_shown(
+    proxy: CountingProxy, tmp_path: Path, server_batch: ServerBatch
+) -> None:
     token = "tok-Yb81SECRET-e5"
     out = tmp_path / "out"
     env = clean_environment(tmp_path, MODIC_DICOMWEB_TOKEN=token)
-    ann = annotations_of(tmp_path, "siemens_15T_type1_type2")
-    r = modic_run(
-        "-vv",
-        "batch",
-        proxy.dicomweb,
-        "--annotations",
-        str(ann),
-        "--cache",
-        str(tmp_path / "c"),
-        "-o",
-        str(out),
-        env=env,
+    r = server_batch(
+        proxy.dicomweb, "siemens_15T_type1_type2", cache="c", workers=False, verbose=True, env=env
     )
     assert r.returncode == 1  # Orthanc knows no tokens
     assert proxy.authorization == [f"Bearer {token}"]
@@ -483,47 +465,30 @@ def test_a_token_is_sent_as_a_bearer_header_and_never_shown(proxy: CountingProxy
     assert token not in r.stdout + r.stderr + all_text(out)
 
 
-def test_no_credentials_says_how_to_give_them(orthanc: Orthanc, tmp_path: Path) -> None:
+def test_no_credentials_says_how_to_give_them(
+    orthanc: Orthanc, tmp_path: Path, server_batch: ServerBatch
+) -> None:
     out = tmp_path / "out"
-    ann = annotations_of(tmp_path, "siemens_15T_type1_type2")
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--annotations",
-        str(ann),
-        "--cache",
-        str(tmp_path / "c"),
-        "-o",
-        str(out),
-        env=clean_environment(tmp_path),
-    )
+    env = clean_environment(tmp_path)
+    r = server_batch(orthanc.dicomweb, "siemens_15T_type1_type2", cache="c", workers=False, env=env)
     assert r.returncode == 1
     [row] = read_csv(out / "errors.csv")
     assert "HTTP 401" in row["message"] and "MODIC_DICOMWEB_USER" in row["message"]
 
 
 def test_credentials_from_a_config_file_and_a_good_run_leaks_nothing(
-    orthanc: Orthanc, tmp_path: Path
+    orthanc: Orthanc, tmp_path: Path, server_batch: ServerBatch
 ) -> None:
     name = "siemens_3T_rle_t2fs"
     cfg = tmp_path / "pacs.ini"
     cfg.write_text(f"[{orthanc.url}/dicom-web]\nuser = {USER}\npassword = {PASSWORD}\n")
     cfg.chmod(0o600)
-    out, cache, ann = tmp_path / "out", tmp_path / "cache", annotations_of(tmp_path, name)
-    r = modic_run(
-        "-vv",
-        "batch",
+    out = tmp_path / "out"
+    r = server_batch(
         orthanc.dicomweb,
-        "--dicomweb-config",
-        str(cfg),
-        "--annotations",
-        str(ann),
-        "--cache",
-        str(cache),
-        "-o",
-        str(out),
-        "--workers",
-        "1",
+        name,
+        options=["--dicomweb-config", str(cfg)],
+        verbose=True,
         env=clean_environment(tmp_path),
     )
     assert r.returncode == 0, r.stderr
@@ -532,17 +497,7 @@ def test_credentials_from_a_config_file_and_a_good_run_leaks_nothing(
     # the same from the default config file, $XDG_CONFIG_HOME/modic/dicomweb.ini
     (tmp_path / "config-home" / "modic").mkdir(parents=True)
     shutil.copy(cfg, tmp_path / "config-home" / "modic" / "dicomweb.ini")
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--annotations",
-        str(ann),
-        "--cache",
-        str(cache),
-        "-o",
-        str(out),
-        env=clean_environment(tmp_path),
-    )
+    r = server_batch(orthanc.dicomweb, name, workers=False, env=clean_environment(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "(0 computed, 1 up to date)" in r.stdout
 
@@ -565,64 +520,33 @@ def test_address_with_a_password_is_refused_before_anything_runs(orthanc: Orthan
 
 
 def test_server_down_wrong_url_and_unknown_study_are_one_line_errors(
-    orthanc: Orthanc, tmp_path: Path
+    orthanc: Orthanc, tmp_path: Path, server_batch: ServerBatch
 ) -> None:
-    env = creds_env(tmp_path)
-    ann = annotations_of(tmp_path, "siemens_15T_type1_type2", "ge_3T_type3_mixed12")
+    names = ("siemens_15T_type1_type2", "ge_3T_type3_mixed12")
     # nothing listens on this port
-    r = modic_run(
-        "batch",
-        f"dicomweb+http://127.0.0.1:{free_port()}/dicom-web",
-        "--annotations",
-        str(ann),
-        "--cache",
-        str(tmp_path / "c"),
-        "-o",
-        str(tmp_path / "down"),
-        env=env,
-    )
+    down = f"dicomweb+http://127.0.0.1:{free_port()}/dicom-web"
+    r = server_batch(down, *names, cache="c", out="down", workers=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     rows = read_csv(tmp_path / "down" / "errors.csv")
     assert "connection refused" in rows[0]["message"] and rows[1]["message"].startswith("not tried")
     # a server without DICOMweb at this path
-    r = modic_run(
-        "batch",
-        f"{orthanc.dicomweb[: -len('/dicom-web')]}/dicomweb",
-        "--annotations",
-        str(ann),
-        "--cache",
-        str(tmp_path / "c"),
-        "-o",
-        str(tmp_path / "wrong"),
-        env=env,
-    )
+    wrong = f"{orthanc.dicomweb[: -len('/dicom-web')]}/dicomweb"
+    r = server_batch(wrong, *names, cache="c", out="wrong", workers=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     rows = read_csv(tmp_path / "wrong" / "errors.csv")
     assert all("HTTP 404" in row["message"] and "DICOMweb root" in row["message"] for row in rows)
 
 
 def test_unknown_study_fails_alone_and_the_batch_goes_on(
-    orthanc: Orthanc, local_batch: Path, tmp_path: Path
+    orthanc: Orthanc, local_batch: Path, tmp_path: Path, server_batch: ServerBatch
 ) -> None:
-    ann = annotations_of(tmp_path, "siemens_15T_type1_type2")
+    ann = annotations_of(tmp_path, "siemens_15T_type1_type2")  # the folder server_batch passes
     doc = json.loads(modic.data.sample_annotations_path("ge_3T_type3_mixed12").read_text())
     doc["study"]["study_instance_uid"] = "1.2.826.0.1.3680043.8.498.1"
     (ann / "elsewhere.modic.json").write_text(json.dumps(doc))
     (ann / "broken.modic.json").write_text("{not json")
     out = tmp_path / "out"
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--annotations",
-        str(ann),
-        "--cache",
-        str(tmp_path / "c"),
-        "-o",
-        str(out),
-        "--workers",
-        "1",
-        env=creds_env(tmp_path),
-    )
+    r = server_batch(orthanc.dicomweb, "siemens_15T_type1_type2", cache="c")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "1 study classified, 2 failed" in r.stdout
     rows = {row["annotation_file"]: row for row in read_csv(out / "errors.csv")}
@@ -635,21 +559,13 @@ def test_unknown_study_fails_alone_and_the_batch_goes_on(
     assert rows_of(out / "results.csv", key) == rows_of(local_batch / "results.csv", key)
 
 
-def test_study_list_without_annotations_is_reported_not_downloaded(orthanc: Orthanc, tmp_path: Path) -> None:
+def test_study_list_without_annotations_is_reported_not_downloaded(
+    orthanc: Orthanc, tmp_path: Path, server_batch: ServerBatch
+) -> None:
     uids = tmp_path / "studies.txt"
     uids.write_text(f"# from the PACS worklist\n{study_uid('ge_3T_type3_mixed12')}\n")
     out = tmp_path / "out"
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--studies",
-        str(uids),
-        "--cache",
-        str(tmp_path / "c"),
-        "-o",
-        str(out),
-        env=creds_env(tmp_path),
-    )
+    r = server_batch(orthanc.dicomweb, options=["--studies", str(uids)], cache="c", workers=False)
     assert r.returncode == 1
     [row] = read_csv(out / "errors.csv")
     assert row["stage"] == "annotations" and "--annotations" in row["message"]
@@ -730,10 +646,12 @@ def write_text_sr(path: Path, study_folder: Path, text: str) -> pydicom.Dataset:
     return ds
 
 
-def test_store_sends_the_dicom_outputs_back_and_they_round_trip(orthanc: Orthanc, tmp_path: Path) -> None:
+def test_store_sends_the_dicom_outputs_back_and_they_round_trip(
+    orthanc: Orthanc, tmp_path: Path, server_batch: ServerBatch
+) -> None:
     name = "philips_15T_mixed23_enhanced"
     uid = study_uid(name)
-    out, cache = tmp_path / "out", tmp_path / "cache"
+    out = tmp_path / "out"
     sr = write_text_sr(
         out / "sr" / "finding.dcm", modic.data.sample_study_path(name), "L4 inferior: Modic 2/3"
     )
@@ -741,20 +659,7 @@ def test_store_sends_the_dicom_outputs_back_and_they_round_trip(orthanc: Orthanc
     other = write_text_sr(
         out / "sr" / "other-study.dcm", modic.data.sample_study_path("siemens_3T_rle_t2fs"), "x"
     )
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--annotations",
-        str(annotations_of(tmp_path, name)),
-        "--cache",
-        str(cache),
-        "-o",
-        str(out),
-        "--workers",
-        "1",
-        "--store",
-        env=creds_env(tmp_path),
-    )
+    r = server_batch(orthanc.dicomweb, name, options=["--store"])
     assert r.returncode == 0, r.stderr
     assert "stored on " in r.stdout and ": 1 DICOM object (stored.csv)" in r.stdout
     [row] = read_csv(out / "stored.csv")
@@ -835,27 +740,14 @@ def test_info_and_classify_read_a_study_on_the_server(
 
 
 def test_sr_stored_back_is_found_again_and_gives_the_rois(
-    orthanc: Orthanc, local_batch: Path, tmp_path: Path
+    orthanc: Orthanc, local_batch: Path, tmp_path: Path, server_batch: ServerBatch
 ) -> None:
     """``--export sr,seg --store``: the SR and SEG land in the study; the SR gives the ROIs back."""
     pytest.importorskip("highdicom")
     name = "siemens_3T_rle_t2fs"
     uid, key = study_uid(name), pseudonym(study_uid(name))
     env, cache, out = creds_env(tmp_path), tmp_path / "cache", tmp_path / "out"
-    args = ["--cache", str(cache), "--workers", "1"]
-    r = modic_run(
-        "batch",
-        orthanc.dicomweb,
-        "--annotations",
-        str(annotations_of(tmp_path, name)),
-        "-o",
-        str(out),
-        "--export",
-        "sr,seg",
-        "--store",
-        *args,
-        env=env,
-    )
+    r = server_batch(orthanc.dicomweb, name, options=["--export", "sr,seg", "--store"])
     assert r.returncode == 0, r.stderr
     assert ": 2 DICOM objects (stored.csv)" in r.stdout
     stored = read_csv(out / "stored.csv")
@@ -873,7 +765,7 @@ def test_sr_stored_back_is_found_again_and_gives_the_rois(
         assert back == written  # every data element
     # a batch without annotation file reads the ROIs from the SR: the rows of the local folder
     again = tmp_path / "again"
-    r = modic_run("batch", orthanc.dicomweb, "--study", uid, "-o", str(again), *args, env=env)
+    r = server_batch(orthanc.dicomweb, options=["--study", uid], out="again")
     assert r.returncode == 0, r.stderr
     assert f"study {key}: ROIs from the SR series" in r.stderr
     assert "modality SR, not MR images" in r.stderr and "modality SEG, not MR images" in r.stderr
@@ -881,7 +773,7 @@ def test_sr_stored_back_is_found_again_and_gives_the_rois(
     assert rows_of(again / "results.csv", key) == rows_of(local_batch / "results.csv", key)
     rois = modic.read_annotations(modic.data.sample_annotations_path(name))
     assert modic.read_annotations(cache / "annotations" / f"{uid}.modic.json") == rois
-    r = modic_run("batch", orthanc.dicomweb, "--study", uid, "-o", str(again), *args, env=env)
+    r = server_batch(orthanc.dicomweb, options=["--study", uid], out="again")
     assert r.returncode == 0 and "(0 computed, 1 up to date)" in r.stdout
     # modic classify of the study on the server, ROIs from the same SR
     r = modic_run("classify", orthanc.dicomweb, "--study", uid, "--json", "--cache", str(cache), env=env)
