@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +66,13 @@ def _study(study: Any, ann: Any, repeats: int) -> dict[str, list[float]]:
         model = add("references", lambda: ReferenceModel.fit(study, refs))
         for roi in ends:
             kw = {"contrast": contrast, "reference_model": model}
-            prep = add("prepare", lambda roi=roi, kw=kw: prepare_region(study, roi, refs, **kw))
+            prep = add("prepare", partial(prepare_region, study, roi, refs, **kw))
             add(
                 "bootstrap",
-                lambda p=prep: classify_samples(p.region_values, p.reference_values, context=p.context),
+                partial(classify_samples, prep.region_values, prep.reference_values, context=prep.context),
             )
             res = classify_roi(study, roi, refs, extent=False, **kw)
-            add("extent", lambda res=res, p=prep: add_extent(res, study, p))
+            add("extent", partial(add_extent, res, study, prep))
         add("anatomy", lambda: check_rois(study, rois))
         add("classify", lambda: classify(study, ann))
         for s in STAGES:
