@@ -410,9 +410,19 @@ def test_identifiers_only_when_asked(archive: tuple[Path, dict[str, str]], tmp_p
 # ---------------------------------------------------------------------------------------
 # resuming
 # ---------------------------------------------------------------------------------------
-def test_killed_run_resumed_gives_the_same_bytes(six: Path, tmp_path: Path) -> None:
-    reference = tmp_path / "uninterrupted"
-    assert run("batch", str(six), "-o", str(reference), "--workers", "1").returncode == 0
+@pytest.fixture(scope="module")
+def six_uninterrupted(six: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """The OUTDIR of an uninterrupted batch of :func:`six` (2 workers), and its seconds."""
+    reference = tmp_path_factory.mktemp("uninterrupted") / "out"
+    t0 = time.monotonic()
+    assert run("batch", str(six), "-o", str(reference), "--workers", "2").returncode == 0
+    return reference, time.monotonic() - t0
+
+
+def test_killed_run_resumed_gives_the_same_bytes(
+    six: Path, six_uninterrupted: tuple[Path, float], tmp_path: Path
+) -> None:
+    reference = six_uninterrupted[0]  # the bytes do not depend on the number of workers
 
     out = tmp_path / "out"
     shards = out / SHARD_DIR
@@ -446,15 +456,14 @@ def final_files(outdir: Path) -> dict[str, bytes]:
     }
 
 
-def test_killed_at_seeded_random_moments_and_resumed_gives_the_same_bytes(six: Path, tmp_path: Path) -> None:
+def test_killed_at_seeded_random_moments_and_resumed_gives_the_same_bytes(
+    six: Path, six_uninterrupted: tuple[Path, float], tmp_path: Path
+) -> None:
     """SIGKILL (the CLI and its workers) at moments drawn from a fixed seed: after k new
     shards, after t ms, as the first output file appears; after each kill every file under
     a final name is whole (the bytes of the uninterrupted run's file), and the resumed run
     ends with the uninterrupted run's bytes, every file of OUTDIR."""
-    reference = tmp_path / "uninterrupted"
-    t0 = time.monotonic()
-    assert run("batch", str(six), "-o", str(reference), "--workers", "2").returncode == 0
-    duration = time.monotonic() - t0
+    reference, duration = six_uninterrupted
     expected = final_files(reference)
     assert len([k for k in expected if k.startswith(SHARD_DIR)]) == 6
 
