@@ -145,17 +145,10 @@ def noise_sigma(volume: Volume, mask: NDArray[np.bool_] | None = None) -> float:
     a = volume.array.astype(np.float64, copy=False)
     if a.shape[1] < 3 or a.shape[2] < 3:
         return 0.0
-    lap = (
-        a[:, :-2, :-2]
-        - 2 * a[:, :-2, 1:-1]
-        + a[:, :-2, 2:]
-        - 2 * a[:, 1:-1, :-2]
-        + 4 * a[:, 1:-1, 1:-1]
-        - 2 * a[:, 1:-1, 2:]
-        + a[:, 2:, :-2]
-        - 2 * a[:, 2:, 1:-1]
-        + a[:, 2:, 2:]
-    )
+    # the kernel is the outer product of [1, -2, 1] with itself: second differences along
+    # the columns, then along the rows (a third of the array passes of the 9-term sum)
+    dc = a[:, :, :-2] - 2 * a[:, :, 1:-1] + a[:, :, 2:]
+    lap = dc[:, :-2] - 2 * dc[:, 1:-1] + dc[:, 2:]
     inner = a[:, 1:-1, 1:-1]
     if mask is None:
         fg = inner > 0.1 * np.percentile(a, 99)
