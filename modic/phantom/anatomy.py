@@ -416,14 +416,14 @@ class Anatomy:
                 continue
             M, off = seg.affine
             P = pts.P[idx]
-            D = P @ M[:, :2]
+            D = P @ np.ascontiguousarray(M[:, :2])  # a slice of M takes a slower BLAS path
             D += off[:2]
             m = (D[:, 0] >= 0) & (D[:, 1] > 0)
             if not m.any():
                 continue
             if not m.all():
                 idx, D, P = idx[m], D[m], P[m]
-            A = P @ M[:, 2:]  # x0, y0, x1, y1
+            A = P @ np.ascontiguousarray(M[:, 2:])  # x0, y0, x1, y1
             A += off[2:]
             hb, ht = D[:, 0], D[:, 1]
             t = hb / (hb + ht)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from ._blas import single_blas_thread
 from .anatomy import Anatomy
 from .grid import Stack
 from .points import Points
@@ -184,6 +185,13 @@ def render_stack(anatomy: Anatomy, stack: Stack, sequences: list[Sequence],
         One volume per sequence, ``(slice, row, col)``; signed (magnitude is taken after
         noise is added).
     """
+    with single_blas_thread():
+        return _render_stack(anatomy, stack, sequences, supersample, bias, gradient)
+
+
+def _render_stack(anatomy: Anatomy, stack: Stack, sequences: list[Sequence],
+                  supersample: tuple[int, int, int], bias: float, gradient: float
+                  ) -> list[NDArray[np.float32]]:
     fat = fat_relaxation(anatomy.field_strength)
     tables = [np.array([tissue_signal(t, seq, fat) for t in anatomy.tissues], dtype=np.float32)
               for seq in sequences]
