@@ -830,3 +830,34 @@ def test_cli_writes_a_cohort_one_seed_per_study(tmp_path: Path) -> None:
     # a cohort folder that holds something is refused
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and f"{out} exists and is not an empty folder" in r.stderr
+
+
+def _disc_label(spec, upper: str, lower: str) -> str:
+    """The tissue painted half-way between two vertebrae's facing endplate centres."""
+    from modic.phantom.build import build_anatomy
+
+    anat = build_anatomy(spec)
+    a = anat.vertebra(upper).endplate_center(superior=False)
+    b = anat.vertebra(lower).endplate_center(superior=True)
+    code = int(anat.labels(((a + b) / 2)[None])[0])
+    return anat.tissue_names[code]
+
+
+def test_transitional_anatomy_fuses_or_frees_the_lumbosacral_disc() -> None:
+    base = default_study_spec(4242)
+    # without transitional anatomy: a real L5/S1 disc, S1/S2 a remnant of the fused sacrum
+    assert _disc_label(base, "L5", "S1").startswith(("nucleus", "annulus"))
+    assert _disc_label(base, "S1", "S2") == "disc_remnant"
+    sacralised = default_study_spec(4242, transitional="sacralised_L5")
+    assert _disc_label(sacralised, "L5", "S1") == "disc_remnant"
+    lumbarised = default_study_spec(4242, transitional="lumbarised_S1")
+    assert _disc_label(lumbarised, "S1", "S2").startswith(("nucleus", "annulus"))
+    assert _disc_label(lumbarised, "L5", "S1").startswith(("nucleus", "annulus"))
+    # the vertebrae above keep their place: nothing else is drawn differently
+    from modic.phantom.build import build_anatomy
+
+    for spec in (sacralised, lumbarised):
+        assert np.allclose(build_anatomy(spec).vertebra("L3").center,
+                           build_anatomy(base).vertebra("L3").center, atol=1e-6)
+    with pytest.raises(ValueError, match="transitional must be one of"):
+        default_study_spec(4242, transitional="L6")

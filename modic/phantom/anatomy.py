@@ -720,9 +720,7 @@ class Anatomy:
         a, b = dims[0], dims[1]
         disc, nuc = self._disc_section(d, x, y, t, a, b)
         lab = pts.lab
-        is_remnant = self.vertebrae[d.lower].kind == "sacral" and \
-            self.vertebrae[d.upper].kind == "sacral"
-        if is_remnant:
+        if self.is_remnant(d):
             lab[idx[disc]] = self.code("disc_remnant")
             return
         lab[idx[disc]] = self.code("annulus")
@@ -809,8 +807,7 @@ class Anatomy:
             disc = self._disc_next_to(i, superior)
             if disc is None:
                 continue
-            if self.vertebrae[disc.lower].kind == "sacral" and \
-                    self.vertebrae[disc.upper].kind == "sacral":
+            if self.is_remnant(disc):
                 out[conc] = self.code("disc_remnant")
                 continue
             ra = 0.58 * v.width / 2 * (0.75 + 0.25 * disc.hydration)
@@ -821,6 +818,18 @@ class Anatomy:
             cart = conc & (np.abs(z - zsurf) < 0.7)
             out[cart] = self.code("cartilage")
         return out
+
+    def is_remnant(self, d: Disc) -> bool:
+        """Whether disc ``d`` is a remnant between fused segments: between two sacral
+        vertebrae, L5/S1 in a sacralised L5, never S1/S2 in a lumbarised S1
+        (``StudySpec.transitional``)."""
+        upper = self.vertebrae[d.upper]
+        t = getattr(self.spec, "transitional", "")
+        if t == "sacralised_L5" and upper.name == "L5":
+            return True
+        if t == "lumbarised_S1" and upper.name == "S1":
+            return False
+        return upper.kind == "sacral" and self.vertebrae[d.lower].kind == "sacral"
 
     def _disc_next_to(self, i: int, superior: bool) -> Disc | None:
         for d in self.discs:

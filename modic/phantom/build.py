@@ -119,6 +119,15 @@ def build_anatomy(spec: StudySpec) -> Anatomy:
         upper = name.split("/")[0]
         hydration[upper] = min(hydration[upper], 0.05)
         disc_h[upper] *= 0.75
+    # lumbosacral transitional anatomy (opt-in, docs/phantom.md); no random draws, so the
+    # rest of the study is the one drawn without it
+    if spec.transitional == "sacralised_L5":  # L5/S1 a remnant, L5 on the sacral slope
+        disc_h["L5"] = _DISC_HEIGHT["S1"] * size
+        phi["L5"] = 0.5 * (phi["L5"] + phi["S1"])
+    elif spec.transitional == "lumbarised_S1":  # a real S1/S2 disc, S1 tilted like a lumbar body
+        disc_h["S1"] = 0.8 * _DISC_HEIGHT["L5"] * size
+        hydration["S1"] = hydration["L5"]
+        phi["S1"] = phi["L5"] - 8.0
 
     def frame(angle: float, lat: float, rot: float) -> FloatArray:
         t = np.deg2rad(angle)

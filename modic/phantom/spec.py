@@ -31,6 +31,8 @@ VERTEBRAE: tuple[str, ...] = (
 )
 #: Vertebrae whose endplates may carry a Modic change and are listed in the ground truth.
 LESION_VERTEBRAE: tuple[str, ...] = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
+#: Lumbosacral transitional anatomy a :class:`StudySpec` can have ("" = none).
+TRANSITIONAL: tuple[str, ...] = ("", "sacralised_L5", "lumbarised_S1")
 #: Modic types a :class:`LesionSpec` accepts (the mixed ones also in reverse order).
 MODIC_TYPES: tuple[str, ...] = ("1", "2", "3", "1/2", "2/3", "2/1", "3/2")
 
@@ -464,6 +466,13 @@ class StudySpec:
         T12-S1 is tilted to the side by ``scoliosis_deg * cos(pi * f)`` (``f`` 0 at T12 to
         1 at S1) on top of its own small tilt, so the column bows to one side (a C curve,
         apex at L2-L4) and leaves the midsagittal plane there. 0 = none.
+    transitional : str
+        Lumbosacral transitional anatomy (opt-in; docs/phantom.md): ``""`` none (default),
+        ``"sacralised_L5"`` (L5 fused to the sacrum: the L5/S1 disc is a thin remnant and
+        L5 follows the sacral slope, four mobile lumbar vertebrae) or ``"lumbarised_S1"``
+        (S1 separated from the sacrum by a real disc and shaped like a lumbar body, six
+        mobile lumbar vertebrae). The vertebrae keep their anatomical names (L5 is the
+        fifth below T12 whatever its shape) in the ground truth.
     """
 
     seed: int
@@ -489,6 +498,7 @@ class StudySpec:
     schmorl_nodes: list[SchmorlNodeSpec] = field(default_factory=list)
     patient_age: int | None = None
     scoliosis_deg: float = 0.0
+    transitional: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -551,6 +561,9 @@ class StudySpec:
                 raise ValueError(f"StudySpec.schmorl_nodes: two nodes at {key[0]} {key[1]}")
             seen.add(key)
         _check_range("StudySpec.scoliosis_deg", self.scoliosis_deg, -30.0, 30.0)
+        if self.transitional not in TRANSITIONAL:
+            raise ValueError(f"StudySpec.transitional must be one of {TRANSITIONAL}, "
+                             f"got {self.transitional!r}")
         if self.patient_age is not None and (
                 not isinstance(self.patient_age, int) or not 18 <= self.patient_age <= 95):
             raise ValueError(f"StudySpec.patient_age must be an int in [18, 95], "
@@ -612,7 +625,7 @@ _NEW_FIELDS: dict[str, dict[str, Any]] = {
     "StudySpec": {"coil_gradient": 1.0, "marrow_heterogeneity": 0.0,
                   "marrow_fat_islands": 0.0, "endplate_irregularity": 0.0,
                   "degenerated_discs": [], "hemangiomas": [], "schmorl_nodes": [],
-                  "patient_age": None, "scoliosis_deg": 0.0},
+                  "patient_age": None, "scoliosis_deg": 0.0, "transitional": ""},
     "LesionSpec": {"t1_ratio": None, "fat_islands": 0.0},
     "SeriesSpec": {"stir_efficiency": None},
 }
