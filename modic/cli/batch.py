@@ -107,12 +107,19 @@ def format_summary(summary: BatchSummary) -> str:
 
 def run_batch_command(args: argparse.Namespace) -> int:
     """Run ``modic batch``; returns the exit code."""
-    from ..dicomweb.address import is_dicomweb_address, redact
     from .dicomweb import dicomweb_options_given, run_dicomweb_batch_command
 
-    if is_dicomweb_address(args.root):
-        return run_dicomweb_batch_command(args)
-    if str(args.root).lower().startswith(("http://", "https://")):
+    # the modic.dicomweb package (and what it imports) only for a root that may be a
+    # server: a re-run over a folder imports nothing it does not need
+    root_text = str(args.root).lower()
+    if root_text.startswith("dicomweb+"):
+        from ..dicomweb.address import is_dicomweb_address
+
+        if is_dicomweb_address(args.root):
+            return run_dicomweb_batch_command(args)
+    if root_text.startswith(("http://", "https://")):
+        from ..dicomweb.address import redact
+
         shown = redact(args.root)
         logger.error("%s: a DICOMweb server is written dicomweb+%s", shown, shown)
         return EXIT_USAGE
