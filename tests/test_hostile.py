@@ -687,10 +687,12 @@ def test_a_full_disk_leaves_the_outputs_of_the_last_run_as_they_were(base: Path,
 def test_ctrl_c_during_a_batch_is_one_line_exit_130_and_resumable(
     base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # 16 studies, so the run is still going when the first result has been seen (with 4,
+    # a loaded machine let the poll below see the first result only after the last one)
     root = tmp_path / "in"
-    copy_study(base, root, "s0")
-    for i in range(1, 4):
-        write_annotated_study(root / f"s{i}", "0", seed=100 + i)
+    copy_study(base, root, "s00")
+    for i in range(1, 16):
+        write_annotated_study(root / f"s{i:02d}", "0", seed=100 + i)
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "modic", "batch", root, "-o", out, "--workers", "1"],
@@ -708,5 +710,5 @@ def test_ctrl_c_during_a_batch_is_one_line_exit_130_and_resumable(
     assert err.rstrip().endswith("modic: ERROR: interrupted")
     r = modic_main(["batch", root, "-o", out, "--workers", "1"], capsys)
     assert r.returncode == 0, r.stderr
-    assert "4 studies classified, 0 failed" in r.stdout
-    assert " up to date)" in r.stdout and "(4 computed" not in r.stdout  # the finished ones are kept
+    assert "16 studies classified, 0 failed" in r.stdout
+    assert " up to date)" in r.stdout and "(16 computed" not in r.stdout  # the finished ones are kept
