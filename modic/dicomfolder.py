@@ -201,7 +201,7 @@ def _list_files(
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file or folder")
-        if p.is_file():
+        if not p.is_dir():  # a file, or a special file that read_header skips with its kind
             return p.parent, [p]
         files: list[Path] = []
         seen: set[tuple[int, int]] = set()

@@ -176,3 +176,14 @@ def test_fifos_in_the_study_and_as_the_annotation_file_do_not_block(tmp_path):
     assert "Traceback" not in r.stderr
     assert "is a FIFO (named pipe)" in (r.stdout + r.stderr + "".join(
         p.read_text() for p in (tmp_path.parent / (tmp_path.name + "-out")).glob("errors.csv")))
+
+
+def test_info_on_a_fifo_itself_names_it_and_does_not_block(tmp_path):
+    """`modic info PIPE` used to report "0 files" as if the path were an empty folder."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    r = run("info", str(pipe))
+    assert r.returncode == 1
+    assert "in 1 files (1 skipped)" in r.stdout
+    assert "a FIFO (named pipe): special files are never opened for reading: pipe" in r.stdout
+    assert "Traceback" not in r.stderr
