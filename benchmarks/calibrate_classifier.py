@@ -18,7 +18,10 @@ ROIs of several styles), measures every endplate ROI once through modic's own pi
    the maps from bootstrap agreement to the probability of being right (isotonic
    regression, pooled adjacent violators), apart for type-0 calls and for the others,
    printed as the knots of ``ClassifierParameters.confidence_calibration`` and
-   ``change_calibration`` (``--confidence-only``: this step alone).
+   ``change_calibration`` (``--confidence-only``: this step and the next alone);
+3. fits what a type-0 call may claim by its share of voxels typed 1, 2 or 3
+   (``normal_typed_calibration``) and when the body-marrow rule made it
+   (``body_explained_confidence``).
 
 The measured ROIs are cached in ``benchmarks/_data/realistic/prepared-FIRST-LAST.pkl``;
 ``--reuse`` reruns the decision on them (after a change to the decision only).
@@ -233,7 +236,13 @@ def sweep() -> list[tuple]:
 def _confidence(cases: list[PreparedCase], t0: float, scored: list[tuple], json_path: str | None) -> None:
     """Step 2: agreement -> probability, with the current thresholds, apart for type-0 calls
     (``confidence_calibration``) and for the others (``change_calibration``)."""
-    p = replace(DEFAULT_PARAMETERS, confidence_calibration=(), change_calibration=())
+    p = replace(
+        DEFAULT_PARAMETERS,
+        confidence_calibration=(),
+        change_calibration=(),
+        normal_typed_calibration=(),
+        body_explained_confidence=1.0,
+    )
     decisions = [
         classify_samples(c.region_values(), c.reference, parameters=p, context=c.context, seed=i)
         for i, c in enumerate(cases)
@@ -256,10 +265,53 @@ def _confidence(cases: list[PreparedCase], t0: float, scored: list[tuple], json_
                 print(f"  {lo:.2f}-{min(hi, 1):.2f}: n={int(b.sum()):4d} accuracy {right[b].mean():.3f}")
         fitted[name] = fit_calibration(agree[sel], right[sel].astype(float)) if sel.any() else ()
         print(f"{name} = {fitted[name]}")
+    fitted.update(_normal_caps(decisions, right, normal))
     print(f"total {time.perf_counter() - t0:.0f} s")
     if json_path:
         with open(json_path, "w") as fh:
             json.dump({"best": scored[:50], "calibration": fitted}, fh, indent=1, default=str)
+
+
+#: Bins of the share of typed voxels for ``normal_typed_calibration``: a fit on the share
+#: itself (continuous, almost every value once) would make a block of every call.
+TYPED_BINS = (0.0, 0.1, 0.2, 0.3, 1.01)
+
+
+def _level(block: list[float]) -> float:
+    """The rule-of-succession share of right calls of a block [right, n, ...]."""
+    return (block[0] + 1) / (block[1] + 2)
+
+
+def _normal_caps(decisions: list, right: np.ndarray, normal: np.ndarray) -> dict[str, object]:
+    """Step 3: what a type-0 call may claim by its share of typed voxels
+    (``normal_typed_calibration``: per bin of :data:`TYPED_BINS`, adjacent bins pooled until
+    the levels do not increase with the share, each level the rule-of-succession share of
+    right calls, a knot at each bin's centre; calls the body-marrow rule made left out), and
+    when the body-marrow rule made it (``body_explained_confidence``)."""
+    typed = np.array([d.fractions["1"] + d.fractions["2"] + d.fractions["3"] for d in decisions])
+    body = np.array([any(w.startswith("read as normal marrow") for w in d.warnings) for d in decisions])
+    sel = normal & ~body
+    print(
+        f"normal_typed_calibration: {int(sel.sum())} type-0 calls (those of the body-marrow rule left out), "
+        "by share of typed voxels (bin: n, right):"
+    )
+    blocks: list[list[float]] = []  # [right, n, sum of bin centres, bins]
+    for lo, hi in zip(TYPED_BINS[:-1], TYPED_BINS[1:], strict=True):
+        b = sel & (typed >= lo) & (typed < hi)
+        n, r = int(b.sum()), int(right[b].sum())
+        print(f"  {lo:.1f}-{min(hi, 1):.1f}: n={n:4d} right {r}")
+        if n == 0:
+            continue
+        blocks.append([r, n, (lo + min(hi, 0.4)) / 2, 1])
+        while len(blocks) > 1 and _level(blocks[-1]) > _level(blocks[-2]):
+            r2, n2, c2, k2 = blocks.pop()
+            blocks[-1] = [blocks[-1][0] + r2, blocks[-1][1] + n2, blocks[-1][2] + c2, blocks[-1][3] + k2]
+    knots = tuple((round(c / k, 3), round((r + 1) / (n + 2), 3)) for r, n, c, k in blocks)
+    print(f"normal_typed_calibration = {knots}")
+    nb, rb = int((normal & body).sum()), int(right[normal & body].sum())
+    level = round((rb + 1) / (nb + 2), 3)
+    print(f"body_explained_confidence = {level}  ({rb} of {nb} calls the body-marrow rule made were right)")
+    return {"normal_typed_calibration": knots, "body_explained_confidence": level}
 
 
 def format_confusion7(m: np.ndarray) -> str:

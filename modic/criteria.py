@@ -268,6 +268,22 @@ class ClassifierParameters:
         would lend changes their confidence. Linear from (0, 0) through the knots and
         constant after the last one (so a change call never reaches more than the share
         of change calls that were right at the highest agreement). Identity when empty.
+    normal_typed_calibration : tuple of (float, float)
+        The most a type-0 call may claim, by the share of its voxels that depart in a
+        Modic pattern (``typed``: 1, 2 and 3 voxels together), as ``(typed, probability)``
+        knots, non-increasing; flat beyond the first and last knot. The bootstrap agrees
+        on "normal" just as firmly when 35 % of the voxels are abnormal (short of
+        ``abnormal_fraction``) as when none are, but such calls are wrong far more often:
+        on the calibration cohort a weak change, or one mostly covered by normal marrow
+        in a wide band, was called 0 at 0.99 there. Isotonic fit of being right on
+        ``typed`` among the type-0 calls of the calibration cohort
+        (benchmarks/calibrate_classifier.py). Empty: no cap.
+    body_explained_confidence : float
+        The most a call may claim when a change pattern was read as normal marrow because
+        the marrow beyond the region departs as much (``body_ratio``): that reading is a
+        judgement the bootstrap cannot test, since the marrow beyond moves with it in
+        every resample. The rule-of-succession share of such calls that were right on the
+        calibration cohort ((right + 1) / (n + 2)). 1: no cap.
     """
 
     voxel_z: float = 2.5
@@ -321,6 +337,18 @@ class ClassifierParameters:
         (0.98, 0.906),
         (0.995, 0.95),
     )
+    #: fitted by benchmarks/calibrate_classifier.py on the same cohort and run: type-0
+    #: calls (the body-marrow rule's left out) with under 10 % typed voxels were right 354
+    #: of 354 times, 10-20 %: 128 of 130, 20-30 %: 50 of 52, 30 % or more: 25 of 26
+    #: (docs/classifier.md)
+    normal_typed_calibration: tuple[tuple[float, float], ...] = (
+        (0.05, 0.997),
+        (0.15, 0.977),
+        (0.25, 0.944),
+        (0.35, 0.929),
+    )
+    #: the same run: 5 of the 7 calls the body-marrow rule turned to type 0 were right
+    body_explained_confidence: float = 0.667
 
     def __post_init__(self) -> None:
         for name in ("voxel_z", "region_z", "iso_margin"):
@@ -341,6 +369,15 @@ class ClassifierParameters:
             ys = [k[1] for k in knots]
             if xs != sorted(xs) or ys != sorted(ys) or not all(0 <= v <= 1 for v in xs + ys):
                 raise ValueError(f"ClassifierParameters.{name} must be increasing (x, y) knots in [0, 1]")
+        xs = [k[0] for k in self.normal_typed_calibration]
+        ys = [k[1] for k in self.normal_typed_calibration]
+        if xs != sorted(xs) or ys != sorted(ys, reverse=True) or not all(0 <= v <= 1 for v in xs + ys):
+            raise ValueError(
+                "ClassifierParameters.normal_typed_calibration must be (x, y) knots in [0, 1], x increasing "
+                "and y non-increasing"
+            )
+        if not 0 < self.body_explained_confidence <= 1:
+            raise ValueError("ClassifierParameters.body_explained_confidence must be in (0, 1]")
 
 
 DEFAULT_PARAMETERS = ClassifierParameters()
@@ -1037,6 +1074,16 @@ def classify_samples(
     agreement = float(np.mean(codes_b == code))
     knots = p.confidence_calibration if modic_type is ModicType.NONE else p.change_calibration
     confidence = _calibrated(agreement, knots)
+    typed = float(frac[1] + frac[2] + frac[3])
+    capped_by = ""
+    if modic_type is ModicType.NONE and p.normal_typed_calibration:
+        xs = [k[0] for k in p.normal_typed_calibration]
+        ys = [k[1] for k in p.normal_typed_calibration]
+        cap = float(np.interp(typed, xs, ys))
+        if cap < confidence:
+            confidence, capped_by = cap, "typed"
+    if explained and p.body_explained_confidence < confidence:
+        confidence, capped_by = p.body_explained_confidence, "body"
 
     ratios = {}
     unit = _units(prep.cv, p)
@@ -1066,6 +1113,13 @@ def classify_samples(
         )
     fractions = {key: float(v) for key, v in zip(_VOXEL_KEYS, frac, strict=True)}
     reason = _reason(modic_type, fractions, ratios, rcos, rz, p)
+    if capped_by == "typed":
+        reason = (
+            f"{typed:.0%} of the voxels depart from the reference in a Modic pattern, short of the "
+            f"{p.abnormal_fraction:.0%} that makes a change: read as normal, but a weak or small change "
+            f"cannot be ruled out (confidence at most {confidence:.2f}, what such calls earned on the "
+            "calibration cohort)"
+        )
     if explained:
         reason = (
             f"the region departs from the reference in a type {_CODE_TO_TYPE[explained].value} pattern "

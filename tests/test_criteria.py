@@ -341,6 +341,8 @@ def test_a_departure_that_continues_into_the_body_is_patchy_marrow_not_a_change(
     assert patchy.modic_type is ModicType.NONE
     assert "beyond" in patchy.reason
     assert any("continues into the vertebral body" in w for w in patchy.warnings)
+    # a judgement the bootstrap cannot test (the marrow beyond moves with it): never confident
+    assert patchy.confidence < 0.7 < alone.confidence
     # the same band with normal marrow beyond it is anchored at the endplate: type 2
     anchored = SignalContext(body={T1: 101.0, T2: 99.0, STIR: 100.5})
     assert classify_samples(reg, ref, context=anchored).modic_type is ModicType.TYPE2
@@ -372,3 +374,34 @@ def test_body_departure_reports_the_share_of_the_departure_found_beyond():
     assert ratio == pytest.approx(0.5, abs=0.02)
     assert size > 2.0
     assert np.isnan(body_departure(reg, ref)[0])
+
+
+def test_a_normal_call_with_a_quarter_of_its_voxels_abnormal_does_not_claim_certainty():
+    # a band of 200 voxels of which 25 % are type-2 marrow (short of the 40 % that makes a
+    # change) and 70 % normal: the bootstrap agrees on "normal" in every resample, but such
+    # calls hide weak or small changes; the same band with no abnormal voxels is certain
+    rng = np.random.default_rng(51)
+    ref = region(rng, ["0"], n=300)
+    clean = classify_samples(region(rng, ["0"], n=200), ref)
+    assert clean.modic_type is ModicType.NONE and clean.confidence >= 0.98
+    mixed = region(rng, ["0"], n=200)
+    fat = region(rng, ["2"], n=50)
+    for r in (T1, T2, STIR):
+        mixed[r][:50] = fat[r]
+    part = classify_samples(mixed, ref)
+    assert part.modic_type is ModicType.NONE
+    assert 0.2 <= part.fractions["2"] <= 0.3
+    assert part.agreement >= 0.95  # the bootstrap alone would say "certain"
+    assert part.confidence < 0.95
+    assert "short of the 40% that makes a change" in part.reason
+    assert "cannot be ruled out" in part.reason
+    # with the cap off, the confidence is the agreement's alone
+    off = replace(DEFAULT_PARAMETERS, normal_typed_calibration=())
+    assert classify_samples(mixed, ref, parameters=off).confidence > 0.96
+
+
+def test_normal_typed_calibration_must_not_rise_with_the_share():
+    with pytest.raises(ValueError, match="non-increasing"):
+        ClassifierParameters(normal_typed_calibration=((0.1, 0.9), (0.3, 0.95)))
+    with pytest.raises(ValueError, match="body_explained_confidence"):
+        ClassifierParameters(body_explained_confidence=0.0)
