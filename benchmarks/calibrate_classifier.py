@@ -45,7 +45,14 @@ import numpy as np
 from cohort import DATA_REALISTIC, REALISTIC_CALIBRATION_BASE, generate, kappa, reader_style
 from prepared import PV_SETTINGS, PreparedCase, prepare
 
-from modic.criteria import DEFAULT_PARAMETERS, body_departure, classify_samples, decide_codes, evidence
+from modic.criteria import (
+    DEFAULT_PARAMETERS,
+    body_departure,
+    classify_samples,
+    decide_codes,
+    evidence,
+    t1_departure,
+)
 from modic.sequence import Role
 
 LABELS6 = ("0", "1", "2", "3", "1/2", "2/3", "indeterminate")
@@ -104,6 +111,8 @@ def _grid_point(values: tuple) -> list[tuple]:
     sig = np.array([e[1] for e in ev])
     rtype = np.array([e[2] for e in ev])
     body = np.array([body_departure(c.region_values(pv), c.reference, p0, c.context) for c in _CASES])
+    # a type-3 call needs a T1 darker than voxel_z units (criteria._faint_sclerosis)
+    faint_t1 = np.array([t1_departure(c.region_values(pv), c.reference, p0, c.context) for c in _CASES]) > -vz
     truth = [c.truth for c in _CASES]
     out = []
     for af, mxf in itertools.product(INNER["abnormal_fraction"], INNER["mixed_fraction"]):
@@ -116,6 +125,7 @@ def _grid_point(values: tuple) -> list[tuple]:
             # the marrow beyond the region explains a weak change call (criteria._body_veto)
             veto = change & (body[:, 0] >= br) & (body[:, 1] <= bmz) if br > 0 else np.zeros(len(pred0), bool)
             pred = ["0" if v else t for t, v in zip(pred0, veto, strict=True)]
+            pred = ["indeterminate" if t == "3" and f else t for t, f in zip(pred, faint_t1, strict=True)]
             k, acc = _score(truth, pred)
             out.append((k, acc, (vz, tsd, rz, mc, sz, fsd, mf, pv, af, mxf, br, bmz)))
     return out

@@ -47,7 +47,10 @@ How a region is decided
 5. **Indeterminate.** When untyped voxels outnumber the typed abnormal ones, when the
    region as a whole departs from the reference in a pattern that fits no Modic type, or
    when too much of the region cannot be typed, the result is ``indeterminate`` with the
-   reason in words -- never type 0.
+   reason in words -- never type 0. So is a type-3 call whose median T1 is not darker
+   than the reference by ``voxel_z`` units: sclerosis is dark on T1 (Modic 1988), and a
+   band a little darker on T2 and STIR with a near-normal T1 is what denser subchondral
+   or leaner marrow, a coil gradient or partial volume at the endplate also give.
 6. **Confidence.** Region and reference voxels are resampled (bootstrap) and each
    reference level is moved by its systematic uncertainty (normal marrow variation,
    coil gradient, distance); steps 3-5 are repeated and the share of resamples giving
@@ -311,8 +314,8 @@ class ClassifierParameters:
     far_reference_sd: float = 0.15
     #: fitted by benchmarks/calibrate_classifier.py on the realistic calibration cohort
     #: (seeds 600000-600059, 660 endplates; run of 2026-12-04 with the thresholds above and
-    #: the body-marrow rule; docs/classifier.md): normal calls were right 98.8 % of the time
-    #: (569), change calls 87.9 % (91), so the maps differ
+    #: the body-marrow rule and the faint-T1 rule for type 3; docs/classifier.md): normal
+    #: calls were right 98.8 % of the time (569), the others 86.8 % (91), so the maps differ
     confidence_calibration: tuple[tuple[float, float], ...] = (
         (0.3, 0.333),
         (0.5, 0.333),
@@ -326,16 +329,16 @@ class ClassifierParameters:
         (0.995, 0.991),
     )
     change_calibration: tuple[tuple[float, float], ...] = (
-        (0.3, 0.565),
-        (0.5, 0.696),
-        (0.6, 0.718),
-        (0.7, 0.736),
-        (0.8, 0.736),
-        (0.85, 0.736),
-        (0.9, 0.736),
-        (0.95, 0.793),
-        (0.98, 0.906),
-        (0.995, 0.95),
+        (0.3, 0.462),
+        (0.5, 0.569),
+        (0.6, 0.622),
+        (0.7, 0.653),
+        (0.8, 0.665),
+        (0.85, 0.709),
+        (0.9, 0.765),
+        (0.95, 0.852),
+        (0.98, 0.935),
+        (0.995, 0.966),
     )
     #: fitted by benchmarks/calibrate_classifier.py on the same cohort and run: type-0
     #: calls (the body-marrow rule's left out) with under 10 % typed voxels were right 354
@@ -860,15 +863,52 @@ def _evidence(
     return frac, bool(sig[0]), int(rtype[0]), float(rcos[0]), float(np.max(np.abs(d / sd)))
 
 
-def _point(prep: _Prepared, p: ClassifierParameters) -> tuple[int, NDArray[np.float64], float, float, int]:
+def _point(
+    prep: _Prepared, p: ClassifierParameters
+) -> tuple[int, NDArray[np.float64], float, float, int, bool]:
     """Point estimate: region code, voxel fractions, region best cosine, region max |z|,
-    and the change code that the marrow beyond the region explained (0 if none)."""
+    the change code that the marrow beyond the region explained (0 if none), and whether
+    a type-3 call was made indeterminate for its near-normal T1."""
     frac, sig, rtype, rcos, rz = _evidence(prep, p)
     code = int(_decide(frac[None], np.array([sig]), np.array([rtype], dtype=np.int8), p)[0])
     explained = 0
     if _point_body_veto(prep, p, code):
         code, explained = 0, code
-    return code, frac, rcos, rz, explained
+    faint = False
+    if code == 3:
+        d = np.median(prep.logreg - np.log(prep.med), axis=0)
+        code = int(_faint_sclerosis(np.array([code]), d[None], _units(prep.cv, p)[None], prep.roles, p)[0])
+        faint = code == _INDET
+    return code, frac, rcos, rz, explained, faint
+
+
+def _faint_sclerosis(
+    codes: NDArray[np.integer],
+    d: NDArray[np.float64],
+    unit: NDArray[np.float64],
+    roles: list[Role],
+    p: ClassifierParameters,
+) -> NDArray[np.int16]:
+    """(b,) codes with type 3 made indeterminate where the region's median T1 is not
+    darker than the reference by ``voxel_z`` units (``d``, ``unit``: (b, k) log departure of
+    the region's median and the voxel unit; module docstring, step 5)."""
+    j = roles.index(Role.T1)
+    faint = (np.asarray(codes) == 3) & (-d[:, j] / unit[:, j] < p.voxel_z)
+    return np.where(faint, _INDET, codes).astype(np.int16)
+
+
+def t1_departure(
+    region: Mapping[Role, ArrayLike],
+    reference: Mapping[Role, ArrayLike],
+    parameters: ClassifierParameters = DEFAULT_PARAMETERS,
+    context: SignalContext = EMPTY_CONTEXT,
+) -> float:
+    """For calibration sweeps: the region's median T1 departure from the reference in
+    voxel units (negative: darker), which a type-3 call needs beyond ``-voxel_z``."""
+    prep = _Prepared(region, reference, context, parameters, check=False)
+    d = np.median(prep.logreg - np.log(prep.med), axis=0)
+    j = prep.roles.index(Role.T1)
+    return float(d[j] / _units(prep.cv, parameters)[j])
 
 
 def _point_body_veto(prep: _Prepared, p: ClassifierParameters, code: int) -> bool:
@@ -969,7 +1009,7 @@ def decide_type(
     Fast; for calibration sweeps. Same inputs as :func:`classify_samples`.
     """
     prep = _Prepared(region, reference, context, parameters, check=False)
-    code, frac, _, _, _ = _point(prep, parameters)
+    code, frac, _, _, _, _ = _point(prep, parameters)
     return _CODE_TO_TYPE[code], {k: float(v) for k, v in zip(_VOXEL_KEYS, frac, strict=True)}
 
 
@@ -1031,7 +1071,7 @@ def classify_samples(
     prep = _Prepared(region, reference, context, p, check=True)
     roles = prep.roles
     warnings = list(prep.warnings)
-    code, frac, rcos, rz, explained = _point(prep, p)
+    code, frac, rcos, rz, explained, faint = _point(prep, p)
     modic_type = _CODE_TO_TYPE[code]
 
     # -- bootstrap: resample region voxels (jointly across sequences) and reference, and
@@ -1071,6 +1111,7 @@ def classify_samples(
     codes_b = _decide(frac_b, sig_b, rtype_b, p)
     if prep.logbody is not None and p.body_ratio > 0:  # patchy marrow beyond the region (step 4)
         codes_b = np.where(_body_veto(codes_b, d_b, prep.logbody[None, :] - logmed_b, unit_b, p), 0, codes_b)
+    codes_b = _faint_sclerosis(codes_b, d_b, unit_b, roles, p)
     agreement = float(np.mean(codes_b == code))
     knots = p.confidence_calibration if modic_type is ModicType.NONE else p.change_calibration
     confidence = _calibrated(agreement, knots)
@@ -1113,6 +1154,15 @@ def classify_samples(
         )
     fractions = {key: float(v) for key, v in zip(_VOXEL_KEYS, frac, strict=True)}
     reason = _reason(modic_type, fractions, ratios, rcos, rz, p)
+    if faint:
+        t1 = ratios[Role.T1]
+        t1_z = -np.log(t1.ratio) / t1.unit if t1.ratio > 0 and t1.unit > 0 else 0.0
+        reason = (
+            f"the region is darker than the reference on every sequence ({_pattern(ratios)}), but its T1 "
+            f"only by {t1_z:.1f} units, under the {p.voxel_z:g} a dark T1 needs: sclerosis (type 3) is dark "
+            "on T1; denser or leaner subchondral marrow, a coil gradient or partial volume at the endplate "
+            "darken a band like this"
+        )
     if capped_by == "typed":
         reason = (
             f"{typed:.0%} of the voxels depart from the reference in a Modic pattern, short of the "
