@@ -12,9 +12,9 @@ seed ranges:
 
 Seeds 900000+ were the first evaluation cohort; its errors were read while developing the
 classifier (they showed the dark-T1 / iso-T2 rule), so it no longer counts as held out and
-a fresh range is used. Realistic evaluation seeds 920000-920219 have all been evaluated
+a fresh range is used. Realistic evaluation seeds 920000-920259 have all been evaluated
 and looked at (2026-12-02 to 12-04, docs/classifier.md): a new evaluation starts at
-920220.
+920260.
 
 The *realistic* cohort (``realistic_spec``) adds what real scans show and the plain
 phantom did not, each factor drawn independently per study (present in about 35-45 % of
