@@ -237,6 +237,18 @@ def atomic_write_bytes(
     return target
 
 
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8, with the undecodable bytes of file names given back as they were.
+
+    Python holds a file-name byte it cannot decode as a lone surrogate (U+DC80-U+DCFF,
+    PEP 383): every non-ASCII name under ``LC_ALL=C`` with UTF-8 mode off, or a name that
+    is not UTF-8 anywhere. Strict UTF-8 refuses them; ``surrogateescape`` writes the
+    original bytes, so a name shows as it is on disk and the bytes do not depend on the
+    locale.
+    """
+    return text.encode("utf-8", "surrogateescape")
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, make_parents: bool = True) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
-    return atomic_write_bytes(path, text.encode("utf-8"), make_parents=make_parents)
+    """Write UTF-8 ``text`` (:func:`utf8`) to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, utf8(text), make_parents=make_parents)

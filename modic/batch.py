@@ -119,7 +119,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from ._io import _fsync_folder, _umask, atomic_write_text, output_error
+from ._io import _fsync_folder, _umask, atomic_write_text, output_error, utf8
 from .errors import ClusterError, MissingDependencyError, ModicError, OutputFolderError
 from .results import RECORD_FIELDS
 
@@ -227,7 +227,7 @@ class BatchJob:
     @property
     def shard_name(self) -> str:
         """File name of the job's shard in ``OUTDIR/.modic-batch``."""
-        return hashlib.sha256(self.relpath.encode("utf-8")).hexdigest() + ".json"
+        return hashlib.sha256(utf8(self.relpath)).hexdigest() + ".json"
 
 
 def _resolve(path: str | os.PathLike[str]) -> Path:
@@ -679,7 +679,9 @@ def input_fingerprint(job: BatchJob, options: Mapping[str, Any]) -> str:
         "annotation": annotation,
         "study_files": _folder_listing(job.study_dir),
     }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    # names as their bytes on disk (utf8), so that the digest does not depend on the locale
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(utf8(text)).hexdigest()
 
 
 def _write(path: Path, text: str) -> None:
@@ -689,7 +691,7 @@ def _write(path: Path, text: str) -> None:
     nothing, modification times included).
     """
     try:
-        if path.read_bytes() == text.encode("utf-8"):
+        if path.read_bytes() == utf8(text):
             return
     except OSError:
         pass

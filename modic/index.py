@@ -116,6 +116,14 @@ def _load(text: str, path: Path) -> FileHeader | SkippedFile:
     )
 
 
+def _key(path: str | os.PathLike[str]) -> str:
+    """The absolute path as the index stores it: text SQLite can hold (UTF-8). A name that
+    is not UTF-8 (or any name under a non-UTF-8 locale, where Python keeps the bytes as
+    surrogates) has its other bytes written as ``\\xNN``; a folder's key is a prefix of
+    its files' keys either way."""
+    return os.fsencode(os.path.abspath(path)).decode("utf-8", "backslashreplace")
+
+
 # -- the index --------------------------------------------------------------------------
 
 
@@ -220,9 +228,7 @@ class HeaderIndex:
                 continue
             # only regular files are indexed (a FIFO or device is skipped by the reader)
             keys.append(
-                (os.path.abspath(f), st.st_size, st.st_mtime_ns, st.st_ino)
-                if stat.S_ISREG(st.st_mode)
-                else None
+                (_key(f), st.st_size, st.st_mtime_ns, st.st_ino) if stat.S_ISREG(st.st_mode) else None
             )
         stored = self._stored(files)
         out: list[FileHeader | SkippedFile] = []
@@ -256,7 +262,7 @@ class HeaderIndex:
         """path -> (size, mtime_ns, inode, record) of the rows under the files' folders."""
         if self._db is None or not files:
             return {}
-        top = os.path.commonpath(self._folders(files))
+        top = _key(os.path.commonpath(self._folders(files)))
         prefix = top.rstrip(os.sep) + os.sep
         try:
             rows = self._db.execute(

@@ -684,6 +684,35 @@ def test_a_full_disk_leaves_the_outputs_of_the_last_run_as_they_were(base: Path,
     assert [p.name for p in (tmp_path / "out").rglob("*.tmp")] == []
 
 
+def test_non_ascii_names_under_the_c_locale_without_utf8_mode_give_the_same_outputs(
+    base: Path, tmp_path: Path
+) -> None:
+    """``PYTHONUTF8=0 LC_ALL=C``: Python holds every non-ASCII file name as surrogates. A
+    batch over a study folder named ``stüdy-é`` ended with "'utf-8' codec can't encode
+    characters"; with a header index every study failed at "load"; the HTML report of an
+    output folder named ``out-é`` failed the same way. Now they run, and write the bytes a
+    UTF-8 locale writes."""
+    root = tmp_path / "ßin"
+    copy_study(base, root, "stüdy-é")
+    c_locale = {"LANG": "C", "LC_ALL": "C", "PYTHONUTF8": "0"}
+    outs = {}
+    for name, env in (("c", c_locale), ("utf8", {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1"})):
+        out = tmp_path / f"out-é-{name}"
+        r = modic_cmd("batch", root, "-o", out, "--header-index", out / "index.sqlite", env=env)
+        assert r.returncode == 0, r.stderr
+        assert "Traceback" not in r.stderr and "codec" not in r.stderr, r.stderr
+        assert "classified, 0 failed" in r.stdout, r.stdout
+        r = modic_cmd("report", out, "-o", out / "rapport-é.html", env=env)
+        assert r.returncode == 0, r.stderr
+        outs[name] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    shared = [p for p in outs["c"] if p.suffix in (".csv", ".jsonl", ".json")]
+    assert {Path("results.csv"), Path("errors.csv")} <= set(shared)
+    for p in shared:
+        if p.name != "summary.json":  # it holds the elapsed time
+            assert outs["c"][p] == outs["utf8"][p], p
+    assert "Batch output folder out-é-c".encode() in outs["c"][Path("rapport-é.html")]
+
+
 def test_ctrl_c_during_a_batch_is_one_line_exit_130_and_resumable(
     base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

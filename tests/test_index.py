@@ -247,3 +247,23 @@ def test_batch_refuses_a_header_index_inside_a_study_folder(tmp_path):
     with pytest.raises(OutputFolderError, match=r"--header-index .*idx.sqlite: .* inside the study folder"):
         run_batch(root, tmp_path / "out", workers=1, header_index=root / "ge_3T_type3_mixed12" / "idx.sqlite")
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_a_folder_name_that_is_not_utf8_is_indexed_and_reused(tmp_path, counted):
+    # a name with the Latin-1 byte 0xE9: Python holds it as a surrogate, which SQLite
+    # cannot store as text (under LC_ALL=C with UTF-8 mode off every non-ASCII name is
+    # held that way): every study of such a folder failed at "load" with a
+    # UnicodeEncodeError when the batch used a header index
+    write_lumbar_study(tmp_path / "ascii" / "study", "siemens")
+    root = tmp_path / os.fsdecode(b"\xe9tude")
+    (tmp_path / "ascii").rename(root)
+    index = tmp_path / "out" / "index.sqlite"
+    plain = _summary(modic.scan(root))
+    n_calls = len(counted.paths)
+    first = _summary(modic.scan(root, index=index))
+    assert len(counted.paths) == 2 * n_calls
+    second = _summary(modic.scan(root, index=index))
+    assert len(counted.paths) == 2 * n_calls  # every header from the index
+    assert first == plain and second == plain
+    rows = sqlite3.connect(index).execute("SELECT path FROM headers").fetchall()
+    assert rows and all(r[0].startswith(os.path.join(str(tmp_path), "\\xe9tude") + os.sep) for r in rows)

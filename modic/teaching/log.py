@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_bytes, output_error
+from .._io import atomic_write_bytes, output_error, utf8
 from ..errors import OutputError
 from .grading import Grade
 from .shipped import SHIPPED_FORMER_IDS
@@ -228,8 +228,8 @@ def _append_attempt(folder: Path, grade: Grade) -> None:
         if not old_csv:
             writer.writeheader()
         writer.writerows(_csv_rows(record))
-        atomic_write_bytes(jsonl, old_jsonl + line.encode("utf-8"))
-        atomic_write_bytes(csv_path, old_csv + buf.getvalue().encode("utf-8"))
+        atomic_write_bytes(jsonl, old_jsonl + utf8(line))
+        atomic_write_bytes(csv_path, old_csv + utf8(buf.getvalue()))
 
 
 def read_attempts(
