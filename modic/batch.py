@@ -114,7 +114,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -270,9 +270,9 @@ def find_jobs(root: str | os.PathLike[str], outdir: str | os.PathLike[str] | Non
         raise FileNotFoundError(f"{root}: no such folder")
     skip = None if outdir is None else _resolve(outdir)
     jobs = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if skip is None or (here / d).resolve() != skip)
+    for dirpath, dirnames, filenames in os.walk(top):  # symlinks are not followed, so every
+        here = Path(dirpath)  # folder walked is a real path under the resolved top
+        dirnames[:] = sorted(d for d in dirnames if skip is None or here / d != skip)
         for name in filenames:
             if not name.endswith(ANNOTATION_SUFFIX) or name == ANNOTATION_SUFFIX:
                 continue
@@ -1370,11 +1370,25 @@ def run_batch(
     fingerprints: dict[str, str] = {}
     tasks: list[_Task] = []
     missing: list[BatchJob] = []
+    current = {
+        job.relpath: input_fingerprint(job, options)
+        for job in jobs
+        if job.failure is None and job.study_dir.is_dir()
+    }
+    digest = _run_digest(jobs, current, options)
+    if not force and len(current) == len(jobs):
+        # nothing changed since the outputs were last assembled from these very shards
+        unchanged = _unchanged_outputs(out, shard_dir, jobs, digest)
+        if unchanged is not None:
+            _log_plan(len(jobs), len(jobs), 0, 0, top)
+            return replace(
+                unchanged, n_jobs=len(jobs), n_up_to_date=len(jobs), elapsed_s=time.monotonic() - started
+            )
     for job in jobs:
-        if job.failure is not None or not job.study_dir.is_dir():
+        if job.relpath not in current:
             missing.append(job)
             continue
-        fp = input_fingerprint(job, options)
+        fp = current[job.relpath]
         shard = None if force else _read_shard(shard_dir / job.shard_name)
         if shard is not None and shard.get("fingerprint") == fp:
             n_up_to_date += 1  # read again, in turn, when the outputs are assembled
@@ -1443,7 +1457,7 @@ def run_batch(
     )
     if export:
         paths["dicom"] = out / EXPORT_DIR
-    return BatchSummary(
+    run_summary = BatchSummary(
         n_ok=summary["studies"]["ok"],
         n_failed=summary["studies"]["failed"],
         type_counts={t: summary["type_counts"][label] for t, label in _type_labels().items()},
@@ -1455,6 +1469,107 @@ def run_batch(
         stages=dict(summary["errors"]),
         elapsed_s=time.monotonic() - started,
     )
+    # every outcome in a shard: the next run with nothing changed can keep these outputs
+    _write_manifest(out, shard_dir, jobs, digest if not unsharded else None, run_summary)
+    return run_summary
+
+
+# -- the outputs manifest ----------------------------------------------------------------
+#: ``OUTDIR/.modic-batch/outputs.manifest`` (JSON; not ``*.json``, the shards' pattern): the
+#: digest of the jobs and fingerprints the output files were assembled from, the SHA-256
+#: of each output file and of the shards, and the run's counts. A run whose jobs and
+#: fingerprints give the same digest, over output files and shards that still hold those
+#: bytes, has nothing to do: it parses no shard and rewrites nothing. Its bytes depend
+#: only on the outputs (a resumed run writes the same manifest as an uninterrupted one).
+MANIFEST = "outputs.manifest"
+
+
+def _run_digest(jobs: Sequence[BatchJob], fingerprints: Mapping[str, str], options: Mapping[str, Any]) -> str:
+    doc = {
+        "format": SHARD_FORMAT,
+        "options": dict(options),
+        "jobs": [[j.relpath, fingerprints.get(j.relpath)] for j in jobs],
+    }
+    return hashlib.sha256(utf8(json.dumps(doc, sort_keys=True, ensure_ascii=False))).hexdigest()
+
+
+def _file_digest(path: Path) -> str | None:
+    """SHA-256 of a regular file (never a FIFO or device), None when there is none."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def _shards_digest(shard_dir: Path, jobs: Sequence[BatchJob]) -> str | None:
+    """SHA-256 over the jobs' shard files' bytes (None when one is missing): a shard that
+    was edited, replaced or removed since the outputs were assembled shows here."""
+    h = hashlib.sha256()
+    for j in jobs:
+        d = _file_digest(shard_dir / j.shard_name)
+        if d is None:
+            return None
+        h.update(f"{j.shard_name} {d}\n".encode())
+    return h.hexdigest()
+
+
+def _write_manifest(
+    out: Path, shard_dir: Path, jobs: Sequence[BatchJob], digest: str | None, result: BatchSummary
+) -> None:
+    """Record what the outputs were made from (no digest: remove the record)."""
+    path = shard_dir / MANIFEST
+    if digest is None:
+        path.unlink(missing_ok=True)
+        return
+    files = sorted(p.name for p in result.paths.values() if p.parent == out and p.is_file())
+    doc = {
+        "digest": digest,
+        "shards": _shards_digest(shard_dir, jobs),
+        "files": {name: _file_digest(out / name) for name in files},
+        "paths": {name: p.relative_to(out).as_posix() for name, p in result.paths.items()},
+        "n_ok": result.n_ok,
+        "n_failed": result.n_failed,
+        "type_counts": result.type_counts,
+        "n_roi_errors": result.n_roi_errors,
+        "stages": result.stages,
+    }
+    text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    _write(path, text)
+
+
+def _unchanged_outputs(
+    out: Path, shard_dir: Path, jobs: Sequence[BatchJob], digest: str
+) -> BatchSummary | None:
+    """The summary of the last run when its outputs still stand for these jobs, else None."""
+    try:
+        doc = json.loads((shard_dir / MANIFEST).read_text(encoding="utf-8"))
+        if doc.get("digest") != digest:
+            return None
+        files = doc["files"]
+        if not files or any(_file_digest(out / name) != sha for name, sha in files.items()):
+            return None  # an output was removed, edited or replaced
+        if doc["shards"] is None or _shards_digest(shard_dir, jobs) != doc["shards"]:
+            return None  # a shard is gone or was changed: read them all again
+        return BatchSummary(
+            n_ok=int(doc["n_ok"]),
+            n_failed=int(doc["n_failed"]),
+            type_counts={str(k): int(v) for k, v in doc["type_counts"].items()},
+            paths={name: out / rel for name, rel in doc["paths"].items()},
+            n_jobs=len(jobs),
+            n_computed=0,
+            n_up_to_date=len(jobs),
+            n_roi_errors=int(doc["n_roi_errors"]),
+            stages={str(k): int(v) for k, v in doc["stages"].items()},
+            elapsed_s=0.0,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # no manifest, or not one this version wrote: assemble
 
 
 def _outcomes_in_order(

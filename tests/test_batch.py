@@ -465,7 +465,8 @@ def test_killed_at_seeded_random_moments_and_resumed_gives_the_same_bytes(
     ends with the uninterrupted run's bytes, every file of OUTDIR."""
     reference, duration = six_uninterrupted
     expected = final_files(reference)
-    assert len([k for k in expected if k.startswith(SHARD_DIR)]) == 6
+    shard_files = [k for k in expected if k.startswith(SHARD_DIR) and k.endswith(".json")]
+    assert len(shard_files) == 6  # and outputs.manifest
 
     rng = np.random.default_rng(20261203)
     out = tmp_path / "out"
@@ -540,7 +541,8 @@ def test_rerun_skips_force_recomputes_edit_recomputes_one(six: Path, tmp_path: P
     edited = tree_digest(out)
     changed = {k for k in edited if edited[k] != forced[k]}
     assert {k for k in changed if k.startswith(SHARD_DIR)} == {
-        f"{SHARD_DIR}/{hashlib.sha256(b'g1/s3.modic.json').hexdigest()}.json"
+        f"{SHARD_DIR}/{hashlib.sha256(b'g1/s3.modic.json').hexdigest()}.json",
+        f"{SHARD_DIR}/outputs.manifest",  # what the outputs were made from
     }
     rows = [r for r in read_csv(out / "results.csv") if r["study"] == line[2]]
     assert [r["modic_type"] for r in rows] == ["type 3", "type 3"]  # s3 holds a type-3 change
@@ -803,3 +805,39 @@ def test_cli_imports_stay_light() -> None:
     code = f"import sys, modic.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_a_rerun_with_nothing_changed_parses_no_shard_and_an_edited_output_is_rebuilt(
+    six: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outputs manifest: a rerun over unchanged studies, shards and outputs keeps the
+    outputs as they are without reading a shard; an output that was edited or removed, or
+    a shard that changed, makes the run assemble again (with the same bytes as before)."""
+    import modic.batch as batch
+
+    out = tmp_path / "out"
+    first = run_batch(six, out, workers=1)
+    before = tree_digest(out)
+    reads: list[Path] = []
+    real = batch._read_shard
+    monkeypatch.setattr(batch, "_read_shard", lambda p: reads.append(p) or real(p))
+    again = run_batch(six, out, workers=1)
+    assert reads == []
+    assert tree_digest(out) == before  # bytes and modification times
+    assert (again.n_ok, again.n_failed, again.type_counts) == (first.n_ok, first.n_failed, first.type_counts)
+    assert (again.n_computed, again.n_up_to_date) == (0, 6)
+    assert again.paths == first.paths
+    # an edited output: assembled again from the shards, nothing recomputed
+    results = out / "results.csv"
+    good = results.read_bytes()
+    results.write_bytes(good.replace(b"type 0", b"type 2", 1))
+    fixed = run_batch(six, out, workers=1)
+    shards = {p.name for p in (out / SHARD_DIR).glob("*.json")}
+    assert len(shards) == 6 and {p.name for p in reads} == shards and fixed.n_computed == 0
+    assert results.read_bytes() == good
+    # a removed output, likewise
+    reads.clear()
+    (out / "levels.csv").unlink()
+    run_batch(six, out, workers=1)
+    assert {p.name for p in reads} == shards and (out / "levels.csv").is_file()
+    assert {k: v[0] for k, v in tree_digest(out).items()} == {k: v[0] for k, v in before.items()}
