@@ -27,6 +27,7 @@ from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.uid import UID
+from pydicom.valuerep import IS, DSfloat
 from pydicom.values import convert_value
 
 __all__ = ["FastHeader", "Unusual", "parse"]
@@ -103,12 +104,32 @@ def _wanted(keywords: tuple[str, ...]) -> dict[int, str]:
     return out
 
 
+#: Converted values already seen, by (tag, VR, raw bytes, implicit, character set): most
+#: elements repeat from file to file of a series (descriptions, UIDs of the study and
+#: series, timing, spacing). Only immutable results are kept (str, UID, int, float and
+#: pydicom's DSfloat / IS); lists (MultiValue) and PersonName are converted each time, so
+#: no file's value can change another's. Cleared when it reaches :data:`_CACHE_SIZE`.
+_CACHE: dict[tuple[int, str, bytes, bool, Any], Any] = {}
+_CACHE_SIZE = 1 << 16
+_CACHEABLE = frozenset({str, int, float, UID, DSfloat, IS})
+
+
 def _convert(tag: int, vr: str, raw: bytes, tell: int, implicit: bool, encoding: Any) -> Any:
+    key = (tag, vr, raw, implicit, encoding if isinstance(encoding, str) else tuple(encoding or ()))
+    try:
+        return _CACHE[key]
+    except KeyError:
+        pass
     elem = RawDataElement(tag, vr, len(raw), raw, tell, implicit, True, True, False)  # type: ignore[arg-type]
     try:
-        return convert_value(vr, elem, encoding)
+        value = convert_value(vr, elem, encoding)
     except Exception as exc:  # pydicom's own path decides what a bad value becomes
         raise Unusual(f"value of {tag:08X} not converted: {exc}") from None
+    if type(value) in _CACHEABLE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = value
+    return value
 
 
 def parse(buf: bytes, keywords: Iterable[str]) -> tuple[FastHeader, int]:
