@@ -152,3 +152,36 @@ def test_the_fast_parser_reads_the_common_case_and_hands_the_rest_to_pydicom():
     assert kind(Path(get_testdata_file("MR_small_implicit.dcm"))) == "fast"
     for name in ["MR_small_bigendian.dcm", "image_dfl.dcm"]:  # big endian, deflate
         assert kind(Path(get_testdata_file(name))) == "pydicom"
+
+
+def test_repeated_values_are_shared_only_when_immutable_and_never_across_character_sets(tmp_path):
+    # the parser keeps converted values that repeat from file to file; a list (MultiValue)
+    # or a PersonName must be each file's own, and the same bytes under another character
+    # set must be converted again
+    import pydicom
+
+    import modic._fastheader as fh
+
+    write_lumbar_study(tmp_path / "study", "siemens")
+    files = sorted((tmp_path / "study").rglob("*.dcm")) or sorted(
+        p for p in (tmp_path / "study").rglob("*") if p.is_file()
+    )
+    fh._CACHE.clear()
+    (h1, _), (h2, _) = (_read(f, full=False, fast=True) for f in files[:2])
+    assert isinstance(h1, FastHeader) and isinstance(h2, FastHeader)
+    assert h1.get("SeriesInstanceUID") == h2.get("SeriesInstanceUID")
+    assert h1.get("ImageType") == h2.get("ImageType") and h1.get("ImageType") is not h2.get("ImageType")
+    assert h1.get("PatientName") is not h2.get("PatientName")
+    assert fh._CACHE  # something was kept
+    # the same raw bytes decoded as Latin-1 and as ISO 2022 IR 100 / UTF-8 differ
+    ds = pydicom.dcmread(files[0])
+    raw = "Müller".encode("latin-1")
+    for charset, text in (("ISO_IR 100", "Müller"), ("ISO_IR 192", raw.decode("utf-8", "replace"))):
+        ds.SpecificCharacterSet = charset
+        ds[0x00081030].value = raw  # StudyDescription, as its stored bytes
+        path = tmp_path / f"{charset}.dcm"
+        ds.save_as(path)
+        header, _ = _read(path, full=False, fast=True)
+        reference, _ = _read(path, full=True)
+        assert header.get("StudyDescription") == reference.get("StudyDescription")
+        assert header.get("StudyDescription") == text
