@@ -149,7 +149,7 @@ def isotonic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             blocks[-1][0] += s
             blocks[-1][1] += n
             blocks[-1][2] += sx
-    return np.array([b[2] / b[1] for b in blocks]), np.array([(b[0] + 1.0) / (b[1] + 2.0) for b in blocks])
+    return np.array([b[2] / b[1] for b in blocks]), np.array([_level(b) for b in blocks])
 
 
 def fit_calibration(agreement: np.ndarray, correct: np.ndarray) -> tuple[tuple[float, float], ...]:

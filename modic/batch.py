@@ -1381,9 +1381,7 @@ def run_batch(
         unchanged = _unchanged_outputs(out, shard_dir, jobs, digest)
         if unchanged is not None:
             _log_plan(len(jobs), len(jobs), 0, 0, top)
-            return replace(
-                unchanged, n_jobs=len(jobs), n_up_to_date=len(jobs), elapsed_s=time.monotonic() - started
-            )
+            return replace(unchanged, elapsed_s=time.monotonic() - started)
     for job in jobs:
         if job.relpath not in current:
             missing.append(job)
@@ -1566,7 +1564,6 @@ def _unchanged_outputs(
             n_up_to_date=len(jobs),
             n_roi_errors=int(doc["n_roi_errors"]),
             stages={str(k): int(v) for k, v in doc["stages"].items()},
-            elapsed_s=0.0,
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no manifest, or not one this version wrote: assemble

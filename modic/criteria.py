@@ -837,11 +837,16 @@ def body_departure(
     prep = _Prepared(region, reference, context, parameters, check=False)
     if prep.logbody is None:
         return float("nan"), float("nan")
-    unit = _units(prep.cv, parameters)
-    logmed = np.log(prep.med)
-    d = np.median(prep.logreg - logmed, axis=0)
-    ratio, size = _body_ratio(d[None], (prep.logbody - logmed)[None], unit[None])
+    d, unit = _median_departure(prep, parameters)
+    ratio, size = _body_ratio(d[None], (prep.logbody - np.log(prep.med))[None], unit[None])
     return float(ratio[0]), float(size[0])
+
+
+def _median_departure(
+    prep: _Prepared, p: ClassifierParameters
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(k,) log departure of the region's median from the reference, and the voxel unit."""
+    return np.median(prep.logreg - np.log(prep.med), axis=0), _units(prep.cv, p)
 
 
 def _evidence(
@@ -871,13 +876,13 @@ def _point(
     a type-3 call was made indeterminate for its near-normal T1."""
     frac, sig, rtype, rcos, rz = _evidence(prep, p)
     code = int(_decide(frac[None], np.array([sig]), np.array([rtype], dtype=np.int8), p)[0])
+    d, unit = _median_departure(prep, p)
     explained = 0
-    if _point_body_veto(prep, p, code):
+    if _point_body_veto(prep, p, code, d, unit):
         code, explained = 0, code
     faint = False
     if code == 3:
-        d = np.median(prep.logreg - np.log(prep.med), axis=0)
-        code = int(_faint_sclerosis(np.array([code]), d[None], _units(prep.cv, p)[None], prep.roles, p)[0])
+        code = int(_faint_sclerosis(np.array([code]), d[None], unit[None], prep.roles, p)[0])
         faint = code == _INDET
     return code, frac, rcos, rz, explained, faint
 
@@ -906,19 +911,20 @@ def t1_departure(
     """For calibration sweeps: the region's median T1 departure from the reference in
     voxel units (negative: darker), which a type-3 call needs beyond ``-voxel_z``."""
     prep = _Prepared(region, reference, context, parameters, check=False)
-    d = np.median(prep.logreg - np.log(prep.med), axis=0)
+    d, unit = _median_departure(prep, parameters)
     j = prep.roles.index(Role.T1)
-    return float(d[j] / _units(prep.cv, parameters)[j])
+    return float(d[j] / unit[j])
 
 
-def _point_body_veto(prep: _Prepared, p: ClassifierParameters, code: int) -> bool:
-    """Whether the marrow beyond the region explains the point estimate's change call."""
+def _point_body_veto(
+    prep: _Prepared, p: ClassifierParameters, code: int, d: NDArray[np.float64], unit: NDArray[np.float64]
+) -> bool:
+    """Whether the marrow beyond the region explains the point estimate's change call
+    (``d``, ``unit``: :func:`_median_departure`)."""
     if prep.logbody is None or p.body_ratio <= 0 or code not in _CHANGE_CODES:
         return False
-    logmed = np.log(prep.med)
-    d = np.median(prep.logreg - logmed, axis=0)
-    unit = _units(prep.cv, p)
-    veto = _body_veto(np.array([code], dtype=np.int16), d[None], (prep.logbody - logmed)[None], unit[None], p)
+    body_dev = (prep.logbody - np.log(prep.med))[None]
+    veto = _body_veto(np.array([code], dtype=np.int16), d[None], body_dev, unit[None], p)
     return bool(veto[0])
 
 
