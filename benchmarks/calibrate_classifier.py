@@ -316,10 +316,10 @@ def _normal_caps(decisions: list, right: np.ndarray, normal: np.ndarray) -> dict
         while len(blocks) > 1 and _level(blocks[-1]) > _level(blocks[-2]):
             r2, n2, c2, k2 = blocks.pop()
             blocks[-1] = [blocks[-1][0] + r2, blocks[-1][1] + n2, blocks[-1][2] + c2, blocks[-1][3] + k2]
-    knots = tuple((round(c / k, 3), round((r + 1) / (n + 2), 3)) for r, n, c, k in blocks)
+    knots = tuple((round(b[2] / b[3], 3), round(_level(b), 3)) for b in blocks)
     print(f"normal_typed_calibration = {knots}")
     nb, rb = int((normal & body).sum()), int(right[normal & body].sum())
-    level = round((rb + 1) / (nb + 2), 3)
+    level = round(_level([rb, nb]), 3)
     print(f"body_explained_confidence = {level}  ({rb} of {nb} calls the body-marrow rule made were right)")
     return {"normal_typed_calibration": knots, "body_explained_confidence": level}
 
