@@ -355,25 +355,48 @@ DIP_DEPTH = 0.25
 DIP_WINDOW_MM = 2.5
 
 
-def _first_boundary(values: Any, level: float, step_mm: float) -> int | None:
-    """Index of the centre (darkest point) of the first cortical line along a profile
-    (see :data:`DIP_MAX`), or None."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return None
+def _first_boundaries(
+    profiles: NDArray[np.float64], lengths: NDArray[np.intp], level: float, step_mm: float
+) -> NDArray[np.intp]:
+    """Per profile, the index of the centre (darkest point) of its first cortical line
+    (see :data:`DIP_MAX`), or -1.
+
+    Parameters
+    ----------
+    profiles : (k, s) ndarray
+        ``k`` profiles of ``s`` samples ``step_mm`` apart; only the first ``lengths[i]``
+        samples of profile ``i`` are read (the rest may be NaN).
+    lengths : (k,) int ndarray
+    level : float
+        Anything below this is a cortical line.
+    step_mm : float
+
+    Returns
+    -------
+    (k,) int ndarray
+        -1 where a profile has no cortical line.
+    """
+    k, s = profiles.shape
     n = max(1, int(round(DIP_WINDOW_MM / step_mm)))
-    pad = np.concatenate([np.full(n, -np.inf), v, np.full(n, -np.inf)])
-    win = np.lib.stride_tricks.sliding_window_view(pad, n + 1)
-    left = win[: v.size].max(axis=1)  # max of v[i-n .. i]
-    right = win[n : n + v.size].max(axis=1)  # max of v[i .. i+n]
+    valid = np.arange(s)[None, :] < lengths[:, None]
+    v = np.where(valid, profiles, -np.inf)  # past its end a profile reads as the padding
+    pad = np.full((k, s + 2 * n), -np.inf)
+    pad[:, n : n + s] = v
+    win = np.lib.stride_tricks.sliding_window_view(pad, n + 1, axis=1)
+    left = win[:, :s].max(axis=2)  # max of v[i-n .. i]
+    right = win[:, n : n + s].max(axis=2)  # max of v[i .. i+n]
     # behind (the body's side) a drop of DIP_DEPTH, ahead a rise of half that (a disc or
     # fat beyond the line may be only a little brighter than partial-volumed cortex)
-    dip = (v < DIP_MAX) & (left - v >= DIP_DEPTH) & (right - v >= DIP_DEPTH / 2)
-    hit = np.nonzero((v < level) | dip)[0]
-    if not hit.size:
-        return None
-    i = int(hit[0])  # on the line's near slope: move to its darkest point, its centre
-    return i + int(np.argmin(v[i : i + n + 1]))
+    with np.errstate(invalid="ignore"):
+        dip = (v < DIP_MAX) & (left - v >= DIP_DEPTH) & (right - v >= DIP_DEPTH / 2)
+    hit = ((v < level) | dip) & valid
+    first = np.argmax(hit, axis=1)
+    # on the line's near slope: move to its darkest point, its centre
+    ahead = np.where(valid, profiles, np.inf)
+    ahead = np.concatenate([ahead, np.full((k, n), np.inf)], axis=1)
+    near = np.take_along_axis(ahead, first[:, None] + np.arange(n + 1)[None, :], axis=1)
+    centre = first + np.argmin(near, axis=1)
+    return np.where(hit.any(axis=1), centre, -1)
 
 
 def _boundary_image(images: dict[Any, Any], prep: Any) -> Any:
@@ -432,22 +455,24 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
         vals = bilinear(filled, rc.reshape(-1, 2)).reshape(rc.shape[:-1])
         return np.where(inside, vals, np.nan)
 
-    def walk(t0: float, w0: float, dt: float, dw: float) -> float | None:
-        """Distance (mm) from (t0, w0) along (dt, dw) to the first cortical line."""
+    def walk(t0: Any, w0: Any, dt: float, dw: float) -> NDArray[np.float64]:
+        """Distance (mm) from each ``(t0, w0)`` along ``(dt, dw)`` to the first cortical
+        line (NaN where none is met within the window)."""
         px = fr.pixel_mm
+        t0 = np.asarray(t0, float)[:, None]
+        w0 = np.asarray(w0, float)[:, None]
         prof = np.mean(
             [at(t0 + dt * span - dw * o * px, w0 + dw * span + dt * o * px) for o in (-1.0, 0.0, 1.0)], axis=0
         )
-        if np.isnan(prof).any():
-            prof = prof[: int(np.nonzero(np.isnan(prof))[0][0])]
-        i = _first_boundary(prof, level, step)
-        return None if i is None else float(span[i])
+        nan = np.isnan(prof)
+        lengths = np.where(nan.any(axis=1), np.argmax(nan, axis=1), span.size)
+        i = _first_boundaries(prof, lengths, level, step)
+        return np.where(i >= 0, span[np.maximum(i, 0)], np.nan)
 
     if not at(0.0, 0.0) >= level:
         return None, "the endplate ROI's centre is as dark as cortical bone"
-    top0 = walk(0.0, 0.0, 0.0, 1.0)
-    bot0 = walk(0.0, 0.0, 0.0, -1.0)
-    if top0 is None or bot0 is None:
+    top0, bot0 = (float(x[0]) for x in (walk([0.0], [0.0], 0.0, 1.0), walk([0.0], [0.0], 0.0, -1.0)))
+    if np.isnan(top0) or np.isnan(bot0):
         return None, "no endplate found along the body's head-foot axis within the image"
     height0 = top0 + bot0
     lo, hi = BODY_HEIGHT_RANGE_MM
@@ -457,9 +482,8 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
             f"{lo:.0f}-{hi:.0f} mm: not a vertebral body outline"
         )
     w_line = top0 - ENDPLATE_LINE_DEPTH * height0
-    front = walk(0.0, w_line, -1.0, 0.0)
-    back = walk(0.0, w_line, 1.0, 0.0)
-    if front is None or back is None:
+    front, back = (float(x[0]) for x in (walk([0.0], [w_line], -1.0, 0.0), walk([0.0], [w_line], 1.0, 0.0)))
+    if np.isnan(front) or np.isnan(back):
         return None, "the body's anterior or posterior cortex was not found within the image"
     length = front + back
     lo, hi = ENDPLATE_LENGTH_RANGE_MM
@@ -468,13 +492,14 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
             f"the endplate found is {length:.0f} mm long, outside {lo:.0f}-{hi:.0f} mm: not a vertebral body"
         )
     ts = np.arange(-front + fr.pixel_mm / 2, back - fr.pixel_mm / 2 + 1e-9, fr.pixel_mm / 2)
-    tops = np.full(ts.size, np.nan)
-    bots = np.full(ts.size, np.nan)
-    for i, tt in enumerate(ts):
-        a = walk(tt, w_line, 0.0, 1.0)
-        b = walk(tt, w_line, 0.0, -1.0)
-        if a is not None and b is not None and a + b <= BODY_HEIGHT_RANGE_MM[1]:
-            tops[i], bots[i] = w_line + a, w_line - b
+    # every half pixel between the ends, up and down along u from the endplate line
+    on_line = np.full(ts.size, w_line)
+    a = walk(ts, on_line, 0.0, 1.0)
+    b = walk(ts, on_line, 0.0, -1.0)
+    with np.errstate(invalid="ignore"):
+        found = np.isfinite(a) & np.isfinite(b) & (a + b <= BODY_HEIGHT_RANGE_MM[1])
+    tops = np.where(found, w_line + a, np.nan)
+    bots = np.where(found, w_line - b, np.nan)
     ok = np.isfinite(tops)
     if ok.sum() < 0.6 * ts.size:
         return None, "the body's outline could not be followed over most of the endplate"
