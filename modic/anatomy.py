@@ -165,10 +165,26 @@ class _Roi:
     rank: float = 0.0
     proj: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    planes: dict[Any, tuple[float, NDArray[np.intp], NDArray[np.intp]]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return str(self.roi.label)
+
+    def on_plane(self, plane: Any) -> tuple[float, NDArray[np.intp], NDArray[np.intp]]:
+        """The centroid's distance from ``plane`` (mm) and the (row, col) pixel each pixel
+        centre falls in on its grid, ``(N,)`` each; computed once per plane (the ROIs of a
+        study lie on a few planes and every pair is checked)."""
+        got = self.planes.get(plane)
+        if got is None:
+            xy = plane.patient_to_pixel(self.points)
+            got = (
+                float(plane.distance_to_plane(self.centroid)[0]),
+                np.floor(xy[:, 1]).astype(int),
+                np.floor(xy[:, 0]).astype(int),
+            )
+            self.planes[plane] = got
+        return got
 
 
 def _prepare(roi: ROI) -> _Roi | None:
@@ -206,11 +222,9 @@ def _axis(items: Sequence[_Roi]) -> NDArray[np.float64]:
 def _share_inside(a: _Roi, mask: NDArray[np.bool_], plane: Any, reach_mm: float) -> float | None:
     """Share of ``a``'s pixel centres that fall in ``mask`` (on ``plane``'s grid); None when
     ``a`` lies farther than ``reach_mm`` from the plane."""
-    if abs(float(plane.distance_to_plane(a.centroid)[0])) > reach_mm:
+    distance, r, c = a.on_plane(plane)
+    if abs(distance) > reach_mm:
         return None
-    xy = plane.patient_to_pixel(a.points)
-    c = np.floor(xy[:, 0]).astype(int)
-    r = np.floor(xy[:, 1]).astype(int)
     ok = (r >= 0) & (r < mask.shape[0]) & (c >= 0) & (c < mask.shape[1])
     inside = np.zeros(len(r), dtype=bool)
     inside[ok] = mask[r[ok], c[ok]]
