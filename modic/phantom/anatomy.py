@@ -48,6 +48,10 @@ F32 = NDArray[np.float32]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
+#: mm of slack in the cheap tests that skip points far from a structure (before its
+#: exact test): far more than float rounding, so no point the exact test accepts is lost.
+_EPS = 0.01
+
 @dataclass
 class Vertebra:
     """One vertebra: rigid frame, body dimensions and marrow.
@@ -461,39 +465,57 @@ class Anatomy:
 
         def spans(lo: float, hi: float) -> bool:
             return seg.s1 > lo and seg.s0 < hi
-        # paraspinal (erector spinae + multifidus), smaller over the sacrum
-        scale = np.where(s > s_l1, 0.8, 1.0) * np.clip(1.0 - (s_s1 - s) / 120.0, 0.35, 1.0)
-        for side in (-1.0, 1.0):
-            rx, ry = 27.0 * scale, 26.0 * scale
-            cx = side * (3.0 + rx)
-            cy = b + cd + 1.0 + ry
-            m = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
-            lab[idx[m & allowed]] = muscle
-        # psoas: from L1 growing to L5, leaving laterally in the pelvis
-        if spans(s_s2 - 30.0, s_l1 + 5.0):
-            self._paint_psoas(pts, idx, x, y, s, a, b, allowed, s_l1, s_s1, s_s2)
-        # quadratus lumborum, T12 - L4
-        if spans(s_l4, s_t12):
-            ql = (s < s_t12) & (s > s_l4)
+        # paraspinal (erector spinae + multifidus), smaller over the sacrum; both lie
+        # behind y = b + cd + 1
+        near = np.flatnonzero(y >= b + cd + 0.5)
+        if len(near):
+            xn, yn, sn, bn, cdn = x[near], y[near], s[near], b[near], cd[near]
+            idn, aln = idx[near], allowed[near]
+            scale = np.where(sn > s_l1, 0.8, 1.0) * np.clip(1.0 - (s_s1 - sn) / 120.0, 0.35,
+                                                           1.0)
             for side in (-1.0, 1.0):
-                cx = side * (cw + 52.0)
-                cy = b + 0.5 * cd
-                m = ql & (((x - cx) / 13.0) ** 2 + ((y - cy) / 9.0) ** 2 <= 1.0)
-                lab[idx[m & allowed]] = muscle
-        # aorta (left of midline) and its bifurcation into the common iliac arteries; IVC
+                rx, ry = 27.0 * scale, 26.0 * scale
+                cx = side * (3.0 + rx)
+                cy = bn + cdn + 1.0 + ry
+                m = ((xn - cx) / rx) ** 2 + ((yn - cy) / ry) ** 2 <= 1.0
+                lab[idn[m & aln]] = muscle
+        # psoas: from L1 growing to L5, leaving laterally in the pelvis; it lies in
+        # front of y = 15.4 and lateral of |x| = a - 4.6
+        if spans(s_s2 - 30.0, s_l1 + 5.0):
+            near = np.flatnonzero((y <= 16.0) & (np.abs(x) >= a - 5.0))
+            if len(near):
+                self._paint_psoas(pts, idx[near], x[near], y[near], s[near], a[near],
+                                  b[near], allowed[near], s_l1, s_s1, s_s2)
+        # quadratus lumborum, T12 - L4, lateral of |x| = cw + 39
+        if spans(s_l4, s_t12):
+            near = np.flatnonzero(np.abs(x) >= cw + 38.0)
+            if len(near):
+                xn, yn, sn, bn, cdn, cwn = x[near], y[near], s[near], b[near], cd[near], cw[near]
+                idn, aln = idx[near], allowed[near]
+                ql = (sn < s_t12) & (sn > s_l4)
+                for side in (-1.0, 1.0):
+                    cx = side * (cwn + 52.0)
+                    cy = bn + 0.5 * cdn
+                    m = ql & (((xn - cx) / 13.0) ** 2 + ((yn - cy) / 9.0) ** 2 <= 1.0)
+                    lab[idn[m & aln]] = muscle
+        # aorta (left of midline) and its bifurcation into the common iliac arteries; IVC;
+        # all in front of the bodies (y < -b + 1)
         if not spans(bif - 70.0, np.inf):
             return
+        front = np.flatnonzero(y < -b + 1.0)
+        if len(front) == 0:
+            return
+        idx, x, y, s, b = idx[front], x[front], y[front], s[front], b[front]
         void = self.code("flow_void")
-        front = y < -b + 1.0
-        above = front & (s > bif)
+        above = s > bif
         ra = 10.0
         cy = -(b + ra + 2.0)
         m = above & (((x - 12.0) ** 2 + (y - cy) ** 2) <= ra * ra)
-        below = front & (s <= bif) & (s > bif - 70.0)
+        below = (s <= bif) & (s > bif - 70.0)
         spread = 12.0 + 0.45 * (bif - s)
         m |= below & (((x - spread) ** 2 + (y + b + 8.0) ** 2) <= 36.0)
         m |= below & (((x + spread - 6.0) ** 2 + (y + b + 8.0) ** 2) <= 36.0)
-        above_v = front & (s > bif - 15.0)
+        above_v = s > bif - 15.0
         m |= above_v & (((x + 20.0) / 13.0) ** 2 + ((y + b + 8.0) / 8.0) ** 2 <= 1.0)
         keep = m & self._soft(lab[idx])
         lab[idx[keep]] = void
@@ -641,6 +663,12 @@ class Anatomy:
         if len(idx) == 0:
             return
         _, b, cw, cd = dims
+        # every structure below lies within |x| <= cw + 2 and b + 1.5 <= y <= b + cd + 25.5
+        near = np.flatnonzero((np.abs(x) <= cw + 2.5) & (y >= b + 1.0) & (y <= b + cd + 26.0))
+        if len(near) == 0:
+            return
+        idx, x, y, s, dims = idx[near], x[near], y[near], s[near], dims[:, near]
+        _, b, cw, cd = dims
         lab = pts.lab
         yc = b + 1.5 + cd / 2
         half = cd / 2
@@ -745,7 +773,15 @@ class Anatomy:
         if len(idx) == 0:
             return
         q = v.to_local(pts.P[idx])
-        codes = self._body_codes(i, q[:, 0], q[:, 1], q[:, 2])
+        x, y, z = q[:, 0], q[:, 1], q[:, 2]
+        # _body_codes paints only inside the body (|z| <= h / 2, section <= 1, so
+        # |x| <= w / 2 and |y| <= d / 2): skip the points of the box outside it
+        near = np.flatnonzero((np.abs(z) <= v.height / 2) & (np.abs(x) <= v.width / 2 + _EPS)
+                              & (np.abs(y) <= v.depth / 2 + _EPS))
+        if len(near) == 0:
+            return
+        idx = idx[near]
+        codes = self._body_codes(i, x[near], y[near], z[near])
         m = codes >= 0
         pts.lab[idx[m]] = codes[m].astype(np.uint16)
 

@@ -18,6 +18,10 @@ FloatArray = NDArray[np.float64]
 F32 = NDArray[np.float32]
 IntArray = NDArray[np.int64]
 
+#: mm added to a tile's reach across a slab plane: far more than the float32 rounding
+#: of the points' plane distances, so no tile with a point in the slab is dropped.
+_SLAB_MARGIN = 0.01
+
 
 @dataclass(frozen=True)
 class SegmentPoints:
@@ -136,6 +140,23 @@ class Points:
             for d in range(3):
                 m &= (P[:, d] >= lo[d]) & (P[:, d] <= hi[d])
             return np.flatnonzero(m)
+        ranges = self.grid_ranges(lo, hi)
+        if ranges is None:
+            return np.empty(0, dtype=np.int64)
+        nb, nc = len(self.coords[1]), len(self.coords[2])
+        ia, ib, ic = (np.arange(i0, i1) for i0, i1 in ranges)
+        idx = (ia[:, None, None] * nb + ib[None, :, None]) * nc + ic[None, None, :]
+        out: IntArray = idx.ravel()
+        return out
+
+    def grid_ranges(self, lo: FloatArray, hi: FloatArray
+                    ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
+        """Index ranges ``(start, stop)`` along (a, b, c) of the grid points near [lo, hi].
+
+        The ranges span the projections of the box's corners on the grid axes; None when
+        one is empty.  Only for image grids (:meth:`from_grid`).
+        """
+        assert self.origin is not None and self.axes is not None and self.coords is not None
         corners = np.array([[xx, yy, zz] for xx in (lo[0], hi[0]) for yy in (lo[1], hi[1])
                             for zz in (lo[2], hi[2])]) - self.origin
         ranges = []
@@ -144,13 +165,9 @@ class Points:
             i0 = int(np.searchsorted(coords, proj.min(), "left"))
             i1 = int(np.searchsorted(coords, proj.max(), "right"))
             if i1 <= i0:
-                return np.empty(0, dtype=np.int64)
-            ranges.append(np.arange(i0, i1))
-        nb, nc = len(self.coords[1]), len(self.coords[2])
-        ia, ib, ic = ranges
-        idx = (ia[:, None, None] * nb + ib[None, :, None]) * nc + ic[None, None, :]
-        out: IntArray = idx.ravel()
-        return out
+                return None
+            ranges.append((i0, i1))
+        return ranges[0], ranges[1], ranges[2]
 
 
 def slab_select(pts: Points, lo: FloatArray, hi: FloatArray, o0: FloatArray,
@@ -167,26 +184,25 @@ def slab_select(pts: Points, lo: FloatArray, hi: FloatArray, o0: FloatArray,
         hit = np.all((th >= lo) & (tl <= hi), axis=1)
         tiles = np.flatnonzero(hit)
         c = 0.5 * (tl[tiles] + th[tiles]).astype(np.float64)
-        r = 0.5 * np.linalg.norm((th[tiles] - tl[tiles]).astype(np.float64), axis=1)
-        keep = ((c - o0) @ u0 >= -r) & ((o1 - c) @ u1 >= -r)
+        h = 0.5 * (th[tiles] - tl[tiles]).astype(np.float64)
+        r = np.linalg.norm(h, axis=1)
+        # a box reaches h . |u| along u from its centre, at most its half diagonal r
+        d0, d1 = (c - o0) @ u0, (o1 - c) @ u1
+        keep = ((d0 >= -r) & (d1 >= -r) & (d0 >= -(h @ np.abs(u0)) - _SLAB_MARGIN)
+                & (d1 >= -(h @ np.abs(u1)) - _SLAB_MARGIN))
         tiles = tiles[keep]
         t = pts.tile_size
         out_t: IntArray = (tiles[:, None] * t + np.arange(t)[None, :]).ravel()
         return out_t
     if pts.origin is None or pts.axes is None or pts.coords is None:
         return pts.select(lo, hi)
-    idx = pts.select(lo, hi)
-    if len(idx) == 0:
-        return idx
+    ranges = pts.grid_ranges(lo, hi)
+    if ranges is None:
+        return np.empty(0, dtype=np.int64)
+    (ia0, ia1), (ib0, ib1), (ic0, ic1) = ranges
     a, b, c = pts.coords
     axn, axb, axc = pts.axes
     nb, nc = len(b), len(c)
-    ia_all = idx // (nb * nc)
-    ib_all = (idx // nc) % nb
-    ic_all = idx % nc
-    ia0, ia1 = int(ia_all.min()), int(ia_all.max()) + 1
-    ib0, ib1 = int(ib_all.min()), int(ib_all.max()) + 1
-    ic0, ic1 = int(ic_all.min()), int(ic_all.max()) + 1
     # d = base + a*ga + b*gb + c*gc for both planes; per (a, b) row an interval of c
     aa = a[ia0:ia1][:, None]
     bb = b[ib0:ib1][None, :]
