@@ -355,8 +355,17 @@ DIP_DEPTH = 0.25
 DIP_WINDOW_MM = 2.5
 
 
+def _dip_window(step_mm: float) -> int:
+    """:data:`DIP_WINDOW_MM` in profile steps."""
+    return max(1, int(round(DIP_WINDOW_MM / step_mm)))
+
+
 def _first_boundaries(
-    profiles: NDArray[np.float64], lengths: NDArray[np.intp], level: float, step_mm: float
+    profiles: NDArray[np.float64],
+    lengths: NDArray[np.intp],
+    level: float,
+    step_mm: float,
+    last: NDArray[np.intp] | None = None,
 ) -> NDArray[np.intp]:
     """Per profile, the index of the centre (darkest point) of its first cortical line
     (see :data:`DIP_MAX`), or -1.
@@ -370,14 +379,17 @@ def _first_boundaries(
     level : float
         Anything below this is a cortical line.
     step_mm : float
+    last : (k,) int ndarray, optional
+        Lines that start after index ``last[i]`` are not looked for (a profile read only
+        part of the way: a line is known only :func:`_dip_window` steps before its end).
 
     Returns
     -------
     (k,) int ndarray
-        -1 where a profile has no cortical line.
+        -1 where a profile has no cortical line (up to ``last``).
     """
     k, s = profiles.shape
-    n = max(1, int(round(DIP_WINDOW_MM / step_mm)))
+    n = _dip_window(step_mm)
     valid = np.arange(s)[None, :] < lengths[:, None]
     v = np.where(valid, profiles, -np.inf)  # past its end a profile reads as the padding
     pad = np.full((k, s + 2 * n), -np.inf)
@@ -390,6 +402,8 @@ def _first_boundaries(
     with np.errstate(invalid="ignore"):
         dip = (v < DIP_MAX) & (left - v >= DIP_DEPTH) & (right - v >= DIP_DEPTH / 2)
     hit = ((v < level) | dip) & valid
+    if last is not None:
+        hit &= np.arange(s)[None, :] <= last[:, None]
     first = np.argmax(hit, axis=1)
     # on the line's near slope: move to its darkest point, its centre
     ahead = np.where(valid, profiles, np.inf)
@@ -418,6 +432,12 @@ def _boundary_image(images: dict[Any, Any], prep: Any) -> Any:
     return t1
 
 
+#: How far the body's profiles are read first (mm): past the far endplate of most bodies
+#: from a quarter of their height in (the rest are read on to SEARCH_RADIUS_MM). Only a
+#: speed setting, it changes no result (see ``walk`` in _estimate_body).
+_FIRST_REACH_MM = 24.0
+
+
 def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | None]:  # noqa: C901
     """The vertebral body on the window: ``(h, w)`` bool mask, or None and a reason.
 
@@ -436,6 +456,8 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
     img = np.where(np.isfinite(bright), bright, np.nan)
     step = 0.25 * fr.pixel_mm
     span = np.arange(0.0, SEARCH_RADIUS_MM, step)
+    n_dip = _dip_window(step)
+    first_reach = int(np.ceil(_FIRST_REACH_MM / step)) + n_dip + 1
     # (t, w) -> fractional window (row, col): invert the linear map of the window grid
     h, wd = fr.shape
     A = np.array(
@@ -457,17 +479,32 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
 
     def walk(t0: Any, w0: Any, dt: float, dw: float) -> NDArray[np.float64]:
         """Distance (mm) from each ``(t0, w0)`` along ``(dt, dw)`` to the first cortical
-        line (NaN where none is met within the window)."""
+        line (NaN where none is met within the window).
+
+        The profiles are read to :data:`_FIRST_REACH_MM` first (a body is 22-32 mm tall),
+        and to :data:`SEARCH_RADIUS_MM` only where no line was met: the same lines as
+        reading them all the way."""
         px = fr.pixel_mm
         t0 = np.asarray(t0, float)[:, None]
         w0 = np.asarray(w0, float)[:, None]
-        prof = np.mean(
-            [at(t0 + dt * span - dw * o * px, w0 + dw * span + dt * o * px) for o in (-1.0, 0.0, 1.0)], axis=0
-        )
-        nan = np.isnan(prof)
-        lengths = np.where(nan.any(axis=1), np.argmax(nan, axis=1), span.size)
-        i = _first_boundaries(prof, lengths, level, step)
-        return np.where(i >= 0, span[np.maximum(i, 0)], np.nan)
+        out = np.full(t0.shape[0], np.nan)
+        todo = np.arange(t0.shape[0])
+        for reach in (min(first_reach, span.size), span.size):
+            sp = span[:reach]
+            ta, wa = t0[todo], w0[todo]
+            prof = np.mean(
+                [at(ta + dt * sp - dw * o * px, wa + dw * sp + dt * o * px) for o in (-1.0, 0.0, 1.0)], axis=0
+            )
+            nan = np.isnan(prof)
+            ended = nan.any(axis=1)  # left the window: the whole profile was read
+            lengths = np.where(ended, np.argmax(nan, axis=1), reach)
+            last = None if reach == span.size else np.where(ended, reach, reach - n_dip - 1)
+            i = _first_boundaries(prof, lengths, level, step, last)
+            out[todo] = np.where(i >= 0, span[np.maximum(i, 0)], np.nan)
+            todo = todo[(i < 0) & ~ended]
+            if not todo.size or reach == span.size:
+                break
+        return out
 
     if not at(0.0, 0.0) >= level:
         return None, "the endplate ROI's centre is as dark as cortical bone"
