@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from .annotations import ROI
 from .errors import MeasurementError
-from .measure import bilinear, roi_points, sample_region
+from .measure import RegionSample, bilinear, roi_points, sample_region
 from .sequence import Role
 from .study import LoadedStudy
 from .volume import Volume
@@ -258,13 +258,26 @@ def sample_points(
     return out, valid
 
 
-def _pooled(study: LoadedStudy, rois: Sequence[ROI]) -> dict[Role, float]:
+def _pooled(
+    study: LoadedStudy,
+    rois: Sequence[ROI],
+    samples: Mapping[str, Mapping[Role, RegionSample]] | None = None,
+) -> dict[Role, float]:
+    """Median of the ROIs' samples pooled, per sequence (``samples``: ROI id -> samples
+    already measured, e.g. :attr:`modic.reading.ReferenceModel.samples`)."""
     out: dict[Role, float] = {}
+    points: dict[int, NDArray[np.float64]] = {}
     for role, vol in study.volumes.items():
         vals = []
-        for roi in rois:
+        for i, roi in enumerate(rois):
+            known = samples.get(roi.id) if samples is not None else None
+            if known is not None and role in known:
+                vals.append(known[role].values)
+                continue
             try:
-                vals.append(sample_region(roi, vol, points=roi_points(roi)).values)
+                if i not in points:
+                    points[i] = roi_points(roi)
+                vals.append(sample_region(roi, vol, points=points[i]).values)
             except MeasurementError:  # outside this series: the others still count
                 continue
         if vals:
@@ -277,6 +290,7 @@ def measure_contrast(
     references: Sequence[ROI],
     *,
     fat_rois: Sequence[ROI] = (),
+    reference_samples: Mapping[str, Mapping[Role, RegionSample]] | None = None,
 ) -> StudyContrast:
     """Measure a study's fat contrast and noise from its own tissues.
 
@@ -288,13 +302,17 @@ def measure_contrast(
     fat_rois : sequence of ROI, optional
         ROIs drawn in fat (e.g. subcutaneous fat); when given they replace the automatic
         detection.
+    reference_samples : mapping of str to mapping of Role to RegionSample, optional
+        The references' samples when already measured, by ROI id
+        (:attr:`modic.reading.ReferenceModel.samples`); the others are sampled here.
+        The ids must be unique among ``references``.
 
     Returns
     -------
     StudyContrast
     """
     notes: list[str] = []
-    marrow = _pooled(study, references)
+    marrow = _pooled(study, references, reference_samples)
     noise = {r: noise_sigma(v) for r, v in study.volumes.items()}
     for r, s in list(noise.items()):
         if s <= 0:

@@ -262,10 +262,8 @@ def partial_volume_mask(
     pixel = float(min(g.pixel_spacing))
     steps = np.arange(0.0, 6.0 + 1e-9, 0.25 * pixel)
     level = p.cortex_level * reference_t1
-    profile = np.empty((steps.size, len(pts)))
-    for i, t in enumerate(steps):
-        rc = m.rowcol + t * step_rc
-        profile[i] = np.where(g.contains_in_plane(rc), bilinear(img, rc), np.inf)
+    rc = (m.rowcol[None, :, :] + steps[:, None, None] * step_rc).reshape(-1, 2)  # (step, voxel, 2)
+    profile = np.where(g.contains_in_plane(rc), bilinear(img, rc), np.inf).reshape(steps.size, len(pts))
     # the cortical line is the darkest point on the way to the disc (sclerosis above it is
     # dark too, but not as dark as cortical bone); no boundary when nothing is that dark
     darkest = np.argmin(profile, axis=0)
@@ -360,13 +358,24 @@ def focal_lesion_mask(
     bright = log_prof[0] > 2.0 * p.tissue_sd
     normal = (log_prof > -2.0 * p.tissue_sd) & (log_prof < 0.5 * p.tissue_sd)
     before = steps[:, None] < (dist[None, :] - margin)
-    run = np.zeros(len(pts))
-    best = np.zeros(len(pts))
     step_mm = float(steps[1] - steps[0]) if steps.size > 1 else 0.0
-    for i in range(steps.size):
-        run = np.where(normal[i] & before[i], run + step_mm, 0.0)
-        best = np.maximum(best, run)
+    best = _longest_run(normal & before, step_mm)
     return np.asarray(bright & np.isfinite(dist) & (best >= p.focal_gap_mm))
+
+
+def _longest_run(flags: NDArray[np.bool_], step_mm: float) -> NDArray[np.float64]:
+    """Per column of ``flags`` (steps, n), the length (mm) of its longest run of True.
+
+    A run of ``j`` steps is ``step_mm`` added ``j`` times, one after another (as a walk
+    along the profile counts it), so the lengths are the same floats as that walk's.
+    """
+    s = flags.shape[0]
+    i = np.arange(1, s + 1)[:, None]
+    # each step's run ends at the step itself; it started after the last False before it
+    last_false = np.maximum.accumulate(np.where(flags, 0, i), axis=0)
+    longest = (i - last_false).max(axis=0, initial=0)
+    lengths = np.concatenate([[0.0], np.cumsum(np.full(s, step_mm))])  # j steps added in turn
+    return np.asarray(lengths[longest])
 
 
 def body_marrow_samples(
@@ -717,7 +726,10 @@ def classify(
             "(label 'reference') in the vertebrae you read"
         )
     model = ReferenceModel.fit(study, references)
-    contrast = measure_contrast(study, references, fat_rois=fat_rois)
+    unique = len({r.id for r in references}) == len(references)  # the model's samples are by ROI id
+    contrast = measure_contrast(
+        study, references, fat_rois=fat_rois, reference_samples=model.samples if unique else None
+    )
     endplates.sort(key=lambda r: (VERTEBRAE.index(r.label.vertebra), r.label.endplate != "superior"))
     out = []
     for roi in endplates:
