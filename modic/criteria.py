@@ -638,6 +638,26 @@ def _cosines(z: NDArray[np.float64], sig_u: NDArray[np.float64]) -> NDArray[np.f
     return np.asarray(np.einsum("bnk,btk->bnt", zn, sig_z))
 
 
+def _top_two(
+    cos: NDArray[np.float64],
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
+    """The best and second-best of three types along the last axis of ``cos`` (..., 3):
+    their indices and values, ties to the lower index (as a stable sort of ``-cos``)."""
+    if np.isnan(cos).any():  # a sort puts NaN last: keep its order exactly
+        order = np.argsort(-cos, axis=-1, kind="stable")
+        c1 = np.take_along_axis(cos, order[..., :1], axis=-1)[..., 0]
+        c2 = np.take_along_axis(cos, order[..., 1:2], axis=-1)[..., 0]
+        return order[..., 0], order[..., 1], c1, c2
+    a, b, c = cos[..., 0], cos[..., 1], cos[..., 2]
+    best = np.where(a >= b, np.where(a >= c, 0, 2), np.where(b >= c, 1, 2))
+    # the larger of the other two, ties to the lower index
+    lo, hi = np.where(best == 0, b, a), np.where(best == 2, b, c)
+    first_wins = lo >= hi
+    second = np.where(first_wins, np.where(best == 0, 1, 0), np.where(best == 2, 1, 2))
+    top = np.where(best == 0, a, np.where(best == 1, b, c))
+    return best, second, top, np.where(first_wins, lo, hi)
+
+
 def _voxel_types(
     logdev: NDArray[np.float64],
     unit: NDArray[np.float64],
@@ -655,10 +675,7 @@ def _voxel_types(
     zw, sig_u = _whiten(z, unit, sig, p)
     cos = _cosines(zw, sig_u)
     cos = np.where(_forbidden(z, p.sign_z, roles), -2.0, cos)
-    order = np.argsort(-cos, axis=-1, kind="stable")
-    best, second = order[..., 0], order[..., 1]
-    c1 = np.take_along_axis(cos, order[..., :1], axis=-1)[..., 0]
-    c2 = np.take_along_axis(cos, order[..., 1:2], axis=-1)[..., 0]
+    best, second, c1, c2 = _top_two(cos)
     abnormal = np.max(np.abs(zw), axis=-1) > p.voxel_z
     if p.matched_filter:  # the evidence of all sequences along the best-fitting type
         abnormal |= (np.linalg.norm(zw, axis=-1) * c1 > p.voxel_z) & (c1 >= p.min_cosine)
