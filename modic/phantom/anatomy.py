@@ -397,7 +397,7 @@ class Anatomy:
             idx = pts.select(c - r, c + r)
             if len(idx) == 0:
                 continue
-            q = (pts.P[idx] - c) / r
+            q = (pts.P.take(idx, axis=0) - c) / r
             inside = np.sum(q * q, axis=1) <= 1.0
             allowed = self._soft(pts.lab[idx])
             pts.lab[idx[inside & allowed]] = self.code("viscera")
@@ -419,14 +419,15 @@ class Anatomy:
             if len(idx) == 0:
                 continue
             M, off = seg.affine
-            P = pts.P[idx]
+            P = pts.P.take(idx, axis=0)  # take: much faster than P[idx] on (n, 3)
             D = P @ np.ascontiguousarray(M[:, :2])  # a slice of M takes a slower BLAS path
             D += off[:2]
             m = (D[:, 0] >= 0) & (D[:, 1] > 0)
             if not m.any():
                 continue
             if not m.all():
-                idx, D, P = idx[m], D[m], P[m]
+                w = np.flatnonzero(m)
+                idx, D, P = idx[w], D.take(w, axis=0), P.take(w, axis=0)
             A = P @ np.ascontiguousarray(M[:, 2:])  # x0, y0, x1, y1
             A += off[2:]
             hb, ht = D[:, 0], D[:, 1]
@@ -630,7 +631,7 @@ class Anatomy:
             else:
                 cx, cy, cz, rx, ry, rz = prm[:6]
                 slope = prm[6] if kind == "box" else 0.0
-            q = ((pts.P[idx] - v.center.astype(np.float32))
+            q = ((pts.P.take(idx, axis=0) - v.center.astype(np.float32))
                  @ v.axes.T.astype(np.float32))
             x, y, z = q[:, 0], q[:, 1], q[:, 2]
             if kind == "ellipsoid":
@@ -667,7 +668,7 @@ class Anatomy:
         near = np.flatnonzero((np.abs(x) <= cw + 2.5) & (y >= b + 1.0) & (y <= b + cd + 26.0))
         if len(near) == 0:
             return
-        idx, x, y, s, dims = idx[near], x[near], y[near], s[near], dims[:, near]
+        idx, x, y, s, dims = idx[near], x[near], y[near], s[near], dims.take(near, axis=1)
         _, b, cw, cd = dims
         lab = pts.lab
         yc = b + 1.5 + cd / 2
@@ -772,7 +773,7 @@ class Anatomy:
         idx = pts.select(lps.min(axis=0), lps.max(axis=0))
         if len(idx) == 0:
             return
-        q = v.to_local(pts.P[idx])
+        q = v.to_local(pts.P.take(idx, axis=0))
         x, y, z = q[:, 0], q[:, 1], q[:, 2]
         # _body_codes paints only inside the body (|z| <= h / 2, section <= 1, so
         # |x| <= w / 2 and |y| <= d / 2): skip the points of the box outside it
