@@ -619,36 +619,85 @@ def _whiten(
     others as before. Returns ``(W z, W sig / unit)`` with shapes (b, n, k) and (b, 3, k).
     """
     sig_u = sig[None, :, :] / unit[:, None, :]  # (b, 3, k)
-    if p.fat_sd <= 0:
+    fat = _fat_axis(unit, sig, p)
+    if fat is None:
         return z, sig_u
+    a, gh = fat
+    zw = z - (a[:, None, :] * _dot(z, gh[:, None, :])[..., None]) * gh[:, None, :]
+    sw = sig_u - (a[:, None, :] * _dot(sig_u, gh[:, None, :])[..., None]) * gh[:, None, :]
+    return zw, sw
+
+
+def _fat_axis(
+    unit: NDArray[np.float64], sig: NDArray[np.float64], p: ClassifierParameters
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """The whitening of :func:`_whiten`: ``a`` (b, 1) and the unit fat direction ``g^``
+    (b, k) in units ``unit`` (b, k); None without fat variation (``fat_sd`` 0)."""
+    if p.fat_sd <= 0:
+        return None
     f = sig[1] / sig[1][0] if abs(sig[1][0]) > 1e-9 else sig[1]  # T1 is the first role
     g = p.fat_sd * f[None, :] / unit  # (b, k)
     gn = np.linalg.norm(g, axis=-1, keepdims=True)  # (b, 1)
     gh = g / np.maximum(gn, 1e-12)
     a = 1.0 - 1.0 / np.sqrt(1.0 + gn**2)  # (b, 1)
-    zw = z - (a[:, None, :] * np.einsum("bnk,bk->bn", z, gh)[..., None]) * gh[:, None, :]
-    sw = sig_u - (a[:, None, :] * np.einsum("btk,bk->bt", sig_u, gh)[..., None]) * gh[:, None, :]
-    return zw, sw
+    return a, gh
+
+
+def _sum_parts(parts: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
+    """Sum of 2 or 3 products over the sequences, in numpy's einsum's order of addition
+    (the first and the third, then the second: its two-lane loop), so the floats are those
+    of ``np.einsum`` over the sequence axis."""
+    if len(parts) == 3:
+        return np.asarray((parts[0] + parts[2]) + parts[1])
+    if len(parts) == 2:
+        return np.asarray(parts[0] + parts[1])
+    return np.asarray(np.sum(np.stack(parts, axis=-1), axis=-1))  # not reached: 2 or 3 sequences
+
+
+def _dot(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``np.einsum`` of ``x * y`` (broadcast) over their last axis, of 2 or 3 sequences,
+    written out per sequence (:func:`_sum_parts`): several times faster on many short
+    patterns than einsum, or than a reduction over a length-3 axis."""
+    if x.shape[-1] not in (2, 3):  # not reached: 2 or 3 sequences
+        return np.asarray(np.einsum("...k,...k->...", x, y))
+    return _sum_parts([x[..., j] * y[..., j] for j in range(x.shape[-1])])
+
+
+def _norm(parts: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
+    """``np.linalg.norm`` over the sequences, of one array per sequence: the squares added
+    in turn (as numpy's reduction of a short axis adds them)."""
+    acc = parts[0] * parts[0]
+    for x in parts[1:]:
+        acc = acc + x * x
+    return np.asarray(np.sqrt(acc))
+
+
+def _max_abs(parts: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
+    """``np.max(np.abs(.), axis=-1)`` over the sequences, of one array per sequence."""
+    out = np.abs(parts[0])
+    for x in parts[1:]:
+        out = np.maximum(out, np.abs(x))
+    return out
 
 
 def _cosines(z: NDArray[np.float64], sig_u: NDArray[np.float64]) -> NDArray[np.float64]:
     """Cosine between patterns ``z`` (b, n, k) and signatures ``sig_u`` (b, 3, k)."""
     sig_z = sig_u / np.maximum(np.linalg.norm(sig_u, axis=-1, keepdims=True), 1e-12)
     zn = z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
-    return np.asarray(np.einsum("bnk,btk->bnt", zn, sig_z))
+    return _dot(zn[:, :, None, :], sig_z[:, None, :, :])
 
 
 def _top_two(
-    cos: NDArray[np.float64],
+    a: NDArray[np.float64], b: NDArray[np.float64], c: NDArray[np.float64]
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
-    """The best and second-best of three types along the last axis of ``cos`` (..., 3):
-    their indices and values, ties to the lower index (as a stable sort of ``-cos``)."""
-    if np.isnan(cos).any():  # a sort puts NaN last: keep its order exactly
+    """The best and second-best of three types, from their cosines ``a``, ``b``, ``c``
+    (same shape): indices (0-2) and values, ties to the lower index (as a stable sort)."""
+    if np.isnan(a).any() or np.isnan(b).any() or np.isnan(c).any():  # a sort puts NaN last
+        cos = np.stack([a, b, c], axis=-1)
         order = np.argsort(-cos, axis=-1, kind="stable")
         c1 = np.take_along_axis(cos, order[..., :1], axis=-1)[..., 0]
         c2 = np.take_along_axis(cos, order[..., 1:2], axis=-1)[..., 0]
         return order[..., 0], order[..., 1], c1, c2
-    a, b, c = cos[..., 0], cos[..., 1], cos[..., 2]
     best = np.where(a >= b, np.where(a >= c, 0, 2), np.where(b >= c, 1, 2))
     # the larger of the other two, ties to the lower index
     lo, hi = np.where(best == 0, b, a), np.where(best == 2, b, c)
@@ -671,14 +720,37 @@ def _voxel_types(
     e.g. T2-bright with T1 within noise and no STIR: oedema or fat) takes whichever of the
     two dominates the region's clearly typed voxels.
     """
-    z = logdev / unit[:, None, :]
-    zw, sig_u = _whiten(z, unit, sig, p)
-    cos = _cosines(zw, sig_u)
-    cos = np.where(_forbidden(z, p.sign_z, roles), -2.0, cos)
-    best, second, c1, c2 = _top_two(cos)
-    abnormal = np.max(np.abs(zw), axis=-1) > p.voxel_z
+    # one (b, n) array per sequence: the same elementwise arithmetic as _whiten, _cosines
+    # and _forbidden on (b, n, k) arrays (the same floats), without strided access to the
+    # short sequence axis
+    k = logdev.shape[-1]
+    z = [logdev[..., j] / unit[:, None, j] for j in range(k)]
+    sig_u = sig[None, :, :] / unit[:, None, :]  # (b, 3, k)
+    zw = z
+    fat = _fat_axis(unit, sig, p)
+    if fat is not None:
+        a, gh = fat
+        along = a * _sum_parts([z[j] * gh[:, None, j] for j in range(k)])  # (b, n)
+        zw = [z[j] - along * gh[:, None, j] for j in range(k)]
+        sig_u = sig_u - (a[:, None, :] * _dot(sig_u, gh[:, None, :])[..., None]) * gh[:, None, :]
+    sig_z = sig_u / np.maximum(np.linalg.norm(sig_u, axis=-1, keepdims=True), 1e-12)  # (b, 3, k)
+    size = np.maximum(_norm(zw), 1e-12)
+    zn = [x / size for x in zw]
+    cos = [_sum_parts([zn[j] * sig_z[:, None, t, j] for j in range(k)]) for t in range(3)]
+    # Modic's criteria rule some types out (_forbidden)
+    limit = p.sign_z
+    t1 = z[roles.index(Role.T1)]
+    fluid_up = np.zeros(t1.shape, dtype=bool)
+    for j, r in enumerate(roles):
+        if r is not Role.T1:
+            fluid_up |= z[j] > limit
+    stir_down = z[roles.index(Role.STIR)] < -limit if Role.STIR in roles else np.zeros(t1.shape, bool)
+    no = ((t1 > limit) | stir_down, t1 < -limit, (t1 > limit) | fluid_up)
+    cos = [np.where(n, -2.0, c) for n, c in zip(no, cos, strict=True)]
+    best, second, c1, c2 = _top_two(*cos)
+    abnormal = _max_abs(zw) > p.voxel_z
     if p.matched_filter:  # the evidence of all sequences along the best-fitting type
-        abnormal |= (np.linalg.norm(zw, axis=-1) * c1 > p.voxel_z) & (c1 >= p.min_cosine)
+        abnormal |= (_norm(zw) * c1 > p.voxel_z) & (c1 >= p.min_cosine)
     typed = abnormal & (c1 >= p.min_cosine)
     ambiguous = typed & (c2 >= p.min_cosine) & (c1 - c2 < p.type_margin)
     clear = typed & ~ambiguous
