@@ -362,8 +362,9 @@ class Anatomy:
         P, lab = pts.P, pts.lab
         x, y, z = P[:, 0], P[:, 1], P[:, 2]
         zs, ys_tab, depth = self.back_depth_table
-        yc = np.interp(z, zs, ys_tab).astype(np.float32)
-        yb = yc + np.interp(z, zs, depth).astype(np.float32)
+        z64 = z.astype(np.float64)  # what np.interp converts to, once for both
+        yc = np.interp(z64, zs, ys_tab).astype(np.float32)
+        yb = yc + np.interp(z64, zs, depth).astype(np.float32)
         v = y - (yb - np.float32(self.torso_ay))
         u2 = x * x
         v2 = v * v
