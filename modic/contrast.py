@@ -125,63 +125,87 @@ class StudyContrast:
 
 #: Integer-valued volumes (stored pixel values; most DICOM) within this many units of 0
 #: take the counting path of :func:`noise_sigma`: their second differences are exact in
-#: int32 and their order statistics are read off value counts, with the same result as
+#: integers and their order statistics are read off value counts, with the same result as
 #: sorting (the float path) in a fraction of the time.
 _COUNTING_RANGE = 1 << 20
 
 
-def _integer_valued(a: NDArray[Any]) -> NDArray[np.int32] | None:
-    """``a`` as int32 when every value is an integer within :data:`_COUNTING_RANGE` of 0,
-    else None (NaN, inf, fractions, a wider range)."""
+def _integer_slices(a: NDArray[Any]) -> tuple[list[NDArray[np.intp]], int, NDArray[np.intp]] | None:
+    """A volume's slices as integers (intp, as ``np.bincount`` takes them), its smallest
+    value and the count of each value from it, when every value is an integer within
+    :data:`_COUNTING_RANGE` of 0; else None (NaN, inf, fractions, a wider range).
+
+    Slice by slice: temporaries of a slice are small (fresh memory for temporaries of a
+    whole volume costs as much as the arithmetic on them).
+    """
     if a.size == 0 or a.dtype.kind not in "iuf":
         return None
     lo, hi = a.min(), a.max()
     if not (-_COUNTING_RANGE <= lo and hi <= _COUNTING_RANGE):  # NaN compares False
         return None
-    ai = a.astype(np.int32)
-    if a.dtype.kind == "f" and not np.array_equal(ai, a):
-        return None
-    return ai
+    lo = int(lo)
+    counts = np.zeros(int(hi) - lo + 1, dtype=np.intp)
+    slices = []
+    for sl in a:
+        si = sl.astype(np.intp)
+        if a.dtype.kind == "f" and not np.array_equal(si, sl):
+            return None
+        counts += np.bincount((si - lo if lo else si).ravel(), minlength=counts.size)
+        slices.append(si)
+    return slices, lo, counts
 
 
-def _order_statistics(values: NDArray[np.int32], ranks: list[int]) -> list[float]:
-    """The values of ``ranks`` (0-based) in ``values`` sorted, from counts of each value.
-
-    Parameters
-    ----------
-    values : (n,) int ndarray
-    ranks : list of int
-        Each within ``0 .. n-1``.
-    """
-    lo = int(values.min())
-    cum = np.cumsum(np.bincount(values - lo if lo else values))
+def _order_statistics(counts: NDArray[np.intp], lo: int, ranks: list[int]) -> list[float]:
+    """The values of ``ranks`` (0-based) in the sorted values whose counts are ``counts``
+    (of ``lo``, ``lo + 1``, ...)."""
+    cum = np.cumsum(counts)
     return [float(lo + int(np.searchsorted(cum, k, side="right"))) for k in ranks]
 
 
-def _percentile_of_integers(values: NDArray[np.int32], q: float) -> float:
-    """``np.percentile(values.astype(float), q)`` (linear), from counts of each value.
+def _counts(values: NDArray[np.integer[Any]]) -> tuple[NDArray[np.intp], int]:
+    lo = int(values.min())
+    return np.bincount(values - lo if lo else values), lo
+
+
+def _percentile_of_counts(counts: NDArray[np.intp], lo: int, q: float) -> float:
+    """``np.percentile`` (linear) of the values counted in ``counts`` (see
+    :func:`_order_statistics`).
 
     The interpolation is numpy's, step by step (its ``_lerp``), so that the result is the
     same float.
     """
-    n = values.size
+    n = int(counts.sum())
     virtual = (n - 1) * (q / 100)
     if virtual >= n - 1:
-        return _order_statistics(values, [n - 1])[0]
+        return _order_statistics(counts, lo, [n - 1])[0]
     k = int(np.floor(virtual))
-    a, b = _order_statistics(values, [k, k + 1])
+    a, b = _order_statistics(counts, lo, [k, k + 1])
     t = virtual - k
     diff = b - a
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
-def _median_of_integers(values: NDArray[np.int32]) -> float:
+def _percentile_of_integers(values: NDArray[np.integer[Any]], q: float) -> float:
+    """``np.percentile(values.astype(float), q)`` (linear), from counts of each value."""
+    return _percentile_of_counts(*_counts(values), q)
+
+
+def _median_of_integers(values: NDArray[np.integer[Any]]) -> float:
     """``np.median(values.astype(float))``, from counts of each value."""
     n = values.size
+    counts, lo = _counts(values)
     if n % 2:
-        return _order_statistics(values, [n // 2])[0]
-    a, b = _order_statistics(values, [n // 2 - 1, n // 2])
+        return _order_statistics(counts, lo, [n // 2])[0]
+    a, b = _order_statistics(counts, lo, [n // 2 - 1, n // 2])
     return (a + b) / 2
+
+
+def _second_difference(x0: NDArray[Any], x1: NDArray[Any], x2: NDArray[Any]) -> NDArray[Any]:
+    """``x0 - 2 * x1 + x2`` (same shapes), the same operations in one new array."""
+    out = np.multiply(x1, 2)
+    np.subtract(x0, out, out=out)
+    np.add(out, x2, out=out)
+    return out
 
 
 def noise_sigma(volume: Volume, mask: NDArray[np.bool_] | None = None) -> float:
@@ -203,25 +227,31 @@ def noise_sigma(volume: Volume, mask: NDArray[np.bool_] | None = None) -> float:
     float
         Noise standard deviation, in the volume's units (0 when it cannot be measured).
     """
-    if volume.array.shape[1] < 3 or volume.array.shape[2] < 3:
+    arr = volume.array
+    if arr.shape[1] < 3 or arr.shape[2] < 3:
         return 0.0
-    ints = _integer_valued(volume.array)
-    a: NDArray[Any] = volume.array.astype(np.float64, copy=False) if ints is None else ints
-    # the kernel is the outer product of [1, -2, 1] with itself: second differences along
-    # the columns, then along the rows (a third of the array passes of the 9-term sum)
-    dc = a[:, :, :-2] - 2 * a[:, :, 1:-1] + a[:, :, 2:]
-    lap = dc[:, :-2] - 2 * dc[:, 1:-1] + dc[:, 2:]
-    inner = a[:, 1:-1, 1:-1]
+    ints = _integer_slices(arr)
     if mask is not None:
         fg = mask[:, 1:-1, 1:-1]
     elif ints is None:
-        fg = inner > 0.1 * np.percentile(a, 99)
+        fg = arr[:, 1:-1, 1:-1] > 0.1 * np.percentile(arr.astype(np.float64), 99, overwrite_input=True)
     else:
-        fg = inner > 0.1 * _percentile_of_integers(ints.ravel(), 99)
-    vals = np.abs(lap[fg])
-    if vals.size < 100:
+        fg = arr[:, 1:-1, 1:-1] > 0.1 * _percentile_of_counts(ints[2], ints[1], 99)
+    n = int(np.count_nonzero(fg))
+    if n < 100:
         return 0.0
-    median = float(np.median(vals)) if ints is None else _median_of_integers(vals)
+    vals: NDArray[Any] = np.empty(n, dtype=np.float64 if ints is None else np.intp)
+    at = 0
+    for k in range(arr.shape[0]):
+        a = arr[k].astype(np.float64, copy=False) if ints is None else ints[0][k]
+        # the kernel is the outer product of [1, -2, 1] with itself: second differences
+        # along the columns, then along the rows (a third of the passes of the 9-term sum)
+        dc = _second_difference(a[:, :-2], a[:, 1:-1], a[:, 2:])
+        lap = _second_difference(dc[:-2], dc[1:-1], dc[2:])
+        sel = lap[fg[k]]
+        vals[at : at + sel.size] = np.abs(sel)
+        at += sel.size
+    median = float(np.median(vals, overwrite_input=True)) if ints is None else _median_of_integers(vals)
     return float(1.4826 * median / 6.0)
 
 
