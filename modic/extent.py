@@ -477,24 +477,24 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
         vals = bilinear(filled, rc.reshape(-1, 2)).reshape(rc.shape[:-1])
         return np.where(inside, vals, np.nan)
 
-    def walk(t0: Any, w0: Any, dt: float, dw: float) -> NDArray[np.float64]:
-        """Distance (mm) from each ``(t0, w0)`` along ``(dt, dw)`` to the first cortical
-        line (NaN where none is met within the window).
+    def walk(t0: Any, w0: Any, dt: Any, dw: Any) -> NDArray[np.float64]:
+        """Distance (mm) from each ``(t0, w0)`` along its ``(dt, dw)`` (``(k,)`` each) to
+        the first cortical line (NaN where none is met within the window).
 
         The profiles are read to :data:`_FIRST_REACH_MM` first (a body is 22-32 mm tall),
         and to :data:`SEARCH_RADIUS_MM` only where no line was met: the same lines as
         reading them all the way."""
         px = fr.pixel_mm
-        t0 = np.asarray(t0, float)[:, None]
-        w0 = np.asarray(w0, float)[:, None]
+        t0, w0, dt, dw = (np.asarray(x, float)[:, None] for x in (t0, w0, dt, dw))
         out = np.full(t0.shape[0], np.nan)
         todo = np.arange(t0.shape[0])
         for reach in (min(first_reach, span.size), span.size):
             sp = span[:reach]
-            ta, wa = t0[todo], w0[todo]
-            prof = np.mean(
-                [at(ta + dt * sp - dw * o * px, wa + dw * sp + dt * o * px) for o in (-1.0, 0.0, 1.0)], axis=0
-            )
+            ta, wa, dta, dwa = t0[todo], w0[todo], dt[todo], dw[todo]
+            offsets = (-1.0, 0.0, 1.0)  # the three parallel lines, sampled in one call
+            tt = np.stack([ta + dta * sp - dwa * o * px for o in offsets])
+            ww = np.stack([wa + dwa * sp + dta * o * px for o in offsets])
+            prof = np.mean(at(tt, ww), axis=0)
             nan = np.isnan(prof)
             ended = nan.any(axis=1)  # left the window: the whole profile was read
             lengths = np.where(ended, np.argmax(nan, axis=1), reach)
@@ -508,7 +508,7 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
 
     if not at(0.0, 0.0) >= level:
         return None, "the endplate ROI's centre is as dark as cortical bone"
-    top0, bot0 = (float(x[0]) for x in (walk([0.0], [0.0], 0.0, 1.0), walk([0.0], [0.0], 0.0, -1.0)))
+    top0, bot0 = (float(x) for x in walk([0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, -1.0]))
     if np.isnan(top0) or np.isnan(bot0):
         return None, "no endplate found along the body's head-foot axis within the image"
     height0 = top0 + bot0
@@ -519,7 +519,7 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
             f"{lo:.0f}-{hi:.0f} mm: not a vertebral body outline"
         )
     w_line = top0 - ENDPLATE_LINE_DEPTH * height0
-    front, back = (float(x[0]) for x in (walk([0.0], [w_line], -1.0, 0.0), walk([0.0], [w_line], 1.0, 0.0)))
+    front, back = (float(x) for x in walk([0.0, 0.0], [w_line, w_line], [-1.0, 1.0], [0.0, 0.0]))
     if np.isnan(front) or np.isnan(back):
         return None, "the body's anterior or posterior cortex was not found within the image"
     length = front + back
@@ -530,9 +530,9 @@ def _estimate_body(fr: _Frame, bright: Any, level: float) -> tuple[Any, str | No
         )
     ts = np.arange(-front + fr.pixel_mm / 2, back - fr.pixel_mm / 2 + 1e-9, fr.pixel_mm / 2)
     # every half pixel between the ends, up and down along u from the endplate line
-    on_line = np.full(ts.size, w_line)
-    a = walk(ts, on_line, 0.0, 1.0)
-    b = walk(ts, on_line, 0.0, -1.0)
+    k = ts.size
+    ab = walk(np.r_[ts, ts], np.full(2 * k, w_line), np.zeros(2 * k), np.r_[np.ones(k), -np.ones(k)])
+    a, b = ab[:k], ab[k:]
     with np.errstate(invalid="ignore"):
         found = np.isfinite(a) & np.isfinite(b) & (a + b <= BODY_HEIGHT_RANGE_MM[1])
     tops = np.where(found, w_line + a, np.nan)
