@@ -866,15 +866,15 @@ class _Prepared:
                     )
                 if count < p.small_voxels:
                     self.warnings.append(f"the {what} has only {count} voxels: the result is uncertain")
-        for r in roles:
-            med = float(np.median(self.ref[r]))
+        stats = [_robust(self.ref[r]) for r in roles]
+        for r, (m, _) in zip(roles, stats, strict=True):
+            med = float(m)
             if not med > 0:
                 raise MeasurementError(
                     f"the reference median on {r.value} is {med:g}; signal must be positive (is it marrow?)"
                 )
             if not np.all(self.reg[r] > 0):
                 self.reg[r] = np.maximum(self.reg[r], 1e-3 * med)
-        stats = [_robust(self.ref[r]) for r in roles]
         self.med = np.array([s[0] for s in stats])
         self.cv = np.array([s[1] for s in stats]) / self.med
         self.systematic = np.array([float(context.systematic.get(r, 0.0)) for r in roles])
@@ -1224,7 +1224,8 @@ def classify_samples(
     ratios = {}
     unit = _units(prep.cv, p)
     for j, r in enumerate(roles):
-        ratio = float(np.median(prep.reg[r]) / prep.med[j])
+        region_median = np.median(prep.reg[r])
+        ratio = float(region_median / prep.med[j])
         br = np.exp(d_b[:, j])
         lo, hi = np.percentile(br, [2.5, 97.5])
         shares = {
@@ -1240,7 +1241,7 @@ def classify_samples(
             high=float(hi),
             call=call,
             call_confidence=shares[call],
-            region_median=float(np.median(prep.reg[r])),
+            region_median=float(region_median),
             reference_median=float(prep.med[j]),
             reference_spread=float(prep.cv[j] * prep.med[j]),
             n_region=n,
