@@ -139,12 +139,20 @@ MISSED_MARGIN = 0.1
 #: A chain piece whose median T1 is below this share of its neighbours' is no marrow
 #: (calibration seeds 700000-700029: such pieces, at 0.5-0.6, lay on discs).
 DARK_PIECE = 0.7
-#: S1's superior endplate is tilted by the sacral slope: at least S1_TILT_DEG from the axis of
-#: the upper lumbar bodies and S1_TILT_STEP_DEG more than L5's (sacral slope 30-50 degrees,
-#: L5's superior endplate 10-25 degrees from the upper lumbar axis: Legaye et al. 1998,
-#: Roussouly et al. 2005).
+#: S1's superior endplate is tilted by the sacral slope: it is the most tilted endplate of
+#: the chain, at least S1_TILT_DEG from the axis of the upper lumbar bodies and
+#: S1_TILT_STEP_DEG more than L5's, and at most S1_TILT_MAX_DEG (sacral slope 30-50
+#: degrees, L5's superior endplate 10-25 degrees from the upper lumbar axis: Legaye et al.
+#: 1998, Roussouly et al. 2005; a piece turned further is no body). The step of 5 degrees
+#: and the most-tilted rule were chosen on development seeds 600000-600059, 700000-700039
+#: and 710000-710039 (the largest step, with 10 degrees, named L5 as S1 in 9 of them).
 S1_TILT_DEG = 25.0
-S1_TILT_STEP_DEG = 10.0
+S1_TILT_STEP_DEG = 5.0
+S1_TILT_MAX_DEG = 70.0
+#: A gap after a sacral "remnant" within these shares of the chain's median disc is an
+#: ordinary disc, so the remnant was none (lumbar discs differ by < 30 % between levels;
+#: a gap beyond 1.6 is a body the chain missed, or tissue below the sacrum).
+DISC_AFTER_REMNANT = (0.6, 1.6)
 #: A body smaller than this share of the one above it is S2 rather than S1 (S2's sagittal
 #: section is about 0.65 of S1's; S1's is about L5's: the phantom's nominal dimensions,
 #: after Panjabi et al. 1992 and Zhou et al. 2000).
@@ -152,6 +160,9 @@ S2_AREA_SHARE = 0.75
 #: A turn this large between neighbouring endplates is the lumbosacral angle whatever the
 #: disc gaps say (lumbosacral angle 20-40 degrees; between lumbar bodies 5-15).
 S1_TILT_STRONG_DEG = 20.0
+#: The sacrum below the chain's last body is searched within this angle of the chain's last
+#: step: the lumbosacral angle turns the column by 20-40 degrees at L5/S1 (see S1_TILT_DEG).
+SACRUM_CONE_DEG = 60.0
 #: A body is outlined on a slice at most this many slices from the column's midline
 #: (S1 always on the midline: the sacral alae are as big as S1 off the midline).
 OWN_SLICE_REACH = 2
@@ -512,14 +523,16 @@ def _angle(u: NDArray[np.float64], v: NDArray[np.float64]) -> float:
 
 def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
              head: NDArray[np.float64], positions: Sequence[int] | None = None
-             ) -> tuple[int, bool, float, list[str]]:
-    """Index of S1 in the chain, whether a sacrum was seen, label confidence, notes.
+             ) -> tuple[int, bool, float, list[str], str]:
+    """Index of S1 in the chain, whether a sacrum was seen, label confidence, notes, and
+    the evidence it rests on (``"both"``, ``"slope"``, ``"discs"``, ``"conflict"``,
+    ``"none"``).
 
     Two pieces of evidence (module docstring, step 3): the **sacral slope** (S1 is the
-    body whose superior endplate turns most against the body above it, the lumbosacral
-    angle being the largest angle between neighbouring endplates along the spine, by at
-    least ``S1_TILT_STEP_DEG``, and is tilted at least ``S1_TILT_DEG`` from the axis of the
-    chain's upper bodies) and the **discs** (S1 is the highest body with a real disc above it and none below,
+    body whose superior endplate is the most tilted from the axis of the chain's upper
+    bodies, by ``S1_TILT_DEG`` to ``S1_TILT_MAX_DEG``, and at least ``S1_TILT_STEP_DEG``
+    more than the body's above it; each endplate is fitted from the direction to the body
+    above it) and the **discs** (S1 is the highest body with a real disc above it and none below,
     or with the rest of the sacrum right below it). When both agree the level is sure;
     when they disagree, the slope wins (thin remnants and degenerated discs make gaps
     unreliable) and a warning says so.
@@ -527,7 +540,7 @@ def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
     notes: list[str] = []
     n = len(pieces)
     if n < 2:
-        return n - 1, False, 0.2, ["only one body found"]
+        return n - 1, False, 0.2, ["only one body found"], "none"
     by_gap: int | None = None
     # a gap across a body the chain missed is no disc height: left out of the reference
     single = [positions is None or positions[i + 1] - positions[i] == 1 for i in range(n - 1)]
@@ -536,26 +549,37 @@ def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
         ref = float(np.median(above)) if len(above) >= 2 else float(np.median(gaps))
         below_real = i < n - 1 and gaps[i] >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * ref)
         above_real = gaps[i - 1] >= max(DISC_GAP_MIN_MM, DISC_GAP_FRACTION * ref)
-        if above_real and (pieces[i].s1 or (i < n - 1 and not below_real)):
+        # below the sacral remnants no ordinary disc follows: a thin "remnant" with a disc of
+        # the chain's usual height after it is a body leaking into its disc
+        disc_after = i + 1 < n - 1 and single[i + 1] and (
+            DISC_AFTER_REMNANT[0] * ref <= gaps[i + 1] <= DISC_AFTER_REMNANT[1] * ref)
+        if above_real and (pieces[i].s1 or (i < n - 1 and not below_real and not disc_after)):
             by_gap = i
             break
-    axes = [_body_axis(p, sp, head) for p in pieces]
+    # each body's endplate fitted from the direction to the body above it: from the image's
+    # head direction the fit of a square S1 turned by 40 degrees stalls on its corner
+    ups = [head] + [pieces[i - 1].centre - pieces[i].centre for i in range(1, n)]
+    axes = [_body_axis(p, sp, up / np.linalg.norm(up)) for p, up in zip(pieces, ups, strict=True)]
     top = [a for a in axes[:3] if a is not None]
     by_tilt: int | None = None
     best_step = 0.0
     if top:
         ref_axis = np.mean(top, axis=0)
         tilts = [None if a is None else _angle(a, ref_axis) for a in axes]
-        best_step = S1_TILT_STEP_DEG
+        best_tilt = 0.0
+        med_gap = float(np.median(gaps))
         for i in range(2, n):
             t, t_above = tilts[i], tilts[i - 1]
             if t is None or t_above is None:
                 continue
-            if t >= S1_TILT_DEG and t - t_above >= best_step:
-                by_tilt, best_step = i, t - t_above
+            if single[i - 1] and gaps[i - 1] > DISC_AFTER_REMNANT[1] * med_gap:
+                continue  # no disc above it but a wide gap: tissue below the sacrum
+            if (S1_TILT_DEG <= t <= S1_TILT_MAX_DEG and t - t_above >= S1_TILT_STEP_DEG
+                    and t > best_tilt):
+                by_tilt, best_tilt, best_step = i, t, t - t_above
     if by_tilt is not None and by_gap is not None:
         if by_tilt == by_gap:
-            return by_tilt, True, 0.97 if by_tilt >= 4 else 0.85, notes
+            return by_tilt, True, 0.97 if by_tilt >= 4 else 0.85, notes, "both"
         # a strong lumbosacral angle outweighs the gaps (a body that leaks into its disc
         # makes a disc look like a remnant); a weak one does not
         pick = by_tilt if best_step >= S1_TILT_STRONG_DEG else by_gap
@@ -582,15 +606,15 @@ def _find_s1(pieces: list[_Piece], gaps: list[float], sp: tuple[float, float],
                      "suggest it is "
                      f"{abs(pick - other)} level(s) {'higher' if other < pick else 'lower'}: "
                      "check the levels")
-        return pick, True, 0.6, notes
+        return pick, True, 0.6, notes, "conflict"
     if by_tilt is not None:
-        return by_tilt, True, 0.85 if by_tilt >= 4 else 0.75, notes
+        return by_tilt, True, 0.85 if by_tilt >= 4 else 0.75, notes, "slope"
     if by_gap is not None:
         notes.append("S1 recognised by the discs only (no sacral slope seen): check the levels")
-        return by_gap, True, 0.7, notes
+        return by_gap, True, 0.7, notes, "discs"
     notes.append("no sacrum found: the lowest body found was taken as S1, so every level "
                  "may be off by one or more (confirm a level with one click)")
-    return n - 1, False, 0.3, notes
+    return n - 1, False, 0.3, notes, "none"
 
 
 def _body_axis(p: _Piece, sp: tuple[float, float], head: NDArray[np.float64]
@@ -732,9 +756,11 @@ def propose(
     pieces = chain.pieces
     pieces, positions, pos_notes = _positions(list(pieces), chain.image)
     gaps = [_gap_mm(pieces[i], pieces[i + 1], sp) for i in range(len(pieces) - 1)]
-    s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head, positions)
-    if not sacrum or "discs only" in " ".join(notes):
-        # the chain may end above the sacrum, or on S1 with the sacrum right below it
+    s1_i, sacrum, label_conf, notes, evidence = _find_s1(pieces, gaps, sp, head, positions)
+    s1_cut: _Piece | str | None = None
+    if s1_i == len(pieces) - 1 and evidence != "both":
+        # the chain ends on the S1 it suggests: it may end above the sacrum (a lordotic L5
+        # turns like S1), or on S1 with the sacrum right below it
         s1_cut = _sacral_mass(pieces, chain, sp, head)
         if isinstance(s1_cut, _Piece):
             pieces.append(s1_cut)
@@ -743,13 +769,19 @@ def propose(
         elif s1_cut == "below":
             pieces[-1] = dataclasses.replace(pieces[-1], s1=True)
         if s1_cut is not None:
-            s1_i, sacrum, label_conf, notes = _find_s1(pieces, gaps, sp, head, positions)
+            s1_i, sacrum, label_conf, notes, evidence = _find_s1(pieces, gaps, sp, head, positions)
+    if evidence == "slope" and s1_cut is None and s1_i == len(pieces) - 1:
+        notes.append("S1 by the sacral slope only, with no sacrum seen below it (a lordotic L5 "
+                     "turns like S1): check the levels")
+        label_conf = min(label_conf, 0.6)
     warnings = list(notes) + [n for n in pos_notes if "not outlined" in n]
-    lumbar = pieces[: s1_i + 1]
+    # with an anchor the click names the bodies, whatever S1 the chain suggested
+    lumbar = pieces[: s1_i + 1] if anchor is None else list(pieces)
     # names, from the level positions (a body the chain missed keeps its name free)
     i_s1 = LEVEL_ORDER.index("S1")
     names = [LEVEL_ORDER[i_s1 - (positions[s1_i] - positions[j])]
-             if i_s1 - (positions[s1_i] - positions[j]) >= 0 else "?" for j in range(len(lumbar))]
+             if 0 <= i_s1 - (positions[s1_i] - positions[j]) < len(LEVEL_ORDER) else "?"
+             for j in range(len(lumbar))]
     if anchor is not None:
         names, label_conf, msg = _apply_anchor(lumbar, positions, names, a_name, a_point, g, mid, sp)
         warnings = [w for w in warnings if "S1" not in w and "sacrum" not in w]
@@ -975,22 +1007,28 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
                  head: NDArray[np.float64]) -> _Piece | str | None:
     """S1 cut out of the fused sacrum below the chain's last body, if there is one.
 
-    At the last body's marrow level, the largest marrow piece whose pixels lie 4-60 mm
-    below the last body's centre (along the chain's last step, within 25 mm across it) and
-    that is at least half as big as the last body is the sacrum; S1 is its upper part, one
-    body height (the median height of the chain's last three bodies along the step) from
-    its top (``s1`` set). When the mass
-    lies across no disc from the last body (a remnant), the last body is S1 and
-    ``"below"`` is returned.
+    At the last body's marrow level (the marrow test of :func:`_slice_chain`, thin dark
+    lines included), the marrow piece with the most pixels in a cone below the last body
+    (within ``SACRUM_CONE_DEG`` of the chain's last step, 0.3-1.3 chain steps from the
+    body's centre, towards the feet) is the sacrum, when those pixels cover at least half
+    the last body's area. The cone turns with the lumbosacral angle; fat around the
+    sacrum, which the marrow band may join to it, lies outside it. S1 is the mass's part
+    within one body height (the median height of the chain's last three bodies) of its top,
+    measured along the line from the last body's centre to the mass (``s1`` set). When the
+    line between the last body's centre and S1's crosses no disc (< ``DISC_GAP_MIN_MM``
+    outside both: a remnant, or S2 fused to S1), the last body is S1 and ``"below"`` is
+    returned.
     """
     from scipy import ndimage
 
     last = pieces[-1]
     u = last.centre - pieces[-2].centre
     u = u / np.linalg.norm(u)
-    across = np.array([-u[1], u[0]])
+    pitch = float(np.median([np.linalg.norm(pieces[i + 1].centre - pieces[i].centre)
+                             for i in range(max(0, len(pieces) - 4), len(pieces) - 1)]))
     sm = chain.image
-    m = (sm > MARROW_BAND[0] * last.level) & (sm < MARROW_BAND[1] * last.level)
+    lv = last.level
+    m = (sm > MARROW_BAND[0] * lv) & (sm < MARROW_BAND[1] * lv) & (_dark_lines(sm, sp) < DARK_LINE * lv)
     m = ndimage.binary_opening(m, structure=_disk(1.5 / min(sp)))
     m &= ~_dilate(last.mask, 1.0, sp)
     lab, n = ndimage.label(m)
@@ -999,9 +1037,10 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     rows, cols = np.nonzero(lab)
     pts = np.stack([rows * sp[0], cols * sp[1]], axis=1)
     d = pts - last.centre
-    t = d @ u
-    a = np.abs(d @ across)
-    near = (t > 4.0) & (t < 60.0) & (a < 25.0)
+    dist = np.linalg.norm(d, axis=1)
+    cos_cone = math.cos(math.radians(SACRUM_CONE_DEG))
+    near = ((dist > 0.3 * pitch) & (dist < 1.3 * pitch) & (d @ u > cos_cone * dist)
+            & (d @ -head > 0.0))
     if not near.any():
         return None
     ids, counts = np.unique(lab[rows[near], cols[near]], return_counts=True)
@@ -1009,23 +1048,22 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     if counts.max() * sp[0] * sp[1] < 0.5 * last.area:
         return None
     sel = lab[rows, cols] == best
+    w = pts[sel & near].mean(axis=0) - last.centre
+    w = w / np.linalg.norm(w)
+    across = np.array([-w[1], w[0]])
+    t = d @ w
+    a = np.abs(d @ across)
     heights = []
     for p in pieces[-3:]:
         r, c = np.nonzero(p.mask)
         tt = np.stack([r * sp[0], c * sp[1]], axis=1) @ u
         heights.append(float(tt.max() - tt.min()))
     h = float(np.median(heights))
-    central = sel & (a < 10.0)
+    central = sel & near & (a < 10.0)
     if not central.any():
         return None
     t0 = float(t[central].min())
-    r_l, c_l = np.nonzero(last.mask)
-    bottom = float(((np.stack([r_l * sp[0], c_l * sp[1]], axis=1) - last.centre) @ u).max())
-    if t0 - bottom < DISC_GAP_MIN_MM:
-        # no disc between the last body and the mass: the last body is S1 and the mass the
-        # rest of the sacrum (S2 across a remnant)
-        return "below"
-    cut = sel & (t <= t0 + h) & (a < 30.0)
+    cut = sel & (t >= t0 - 0.25 * h) & (t <= t0 + h) & (a < 25.0) & (dist < 1.6 * pitch)
     mask = np.zeros(sm.shape, dtype=bool)
     mask[rows[cut], cols[cut]] = True
     lab2, n2 = ndimage.label(mask)
@@ -1037,9 +1075,12 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     if area < BODY_AREA_MM2[0]:
         return None
     r, c = np.nonzero(mask)
-    return _Piece(mask, area, np.array([r.mean() * sp[0], c.mean() * sp[1]]), 1.0,
-                  (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1), last.level,
-                  spacing=sp, s1=True)
+    top = _Piece(mask, area, np.array([r.mean() * sp[0], c.mean() * sp[1]]), 1.0,
+                 (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1), last.level,
+                 spacing=sp, s1=True)
+    if _gap_mm(last, top, sp) < DISC_GAP_MIN_MM or top.area < S2_AREA_SHARE * last.area:
+        return "below"  # across no disc, or the next sacral segment (smaller than S1)
+    return top
 
 
 def _behind(p: _Piece, c: _Chain, post: NDArray[np.float64], head: NDArray[np.float64],
