@@ -130,14 +130,10 @@ class StudyContrast:
 _COUNTING_RANGE = 1 << 20
 
 
-def _integer_slices(a: NDArray[Any]) -> tuple[list[NDArray[np.intp]], int, NDArray[np.intp]] | None:
-    """A volume's slices as integers (intp, as ``np.bincount`` takes them), its smallest
-    value and the count of each value from it, when every value is an integer within
-    :data:`_COUNTING_RANGE` of 0; else None (NaN, inf, fractions, a wider range).
-
-    Slice by slice: temporaries of a slice are small (fresh memory for temporaries of a
-    whole volume costs as much as the arithmetic on them).
-    """
+def _value_counts(a: NDArray[Any]) -> tuple[int, NDArray[np.intp]] | None:
+    """A volume's smallest value and the count of each value from it, when every value is
+    an integer within :data:`_COUNTING_RANGE` of 0; else None (NaN, inf, fractions, a wider
+    range). Slice by slice, in one buffer."""
     if a.size == 0 or a.dtype.kind not in "iuf":
         return None
     lo, hi = a.min(), a.max()
@@ -145,14 +141,15 @@ def _integer_slices(a: NDArray[Any]) -> tuple[list[NDArray[np.intp]], int, NDArr
         return None
     lo = int(lo)
     counts = np.zeros(int(hi) - lo + 1, dtype=np.intp)
-    slices = []
+    buf = np.empty(a.shape[1:], dtype=np.intp)  # intp, as np.bincount takes it
     for sl in a:
-        si = sl.astype(np.intp)
-        if a.dtype.kind == "f" and not np.array_equal(si, sl):
+        np.copyto(buf, sl, casting="unsafe")
+        if a.dtype.kind == "f" and not np.array_equal(buf, sl):
             return None
-        counts += np.bincount((si - lo if lo else si).ravel(), minlength=counts.size)
-        slices.append(si)
-    return slices, lo, counts
+        if lo:
+            np.subtract(buf, lo, out=buf)
+        counts += np.bincount(buf.ravel(), minlength=counts.size)
+    return lo, counts
 
 
 def _order_statistics(counts: NDArray[np.intp], lo: int, ranks: list[int]) -> list[float]:
@@ -200,12 +197,12 @@ def _median_of_integers(values: NDArray[np.integer[Any]]) -> float:
     return (a + b) / 2
 
 
-def _second_difference(x0: NDArray[Any], x1: NDArray[Any], x2: NDArray[Any]) -> NDArray[Any]:
-    """``x0 - 2 * x1 + x2`` (same shapes), the same operations in one new array."""
-    out = np.multiply(x1, 2)
+def _second_difference(x0: NDArray[Any], x1: NDArray[Any], x2: NDArray[Any], out: NDArray[Any]) -> None:
+    """``out = x0 - 2 * x1 + x2`` (same shapes; ``out`` apart from them), the same
+    operations without temporaries."""
+    np.multiply(x1, 2, out=out)
     np.subtract(x0, out, out=out)
     np.add(out, x2, out=out)
-    return out
 
 
 def noise_sigma(volume: Volume, mask: NDArray[np.bool_] | None = None) -> float:
@@ -230,28 +227,39 @@ def noise_sigma(volume: Volume, mask: NDArray[np.bool_] | None = None) -> float:
     arr = volume.array
     if arr.shape[1] < 3 or arr.shape[2] < 3:
         return 0.0
-    ints = _integer_slices(arr)
+    counted = _value_counts(arr)
     if mask is not None:
         fg = mask[:, 1:-1, 1:-1]
-    elif ints is None:
+    elif counted is None:
         fg = arr[:, 1:-1, 1:-1] > 0.1 * np.percentile(arr.astype(np.float64), 99, overwrite_input=True)
     else:
-        fg = arr[:, 1:-1, 1:-1] > 0.1 * _percentile_of_counts(ints[2], ints[1], 99)
+        fg = arr[:, 1:-1, 1:-1] > 0.1 * _percentile_of_counts(counted[1], counted[0], 99)
     n = int(np.count_nonzero(fg))
     if n < 100:
         return 0.0
-    vals: NDArray[Any] = np.empty(n, dtype=np.float64 if ints is None else np.intp)
+    # a slice at a time, in buffers made once: fresh memory for the temporaries of a whole
+    # volume costs as much as the arithmetic (integers: exact, as the float64 path)
+    rows, cols = arr.shape[1:]
+    kind = np.float64 if counted is None else np.intp
+    a, dc, lap = (
+        np.empty((rows, cols), kind),
+        np.empty((rows, cols - 2), kind),
+        np.empty((rows - 2, cols - 2), kind),
+    )
+    vals: NDArray[Any] = np.empty(n, dtype=kind)
     at = 0
     for k in range(arr.shape[0]):
-        a = arr[k].astype(np.float64, copy=False) if ints is None else ints[0][k]
+        np.copyto(a, arr[k], casting="unsafe")
         # the kernel is the outer product of [1, -2, 1] with itself: second differences
         # along the columns, then along the rows (a third of the passes of the 9-term sum)
-        dc = _second_difference(a[:, :-2], a[:, 1:-1], a[:, 2:])
-        lap = _second_difference(dc[:-2], dc[1:-1], dc[2:])
-        sel = lap[fg[k]]
-        vals[at : at + sel.size] = np.abs(sel)
-        at += sel.size
-    median = float(np.median(vals, overwrite_input=True)) if ints is None else _median_of_integers(vals)
+        _second_difference(a[:, :-2], a[:, 1:-1], a[:, 2:], out=dc)
+        _second_difference(dc[:-2], dc[1:-1], dc[2:], out=lap)
+        np.abs(lap, out=lap)
+        keep = fg[k].ravel()
+        c = int(np.count_nonzero(keep))
+        np.compress(keep, lap.ravel(), out=vals[at : at + c])
+        at += c
+    median = float(np.median(vals, overwrite_input=True)) if counted is None else _median_of_integers(vals)
     return float(1.4826 * median / 6.0)
 
 
