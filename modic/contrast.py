@@ -182,6 +182,28 @@ def _percentile_of_counts(counts: NDArray[np.intp], lo: int, q: float) -> float:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
+def _percentiles_like(counts: NDArray[np.intp], lo: int, q: float | list[float], dtype: np.dtype[Any]) -> Any:
+    """``np.percentile(x, q)`` of a float array ``x`` of ``dtype`` whose integer values are
+    counted in ``counts`` (see :func:`_order_statistics`), in numpy's arithmetic: a scalar
+    ``q`` interpolates in ``dtype`` (and returns a scalar of it), a list of them in float64
+    (its ``_lerp``, step by step), so that the results are the same floats."""
+    n = int(counts.sum())
+    many = isinstance(q, list)
+    fractions = np.true_divide(np.asarray(q if many else [q]), 100)
+    out = []
+    for virtual in (n - 1) * fractions:
+        if virtual >= n - 1:  # numpy reads the last value twice
+            last = dtype.type(_order_statistics(counts, lo, [n - 1])[0])
+            out.append(np.float64(last) if many else last)
+            continue
+        k = int(np.floor(virtual))
+        a, b = (dtype.type(v) for v in _order_statistics(counts, lo, [k, k + 1]))
+        t = np.float64(virtual - k) if many else float(virtual - k)
+        diff = b - a
+        out.append(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
+    return out if many else out[0]
+
+
 def _percentile_of_integers(values: NDArray[np.integer[Any]], q: float) -> float:
     """``np.percentile(values.astype(float), q)`` (linear), from counts of each value."""
     return _percentile_of_counts(*_counts(values), q)
@@ -224,10 +246,16 @@ def noise_sigma(volume: Volume, mask: NDArray[np.bool_] | None = None) -> float:
     float
         Noise standard deviation, in the volume's units (0 when it cannot be measured).
     """
+    return _noise_sigma(volume, mask, _value_counts(volume.array))
+
+
+def _noise_sigma(
+    volume: Volume, mask: NDArray[np.bool_] | None, counted: tuple[int, NDArray[np.intp]] | None
+) -> float:
+    """:func:`noise_sigma`, given the volume's value counts (:func:`_value_counts`)."""
     arr = volume.array
     if arr.shape[1] < 3 or arr.shape[2] < 3:
         return 0.0
-    counted = _value_counts(arr)
     if mask is not None:
         fg = mask[:, 1:-1, 1:-1]
     elif counted is None:
@@ -351,7 +379,12 @@ def measure_contrast(
     """
     notes: list[str] = []
     marrow = _pooled(study, references, reference_samples)
-    noise = {r: noise_sigma(v) for r, v in study.volumes.items()}
+    t1 = study.t1
+    a = t1.array
+    counted = _value_counts(a)  # of the T1: for its noise and its fat
+    noise = {
+        r: _noise_sigma(v, None, counted) if v is t1 else noise_sigma(v) for r, v in study.volumes.items()
+    }
     for r, s in list(noise.items()):
         if s <= 0:
             notes.append(f"noise of {r.value} could not be measured")
@@ -359,13 +392,21 @@ def measure_contrast(
     if fat_rois:
         return StudyContrast(marrow, _pooled(study, fat_rois), noise, source="fat ROI", notes=notes)
 
-    t1 = study.t1
-    a = t1.array
-    fg = a > 0.1 * np.percentile(a, 99)
-    if fg.sum() < 100:
-        notes.append("T1 has too little foreground to find fat")
-        return StudyContrast(marrow, {}, noise, notes=notes)
-    lo, hi = np.percentile(a[fg], [FAT_PERCENTILE, 99.8])
+    if counted is None or a.dtype.kind != "f":
+        fg = a > 0.1 * np.percentile(a, 99)
+        if fg.sum() < 100:
+            notes.append("T1 has too little foreground to find fat")
+            return StudyContrast(marrow, {}, noise, notes=notes)
+        lo, hi = np.percentile(a[fg], [FAT_PERCENTILE, 99.8])
+    else:  # integer-valued: the same percentiles from counts of each value, without sorting
+        base, counts = counted
+        level = 0.1 * _percentiles_like(counts, base, 99, a.dtype)
+        bright = np.where((base + np.arange(counts.size)).astype(a.dtype) > level, counts, 0)
+        if bright.sum() < 100:
+            notes.append("T1 has too little foreground to find fat")
+            return StudyContrast(marrow, {}, noise, notes=notes)
+        lo, hi = _percentiles_like(bright, base, [FAT_PERCENTILE, 99.8], a.dtype)
+        fg = a > level
     sel = np.argwhere(fg & (a >= lo) & (a <= hi))
     rng = np.random.default_rng(0)
     if len(sel) > MAX_FAT_VOXELS:

@@ -7,7 +7,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from modic.contrast import _median_of_integers, _percentile_of_integers, noise_sigma
+from modic.contrast import (
+    _counts,
+    _median_of_integers,
+    _percentile_of_integers,
+    _percentiles_like,
+    noise_sigma,
+)
 
 
 def _float_noise(a: np.ndarray) -> float:
@@ -42,3 +48,19 @@ def test_noise_sigma_fractional_values_take_the_float_path() -> None:
     rng = np.random.default_rng(8)
     a = (1000 + 60 * rng.standard_normal((5, 40, 48))).astype(np.float32) * np.float32(1.37)
     assert noise_sigma(SimpleNamespace(array=a)) == _float_noise(a)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 4097])
+def test_percentiles_like_are_numpys_floats_and_types(dtype: type, n: int) -> None:
+    """A scalar q interpolates in the array's dtype, a list of them in float64, as numpy."""
+    rng = np.random.default_rng(n)
+    for hi in (5, 3300, 1 << 20):
+        x = rng.integers(-hi, hi, n).astype(dtype)
+        counts, lo = _counts(x.astype(np.intp))
+        for q in (0, 50, 95.0, 99, 99.8, 100):
+            want, got = np.percentile(x, q), _percentiles_like(counts, lo, q, x.dtype)
+            assert want == got and type(want) is type(got)
+        want_list = np.percentile(x, [95.0, 99.8])
+        got_list = np.array(_percentiles_like(counts, lo, [95.0, 99.8], x.dtype))
+        assert np.array_equal(want_list, got_list) and want_list.dtype == got_list.dtype
