@@ -219,9 +219,12 @@ def _window(
     whole image (the same pixels, the same fractional offsets), for a fraction of the work.
     """
     size = np.array(shape[:2])
-    rc = np.clip(np.concatenate(rowcols), 0, size - 1)
-    lo = np.minimum(np.floor(rc.min(axis=0)).astype(np.intp), np.maximum(size - 2, 0))
-    hi = np.minimum(np.floor(rc.max(axis=0)).astype(np.intp) + 2, size)
+    # the extremes of the points clipped to the image, as bilinear clips them (column by
+    # column: numpy reduces an (N, 2) array over its first axis many times slower)
+    first = np.clip([min(float(x[:, j].min()) for x in rowcols) for j in (0, 1)], 0, size - 1)
+    last = np.clip([max(float(x[:, j].max()) for x in rowcols) for j in (0, 1)], 0, size - 1)
+    lo = np.minimum(np.floor(first).astype(np.intp), np.maximum(size - 2, 0))
+    hi = np.minimum(np.floor(last).astype(np.intp) + 2, size)
     return lo, hi
 
 
