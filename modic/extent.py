@@ -608,18 +608,21 @@ def _contiguous_depth(fr: _Frame, change: Any, top: Any) -> Any:
     bi = (b - lo_b)[change]
     wv = fr.w[change]
     order = np.lexsort((-wv, bi))
-    bi, wv = bi[order], wv[order]
-    starts = np.r_[0, np.nonzero(np.diff(bi))[0] + 1, bi.size]
+    bi, wv = bi[order], wv[order]  # by bin, each from the endplate side (highest w) down
+    if not bi.size:
+        return out
+    new_bin = np.r_[True, bi[1:] != bi[:-1]]
+    first = np.flatnonzero(new_bin)  # where each bin's run starts
+    last_of_bin = np.r_[new_bin[1:], True]
+    # a bin's change ends at its first gap wider than GAP_PX, else at its deepest pixel
     gap = GAP_PX * fr.pixel_mm
-    for a, z in zip(starts[:-1], starts[1:], strict=True):
-        j = bi[a]
-        if not np.isfinite(top[j]):
-            continue
-        ws = wv[a:z]
-        if top[j] - ws[0] > START_MM:
-            continue
-        steps = np.nonzero(-np.diff(ws) > gap)[0]
-        out[j] = ws[steps[0]] if steps.size else ws[-1]
+    ends = last_of_bin | np.r_[-np.diff(wv) > gap, False]
+    at = np.flatnonzero(ends)
+    end = at[np.unique(np.cumsum(new_bin)[at], return_index=True)[1]]  # the first end per bin
+    j = bi[first]
+    with np.errstate(invalid="ignore"):
+        near = np.isfinite(top[j]) & ~(top[j] - wv[first] > START_MM)  # it starts at the endplate
+    out[j[near]] = wv[end[near]]
     return out
 
 
