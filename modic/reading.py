@@ -30,7 +30,7 @@ from .annotations import ROI, VERTEBRAE, Annotations
 from .contrast import StudyContrast, fat_ratio_for, measure_contrast
 from .criteria import DEFAULT_PARAMETERS, ClassifierParameters, SignalContext, classify_samples
 from .errors import MeasurementError
-from .geometry import map_region
+from .geometry import MappedRegion, map_region
 from .measure import RegionSample, bilinear, choose_reference, roi_points, sample_region
 from .results import ModicResult, ModicResults, SeriesUsed
 from .sequence import Role
@@ -269,6 +269,9 @@ def partial_volume_mask(
     reference_t1: float,
     parameters: ClassifierParameters = DEFAULT_PARAMETERS,
     points: NDArray[np.float64] | None = None,
+    *,
+    mapped: MappedRegion | None = None,
+    direction: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
     """The voxels of an endplate ROI that hold cortical endplate or disc by partial volume.
 
@@ -280,6 +283,21 @@ def partial_volume_mask(
     of a change that reaches the endplate), are partial volume; at most ``pv_max_share``
     of the region is flagged (the nearest ones).
 
+    Parameters
+    ----------
+    roi : ROI
+    study : LoadedStudy
+    reference_t1 : float
+        The reference marrow's T1 level.
+    parameters : ClassifierParameters
+    points : (n, 3) ndarray, optional
+        The ROI's pixel centres (:func:`modic.measure.roi_points`); computed when not given.
+    mapped : MappedRegion, optional
+        ``points`` mapped onto the study's T1 (:func:`modic.geometry.map_region`); computed
+        when not given (:func:`prepare_region` maps them once for its three rules).
+    direction : (3,) ndarray, optional
+        Unit LPS vector from the ROI towards its disc; computed when not given.
+
     Returns
     -------
     exclude : (n,) bool ndarray
@@ -290,9 +308,9 @@ def partial_volume_mask(
     p = parameters
     pts = roi_points(roi) if points is None else points
     g = study.t1.geometry
-    m = map_region(pts, g, name=f"T1 series {study.t1.series.label()}")
+    m = map_region(pts, g, name=f"T1 series {study.t1.series.label()}") if mapped is None else mapped
     raw = study.t1.array[m.slice_index]
-    d = _disc_direction(roi, pts)
+    d = _disc_direction(roi, pts) if direction is None else direction
     step_rc = np.array([d @ g.column_cosine / g.pixel_spacing[0], d @ g.row_cosine / g.pixel_spacing[1]])
     pixel = float(min(g.pixel_spacing))
     steps = np.arange(0.0, 6.0 + 1e-9, 0.25 * pixel)
@@ -342,6 +360,9 @@ def focal_lesion_mask(
     reference_t1: float,
     parameters: ClassifierParameters = DEFAULT_PARAMETERS,
     points: NDArray[np.float64] | None = None,
+    *,
+    mapped: MappedRegion | None = None,
+    direction: NDArray[np.float64] | None = None,
 ) -> NDArray[np.bool_]:
     """The T1-bright voxels of an endplate ROI that belong to a focus *inside* the body.
 
@@ -361,6 +382,21 @@ def focal_lesion_mask(
     the far edge of the tallest band a reader draws, 8 mm, 3 pixels in from the endplate)
     nothing is flagged.
 
+    Parameters
+    ----------
+    roi : ROI
+    study : LoadedStudy
+    reference_t1 : float
+        The reference marrow's T1 level.
+    parameters : ClassifierParameters
+    points : (n, 3) ndarray, optional
+        The ROI's pixel centres (:func:`modic.measure.roi_points`); computed when not given.
+    mapped : MappedRegion, optional
+        ``points`` mapped onto the study's T1 (:func:`modic.geometry.map_region`); computed
+        when not given (:func:`prepare_region` maps them once for its three rules).
+    direction : (3,) ndarray, optional
+        Unit LPS vector from the ROI towards its disc; computed when not given.
+
     Returns
     -------
     (n,) bool ndarray
@@ -369,9 +405,9 @@ def focal_lesion_mask(
     p = parameters
     pts = roi_points(roi) if points is None else points
     g = study.t1.geometry
-    m = map_region(pts, g, name=f"T1 series {study.t1.series.label()}")
+    m = map_region(pts, g, name=f"T1 series {study.t1.series.label()}") if mapped is None else mapped
     raw = study.t1.array[m.slice_index]
-    d = _disc_direction(roi, pts)
+    d = _disc_direction(roi, pts) if direction is None else direction
     step_rc = np.array([d @ g.column_cosine / g.pixel_spacing[0], d @ g.row_cosine / g.pixel_spacing[1]])
     pixel = float(min(g.pixel_spacing))
     perp = _in_plane_perpendicular(step_rc / max(float(np.linalg.norm(step_rc)), 1e-12))
@@ -422,6 +458,8 @@ def body_marrow_samples(
     reference_t1: float,
     parameters: ClassifierParameters = DEFAULT_PARAMETERS,
     points: NDArray[np.float64] | None = None,
+    *,
+    direction: NDArray[np.float64] | None = None,
 ) -> dict[Role, NDArray[np.float64]] | None:
     """Samples of the vertebra's own marrow just beyond an endplate ROI, on every sequence.
 
@@ -435,6 +473,18 @@ def body_marrow_samples(
     darker on T1 than ``cortex_level`` x the reference (cortex, the opposite endplate, a
     disc) are dropped.
 
+    Parameters
+    ----------
+    roi : ROI
+    study : LoadedStudy
+    reference_t1 : float
+        The reference marrow's T1 level.
+    parameters : ClassifierParameters
+    points : (n, 3) ndarray, optional
+        The ROI's pixel centres (:func:`modic.measure.roi_points`); computed when not given.
+    direction : (3,) ndarray, optional
+        Unit LPS vector from the ROI towards its disc; computed when not given.
+
     Returns
     -------
     dict of Role to (m,) ndarray, or None
@@ -443,7 +493,7 @@ def body_marrow_samples(
     """
     p = parameters
     pts = roi_points(roi) if points is None else points
-    d = _disc_direction(roi, pts)
+    d = _disc_direction(roi, pts) if direction is None else direction
     s = pts @ d
     depth = s.max() - s  # 0 at the ROI's edge nearest the disc
     height = float(depth.max())
@@ -556,8 +606,11 @@ def prepare_region(
     ref_values = {r: s.values * factor.get(r, 1.0) for r, s in reference.items()}
 
     ref_t1 = float(np.median(ref_values[Role.T1]))
-    exclude, _ = partial_volume_mask(roi, study, ref_t1, p, points=pts)
-    focal = focal_lesion_mask(roi, study, ref_t1, p, points=pts) & ~exclude
+    # the ROI on the T1 and its disc's direction, for the three rules below
+    on_t1 = map_region(pts, study.t1.geometry, name=f"T1 series {study.t1.series.label()}")
+    toward = _disc_direction(roi, pts)
+    exclude, _ = partial_volume_mask(roi, study, ref_t1, p, points=pts, mapped=on_t1, direction=toward)
+    focal = focal_lesion_mask(roi, study, ref_t1, p, points=pts, mapped=on_t1, direction=toward) & ~exclude
     keep = ~exclude & ~focal
     if keep.sum() < p.min_voxels:
         keep = ~exclude if (~exclude).sum() >= p.min_voxels else np.ones(len(pts), dtype=bool)
@@ -581,7 +634,9 @@ def prepare_region(
             f"the reference marrow is heterogeneous (T1 spread {t1_cv:.0%} against image noise "
             f"{rn[Role.T1]:.0%}): it may hold part of a change, a fat island or a vessel"
         )
-    body = body_marrow_samples(roi, study, ref_t1, p, points=pts) if p.body_ratio > 0 else None
+    body = (
+        body_marrow_samples(roi, study, ref_t1, p, points=pts, direction=toward) if p.body_ratio > 0 else None
+    )
     context = SignalContext(
         fat_ratio=fat_ratio_for(contrast, region),
         systematic=systematic,
