@@ -708,13 +708,14 @@ def _top_two(
 
 
 def _voxel_types(
-    logdev: NDArray[np.float64],
+    logdev: NDArray[np.float64] | Sequence[NDArray[np.float64]],
     unit: NDArray[np.float64],
     sig: NDArray[np.float64],
     p: ClassifierParameters,
     roles: list[Role],
 ) -> NDArray[np.int8]:
-    """Voxel type (0-3, 4 = untyped) from log deviations ``(b, n, k)`` and units ``(b, k)``.
+    """Voxel type (0-3, 4 = untyped) from log deviations ``(b, n, k)`` (or one ``(b, n)``
+    array per sequence) and units ``(b, k)``.
 
     A voxel whose pattern fits two types about equally (cosines within ``type_margin``,
     e.g. T2-bright with T1 within noise and no STIR: oedema or fat) takes whichever of the
@@ -723,8 +724,9 @@ def _voxel_types(
     # one (b, n) array per sequence: the same elementwise arithmetic as _whiten, _cosines
     # and _forbidden on (b, n, k) arrays (the same floats), without strided access to the
     # short sequence axis
-    k = logdev.shape[-1]
-    z = [logdev[..., j] / unit[:, None, j] for j in range(k)]
+    parts = [logdev[..., j] for j in range(logdev.shape[-1])] if isinstance(logdev, np.ndarray) else logdev
+    k = len(parts)
+    z = [parts[j] / unit[:, None, j] for j in range(k)]
     sig_u = sig[None, :, :] / unit[:, None, :]  # (b, 3, k)
     zw = z
     fat = _fat_axis(unit, sig, p)
@@ -1194,8 +1196,8 @@ def classify_samples(
         f = prep.sig[1] / prep.sig[1][0] if abs(prep.sig[1][0]) > 1e-9 else prep.sig[1]
         shift = shift + rng.normal(0.0, 1.0, size=(b, 1)) * p.fat_sd * f[None, :]
     logmed_b = np.log(med_b) + shift
-    logreg_b = prep.logreg[idx]  # (b, n, k)
-    logdev_b = logreg_b - logmed_b[:, None, :]
+    # the resampled voxels' log deviations, (b, n) per sequence
+    logdev_b = [prep.logreg[:, j][idx] - logmed_b[:, j, None] for j in range(k)]
     unit_b = _units(cv_b, p)
     frac_b = _fractions(_voxel_types(logdev_b, unit_b, prep.sig, p, roles))
     d_b = reg_med_b - logmed_b  # the median of each resample's log deviations
