@@ -166,6 +166,7 @@ class _Roi:
     proj: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     planes: dict[Any, tuple[float, NDArray[np.intp], NDArray[np.intp]]] = field(default_factory=dict)
+    box: tuple[int, int, int, int] = (0, -1, 0, -1)  # its mask's first and last row and column
 
     @property
     def name(self) -> str:
@@ -193,7 +194,8 @@ def _prepare(roi: ROI) -> _Roi | None:
     if rows.size == 0:
         return None
     pts = roi.image.pixel_to_patient(np.stack([cols + 0.5, rows + 0.5], axis=1))
-    return _Roi(roi, mask, pts, pts.mean(axis=0))
+    box = (int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max()))
+    return _Roi(roi, mask, pts, pts.mean(axis=0), box=box)
 
 
 def _rank(roi: ROI) -> float:
@@ -219,12 +221,21 @@ def _axis(items: Sequence[_Roi]) -> NDArray[np.float64]:
     return u if u @ head > 0 else -u
 
 
-def _share_inside(a: _Roi, mask: NDArray[np.bool_], plane: Any, reach_mm: float) -> float | None:
+def _share_inside(
+    a: _Roi,
+    mask: NDArray[np.bool_],
+    plane: Any,
+    reach_mm: float,
+    box: tuple[int, int, int, int] | None = None,
+) -> float | None:
     """Share of ``a``'s pixel centres that fall in ``mask`` (on ``plane``'s grid); None when
-    ``a`` lies farther than ``reach_mm`` from the plane."""
+    ``a`` lies farther than ``reach_mm`` from the plane. ``box``: the mask's first and last
+    row and column, when known (0 without looking when ``a`` lies outside it)."""
     distance, r, c = a.on_plane(plane)
     if abs(distance) > reach_mm:
         return None
+    if box is not None and (r.max() < box[0] or r.min() > box[1] or c.max() < box[2] or c.min() > box[3]):
+        return 0.0
     ok = (r >= 0) & (r < mask.shape[0]) & (c >= 0) & (c < mask.shape[1])
     inside = np.zeros(len(r), dtype=bool)
     inside[ok] = mask[r[ok], c[ok]]
@@ -322,8 +333,8 @@ def _overlap_findings(items: list[_Roi]) -> list[AnatomyFinding]:
             ka, kb = a.roi.label.kind, b.roi.label.kind
             if ka == "reference" and kb == "reference" or a.roi.label == b.roi.label:
                 continue
-            s_ab = _share_inside(a, b.mask, b.roi.image, SAME_PLANE_MM)
-            s_ba = _share_inside(b, a.mask, a.roi.image, SAME_PLANE_MM)
+            s_ab = _share_inside(a, b.mask, b.roi.image, SAME_PLANE_MM, b.box)
+            s_ba = _share_inside(b, a.mask, a.roi.image, SAME_PLANE_MM, a.box)
             if s_ab is None or s_ba is None:
                 continue
             share = max(s_ab, s_ba)  # of the smaller one, roughly
