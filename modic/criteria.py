@@ -1225,11 +1225,13 @@ def classify_samples(
 
     ratios = {}
     unit = _units(prep.cv, p)
+    ratio_b = np.exp(d_b)  # (b, k) resampled signal ratios
+    bounds = np.percentile(ratio_b, [2.5, 97.5], axis=0)  # (2, k): the same as per sequence
     for j, r in enumerate(roles):
         region_median = np.median(prep.reg[r])
         ratio = float(region_median / prep.med[j])
-        br = np.exp(d_b[:, j])
-        lo, hi = np.percentile(br, [2.5, 97.5])
+        br = ratio_b[:, j]
+        lo, hi = bounds[:, j]
         shares = {
             Call.HYPO: float(np.mean(br < 1 - p.iso_margin)),
             Call.HYPER: float(np.mean(br > 1 + p.iso_margin)),
