@@ -177,13 +177,92 @@ def test_scoliotic_study(scoliotic_case: Case) -> None:
     assert len({b.slice_index for b in scoliotic_case.proposal.bodies}) >= 2
 
 
-@pytest.mark.xfail(strict=True, reason="levels one off on a scan tilted 6 degrees and moved 25 mm "
-                   "to the feet: the sacral evidence is weak there (docs/propose.md)")
+def test_tilted_partial_study_levels(tilted_case: Case) -> None:
+    """Scanned tilted 6 degrees and moved 25 mm to the feet: the levels are counted right
+    (they were one off before S1 was taken as the most tilted endplate)."""
+    levels = tilted_case.proposal.levels
+    assert levels[-4:] == ["L3", "L4", "L5", "S1"]
+    for b in tilted_case.proposal.bodies:
+        q = tilted_case.anat.vertebra(b.name).to_local(b.centre[None])[0]
+        assert abs(q[2]) < tilted_case.anat.vertebra(b.name).height / 2, b.name
+
+
+@pytest.mark.xfail(strict=True, reason="L5's inferior band reaches 18 mm deep on the scan tilted 6 "
+                   "degrees: its outline is off on that slice (docs/propose.md)")
 def test_tilted_partial_study(tilted_case: Case) -> None:
     # the field of view is moved 25 mm to the feet: T12 may be cut at the top
     levels = tilted_case.proposal.levels
     assert levels[-4:] == ["L3", "L4", "L5", "S1"]
     _check_case(tilted_case, levels)
+
+
+# ----------------------------------------------------------------------------------------
+# S1 from the chain of bodies: drawn rectangles, so every angle and gap is known
+# ----------------------------------------------------------------------------------------
+_HEAD = np.array([-1.0, 0.0])  # (d_row, d_col): the head is up the image
+
+
+def _turned(v: np.ndarray, deg: float) -> np.ndarray:
+    a = np.radians(deg)
+    return np.array([v[0] * np.cos(a) - v[1] * np.sin(a), v[0] * np.sin(a) + v[1] * np.cos(a)])
+
+
+def _column(tilts: list[float], heights: list[float], widths: list[float], discs: list[float]):
+    """Bodies T12 ... drawn as rectangles on 1 mm pixels down a lordotic column: body i
+    turned by ``tilts[i]`` degrees from the head direction, ``heights[i]`` x ``widths[i]``
+    mm, ``discs[i]`` mm of disc below it on the line between the centres."""
+    from skimage.draw import polygon
+
+    from modic.propose import _Piece
+
+    shape = (420, 300)
+    pieces = []
+    centre = np.array([40.0, 120.0])
+    for i, (t, h, w) in enumerate(zip(tilts, heights, widths, strict=True)):
+        up = _turned(_HEAD, t)
+        across = np.array([-up[1], up[0]])
+        corners = [centre + a * h / 2 * up + b * w / 2 * across
+                   for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))]
+        rr, cc = polygon([c[0] for c in corners], [c[1] for c in corners], shape)
+        mask = np.zeros(shape, dtype=bool)
+        mask[rr, cc] = True
+        pieces.append(_Piece(mask, float(mask.sum()), np.array([rr.mean(), cc.mean()]), 1.0,
+                             (int(rr.min()), int(cc.min()), int(rr.max()) + 1, int(cc.max()) + 1),
+                             1.0, spacing=(1.0, 1.0)))
+        if i + 1 < len(tilts):
+            down = -_turned(_HEAD, 0.5 * (t + tilts[i + 1]))
+            centre = centre + down * (h / 2 + discs[i] + heights[i + 1] / 2)
+    return pieces
+
+
+def _s1_of(pieces):
+    from modic.propose import _find_s1, _gap_mm
+
+    gaps = [_gap_mm(pieces[i], pieces[i + 1], (1.0, 1.0)) for i in range(len(pieces) - 1)]
+    return _find_s1(pieces, gaps, (1.0, 1.0), _HEAD, list(range(len(pieces))))
+
+
+#: T12 ... S2: heights and widths (mm) after the phantom's nominal bodies; S2 is smaller.
+_HEIGHTS = [24.0, 25.0, 26.0, 27.0, 28.0, 27.0, 28.0, 20.0]
+_WIDTHS = [38.0, 40.0, 42.0, 44.0, 46.0, 46.0, 46.0, 34.0]
+
+
+def test_s1_where_the_sacral_slope_and_the_discs_agree() -> None:
+    pieces = _column([0, 2, 5, 9, 14, 24, 40, 44], _HEIGHTS, _WIDTHS, [10, 10, 11, 11, 11, 11, 2])
+    s1, sacrum, conf, notes, evidence = _s1_of(pieces)
+    assert (s1, sacrum, evidence, notes) == (6, True, "both", [])
+    assert conf >= 0.85
+
+
+def test_a_thin_l5_s1_disc_is_not_taken_for_the_sacral_remnant() -> None:
+    """A degenerated L5/S1 disc (2.5 mm) looks like the remnant below S1, and L5 turns more
+    against L4 than S1 against L5: S1 is still the most tilted endplate, with the small S2
+    below it, and the conflict is said; never L5 named S1 with confidence."""
+    pieces = _column([0, 2, 5, 9, 12, 30, 40, 42], _HEIGHTS, _WIDTHS, [10, 10, 11, 11, 11, 3.5, 2])
+    s1, sacrum, conf, notes, evidence = _s1_of(pieces)
+    assert s1 == 6
+    assert evidence == "conflict" and conf <= 0.6
+    assert len(notes) == 1 and "check the levels" in notes[0] and "1 level(s) higher" in notes[0]
 
 
 def test_rois_are_proposed_and_complete(sample_case: Case) -> None:
