@@ -26,14 +26,18 @@ How the bodies are found (classical image analysis, no model weights)
    whose chain is at least 85 % of the best (bodies are left-right symmetric, and several
    slices through a 40-50 mm wide body look alike), and each body is then outlined on the
    middle of its own run of slices (a scoliotic or rotated spine has no single midline).
-3. **Discs and the sacrum.** Along the line joining consecutive centres the gap between
-   two bodies is measured (mm outside both). A real disc gap is at least
-   ``DISC_GAP_FRACTION`` (0.45) of the median gap of the chain and 4 mm; the fused sacral
-   segments are separated by remnants of 1-3 mm or not at all. **S1** is the highest body
-   whose gap below is not a real disc (or, when the chain ends, a big sacral mass lies
-   below it, or it is the last body and its endplate is tilted by the sacral slope, >= 20
-   degrees from the column above); the L5/S1 disc is the last lumbar disc, and the bodies
-   above are L5, L4 ... T12. When no sacrum is seen (partial field of view), the labels are
+3. **Discs, the sacral slope and the sacrum.** Along the line joining consecutive centres
+   the gap between two bodies is measured (mm outside both). A real disc gap is at least
+   ``DISC_GAP_FRACTION`` of the median gap of the chain and 4 mm; the fused sacral
+   segments are separated by remnants of 1-3 mm or not at all. **S1** is, by the discs,
+   the highest body whose gap below is not a real disc (and no ordinary disc follows), and
+   by the slope, the body whose superior endplate is the most tilted from the upper lumbar
+   axis (``S1_TILT_DEG``-``S1_TILT_MAX_DEG``); conflicts are settled by the size of the body
+   below (S2 is smaller than S1) and said in a warning (:func:`_find_s1`). Where the chain
+   ends on its S1, the sacrum is looked for below it (:func:`_sacral_mass`); bodies the
+   midline chain missed are taken from neighbouring slices (:func:`_fill_missed`). The
+   L5/S1 disc is the last lumbar disc, and the bodies above are L5, L4 ... T12. When no
+   sacrum is seen (partial field of view), the labels are
    counted from the lowest body as S1 *and flagged uncertain*: a warning in the proposal and
    in every ROI comment, never a silent wrong label. A user's one click ("this is L5",
    ``anchor=``) or a shift (:func:`relabel`) settles transitional anatomy.
@@ -166,6 +170,10 @@ SACRUM_CONE_DEG = 60.0
 #: A body is outlined on a slice at most this many slices from the column's midline
 #: (S1 always on the midline: the sacral alae are as big as S1 off the midline).
 OWN_SLICE_REACH = 2
+#: A body missed on the midline slice is taken from a neighbouring slice when its centre is
+#: within this share of a pitch of the place the distances expect it (a lumbar body is
+#: 0.7-0.8 of a pitch high, so a candidate that far off would straddle a disc).
+FILL_REACH = 0.25
 #: A disc this much higher than the chain's median disc hides changed marrow (mm).
 DISC_EXCESS_MM = 3.0
 #: An outline out of line with its neighbours (height share, axis turn in degrees).
@@ -254,6 +262,7 @@ class _Piece:
     extent: Any = None  # cache of _extent_along
     s1: bool = False  # recognised as S1 by the sacrum below it (or cut out of the sacrum)
     value: float = 0.0  # median T1 of the piece on its slice (0: not measured)
+    slice_index: int = -1  # the T1 slice it was found on (-1: the chain's own)
 
 
 @dataclass
@@ -396,6 +405,7 @@ def _slice_chain(img: NDArray[np.float32], sp: tuple[float, float], head: NDArra
         m = ndimage.binary_opening(m, structure=opener)
         for pc in _pieces(m, sp):
             pc.level = float(lv)
+            pc.slice_index = k
             pcs.append(pc)
     idx, score = _best_chain(pcs, head)
     if len(idx) < 2:
@@ -509,11 +519,14 @@ def _positions(pieces: list[_Piece], image: NDArray[np.float32]
     positions = [0]
     for r in ratio:  # one level per step unless the step is clearly longer (a missed body)
         positions.append(positions[-1] + max(1, int(math.floor(r + 0.5 - MISSED_MARGIN))))
-    for a, b in zip(positions[:-1], positions[1:], strict=True):
-        if b - a > 1:
-            notes.append(f"{b - a - 1} vertebral bod{'y' if b - a == 2 else 'ies'} between two found "
-                         "ones not outlined (levels counted from the distance between them)")
-    return out, positions, notes
+    return out, positions, notes + _missed_notes(positions)
+
+
+def _missed_notes(positions: Sequence[int]) -> list[str]:
+    """A note for every step of the chain over bodies it did not find."""
+    return [f"{b - a - 1} vertebral bod{'y' if b - a == 2 else 'ies'} between two found ones not "
+            "outlined (levels counted from the distance between them)"
+            for a, b in zip(positions[:-1], positions[1:], strict=True) if b - a > 1]
 
 
 def _angle(u: NDArray[np.float64], v: NDArray[np.float64]) -> float:
@@ -770,6 +783,9 @@ def propose(
     assert chain is not None
     pieces = chain.pieces
     pieces, positions, pos_notes = _positions(list(pieces), chain.image)
+    pieces, positions, fill_notes = _fill_missed(pieces, positions, chains, mid)
+    if fill_notes:  # what is still missed, after the neighbouring slices filled the rest
+        pos_notes = [n for n in pos_notes if "not outlined" not in n] + fill_notes + _missed_notes(positions)
     gaps = [_gap_mm(pieces[i], pieces[i + 1], sp) for i in range(len(pieces) - 1)]
     s1_i, sacrum, label_conf, notes, evidence = _find_s1(pieces, gaps, sp, head, positions)
     s1_cut: _Piece | str | None = None
@@ -1128,6 +1144,49 @@ def _behind(p: _Piece, c: _Chain, post: NDArray[np.float64], head: NDArray[np.fl
     return float(inside.mean())
 
 
+def _fill_missed(pieces: list[_Piece], positions: list[int], chains: Sequence[_Chain | None], mid: int
+                 ) -> tuple[list[_Piece], list[int], list[str]]:
+    """Bodies the midline chain missed, taken from the neighbouring slices.
+
+    Where two bodies of the chain are two or more level positions apart (a body between
+    them not found on the midline slice: a scoliosis takes it off the slice, or a change
+    darkens it), the body candidate of a slice within ``OWN_SLICE_REACH`` of the midline
+    whose centre lies within ``FILL_REACH`` of a pitch of the expected place, and that
+    overlaps neither neighbour along the step, is put in its place (the largest one when
+    several are). The level positions stay as counted from the distances.
+    """
+    out: list[_Piece] = [pieces[0]]
+    pos: list[int] = [positions[0]]
+    notes: list[str] = []
+    for a, b, pa, pb in zip(pieces[:-1], pieces[1:], positions[:-1], positions[1:], strict=True):
+        m = pb - pa
+        step = b.centre - a.centre
+        dist = float(np.linalg.norm(step))
+        u = step / dist
+        for j in range(1, m):
+            want = a.centre + step * (j / m)
+            best: _Piece | None = None
+            for k in range(max(0, mid - OWN_SLICE_REACH), min(len(chains), mid + OWN_SLICE_REACH + 1)):
+                c = chains[k]
+                if c is None or k == mid:
+                    continue
+                for q in c.candidates:
+                    if float(np.linalg.norm(q.centre - want)) > FILL_REACH * dist / m:
+                        continue
+                    if _overlap_along(a, q, u) or _overlap_along(q, b, u):
+                        continue
+                    if best is None or q.area > best.area:
+                        best = q
+            if best is not None:
+                out.append(best)
+                pos.append(pa + j)
+                notes.append("a body missed on the midline slice was taken from slice "
+                             f"{best.slice_index + 1}")
+        out.append(b)
+        pos.append(pb)
+    return out, pos, notes
+
+
 def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Chain,
                post: NDArray[np.float64], head: NDArray[np.float64], sp: tuple[float, float],
                sacral: bool = False, covered: Any = None
@@ -1137,6 +1196,9 @@ def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Cha
     slices that the other sagittal series cover (``covered(k, piece)``), when any is."""
     if p.s1:  # found with the sacrum on the midline slice
         return mid, p, chain.image, chain.level
+    if p.slice_index >= 0 and p.slice_index != mid and chains[p.slice_index] is not None:
+        # a body the midline chain missed, taken from a neighbouring slice
+        mid, chain = p.slice_index, chains[p.slice_index]  # type: ignore[assignment]
     cands: dict[int, tuple[_Piece, _Chain]] = {mid: (p, chain)}
     for k in range(len(chains)):
         c = chains[k]
