@@ -1047,8 +1047,9 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     within one body height (the median height of the chain's last three bodies) of its top,
     measured along the line from the last body's centre to the mass (``s1`` set). When the
     line between the last body's centre and S1's crosses no disc (< ``DISC_GAP_MIN_MM``
-    outside both: a remnant, or S2 fused to S1), the last body is S1 and ``"below"`` is
-    returned.
+    outside both: a remnant, or S2 fused to S1), or the piece is smaller than
+    ``S2_AREA_SHARE`` of the last body (the next sacral segment), the last body is S1 and
+    ``"below"`` is returned.
     """
     from scipy import ndimage
 
