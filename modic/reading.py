@@ -263,6 +263,24 @@ def _disc_direction(roi: ROI, pts: NDArray[np.float64]) -> NDArray[np.float64]:
     return toward
 
 
+def _towards_disc_on_t1(
+    roi: Any,
+    study: Any,
+    points: NDArray[np.float64] | None,
+    mapped: MappedRegion | None,
+    direction: NDArray[np.float64] | None,
+) -> tuple[NDArray[np.float64], Any, MappedRegion, NDArray[np.float64], NDArray[np.float64]]:
+    """The ROI's pixel centres, the T1 geometry, the centres mapped onto the T1, the unit LPS
+    direction towards the disc, and that direction as ``(d_row, d_col)`` T1 pixels per mm;
+    each computed only when not given."""
+    pts = roi_points(roi) if points is None else points
+    g = study.t1.geometry
+    m = map_region(pts, g, name=f"T1 series {study.t1.series.label()}") if mapped is None else mapped
+    d = _disc_direction(roi, pts) if direction is None else direction
+    step_rc = np.array([d @ g.column_cosine / g.pixel_spacing[0], d @ g.row_cosine / g.pixel_spacing[1]])
+    return pts, g, m, d, step_rc
+
+
 def partial_volume_mask(
     roi: ROI,
     study: LoadedStudy,
@@ -306,12 +324,8 @@ def partial_volume_mask(
         Distance of each voxel from the boundary (inf when none within 6 mm).
     """
     p = parameters
-    pts = roi_points(roi) if points is None else points
-    g = study.t1.geometry
-    m = map_region(pts, g, name=f"T1 series {study.t1.series.label()}") if mapped is None else mapped
+    pts, g, m, d, step_rc = _towards_disc_on_t1(roi, study, points, mapped, direction)
     raw = study.t1.array[m.slice_index]
-    d = _disc_direction(roi, pts) if direction is None else direction
-    step_rc = np.array([d @ g.column_cosine / g.pixel_spacing[0], d @ g.row_cosine / g.pixel_spacing[1]])
     pixel = float(min(g.pixel_spacing))
     steps = np.arange(0.0, 6.0 + 1e-9, 0.25 * pixel)
     level = p.cortex_level * reference_t1
@@ -403,12 +417,8 @@ def focal_lesion_mask(
         In the ROI's own pixel order (as :func:`modic.measure.roi_points`).
     """
     p = parameters
-    pts = roi_points(roi) if points is None else points
-    g = study.t1.geometry
-    m = map_region(pts, g, name=f"T1 series {study.t1.series.label()}") if mapped is None else mapped
+    pts, g, m, d, step_rc = _towards_disc_on_t1(roi, study, points, mapped, direction)
     raw = study.t1.array[m.slice_index]
-    d = _disc_direction(roi, pts) if direction is None else direction
-    step_rc = np.array([d @ g.column_cosine / g.pixel_spacing[0], d @ g.row_cosine / g.pixel_spacing[1]])
     pixel = float(min(g.pixel_spacing))
     perp = _in_plane_perpendicular(step_rc / max(float(np.linalg.norm(step_rc)), 1e-12))
     steps = np.arange(0.0, _FOCAL_REACH_MM + 1e-9, 0.25 * pixel)
