@@ -299,7 +299,7 @@ def _normal_caps(decisions: list, right: np.ndarray, normal: np.ndarray) -> dict
     right calls, a knot at each bin's centre; calls the body-marrow rule made left out), and
     when the body-marrow rule made it (``body_explained_confidence``)."""
     typed = np.array([d.fractions["1"] + d.fractions["2"] + d.fractions["3"] for d in decisions])
-    body = np.array([any(w.startswith("read as normal marrow") for w in d.warnings) for d in decisions])
+    body = np.array([d.body_rule for d in decisions])
     sel = normal & ~body
     print(
         f"normal_typed_calibration: {int(sel.sum())} type-0 calls (those of the body-marrow rule left out), "

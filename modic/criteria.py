@@ -476,6 +476,9 @@ class TypeDecision:
         (``"voxels"`` or ``"region"``-level evidence) in words.
     agreement : float
         The raw bootstrap agreement before calibration.
+    body_rule : bool
+        Whether the body-marrow rule (step 4) read a change pattern as normal marrow (its
+        confidence is then at most ``body_explained_confidence``).
     """
 
     modic_type: ModicType
@@ -485,6 +488,7 @@ class TypeDecision:
     warnings: list[str] = field(default_factory=list)
     reason: str = ""
     agreement: float = 0.0
+    body_rule: bool = False
 
 
 # voxel type codes
@@ -1289,6 +1293,7 @@ def classify_samples(
         warnings=warnings,
         reason=reason,
         agreement=agreement,
+        body_rule=bool(explained),
     )
 
 
