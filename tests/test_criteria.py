@@ -342,6 +342,7 @@ def test_a_departure_that_continues_into_the_body_is_patchy_marrow_not_a_change(
     assert patchy.modic_type is ModicType.NONE
     assert "beyond" in patchy.reason
     assert any("continues into the vertebral body" in w for w in patchy.warnings)
+    assert patchy.body_rule and not alone.body_rule
     # a judgement the bootstrap cannot test (the marrow beyond moves with it): never confident
     assert patchy.confidence < 0.7 < alone.confidence
     # the same band with normal marrow beyond it is anchored at the endplate: type 2
