@@ -167,6 +167,9 @@ S1_TILT_STRONG_DEG = 20.0
 #: The sacrum below the chain's last body is searched within this angle of the chain's last
 #: step: the lumbosacral angle turns the column by 20-40 degrees at L5/S1 (see S1_TILT_DEG).
 SACRUM_CONE_DEG = 60.0
+#: The sacrum's sagittal section (S1-S5 and the coccyx) is at most this many times the
+#: last lumbar body's: a bigger marrow-like piece below it is soft tissue joined up.
+SACRUM_MAX_BODIES = 6.0
 #: A body is outlined on a slice at most this many slices from the column's midline
 #: (S1 always on the midline: the sacral alae are as big as S1 off the midline).
 OWN_SLICE_REACH = 2
@@ -1047,9 +1050,9 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     within one body height (the median height of the chain's last three bodies) of its top,
     measured along the line from the last body's centre to the mass (``s1`` set). When the
     line between the last body's centre and S1's crosses no disc (< ``DISC_GAP_MIN_MM``
-    outside both: a remnant, or S2 fused to S1), or the piece is smaller than
+    outside both: a remnant, or S2 fused to S1), or crosses a thin one to a piece smaller than
     ``S2_AREA_SHARE`` of the last body (the next sacral segment), the last body is S1 and
-    ``"below"`` is returned.
+    ``"below"`` is returned. The disc is measured by :func:`_disc_between`.
     """
     from scipy import ndimage
 
@@ -1059,26 +1062,39 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     pitch = float(np.median([np.linalg.norm(pieces[i + 1].centre - pieces[i].centre)
                              for i in range(max(0, len(pieces) - 4), len(pieces) - 1)]))
     sm = chain.image
-    lv = last.level
-    m = (sm > MARROW_BAND[0] * lv) & (sm < MARROW_BAND[1] * lv) & (_dark_lines(sm, sp) < DARK_LINE * lv)
-    m = ndimage.binary_opening(m, structure=_disk(1.5 / min(sp)))
-    m &= ~_dilate(last.mask, 1.0, sp)
-    lab, n = ndimage.label(m)
-    if n == 0:
-        return None
-    rows, cols = np.nonzero(lab)
-    pts = np.stack([rows * sp[0], cols * sp[1]], axis=1)
-    d = pts - last.centre
-    dist = np.linalg.norm(d, axis=1)
     cos_cone = math.cos(math.radians(SACRUM_CONE_DEG))
-    near = ((dist > 0.3 * pitch) & (dist < 1.3 * pitch) & (d @ u > cos_cone * dist)
-            & (d @ -head > 0.0))
-    if not near.any():
+    lines = _dark_lines(sm, sp)
+    found = None
+    # at the last body's marrow level, else at the chain's (a coil gradient or the sacrum's
+    # fattier marrow can take it out of the first band); a piece many bodies big is the
+    # abdomen's texture joined up, not the sacrum
+    for lv in dict.fromkeys((last.level, chain.level)):
+        m = (sm > MARROW_BAND[0] * lv) & (sm < MARROW_BAND[1] * lv) & (lines < DARK_LINE * lv)
+        m = ndimage.binary_opening(m, structure=_disk(1.5 / min(sp)))
+        m &= ~_dilate(last.mask, 1.0, sp)
+        lab, n = ndimage.label(m)
+        if n == 0:
+            continue
+        rows, cols = np.nonzero(lab)
+        pts = np.stack([rows * sp[0], cols * sp[1]], axis=1)
+        d = pts - last.centre
+        dist = np.linalg.norm(d, axis=1)
+        near = ((dist > 0.3 * pitch) & (dist < 1.3 * pitch) & (d @ u > cos_cone * dist)
+                & (d @ -head > 0.0))
+        if not near.any():
+            continue
+        sizes = np.bincount(lab[rows, cols])
+        ids, counts = np.unique(lab[rows[near], cols[near]], return_counts=True)
+        fit = sizes[ids] * sp[0] * sp[1] <= SACRUM_MAX_BODIES * last.area
+        if not fit.any():
+            continue
+        ids, counts = ids[fit], counts[fit]
+        if counts.max() * sp[0] * sp[1] >= 0.5 * last.area:
+            found = (rows, cols, pts, d, dist, near, lab, int(ids[int(np.argmax(counts))]))
+            break
+    if found is None:
         return None
-    ids, counts = np.unique(lab[rows[near], cols[near]], return_counts=True)
-    best = int(ids[int(np.argmax(counts))])
-    if counts.max() * sp[0] * sp[1] < 0.5 * last.area:
-        return None
+    rows, cols, pts, d, dist, near, lab, best = found
     sel = lab[rows, cols] == best
     w = pts[sel & near].mean(axis=0) - last.centre
     w = w / np.linalg.norm(w)
@@ -1095,7 +1111,8 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     if not central.any():
         return None
     t0 = float(t[central].min())
-    cut = sel & (t >= t0 - 0.25 * h) & (t <= t0 + h) & (a < 25.0) & (dist < 1.6 * pitch)
+    cut = (sel & (t >= t0 - 0.25 * h) & (t <= t0 + h) & (a < 25.0) & (dist < 1.6 * pitch)
+           & (d @ u > cos_cone * dist))
     mask = np.zeros(sm.shape, dtype=bool)
     mask[rows[cut], cols[cut]] = True
     lab2, n2 = ndimage.label(mask)
@@ -1110,9 +1127,42 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     top = _Piece(mask, area, np.array([r.mean() * sp[0], c.mean() * sp[1]]), 1.0,
                  (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1), last.level,
                  spacing=sp, s1=True)
-    if _gap_mm(last, top, sp) < DISC_GAP_MIN_MM or top.area < S2_AREA_SHARE * last.area:
-        return "below"  # across no disc, or the next sacral segment (smaller than S1)
+    whole = np.zeros(sm.shape, dtype=bool)
+    whole[rows[sel], cols[sel]] = True
+    disc = _disc_between(last, whole, w, sp)
+    med_gap = float(np.median([_gap_mm(pieces[i], pieces[i + 1], sp)
+                               for i in range(max(0, len(pieces) - 4), len(pieces) - 1)]))
+    small = top.area < S2_AREA_SHARE * last.area
+    if disc < DISC_GAP_MIN_MM or (disc < DISC_GAP_FRACTION * med_gap and small):
+        return "below"  # across no disc, or a thin one to the next sacral segment (smaller than S1)
     return top
+
+
+def _disc_between(last: _Piece, mass: NDArray[np.bool_], w: NDArray[np.float64],
+                  sp: tuple[float, float]) -> float:
+    """Height (mm) of what lies between a body and a mass below it, along ``w``: the median,
+    over lines parallel to ``w`` through the body's central 12 mm, of the run outside both from
+    where the line leaves the body to where it enters the mass (0 when no line does both).
+    The median keeps a sliver of tissue joined to the mass beside the disc from counting."""
+    across = np.array([-w[1], w[0]])
+    step = 0.25 * min(sp)
+    t = np.arange(0.0, 60.0, step)
+    runs = []
+    for o in np.arange(-6.0, 6.0 + 1e-9, 1.0):
+        pts = last.centre[None, :] + o * across[None, :] + t[:, None] * w[None, :]
+        r = np.rint(pts[:, 0] / sp[0]).astype(int)
+        c = np.rint(pts[:, 1] / sp[1]).astype(int)
+        ok = (r >= 0) & (r < mass.shape[0]) & (c >= 0) & (c < mass.shape[1])
+        r, c = np.clip(r, 0, mass.shape[0] - 1), np.clip(c, 0, mass.shape[1] - 1)
+        in_body = last.mask[r, c] & ok
+        in_mass = mass[r, c] & ok
+        if not in_body[0] or not in_mass.any():
+            continue
+        leave = int(np.argmin(in_body))  # first sample outside the body
+        enter = int(np.argmax(in_mass))
+        if enter >= leave:
+            runs.append((enter - leave) * step)
+    return float(np.median(runs)) if runs else 0.0
 
 
 def _behind(p: _Piece, c: _Chain, post: NDArray[np.float64], head: NDArray[np.float64],
