@@ -728,6 +728,9 @@ def test_ctrl_c_during_a_batch_is_one_line_exit_130_and_resumable(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a test run started in the background (nohup, `&`) ignores
+        # SIGINT, and a child inherits that, so Ctrl-C would never reach it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     head = []
