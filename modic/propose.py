@@ -522,7 +522,7 @@ def _positions(pieces: list[_Piece], image: NDArray[np.float32]
     positions = [0]
     for r in ratio:  # one level per step unless the step is clearly longer (a missed body)
         positions.append(positions[-1] + max(1, int(math.floor(r + 0.5 - MISSED_MARGIN))))
-    return out, positions, notes + _missed_notes(positions)
+    return out, positions, notes
 
 
 def _missed_notes(positions: Sequence[int]) -> list[str]:
@@ -785,10 +785,8 @@ def propose(
     chain = chains[mid]
     assert chain is not None
     pieces = chain.pieces
-    pieces, positions, pos_notes = _positions(list(pieces), chain.image)
-    pieces, positions, fill_notes = _fill_missed(pieces, positions, chains, mid)
-    if fill_notes:  # what is still missed, after the neighbouring slices filled the rest
-        pos_notes = [n for n in pos_notes if "not outlined" not in n] + fill_notes + _missed_notes(positions)
+    pieces, positions, _ = _positions(list(pieces), chain.image)
+    pieces, positions = _fill_missed(pieces, positions, chains, mid)
     gaps = [_gap_mm(pieces[i], pieces[i + 1], sp) for i in range(len(pieces) - 1)]
     s1_i, sacrum, label_conf, notes, evidence = _find_s1(pieces, gaps, sp, head, positions)
     s1_cut: _Piece | str | None = None
@@ -808,7 +806,7 @@ def propose(
         notes.append("S1 by the sacral slope only, with no sacrum seen below it (a lordotic L5 "
                      "turns like S1): check the levels")
         label_conf = min(label_conf, 0.6)
-    warnings = list(notes) + [n for n in pos_notes if "not outlined" in n]
+    warnings = list(notes) + _missed_notes(positions)  # what the neighbouring slices did not fill
     # with an anchor the click names the bodies, whatever S1 the chain suggested
     lumbar = pieces[: s1_i + 1] if anchor is None else list(pieces)
     # names, from the level positions (a body the chain missed keeps its name free)
@@ -1196,7 +1194,7 @@ def _behind(p: _Piece, c: _Chain, post: NDArray[np.float64], head: NDArray[np.fl
 
 
 def _fill_missed(pieces: list[_Piece], positions: list[int], chains: Sequence[_Chain | None], mid: int
-                 ) -> tuple[list[_Piece], list[int], list[str]]:
+                 ) -> tuple[list[_Piece], list[int]]:
     """Bodies the midline chain missed, taken from the neighbouring slices.
 
     Where two bodies of the chain are two or more level positions apart (a body between
@@ -1208,7 +1206,6 @@ def _fill_missed(pieces: list[_Piece], positions: list[int], chains: Sequence[_C
     """
     out: list[_Piece] = [pieces[0]]
     pos: list[int] = [positions[0]]
-    notes: list[str] = []
     for a, b, pa, pb in zip(pieces[:-1], pieces[1:], positions[:-1], positions[1:], strict=True):
         m = pb - pa
         step = b.centre - a.centre
@@ -1231,11 +1228,9 @@ def _fill_missed(pieces: list[_Piece], positions: list[int], chains: Sequence[_C
             if best is not None:
                 out.append(best)
                 pos.append(pa + j)
-                notes.append("a body missed on the midline slice was taken from slice "
-                             f"{best.slice_index + 1}")
         out.append(b)
         pos.append(pb)
-    return out, pos, notes
+    return out, pos
 
 
 def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Chain,
