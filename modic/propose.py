@@ -1125,9 +1125,7 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     top = _Piece(mask, area, np.array([r.mean() * sp[0], c.mean() * sp[1]]), 1.0,
                  (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1), last.level,
                  spacing=sp, s1=True)
-    whole = np.zeros(sm.shape, dtype=bool)
-    whole[rows[sel], cols[sel]] = True
-    disc = _disc_between(last, whole, w, sp)
+    disc = _disc_between(last, lab == best, w, sp)
     med_gap = float(np.median([_gap_mm(pieces[i], pieces[i + 1], sp)
                                for i in range(max(0, len(pieces) - 4), len(pieces) - 1)]))
     small = top.area < S2_AREA_SHARE * last.area
