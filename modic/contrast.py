@@ -266,9 +266,10 @@ def _noise_sigma(
     if n < 100:
         return 0.0
     # a slice at a time, in buffers made once: fresh memory for the temporaries of a whole
-    # volume costs as much as the arithmetic (integers: exact, as the float64 path)
+    # volume costs as much as the arithmetic (integers: exact, as the float64 path; int32
+    # holds them, as the kernel's output is within 16 x _COUNTING_RANGE of 0)
     rows, cols = arr.shape[1:]
-    kind = np.float64 if counted is None else np.intp
+    kind = np.float64 if counted is None else np.int32
     a, dc, lap = (
         np.empty((rows, cols), kind),
         np.empty((rows, cols - 2), kind),
@@ -314,8 +315,7 @@ def sample_points(
     g = volume.geometry
     tol = g.slice_spacing / 2 if tolerance is None else tolerance
     k, dist = g.nearest_slice(points)
-    idx = g.patient_to_index(points)
-    rowcol = idx[:, 1:]
+    rowcol = g.patient_to_rowcol(points)
     valid = (np.abs(dist) <= tol + 1e-6) & g.contains_in_plane(rowcol)
     out = np.full(points.shape[0], np.nan)
     for s in np.unique(k[valid]):

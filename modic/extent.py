@@ -280,8 +280,7 @@ def _frame(study: Any, roi: Any, pts: Any, slice_index: int) -> _Frame:
     from .reading import _disc_direction
 
     g = study.t1.geometry
-    idx = g.patient_to_index(pts)
-    rc = idx[:, 1:]
+    rc = g.patient_to_rowcol(pts)
     centre = pts.mean(axis=0)
     normal = g.normal
     d = _disc_direction(roi, pts)
@@ -323,7 +322,7 @@ def _sample(study: Any, fr: _Frame) -> dict[Any, Any] | None:
         (k,), (dist,) = g.nearest_slice(centre[None])
         if abs(dist) > g.slice_spacing / 2 + 1e-6:
             return None
-        rc = g.patient_to_index(fr.points)[:, 1:]
+        rc = g.patient_to_rowcol(fr.points)
         inside = g.contains_in_plane(rc)
         vals = np.where(inside, bilinear(vol.array[int(k)], rc), np.nan)
         out[role] = vals.reshape(fr.shape)
@@ -573,7 +572,7 @@ def _body_from_roi(fr: _Frame, study: Any, body: Any) -> Any:
         full = body.astype(bool)
     else:
         outline = body.patient_outline(128)
-        rc = g.patient_to_index(outline)[:, 1:]
+        rc = g.patient_to_rowcol(outline)
         full = polygon2mask((g.rows, g.columns), rc)
     r0, c0 = fr.origin
     return full[r0 : r0 + fr.shape[0], c0 : c0 + fr.shape[1]]
@@ -661,7 +660,7 @@ def _measure_slice(
     types, z = _voxel_type_map(images, prep, parameters)
     # seeds: the endplate ROI's own pixels, moved onto this slice
     g = study.t1.geometry
-    rc = np.rint(g.patient_to_index(pts)[:, 1:]).astype(int)
+    rc = np.rint(g.patient_to_rowcol(pts)).astype(int)
     r0, c0 = fr.origin
     rr, cc = rc[:, 0] - r0, rc[:, 1] - c0
     ok = (rr >= 0) & (rr < fr.shape[0]) & (cc >= 0) & (cc < fr.shape[1])

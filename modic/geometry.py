@@ -25,6 +25,7 @@ spacing map exactly; :attr:`SliceGeometry.affine` is the regular-grid approximat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -137,7 +138,7 @@ class SliceGeometry:
         """(3,) direction of increasing row index (ImageOrientationPatient[3:6])."""
         return self.orientation[3:]
 
-    @property
+    @cached_property  # the geometry is frozen: computed once, on first use
     def slice_spacing(self) -> float:
         """Median distance between adjacent slice centres in mm (thickness if one slice)."""
         if self.positions.shape[0] < 2:
@@ -207,9 +208,6 @@ class SliceGeometry:
         p = np.asarray(points, dtype=float)
         single = p.ndim == 1
         p = p.reshape(-1, 3)
-        d = p - self.positions[0]
-        col = d @ self.row_cosine / self.pixel_spacing[1]
-        row = d @ self.column_cosine / self.pixel_spacing[0]
         z = p @ self.normal
         zc = self.slice_coordinates
         if zc.size == 1:
@@ -219,7 +217,31 @@ class SliceGeometry:
             lo, hi = z < zc[0], z > zc[-1]
             s[lo] = (z[lo] - zc[0]) / (zc[1] - zc[0])
             s[hi] = zc.size - 1 + (z[hi] - zc[-1]) / (zc[-1] - zc[-2])
-        out = np.stack([s, row, col], axis=1)
+        out = np.empty((p.shape[0], 3))
+        out[:, 0] = s
+        out[:, 1:] = self.patient_to_rowcol(p)
+        return out[0] if single else out
+
+    def patient_to_rowcol(self, points: ArrayLike) -> NDArray[np.float64]:
+        """Continuous in-plane ``(row, col)`` index of patient points: the last two
+        columns of :meth:`patient_to_index`, without the slice coordinate.
+
+        Parameters
+        ----------
+        points : (N, 3) or (3,) array_like
+            LPS millimetres.
+
+        Returns
+        -------
+        (N, 2) or (2,) ndarray
+            ``(row, col)`` as floats; values may lie outside the image.
+        """
+        p = np.asarray(points, dtype=float)
+        single = p.ndim == 1
+        d = p.reshape(-1, 3) - self.positions[0]
+        out = np.empty((d.shape[0], 2))
+        out[:, 0] = d @ self.column_cosine / self.pixel_spacing[0]
+        out[:, 1] = d @ self.row_cosine / self.pixel_spacing[1]
         return out[0] if single else out
 
     def nearest_slice(self, points: ArrayLike) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
@@ -319,8 +341,7 @@ def map_region(
             f"{abs(dist):.1f} mm from the nearest slice of {name} (allowed {tol:.1f} mm, "
             f"half the slice spacing); the region lies outside its slices"
         )
-    idx = target.patient_to_index(p)
-    rowcol = idx[:, 1:]
+    rowcol = target.patient_to_rowcol(p)
     inside = target.contains_in_plane(rowcol)
     if not np.all(inside):
         raise OutsideVolumeError(

@@ -81,9 +81,12 @@ def bilinear(image: NDArray[np.floating], rowcol: NDArray[np.float64]) -> NDArra
     r1 = np.minimum(r0 + 1, rows - 1)
     c1 = np.minimum(c0 + 1, cols - 1)
     fr, fc = r - r0, c - c0
-    img = image.astype(np.float64, copy=False)
-    top = img[r0, c0] * (1 - fc) + img[r0, c1] * fc
-    bottom = img[r1, c0] * (1 - fc) + img[r1, c1] * fc
+    # the four neighbours gathered, then taken to float64: the same values as converting
+    # the whole image first, without converting the pixels that are not read
+    f64 = np.float64
+    wc = 1 - fc
+    top = image[r0, c0].astype(f64) * wc + image[r0, c1].astype(f64) * fc
+    bottom = image[r1, c0].astype(f64) * wc + image[r1, c1].astype(f64) * fc
     return np.asarray(top * (1 - fr) + bottom * fr)
 
 

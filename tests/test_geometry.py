@@ -82,6 +82,20 @@ def _write_two_grids(tmp_path):
     return p, normal
 
 
+def test_patient_to_rowcol_is_the_in_plane_part_of_patient_to_index():
+    g = SliceGeometry(
+        positions=np.array([[1.5, -20.0, 30.0], [6.0, -20.0, 30.0], [10.0, -20.0, 30.0]]),
+        orientation=np.array([0, 0.96, -0.28, 0, 0.28, 0.96]),
+        pixel_spacing=(0.7, 0.9),
+        rows=64,
+        columns=48,
+    )
+    pts = np.random.default_rng(3).normal(0.0, 30.0, (200, 3))
+    assert np.array_equal(g.patient_to_rowcol(pts), g.patient_to_index(pts)[:, 1:])  # bit for bit
+    assert np.array_equal(g.patient_to_rowcol(pts[0]), g.patient_to_index(pts[0])[1:])
+    assert g.slice_spacing == g.slice_spacing  # cached after the first use
+
+
 def test_known_point_maps_to_the_right_voxel_in_two_grids(tmp_path):
     p, _ = _write_two_grids(tmp_path)
     study = modic.load_study(tmp_path)
