@@ -72,6 +72,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .annotations import ROI, VERTEBRAE, Annotations
+from .measure import mask_indices
 
 __all__ = [
     "AnatomyFinding",
@@ -190,7 +191,7 @@ class _Roi:
 
 def _prepare(roi: ROI) -> _Roi | None:
     mask = roi.pixel_mask()
-    rows, cols = np.nonzero(mask)
+    rows, cols = mask_indices(mask)
     if rows.size == 0:
         return None
     pts = roi.image.pixel_to_patient(np.stack([cols + 0.5, rows + 0.5], axis=1))

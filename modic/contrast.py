@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from .annotations import ROI
 from .errors import MeasurementError
-from .measure import RegionSample, bilinear, roi_points, sample_region
+from .measure import RegionSample, bilinear, mask_indices, roi_points, sample_region
 from .sequence import Role
 from .study import LoadedStudy
 from .volume import Volume
@@ -407,7 +407,7 @@ def measure_contrast(
             return StudyContrast(marrow, {}, noise, notes=notes)
         lo, hi = _percentiles_like(bright, base, [FAT_PERCENTILE, 99.8], a.dtype)
         fg = a > level
-    sel = np.argwhere(fg & (a >= lo) & (a <= hi))
+    sel = np.column_stack(mask_indices(fg & (a >= lo) & (a <= hi)))  # np.argwhere
     rng = np.random.default_rng(0)
     if len(sel) > MAX_FAT_VOXELS:
         sel = sel[rng.choice(len(sel), MAX_FAT_VOXELS, replace=False)]

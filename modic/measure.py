@@ -22,7 +22,7 @@ from .geometry import map_region
 from .sequence import Role
 from .volume import Volume
 
-__all__ = ["RegionSample", "sample_region", "choose_reference", "bilinear"]
+__all__ = ["RegionSample", "sample_region", "choose_reference", "bilinear", "mask_indices"]
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,26 @@ def bilinear(image: NDArray[np.floating], rowcol: NDArray[np.float64]) -> NDArra
     return np.asarray(top * (1 - fr) + bottom * fr)
 
 
+def mask_indices(mask: NDArray[np.bool_]) -> tuple[NDArray[np.intp], ...]:
+    """``np.nonzero(mask)``: the indices of the True elements, one array per axis, in
+    row-major order.
+
+    Found from the flat indices (``np.flatnonzero``), which is several times faster than
+    ``np.nonzero`` on a multi-dimensional mask that is mostly False (an ROI in its image,
+    the fat of a volume); the same arrays.
+
+    Examples
+    --------
+    >>> mask_indices(np.array([[False, True], [True, True]]))
+    (array([0, 1, 1]), array([1, 0, 1]))
+    """
+    return np.unravel_index(np.flatnonzero(mask), mask.shape)
+
+
 def roi_points(roi: ROI) -> NDArray[np.float64]:
     """(n, 3) LPS positions of the centres of the pixels an ROI covers on its own image."""
     mask = roi.pixel_mask()
-    rr, cc = np.nonzero(mask)
+    rr, cc = mask_indices(mask)
     if rr.size == 0:
         raise MeasurementError(f"ROI {roi.label} ({roi.id}) covers no pixel centre of its image")
     xy = np.column_stack([cc + 0.5, rr + 0.5])  # pixel centres in image (x, y) coordinates

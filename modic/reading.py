@@ -423,28 +423,42 @@ def focal_lesion_mask(
     perp = _in_plane_perpendicular(step_rc / max(float(np.linalg.norm(step_rc)), 1e-12))
     steps = np.arange(0.0, _FOCAL_REACH_MM + 1e-9, 0.25 * pixel)
     offsets = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
-    # (offset, step, voxel, 2) positions, sampled in one call
+    # (offset, step, voxel, 2) positions
     rc = (
         m.rowcol[None, None, :, :]
         + offsets[:, None, None, None] * perp
         + steps[None, :, None, None] * step_rc
-    ).reshape(-1, 2)
-    lo, hi = _window(raw.shape, rc)  # what the samples read of the slice
-    vals = np.where(g.contains_in_plane(rc), bilinear(_crop(raw, lo, hi).astype(np.float64), rc - lo), np.inf)
-    profile = vals.reshape(offsets.size, steps.size, len(pts)).mean(axis=0)
+    )
+    lo, hi = _window(raw.shape, rc.reshape(-1, 2))  # what the samples read of the slice
+    window = _crop(raw, lo, hi)
+
+    def profiles(at: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(steps, voxels) mean T1 over the offsets, at positions ``at`` (offset, step, voxel, 2)."""
+        flat = at.reshape(-1, 2)
+        vals = np.where(g.contains_in_plane(flat), bilinear(window, flat - lo), np.inf)
+        return np.asarray(vals.reshape(at.shape[:-1]).mean(axis=0))
+
+    # only a voxel that is bright at its own place can be part of a focus: the profiles of
+    # the others are not followed (each voxel's profile is its own, so the same floats)
+    level0 = np.log(np.maximum(profiles(rc[:, :1]), 1e-6) / reference_t1)[0]
+    bright = np.flatnonzero(level0 > 2.0 * p.tissue_sd)
+    out = np.zeros(len(pts), dtype=bool)
+    if bright.size == 0:
+        return out
+    profile = profiles(rc[:, :, bright])
     level = p.cortex_level * reference_t1
     darkest = np.argmin(profile, axis=0)
-    low = profile[darkest, np.arange(len(pts))]
+    low = profile[darkest, np.arange(bright.size)]
     dist = np.where(low < level, steps[darkest], np.inf)
     thickness = g.slice_thickness or g.slice_spacing
     margin = p.pv_margin_px * pixel + p.pv_slab_fraction * thickness
     log_prof = np.log(np.maximum(profile, 1e-6) / reference_t1)
-    bright = log_prof[0] > 2.0 * p.tissue_sd
     normal = (log_prof > -2.0 * p.tissue_sd) & (log_prof < 0.5 * p.tissue_sd)
     before = steps[:, None] < (dist[None, :] - margin)
     step_mm = float(steps[1] - steps[0]) if steps.size > 1 else 0.0
     best = _longest_run(normal & before, step_mm)
-    return np.asarray(bright & np.isfinite(dist) & (best >= p.focal_gap_mm))
+    out[bright] = np.isfinite(dist) & (best >= p.focal_gap_mm)
+    return out
 
 
 def _longest_run(flags: NDArray[np.bool_], step_mm: float) -> NDArray[np.float64]:
