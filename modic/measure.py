@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from .annotations import ROI, VERTEBRAE
 from .errors import MeasurementError, OutsideVolumeError
-from .geometry import map_region
+from .geometry import MappedRegion, map_region
 from .sequence import Role
 from .volume import Volume
 
@@ -141,17 +141,23 @@ def sample_region(
     MeasurementError
         If the ROI falls outside the volume's slices or field of view.
     """
-    pts = roi_points(roi) if points is None else points
+    return _sample_mapped(roi, volume, roi_points(roi) if points is None else points, tolerance)[0]
+
+
+def _sample_mapped(
+    roi: ROI, volume: Volume, points: NDArray[np.float64], tolerance: float | None = None
+) -> tuple[RegionSample, MappedRegion]:
+    """:func:`sample_region`, and the ROI's points mapped onto the volume's slice used."""
     series = volume.series
     role = series.role
     try:
         m = map_region(
-            pts, volume.geometry, tolerance=tolerance, name=f"{role.value} series {series.label()}"
+            points, volume.geometry, tolerance=tolerance, name=f"{role.value} series {series.label()}"
         )
     except OutsideVolumeError as exc:
         raise MeasurementError(f"ROI {roi.label}: {exc}") from None
     values = bilinear(volume.array[m.slice_index], m.rowcol)
-    return RegionSample(
+    sample = RegionSample(
         role=role,
         series_key=series.key,
         series_uid=series.series_uid,
@@ -159,6 +165,7 @@ def sample_region(
         distance_mm=m.distance_mm,
         values=values,
     )
+    return sample, m
 
 
 def _centroid(roi: ROI) -> NDArray[np.float64]:
@@ -196,10 +203,12 @@ def choose_reference(roi: ROI, references: list[ROI]) -> tuple[ROI, str | None]:
             float(np.linalg.norm(_centroid(ref) - here)),
         )
 
-    best = min(references, key=key)
+    keys = [key(ref) for ref in references]
+    i = min(range(len(references)), key=keys.__getitem__)  # the first of the smallest, as min()
+    best = references[i]
     if best.label.vertebra == roi.label.vertebra:
         return best, None
-    gap = key(best)[0]
+    gap = keys[i][0]
     return best, (
         f"no reference marrow in {roi.label.vertebra}; used the {best.label.vertebra} reference "
         f"({gap} level{'s' if gap > 1 else ''} away): coil sensitivity differs more with distance"

@@ -31,7 +31,7 @@ from .contrast import StudyContrast, fat_ratio_for, measure_contrast
 from .criteria import DEFAULT_PARAMETERS, ClassifierParameters, SignalContext, classify_samples
 from .errors import MeasurementError
 from .geometry import MappedRegion, map_region
-from .measure import RegionSample, bilinear, choose_reference, roi_points, sample_region
+from .measure import RegionSample, _sample_mapped, bilinear, choose_reference, roi_points, sample_region
 from .results import ModicResult, ModicResults, SeriesUsed
 from .sequence import Role
 from .study import LoadedStudy
@@ -164,7 +164,7 @@ class ReferenceModel:
 
     def correction(self, ref: ROI, roi: ROI) -> dict[Role, float]:
         """Factor per sequence that moves the reference's level to the region's position."""
-        dz = _height(roi) - self.heights.get(ref.id, _height(ref))
+        dz = _height(roi) - (self.heights[ref.id] if ref.id in self.heights else _height(ref))
         return {r: float(np.exp(b * dz)) for r, b in self.slope.items()}
 
     def systematic(self, ref: ROI, roi: ROI, p: ClassifierParameters) -> tuple[dict[Role, float], str | None]:
@@ -323,7 +323,29 @@ def partial_volume_mask(
     distance_mm : (n,) ndarray
         Distance of each voxel from the boundary (inf when none within 6 mm).
     """
-    p = parameters
+    exclude, dist = _partial_volume(
+        roi, study, reference_t1, parameters, points, mapped, direction, every=True
+    )
+    assert dist is not None  # every distance was asked for
+    return exclude, dist
+
+
+def _partial_volume(
+    roi: ROI,
+    study: LoadedStudy,
+    reference_t1: float,
+    p: ClassifierParameters,
+    points: NDArray[np.float64] | None,
+    mapped: MappedRegion | None,
+    direction: NDArray[np.float64] | None,
+    *,
+    every: bool,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64] | None]:
+    """:func:`partial_volume_mask`; with ``every=False`` the boundary is looked for only
+    from the voxels that can be left out (darker than the reference on T1) and the
+    distances are not returned (None), unless more voxels than the cap qualify (then
+    from all of them, as ``every=True``). Each voxel's profile is its own, so the mask is
+    the same."""
     pts, g, m, d, step_rc = _towards_disc_on_t1(roi, study, points, mapped, direction)
     raw = study.t1.array[m.slice_index]
     pixel = float(min(g.pixel_spacing))
@@ -331,33 +353,44 @@ def partial_volume_mask(
     level = p.cortex_level * reference_t1
     thickness = g.slice_thickness or g.slice_spacing
     margin = p.pv_margin_px * pixel + p.pv_slab_fraction * thickness
-    rc = (m.rowcol[None, :, :] + steps[:, None, None] * step_rc).reshape(-1, 2)  # (step, voxel, 2)
+    rc = m.rowcol[None, :, :] + steps[:, None, None] * step_rc  # (step, voxel, 2)
     deeper_rc = m.rowcol - margin * step_rc
-    lo, hi = _window(raw.shape, rc, deeper_rc, m.rowcol)  # what the samples read of the slice
-    img = _smooth3_window(raw, lo, hi)
-    profile = np.where(g.contains_in_plane(rc), bilinear(img, rc - lo), np.inf).reshape(steps.size, len(pts))
-    # the cortical line is the darkest point on the way to the disc (sclerosis above it is
-    # dark too, but not as dark as cortical bone); no boundary when nothing is that dark
-    darkest = np.argmin(profile, axis=0)
-    low = profile[darkest, np.arange(len(pts))]
-    dist = np.where(low < level, steps[darkest], np.inf)
+    lo, hi = _window(raw.shape, rc.reshape(-1, 2), deeper_rc, m.rowcol)  # what the samples read of the slice
     # partial volume with cortex or disc only ever darkens marrow on T1 (bone gives no
     # signal, disc is darker than marrow): voxels near the boundary that are not darker
     # than the reference keep their evidence (a type-2 change at the endplate stays)
-    # and a change reaching the endplate is a plateau of dark signal, while partial volume
-    # is a ramp: a voxel is excused only when it is clearly darker than the marrow one
-    # margin deeper into the body (away from the disc)
     own = bilinear(_crop(raw, lo, hi), m.rowcol - lo)
-    deeper = np.where(g.contains_in_plane(deeper_rc), bilinear(img, deeper_rc - lo), np.inf)
-    exclude = (
-        (dist < margin)
-        & (own < (1.0 - 2.0 * p.tissue_sd) * reference_t1)
-        & (own < (1.0 - 3.0 * p.tissue_sd) * deeper)
-    )
-    cap = int(np.floor(p.pv_max_share * len(pts)))
-    if exclude.sum() > cap:
+    dark = own < (1.0 - 2.0 * p.tissue_sd) * reference_t1
+    n = len(pts)
+    if not every and not dark.any():
+        return np.zeros(n, dtype=bool), None
+    img = _smooth3_window(raw, lo, hi)
+
+    def boundary(at: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Distance (mm) to the boundary from voxels at ``at`` (step, voxel, 2)."""
+        flat = at.reshape(-1, 2)
+        profile = np.where(g.contains_in_plane(flat), bilinear(img, flat - lo), np.inf).reshape(at.shape[:-1])
+        # the cortical line is the darkest point on the way to the disc (sclerosis above
+        # it is dark too, but not as dark as cortical bone); no boundary when nothing is
+        # that dark
+        darkest = np.argmin(profile, axis=0)
+        low = profile[darkest, np.arange(at.shape[1])]
+        return np.asarray(np.where(low < level, steps[darkest], np.inf))
+
+    # a change reaching the endplate is a plateau of dark signal, while partial volume is
+    # a ramp: a voxel is excused only when it is clearly darker than the marrow one margin
+    # deeper into the body (away from the disc)
+    at = np.arange(n) if every else np.flatnonzero(dark)
+    dist_at = boundary(rc[:, at])
+    deeper = np.where(g.contains_in_plane(deeper_rc[at]), bilinear(img, deeper_rc[at] - lo), np.inf)
+    exclude = np.zeros(n, dtype=bool)
+    exclude[at] = (dist_at < margin) & dark[at] & (own[at] < (1.0 - 3.0 * p.tissue_sd) * deeper)
+    dist = dist_at if every else None
+    cap = int(np.floor(p.pv_max_share * n))
+    if exclude.sum() > cap:  # the nearest ones, among all the voxels
+        dist = dist if dist is not None else boundary(rc)
         order = np.argsort(dist, kind="stable")
-        exclude = np.zeros(len(pts), dtype=bool)
+        exclude = np.zeros(n, dtype=bool)
         exclude[order[:cap]] = True
     return exclude, dist
 
@@ -605,7 +638,10 @@ def prepare_region(
     if contrast is None:
         contrast = measure_contrast(study, references)
     pts = roi_points(roi)
-    region = {role: sample_region(roi, vol, points=pts) for role, vol in study.volumes.items()}
+    region: dict[Role, RegionSample] = {}
+    mapped: dict[Role, MappedRegion] = {}
+    for role, vol in study.volumes.items():
+        region[role], mapped[role] = _sample_mapped(roi, vol, pts)
     reference = reference_model.samples.get(ref.id)  # measured once, when the model was fitted
     if reference is None:
         try:
@@ -630,10 +666,10 @@ def prepare_region(
     ref_values = {r: s.values * factor.get(r, 1.0) for r, s in reference.items()}
 
     ref_t1 = float(np.median(ref_values[Role.T1]))
-    # the ROI on the T1 and its disc's direction, for the three rules below
-    on_t1 = map_region(pts, study.t1.geometry, name=f"T1 series {study.t1.series.label()}")
+    # the ROI on the T1 (as sampled) and its disc's direction, for the three rules below
+    on_t1 = mapped[Role.T1]
     toward = _disc_direction(roi, pts)
-    exclude, _ = partial_volume_mask(roi, study, ref_t1, p, points=pts, mapped=on_t1, direction=toward)
+    exclude, _ = _partial_volume(roi, study, ref_t1, p, pts, on_t1, toward, every=False)
     focal = focal_lesion_mask(roi, study, ref_t1, p, points=pts, mapped=on_t1, direction=toward) & ~exclude
     keep = ~exclude & ~focal
     if keep.sum() < p.min_voxels:
