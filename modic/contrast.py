@@ -141,11 +141,17 @@ def _value_counts(a: NDArray[Any]) -> tuple[int, NDArray[np.intp]] | None:
         return None
     lo = int(lo)
     counts = np.zeros(int(hi) - lo + 1, dtype=np.intp)
-    buf = np.empty(a.shape[1:], dtype=np.intp)  # intp, as np.bincount takes it
+    buf = np.empty(a.shape[1:], dtype=np.int32)  # holds every value within the range
+    # a float slice is integer-valued when its values truncated and taken back to its
+    # dtype (exactly: |value| <= 2**20) are the same (as np.array_equal(buf, slice) says)
+    back = np.empty(a.shape[1:], dtype=a.dtype) if a.dtype.kind == "f" else None
+    differs = np.empty(a.shape[1:], dtype=bool)
     for sl in a:
         np.copyto(buf, sl, casting="unsafe")
-        if a.dtype.kind == "f" and not np.array_equal(buf, sl):
-            return None
+        if back is not None:
+            np.copyto(back, buf, casting="unsafe")
+            if np.not_equal(back, sl, out=differs).any():
+                return None
         if lo:
             np.subtract(buf, lo, out=buf)
         counts += np.bincount(buf.ravel(), minlength=counts.size)
