@@ -166,25 +166,28 @@ class _Roi:
     rank: float = 0.0
     proj: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-    planes: dict[Any, tuple[float, NDArray[np.intp], NDArray[np.intp]]] = field(default_factory=dict)
+    planes: dict[Any, tuple[float, NDArray[np.intp], NDArray[np.intp], tuple[int, int, int, int]]] = field(
+        default_factory=dict
+    )
     box: tuple[int, int, int, int] = (0, -1, 0, -1)  # its mask's first and last row and column
 
     @property
     def name(self) -> str:
         return str(self.roi.label)
 
-    def on_plane(self, plane: Any) -> tuple[float, NDArray[np.intp], NDArray[np.intp]]:
-        """The centroid's distance from ``plane`` (mm) and the (row, col) pixel each pixel
-        centre falls in on its grid, ``(N,)`` each; computed once per plane (the ROIs of a
-        study lie on a few planes and every pair is checked)."""
+    def on_plane(
+        self, plane: Any
+    ) -> tuple[float, NDArray[np.intp], NDArray[np.intp], tuple[int, int, int, int]]:
+        """The centroid's distance from ``plane`` (mm), the (row, col) pixel each pixel
+        centre falls in on its grid, ``(N,)`` each, and their first and last row and
+        column; computed once per plane (the ROIs of a study lie on a few planes and every
+        pair is checked)."""
         got = self.planes.get(plane)
         if got is None:
             xy = plane.patient_to_pixel(self.points)
-            got = (
-                float(plane.distance_to_plane(self.centroid)[0]),
-                np.floor(xy[:, 1]).astype(int),
-                np.floor(xy[:, 0]).astype(int),
-            )
+            r, c = np.floor(xy[:, 1]).astype(int), np.floor(xy[:, 0]).astype(int)
+            bounds = (int(r.min()), int(r.max()), int(c.min()), int(c.max()))
+            got = (float(plane.distance_to_plane(self.centroid)[0]), r, c, bounds)
             self.planes[plane] = got
         return got
 
@@ -232,10 +235,10 @@ def _share_inside(
     """Share of ``a``'s pixel centres that fall in ``mask`` (on ``plane``'s grid); None when
     ``a`` lies farther than ``reach_mm`` from the plane. ``box``: the mask's first and last
     row and column, when known (0 without looking when ``a`` lies outside it)."""
-    distance, r, c = a.on_plane(plane)
+    distance, r, c, (r0, r1, c0, c1) = a.on_plane(plane)
     if abs(distance) > reach_mm:
         return None
-    if box is not None and (r.max() < box[0] or r.min() > box[1] or c.max() < box[2] or c.min() > box[3]):
+    if box is not None and (r1 < box[0] or r0 > box[1] or c1 < box[2] or c0 > box[3]):
         return 0.0
     ok = (r >= 0) & (r < mask.shape[0]) & (c >= 0) & (c < mask.shape[1])
     inside = np.zeros(len(r), dtype=bool)
@@ -335,8 +338,10 @@ def _overlap_findings(items: list[_Roi]) -> list[AnatomyFinding]:
             if ka == "reference" and kb == "reference" or a.roi.label == b.roi.label:
                 continue
             s_ab = _share_inside(a, b.mask, b.roi.image, SAME_PLANE_MM, b.box)
+            if s_ab is None:
+                continue
             s_ba = _share_inside(b, a.mask, a.roi.image, SAME_PLANE_MM, a.box)
-            if s_ab is None or s_ba is None:
+            if s_ba is None:
                 continue
             share = max(s_ab, s_ba)  # of the smaller one, roughly
             if share < OVERLAP_SHARE:

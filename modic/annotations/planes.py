@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -179,7 +180,11 @@ class ImagePlane:
     @property
     def normal(self) -> NDArray[np.float64]:
         """(3,) unit normal ``row_cosine x column_cosine`` (LPS)."""
-        return slice_normal(self.orientation)
+        return np.array(self._normal)
+
+    @cached_property  # the plane is frozen: computed once, on first use
+    def _normal(self) -> tuple[float, ...]:
+        return tuple(float(v) for v in slice_normal(self.orientation))
 
     def pixel_to_patient(self, xy: ArrayLike) -> NDArray[np.float64]:
         """Patient coordinates of image points.
