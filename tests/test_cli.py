@@ -29,6 +29,25 @@ def test_help_lists_commands():
     assert "info" in r.stdout
 
 
+def test_a_command_builds_only_its_own_options_with_the_help_of_the_whole_parser(monkeypatch):
+    """``modic COMMAND`` gives only COMMAND its options (the others are listed with their
+    help line): every help text is the one of the parser with every command complete."""
+    from modic.cli import COMMAND_HELP, build_parser, command_of
+
+    monkeypatch.setenv("COLUMNS", "100")  # the width of the help here and in the subprocesses
+    full = build_parser()
+    commands = full._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert list(commands) == list(COMMAND_HELP)
+    assert run("--help").stdout == full.format_help()
+    for name in COMMAND_HELP:
+        r = run(name, "--help")
+        assert r.returncode == 0 and r.stdout == commands[name].format_help(), name
+    assert command_of(["-v", "-q", "batch", "info"]) == "batch"
+    assert command_of(["--verbose", "bogus", "batch"]) is None and command_of(["-h"]) is None
+    r = run("bogus")
+    assert r.returncode == 2 and "invalid choice: 'bogus' (choose from 'info', 'classify'," in r.stderr
+
+
 def test_no_command_is_a_usage_error():
     r = run()
     assert r.returncode == 2

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "command_of", "COMMAND_HELP"]
 
 EXIT_OK = 0
 EXIT_NOTHING = 1
@@ -53,8 +53,36 @@ def _add_selection_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--study", metavar="KEY", help="which study, when the folder holds several (key or UID)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``modic`` command."""
+#: The sub-commands in the order ``modic --help`` lists them, with their line there
+#: (``propose`` has none: it is listed only among the choices).
+COMMAND_HELP: dict[str, str | None] = {
+    "info": "list the studies and series found under a folder, with role, plane and why",
+    "classify": "classify the annotated endplates of one study",
+    "batch": "classify every annotated study under a folder, in parallel and resumably",
+    "annotate": "draw and edit the endplate and reference ROIs of one study in a window",
+    "teach": "teaching cases for trainees: author, list, run, grade, summary",
+    "report": "write a self-contained HTML (or PDF) report of a study or of a batch output folder",
+    "export": "write a study's ROIs and Modic results as DICOM SR and/or SEG",
+    "import": "read the ROIs of a DICOM SR (modic, OHIF, 3D Slicer) into an annotation file",
+    "propose": None,
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the ``modic`` command.
+
+    Parameters
+    ----------
+    command : str, optional
+        Give only this sub-command its options (and import only its module); the others
+        are there with their help line, for ``modic --help`` and the usage errors. What
+        :func:`main` does, so that a command starts without building every other one.
+        Default: every sub-command complete.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
     parser = argparse.ArgumentParser(
         prog="modic",
         description="Classify Modic changes on lumbar spine MRI studies in DICOM.",
@@ -65,10 +93,40 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics on stderr")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    builders = {
+        "info": _add_info_parser,
+        "classify": _add_classify_parser,
+        "batch": _add_batch_parser,
+        "annotate": _add_annotate_parser,
+        "teach": _add_teach_parser,
+        "report": _add_report_parser,
+        "export": _add_export_parser,
+        "import": _add_import_parser,
+        "propose": _add_propose_parser,
+    }
+    for name, help_line in COMMAND_HELP.items():
+        if command is None or command == name:
+            builders[name](sub)
+        elif help_line is None:
+            sub.add_parser(name)
+        else:
+            sub.add_parser(name, help=help_line)
+    return parser
 
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command a command line runs: its first word that is not an option (the
+    options before the command take no value); None when that is no command."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMAND_HELP else None
+    return None
+
+
+def _add_info_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     info = sub.add_parser(
         "info",
-        help="list the studies and series found under a folder, with role, plane and why",
+        help=COMMAND_HELP["info"],
         description=(
             "Scan PATH recursively and list every study and series: role (T1, T2, STIR, PD, "
             "localizer, other) and plane with the evidence for them, matrix, slices, spacing, "
@@ -90,16 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection_options(info)
     _add_dicomweb_source_options(info)
     info.set_defaults(func=_run_info)
-    _add_classify_parser(sub)
-    _add_batch_parser(sub)
-    _add_annotate_parser(sub)
-    _add_teach_parser(sub)
-    _add_report_parser(sub)
-    _add_export_parsers(sub)
+
+
+def _add_propose_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .propose import add_propose_parser
 
     add_propose_parser(sub, _add_selection_options)
-    return parser
 
 
 def _export_kinds(text: str) -> tuple[str, ...]:
@@ -125,7 +179,7 @@ def _positive_int(text: str) -> int:
 def _add_classify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "classify",
-        help="classify the annotated endplates of one study",
+        help=COMMAND_HELP["classify"],
         description=(
             "Load the sagittal T1, T2 and STIR series of the study in STUDY, read its annotations "
             "(endplate and reference ROIs) and print the Modic type of every endplate ROI with "
@@ -200,7 +254,7 @@ def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     p = sub.add_parser(
         "batch",
-        help="classify every annotated study under a folder, in parallel and resumably",
+        help=COMMAND_HELP["batch"],
         description=(
             "Classify every study under ROOT that has an annotation file, in parallel worker\n"
             "processes (or on a Dask cluster), and write the tables to OUTDIR."
@@ -264,7 +318,7 @@ def _add_teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     p = sub.add_parser(
         "teach",
-        help="teaching cases for trainees: author, list, run, grade, summary",
+        help=COMMAND_HELP["teach"],
         description=(
             "Teaching cases: an expert builds a case (study + answer key) with 'author'; a trainee "
             "reads it blind with 'run' (or has a saved answer graded with 'grade'); 'summary' shows "
@@ -280,7 +334,7 @@ def _add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
     p = sub.add_parser(
         "report",
-        help="write a self-contained HTML (or PDF) report of a study or of a batch output folder",
+        help=COMMAND_HELP["report"],
         description=(
             "Write one report a clinician can read: what was measured and on which series, the results "
             "in plain words, the figures, the warnings, the software version, and that modic is a "
@@ -299,7 +353,7 @@ def _add_annotate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     p = sub.add_parser(
         "annotate",
-        help="draw and edit the endplate and reference ROIs of one study in a window",
+        help=COMMAND_HELP["annotate"],
         description=(
             "Open the annotator on the study in STUDY: sagittal T1, T2 and STIR side by side, linked in "
             "patient space, with polygon / rectangle / ellipse / freehand ROIs, live Modic results and "
@@ -322,12 +376,12 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
-def _add_export_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from .export import add_export_arguments, add_import_arguments
+def _add_export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .export import add_export_arguments
 
     p = sub.add_parser(
         "export",
-        help="write a study's ROIs and Modic results as DICOM SR and/or SEG",
+        help=COMMAND_HELP["export"],
         description=(
             "Classify the annotated endplates of the study in STUDY and write, into DIR, a DICOM SR "
             "measurement report (--sr: TID 1500, one measurement group per ROI with its polygon, "
@@ -340,9 +394,14 @@ def _add_export_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     add_export_arguments(p)
     _add_selection_options(p)
     p.set_defaults(func=_run_export)
+
+
+def _add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .export import add_import_arguments
+
     p = sub.add_parser(
         "import",
-        help="read the ROIs of a DICOM SR (modic, OHIF, 3D Slicer) into an annotation file",
+        help=COMMAND_HELP["import"],
         description=(
             "Read the planar ROIs of the DICOM SR measurement report SR (written by modic export, "
             "OHIF or 3D Slicer) of the study in STUDY, label them from their finding site or label "
@@ -437,7 +496,8 @@ def _closed_pipe() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``modic`` command line; returns the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_of(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
