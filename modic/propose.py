@@ -34,8 +34,9 @@ How the bodies are found (classical image analysis, no model weights)
    by the slope, the body whose superior endplate is the most tilted from the upper lumbar
    axis (``S1_TILT_DEG``-``S1_TILT_MAX_DEG``); conflicts are settled by the size of the body
    below (S2 is smaller than S1) and said in a warning (:func:`_find_s1`). Where the chain
-   ends on its S1, the sacrum is looked for below it (:func:`_sacral_mass`); bodies the
-   midline chain missed are taken from neighbouring slices (:func:`_fill_missed`). The
+   ends on its S1, the column is followed below it on the other slices
+   (:func:`_extend_below`) and the sacrum is looked for below it (:func:`_sacral_mass`);
+   bodies the midline chain missed are taken from neighbouring slices (:func:`_fill_missed`). The
    L5/S1 disc is the last lumbar disc, and the bodies above are L5, L4 ... T12. When no
    sacrum is seen (partial field of view), the labels are
    counted from the lowest body as S1 *and flagged uncertain*: a warning in the proposal and
@@ -177,6 +178,12 @@ OWN_SLICE_REACH = 2
 #: within this share of a pitch of the place the distances expect it (a lumbar body is
 #: 0.7-0.8 of a pitch high, so a candidate that far off would straddle a disc).
 FILL_REACH = 0.25
+#: The column is followed below the midline chain's end on slices this many slices either
+#: side of where its course across the slices leads, for at most ``EXTEND_MAX`` bodies (a
+#: scoliosis: development seeds 700005, 700028, 710000, 710005 have S1 2-7 slices off the
+#: midline; :func:`_extend_below`).
+EXTEND_REACH = 2
+EXTEND_MAX = 2
 #: A disc this much higher than the chain's median disc hides changed marrow (mm).
 DISC_EXCESS_MM = 3.0
 #: An outline out of line with its neighbours (height share, axis turn in degrees).
@@ -789,11 +796,22 @@ def propose(
     pieces, positions = _fill_missed(pieces, positions, chains, mid)
     gaps = [_gap_mm(pieces[i], pieces[i + 1], sp) for i in range(len(pieces) - 1)]
     s1_i, sacrum, label_conf, notes, evidence = _find_s1(pieces, gaps, sp, head, positions)
+    if s1_i == len(pieces) - 1 and evidence != "both":
+        # the chain ends on the S1 it suggests, unsure: a scoliosis may take the column below
+        # it off the midline slice
+        more, more_pos = _extend_below(pieces, positions, chains)
+        if len(more) > len(pieces):
+            more_gaps = [_gap_mm(more[i], more[i + 1], sp) for i in range(len(more) - 1)]
+            found = _find_s1(more, more_gaps, sp, head, more_pos)
+            if found[4] != "none":  # the column followed to a sacrum
+                pieces, positions, gaps = more, more_pos, more_gaps
+                s1_i, sacrum, label_conf, notes, evidence = found
     s1_cut: _Piece | str | None = None
     if s1_i == len(pieces) - 1 and evidence != "both":
         # the chain ends on the S1 it suggests: it may end above the sacrum (a lordotic L5
         # turns like S1), or on S1 with the sacrum right below it
-        s1_cut = _sacral_mass(pieces, chain, sp, head)
+        k_last = pieces[-1].slice_index
+        s1_cut = _sacral_mass(pieces, chains[k_last] or chain if k_last >= 0 else chain, sp, head)
         if isinstance(s1_cut, _Piece):
             pieces.append(s1_cut)
             positions.append(positions[-1] + 1)
@@ -1124,7 +1142,7 @@ def _sacral_mass(pieces: list[_Piece], chain: _Chain, sp: tuple[float, float],
     r, c = np.nonzero(mask)
     top = _Piece(mask, area, np.array([r.mean() * sp[0], c.mean() * sp[1]]), 1.0,
                  (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1), last.level,
-                 spacing=sp, s1=True)
+                 spacing=sp, s1=True, slice_index=chain.slice_index)
     disc = _disc_between(last, lab == best, w, sp)
     med_gap = float(np.median([_gap_mm(pieces[i], pieces[i + 1], sp)
                                for i in range(max(0, len(pieces) - 4), len(pieces) - 1)]))
@@ -1231,6 +1249,90 @@ def _fill_missed(pieces: list[_Piece], positions: list[int], chains: Sequence[_C
     return out, pos
 
 
+def _lateral_centre(p: _Piece, chains: Sequence[_Chain | None], reach: float) -> float | None:
+    """The slice (fractional) through the middle of a body: the middle of the run of slices
+    where its section is at least 0.9 of its largest. The section on a slice is the largest
+    body candidate within ``reach`` mm of the body's centre and at most 1.5 times its area
+    (larger: joined to a sacral ala or a rib); the run is followed out from the body's own
+    slice while the section stays above half the body's area. A body's section is nearly
+    constant over its central slices and falls off at its sides."""
+    k0 = p.slice_index
+    if not 0 <= k0 < len(chains):
+        return None
+
+    def section(k: int) -> float:
+        c = chains[k]
+        if c is None:
+            return 0.0
+        return max((q.area for q in c.candidates if q.area <= 1.5 * p.area
+                    and float(np.linalg.norm(q.centre - p.centre)) <= reach), default=0.0)
+
+    areas = {k0: max(section(k0), p.area)}
+    for step in (-1, 1):
+        k = k0 + step
+        while 0 <= k < len(chains):
+            a = section(k)
+            if a < 0.5 * p.area:
+                break
+            areas[k] = a
+            k += step
+    top = max(areas.values())
+    ks = [k for k, a in areas.items() if a >= 0.9 * top]
+    return 0.5 * (min(ks) + max(ks))
+
+
+def _extend_below(pieces: list[_Piece], positions: list[int], chains: Sequence[_Chain | None]
+                  ) -> tuple[list[_Piece], list[int]]:
+    """The column followed below the midline chain's last body on the other slices.
+
+    A scoliosis takes the lower lumbar bodies and the sacrum off the midline slice (3-7
+    slices of 4-5 mm in the development seeds), so the midline chain stops above S1 and its
+    last body would be taken for S1. The column's course across the slices is followed
+    from the middle slices of its last two bodies (:func:`_lateral_centre`): on the slices
+    within ``EXTEND_REACH`` of where it leads, nearest first, a chain that holds the last
+    body (a piece whose centre is within ``FILL_REACH`` of a pitch of it) and goes on below
+    it gives its next body, if that lies 0.6-1.5 pitches below the last one and does not
+    overlap it along the step. Then again from that body, at most ``EXTEND_MAX`` bodies.
+    (The nearest slice alone leads into the sacral ala beside a displaced S1.)
+    """
+    out, pos = list(pieces), list(positions)
+    steps = [float(np.linalg.norm(out[i + 1].centre - out[i].centre)) / max(1, pos[i + 1] - pos[i])
+             for i in range(len(out) - 1)]
+    if not steps:
+        return out, pos
+    pitch = float(np.median(steps))
+    reach = FILL_REACH * pitch
+    lat = [_lateral_centre(q, chains, reach) for q in out[-2:]]
+    for _ in range(EXTEND_MAX):
+        if lat[-1] is None or lat[-2] is None:
+            break
+        drift = float(np.clip(lat[-1] - lat[-2], -2.0, 2.0))
+        expect = lat[-1] + drift
+        last = out[-1]
+        found: _Piece | None = None
+        for k in sorted(range(len(chains)), key=lambda k: abs(k - expect)):
+            c = chains[k]
+            if c is None or abs(k - expect) > EXTEND_REACH:
+                continue
+            near = [j for j, q in enumerate(c.pieces)
+                    if float(np.linalg.norm(q.centre - last.centre)) <= reach]
+            if not near or near[-1] + 1 >= len(c.pieces):
+                continue
+            q = c.pieces[near[-1] + 1]
+            d = q.centre - last.centre
+            dist = float(np.linalg.norm(d))
+            if not 0.6 * pitch <= dist <= 1.5 * pitch or _overlap_along(last, q, d / dist):
+                continue
+            found = q
+            break
+        if found is None:
+            break
+        out.append(found)
+        pos.append(pos[-1] + 1)
+        lat = [lat[-1], _lateral_centre(found, chains, reach)]
+    return out, pos
+
+
 def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Chain,
                post: NDArray[np.float64], head: NDArray[np.float64], sp: tuple[float, float],
                sacral: bool = False, covered: Any = None
@@ -1238,7 +1340,11 @@ def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Cha
     """The body's own midline slice, within ``OWN_SLICE_REACH`` of the column's: where the
     spinal canal lies behind it (:func:`_behind`), the larger section on a tie; among the
     slices that the other sagittal series cover (``covered(k, piece)``), when any is."""
-    if p.s1:  # found with the sacrum on the midline slice
+    if p.s1:  # found with the sacrum below it, on the slice it was found on
+        if 0 <= p.slice_index != mid and chains[p.slice_index] is not None:
+            c = chains[p.slice_index]
+            assert c is not None
+            return p.slice_index, p, c.image, c.level
         return mid, p, chain.image, chain.level
     if p.slice_index >= 0 and p.slice_index != mid and chains[p.slice_index] is not None:
         # a body the midline chain missed, taken from a neighbouring slice

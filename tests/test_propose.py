@@ -265,6 +265,50 @@ def test_a_thin_l5_s1_disc_is_not_taken_for_the_sacral_remnant() -> None:
     assert len(notes) == 1 and "check the levels" in notes[0] and "1 level(s) higher" in notes[0]
 
 
+def test_the_column_is_followed_off_the_midline_to_the_sacrum() -> None:
+    """A scoliosis takes L5, S1 and S2 off the midline slice: the midline chain ends on L5,
+    which turns enough to be taken for S1 by the slope alone. Followed where the column's
+    course across the slices leads (L5's middle is 1.5 slices past L4's), the chain of the
+    slices holding S1 gives it, with the remnant and S2 below, and S1 is named by both
+    pieces of evidence; a piece below L5 on the nearest slice on the other side (a sacral
+    ala beside a displaced S1) is not taken."""
+    import dataclasses
+
+    from modic.propose import _Chain, _extend_below, _find_s1, _gap_mm
+
+    bodies = _column([0, 2, 5, 9, 14, 27, 42, 46], _HEIGHTS, _WIDTHS, [10, 10, 11, 11, 11, 11, 2])
+    middle = [4.0, 4.0, 4.0, 4.0, 4.0, 5.5, 7.0, 7.5]  # each body's middle slice
+    n_slices, mid = 11, 4
+
+    def on(k: int, p):
+        return dataclasses.replace(p, slice_index=k, extent=None)
+
+    chains = []
+    for k in range(n_slices):
+        pcs = [on(k, p) for p, m in zip(bodies, middle, strict=True) if abs(k - m) <= 2.0]
+        if k == 3:  # beside L5, the other way: an ala-like piece where S1 would be
+            pcs = [on(3, p) for p in bodies[:6]] + [on(3, bodies[6])]
+        chains.append(_Chain(pcs, 1.0, 1.0, k, np.zeros((420, 300), np.float32), list(pcs))
+                      if len(pcs) >= 2 else None)
+    midline = chains[mid].pieces
+    assert len(midline) == 6  # T12 ... L5
+    sp = (1.0, 1.0)
+
+    def s1(pieces):
+        gaps = [_gap_mm(pieces[i], pieces[i + 1], sp) for i in range(len(pieces) - 1)]
+        return _find_s1(pieces, gaps, sp, _HEAD, list(range(len(pieces))))
+
+    assert s1(midline)[0] == 5 and s1(midline)[4] != "both"  # L5 would be taken for S1
+    more, positions = _extend_below(midline, list(range(6)), chains)
+    assert positions == list(range(8))
+    assert [p.slice_index for p in more[6:]] != [3, 3]
+    assert min(p.slice_index for p in more[6:]) >= 5
+    np.testing.assert_allclose(more[6].centre, bodies[6].centre)
+    np.testing.assert_allclose(more[7].centre, bodies[7].centre)
+    i, sacrum, conf, notes, evidence = s1(more)
+    assert (i, evidence, notes) == (6, "both", [])
+
+
 def test_rois_are_proposed_and_complete(sample_case: Case) -> None:
     ann = sample_case.proposal.annotations
     assert {r.origin for r in ann.rois} == {"proposed"}
