@@ -76,17 +76,22 @@ def bilinear(image: NDArray[np.floating], rowcol: NDArray[np.float64]) -> NDArra
     rows, cols = image.shape
     r = np.clip(rowcol[:, 0], 0, rows - 1)
     c = np.clip(rowcol[:, 1], 0, cols - 1)
-    r0 = np.minimum(np.floor(r).astype(int), max(rows - 2, 0))
-    c0 = np.minimum(np.floor(c).astype(int), max(cols - 2, 0))
-    r1 = np.minimum(r0 + 1, rows - 1)
-    c1 = np.minimum(c0 + 1, cols - 1)
+    r0 = np.minimum(np.floor(r).astype(np.intp), max(rows - 2, 0))
+    c0 = np.minimum(np.floor(c).astype(np.intp), max(cols - 2, 0))
     fr, fc = r - r0, c - c0
-    # the four neighbours gathered, then taken to float64: the same values as converting
-    # the whole image first, without converting the pixels that are not read
-    f64 = np.float64
+    # the four neighbours (r0, c0), (r0, c1), (r1, c0), (r1, c1), where r1 = r0 + 1 except
+    # on an image one row high (c1 the same), gathered in one call by their flat indices
+    # and then taken to float64: the same values as converting the whole image first
+    i00 = r0 * cols + c0
+    idx = np.empty((4, i00.size), dtype=np.intp)
+    idx[0] = i00
+    np.add(i00, 1 if cols > 1 else 0, out=idx[1])
+    np.add(i00, cols if rows > 1 else 0, out=idx[2])
+    np.add(idx[2], 1 if cols > 1 else 0, out=idx[3])
+    v = image.reshape(-1).take(idx).astype(np.float64)
     wc = 1 - fc
-    top = image[r0, c0].astype(f64) * wc + image[r0, c1].astype(f64) * fc
-    bottom = image[r1, c0].astype(f64) * wc + image[r1, c1].astype(f64) * fc
+    top = v[0] * wc + v[1] * fc
+    bottom = v[2] * wc + v[3] * fc
     return np.asarray(top * (1 - fr) + bottom * fr)
 
 
