@@ -101,16 +101,11 @@ Examples
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import csv
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
-import secrets
-import shutil
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -121,7 +116,6 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from ._io import _fsync_folder, _umask, atomic_write_text, output_error, utf8
 from .errors import ClusterError, MissingDependencyError, ModicError, OutputFolderError
-from .results import RECORD_FIELDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .annotations import ROI, Annotations
@@ -265,22 +259,119 @@ def find_jobs(root: str | os.PathLike[str], outdir: str | os.PathLike[str] | Non
     >>> [j.relpath for j in find_jobs(modic.data.sample_data_dir())][:2]
     ['ge_3T_type3_mixed12.modic.json', 'philips_15T_mixed23_enhanced.modic.json']
     """
+    return _walk_root(root, outdir).jobs
+
+
+@dataclass
+class _Listing:
+    """What a study folder holds, as the walk of ROOT found it (:func:`_walk_root`).
+
+    Attributes
+    ----------
+    files : list of (str, int, int)
+        ``(relative path, size, mtime_ns)`` of every entry that is not a folder, symlinks
+        followed, in the order walked; those that cannot be stat-ed (a dangling symlink, a
+        file removed meanwhile) are left out, as :func:`_folder_listing` leaves them.
+    linked : bool
+        It holds a symlink to a folder, which the walk does not follow (and
+        :func:`_folder_listing` does).
+    """
+
+    files: list[tuple[str, int, int]] = field(default_factory=list)
+    linked: bool = False
+
+
+@dataclass
+class _Tree:
+    """ROOT walked once: the jobs, and what every study folder holds (its fingerprint's
+    listing), so that a rerun walks each folder once, not once for the annotation files
+    and again for the fingerprints."""
+
+    jobs: list[BatchJob] = field(default_factory=list)
+    #: absolute path of each study folder walked -> what it holds
+    listings: dict[str, _Listing] = field(default_factory=dict)
+
+    def listing(self, folder: Path) -> list[tuple[str, int, int]] | None:
+        """:func:`_folder_listing` of a study folder, from the walk (no system call); None
+        when the walk cannot give it (a study folder that is a symlink or holds one to a
+        folder, or one the walk did not reach): :func:`_folder_listing` follows those."""
+        found = self.listings.get(os.fspath(folder))
+        if found is None or found.linked:
+            return None
+        return sorted(found.files)
+
+
+def _is_symlink(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:  # as os.walk: walked into
+        return False
+
+
+def _walk_root(root: str | os.PathLike[str], outdir: str | os.PathLike[str] | None = None) -> _Tree:
+    """Walk ``root`` once with :func:`os.scandir`: the jobs (as :func:`find_jobs` gives
+    them), and the size and modification time of every file in each study folder.
+
+    Symlinked folders are not followed, ``outdir`` is not entered, and a folder that
+    cannot be read is skipped (as :func:`os.walk` does). Only the files inside study
+    folders are stat-ed, each once (a study folder inside another one is listed in both).
+    """
     top = _resolve(root)
     if not top.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
-    skip = None if outdir is None else _resolve(outdir)
-    jobs = []
-    for dirpath, dirnames, filenames in os.walk(top):  # symlinks are not followed, so every
-        here = Path(dirpath)  # folder walked is a real path under the resolved top
-        dirnames[:] = sorted(d for d in dirnames if skip is None or here / d != skip)
-        for name in filenames:
-            if not name.endswith(ANNOTATION_SUFFIX) or name == ANNOTATION_SUFFIX:
+    skip = None if outdir is None else os.fspath(_resolve(outdir))
+    tree = _Tree()
+    # (absolute path, its path relative to top with a trailing "/", the study folders it
+    # lies in with its path relative to each); every folder walked is a real path under
+    # the resolved top (symlinks are not followed)
+    todo: list[tuple[str, str, tuple[tuple[_Listing, str], ...]]] = [(os.fspath(top), "", ())]
+    while todo:
+        path, rel, owners = todo.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        files: list[os.DirEntry[str]] = []
+        folders: list[str] = []
+        for e in entries:
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                files.append(e)
+            elif _is_symlink(e):
+                for listing, _ in owners:
+                    listing.linked = True
+            else:
+                folders.append(e.name)
+        studies = set()
+        for e in files:
+            name = e.name
+            if name.endswith(ANNOTATION_SUFFIX) and name != ANNOTATION_SUFFIX:
+                stem = name[: -len(ANNOTATION_SUFFIX)]
+                studies.add(stem)
+                tree.jobs.append(BatchJob(Path(path, name), Path(path, stem), rel + name))
+        if owners:
+            for e in files:
+                try:
+                    st = e.stat()  # follows symlinks, as os.stat
+                except OSError:  # dangling symlink, or removed meanwhile
+                    continue
+                for listing, prefix in owners:
+                    listing.files.append((prefix + e.name, st.st_size, st.st_mtime_ns))
+        for d in folders:
+            sub = os.path.join(path, d)
+            if sub == skip:
                 continue
-            path = here / name
-            rel = path.relative_to(top).as_posix()
-            jobs.append(BatchJob(path, here / name[: -len(ANNOTATION_SUFFIX)], rel))
-    jobs.sort(key=lambda j: j.relpath)
-    return jobs
+            inner = tuple((listing, prefix + d + "/") for listing, prefix in owners)
+            if d in studies:
+                tree.listings[sub] = _Listing()
+                inner += ((tree.listings[sub], ""),)
+            todo.append((sub, rel + d + "/", inner))
+    tree.jobs.sort(key=lambda j: j.relpath)
+    return tree
 
 
 def check_outdir(
@@ -304,8 +395,19 @@ def check_outdir(
         raise OutputFolderError(
             f"the output folder {outdir} lies under {above}, which is a file; choose a folder"
         )
+    # OUTDIR lies inside a study folder when the folder (symlinks followed) is OUTDIR or
+    # one of its existing parents: the same folder, (st_dev, st_ino), one stat per job
+    around = set()
+    for p in (out, *out.parents):
+        with contextlib.suppress(OSError):
+            st = p.stat()
+            around.add((st.st_dev, st.st_ino))
     for job in jobs:
-        if job.study_dir.is_dir() and _is_within(out, job.study_dir.resolve()):
+        try:
+            st = os.stat(job.study_dir)
+        except OSError:  # no study folder: stage "find"
+            continue
+        if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) in around:
             raise OutputFolderError(
                 f"the output folder {outdir} lies inside the study folder {job.study_dir}; modic never "
                 "writes into input folders: choose an output folder outside it"
@@ -649,7 +751,7 @@ def _folder_listing(folder: Path) -> list[tuple[str, int, int]]:
 
 def _options(include_identifiers: bool, export: Sequence[str] = ()) -> dict[str, Any]:
     """The options that change a study's rows or files (part of its fingerprint)."""
-    from .criteria import DEFAULT_PARAMETERS
+    from ._parameters import DEFAULT_PARAMETERS  # not modic.criteria: no numpy to find nothing changed
 
     options: dict[str, Any] = {
         "include_identifiers": include_identifiers,
@@ -661,11 +763,22 @@ def _options(include_identifiers: bool, export: Sequence[str] = ()) -> dict[str,
     return options
 
 
-def input_fingerprint(job: BatchJob, options: Mapping[str, Any]) -> str:
+def input_fingerprint(
+    job: BatchJob, options: Mapping[str, Any], listing: Sequence[tuple[str, int, int]] | None = None
+) -> str:
     """SHA-256 of everything a job's rows depend on (see the module docstring).
 
     Only the digest is stored, so that file names of the study folder stay out of the
     outputs.
+
+    Parameters
+    ----------
+    job : BatchJob
+    options : mapping
+        The options that change the rows (:func:`_options`).
+    listing : sequence of (str, int, int), optional
+        The study folder's sorted ``(relative path, size, mtime_ns)`` as the walk of ROOT
+        found them (:meth:`_Tree.listing`); listed here when not given.
     """
     if job.proposed:  # proposed anew whenever the study changes
         annotation: list[Any] = [job.relpath, "proposed"]
@@ -677,7 +790,7 @@ def input_fingerprint(job: BatchJob, options: Mapping[str, Any]) -> str:
         "modic": __version__,
         "options": dict(options),
         "annotation": annotation,
-        "study_files": _folder_listing(job.study_dir),
+        "study_files": _folder_listing(job.study_dir) if listing is None else list(listing),
     }
     # names as their bytes on disk (utf8), so that the digest does not depend on the locale
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -720,6 +833,8 @@ def _read_shard(path: Path) -> dict[str, Any] | None:
 def _write_shard(path: Path, fingerprint: str, outcome: Mapping[str, Any]) -> dict[str, Any]:
     data = {"format": SHARD_FORMAT, "fingerprint": fingerprint, **outcome}
     if path.is_dir() and not path.is_symlink():  # a folder in the way of one study's shard
+        import shutil
+
         shutil.rmtree(path)
     _write(path, json.dumps(data, indent=1) + "\n")  # a full disk stops the run (OutputError)
     return data
@@ -859,6 +974,9 @@ def _run_in_process(tasks: Sequence[_Task]) -> Iterator[_Done]:
 
 
 def _run_in_pool(tasks: Sequence[_Task], workers: int) -> Iterator[_Done]:
+    import concurrent.futures
+    import multiprocessing
+
     # spawn: the same on every platform, and safe when the caller runs threads
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
@@ -979,7 +1097,7 @@ class _StreamedFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        self.tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
         try:
             fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         except OSError as exc:  # a full disk, a read-only folder: in words (modic.errors.OutputError)
@@ -1035,7 +1153,10 @@ class _Assembly:
     """
 
     def __init__(self, outdir: Path, spool_dir: Path, include_identifiers: bool, propose: bool) -> None:
+        import csv
+
         from .columns import LEVEL_COLUMNS, STUDY_COLUMNS, TYPE_LABELS
+        from .results import RECORD_FIELDS
         from .summary import LevelTally
 
         self.include_identifiers = include_identifiers
@@ -1138,6 +1259,8 @@ class _Assembly:
 
     def commit(self) -> tuple[dict[str, Path], dict[str, Any]]:
         """Finish the files and put them in place (results first, summary.json last)."""
+        import shutil
+
         from .columns import csv_text
 
         try:
@@ -1345,7 +1468,8 @@ def run_batch(
         _import_dask()  # fail before any work when the extra is missing
     top = _resolve(root)
     out = _resolve(outdir)
-    jobs = find_jobs(top, out) if jobs is None else sorted(jobs, key=lambda j: j.relpath)
+    tree = _walk_root(top, out) if jobs is None else _Tree()  # one walk: the jobs and their listings
+    jobs = tree.jobs if jobs is None else sorted(jobs, key=lambda j: j.relpath)
     if propose:
         jobs = sorted([*jobs, *find_unannotated(top, out, jobs)], key=lambda j: j.relpath)
     check_outdir(top, out, jobs)
@@ -1370,11 +1494,13 @@ def run_batch(
     fingerprints: dict[str, str] = {}
     tasks: list[_Task] = []
     missing: list[BatchJob] = []
-    current = {
-        job.relpath: input_fingerprint(job, options)
-        for job in jobs
-        if job.failure is None and job.study_dir.is_dir()
-    }
+    current: dict[str, str] = {}
+    for job in jobs:
+        if job.failure is not None:
+            continue
+        listing = tree.listing(job.study_dir)
+        if listing is not None or job.study_dir.is_dir():
+            current[job.relpath] = input_fingerprint(job, options, listing)
     digest = _run_digest(jobs, current, options)
     if not force and len(current) == len(jobs):
         # nothing changed since the outputs were last assembled from these very shards

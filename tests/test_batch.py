@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -841,3 +842,120 @@ def test_a_rerun_with_nothing_changed_parses_no_shard_and_an_edited_output_is_re
     run_batch(six, out, workers=1)
     assert {p.name for p in reads} == shards and (out / "levels.csv").is_file()
     assert {k: v[0] for k, v in tree_digest(out).items()} == {k: v[0] for k, v in before.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# reruns: one walk of ROOT, what invalidates a study, the outputs manifest's seal
+# ---------------------------------------------------------------------------------------
+def listing_of(folder: Path) -> list[tuple[str, int, int]]:
+    """(path relative to ``folder``, size, mtime_ns) of every file under it, symlinks followed:
+    what a study's fingerprint lists, walked here on its own."""
+    out = []
+    for dirpath, _dirs, files in os.walk(folder, followlinks=True):
+        for name in files:
+            path = Path(dirpath, name)
+            if path.exists():
+                st = path.stat()
+                out.append((path.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+def test_one_walk_of_root_lists_each_study_folder_as_a_walk_of_its_own(tmp_path: Path) -> None:
+    """The walk that finds the annotation files also lists every study folder's files (its
+    fingerprint); a study folder that is, or holds, a symlink to a folder is left to a walk
+    of its own, which follows it."""
+    from modic.batch import _walk_root
+
+    root = tmp_path / "root"
+    (root / "a" / "x" / "deep").mkdir(parents=True)
+    (root / "a" / "x" / "deep" / "f1").write_bytes(b"1")
+    (root / "a" / "f2").write_bytes(b"22")
+    (root / "a" / "inner").mkdir()
+    (root / "a" / "inner" / "f3").write_bytes(b"333")
+    (root / "a" / "inner.modic.json").write_text("{}")  # a study folder inside a study folder
+    (root / "a" / "to-f2").symlink_to(root / "a" / "f2")
+    (root / "a" / "dangling").symlink_to(root / "nowhere")
+    (root / "a.modic.json").write_text("{}")
+    (root / "elsewhere").mkdir()
+    (root / "elsewhere" / "f4").write_bytes(b"4444")
+    (root / "b").mkdir()
+    (root / "b" / "linked").symlink_to(root / "elsewhere")
+    (root / "b.modic.json").write_text("{}")
+    (root / "c").symlink_to(root / "elsewhere")
+    (root / "c.modic.json").write_text("{}")
+    (root / "d.modic.json").write_text("{}")  # no study folder
+
+    tree = _walk_root(root)
+    assert [j.relpath for j in tree.jobs] == [j.relpath for j in find_jobs(root)]
+    assert [j.relpath for j in tree.jobs] == [
+        "a.modic.json",
+        "a/inner.modic.json",
+        "b.modic.json",
+        "c.modic.json",
+        "d.modic.json",
+    ]
+    a = tree.listing(root / "a")
+    assert a == listing_of(root / "a")
+    assert [p for p, _, _ in a] == ["f2", "inner.modic.json", "inner/f3", "to-f2", "x/deep/f1"]
+    assert tree.listing(root / "a" / "inner") == listing_of(root / "a" / "inner")
+    assert tree.listing(root / "b") is None and tree.listing(root / "c") is None
+    assert tree.listing(root / "d") is None
+
+
+def test_a_rerun_recomputes_the_studies_whose_files_changed_and_only_those(six: Path, tmp_path: Path) -> None:
+    """A DICOM file rewritten, a file added, a file removed, a file changed behind a
+    symlinked folder inside a study and inside a study folder that is a symlink: each
+    study is computed again; the untouched one is not."""
+    root = copy_tree(six, tmp_path / "root")
+    store = tmp_path / "store"
+    store.mkdir()
+    # s3's STIR folder and the whole of s4 live elsewhere, behind symlinks
+    shutil.move(root / "g1" / "s3" / "STIR", store / "STIR")
+    (root / "g1" / "s3" / "STIR").symlink_to(store / "STIR")
+    shutil.move(root / "g0" / "s4", store / "s4")
+    (root / "g0" / "s4").symlink_to(store / "s4")
+    (root / "g0" / "s2" / "notes.txt").write_text("read later\n")
+    out = tmp_path / "out"
+    first = run("batch", str(root), "-o", str(out), "--workers", "1")
+    assert first.returncode == 0, first.stderr
+    assert len(LINE_OK.findall(first.stderr)) == 6
+
+    def key(study: str) -> str:
+        uid = read_annotations(root / f"{study}.modic.json").study_instance_uid
+        assert uid is not None
+        return pseudonym(uid)
+
+    t1 = sorted((root / "g0" / "s0" / "T1").iterdir())[1]
+    ds = dcmread(t1)
+    pixels = ds.pixel_array.copy()
+    pixels[0, 0] += 1
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(t1)  # rewritten: same size, another modification time
+    (root / "g1" / "s1" / "T2" / "notes.txt").write_text("added\n")
+    (root / "g0" / "s2" / "notes.txt").unlink()
+    stir = sorted((store / "STIR").iterdir())[0]
+    os.utime(stir, ns=(stir.stat().st_atime_ns, stir.stat().st_mtime_ns + 1_000_000_000))  # touched
+    (store / "s4" / "T2" / "notes.txt").write_text("added\n")
+
+    r = run("batch", str(root), "-o", str(out), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert "5 to compute, 1 up to date" in r.stderr
+    computed = {m[2] for m in LINE_OK.findall(r.stderr)}
+    assert computed == {key(s) for s in ("g0/s0", "g1/s1", "g0/s2", "g1/s3", "g0/s4")}
+    r = run("batch", str(root), "-o", str(out), "--workers", "1")
+    assert r.returncode == 0 and "all 6 studies up to date" in r.stderr
+
+
+def test_a_rerun_imports_no_numpy_nor_the_other_commands() -> None:
+    """A rerun with nothing to do, as the command line runs it (``-X importtime`` lists
+    every module imported): no numpy, no pydicom, no classifier, no other command's module."""
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    with tempfile.TemporaryDirectory() as tmp:
+        assert run("batch", str(root), "-o", tmp, timeout=300).returncode == 0
+        cmd = [sys.executable, "-X", "importtime", "-m", "modic", "-q", "batch", str(root), "-o", tmp]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if "|" in line}
+    assert "modic.batch" in imported
+    heavy = {"numpy", "pydicom", "modic.criteria", "modic.results", "modic.cli.annotate", "modic.cli.teach"}
+    assert imported & heavy == set()
