@@ -111,7 +111,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
 from ._io import _fsync_folder, _umask, atomic_write_text, output_error, utf8
@@ -182,6 +182,7 @@ OUTPUT_FILES: dict[str, str] = {
     "studies": "studies.csv",
 }
 _TYPES = ("0", "1", "2", "3", "1/2", "2/3", "indeterminate")
+_V = TypeVar("_V")
 
 
 # -- finding the jobs ------------------------------------------------------------------
@@ -1605,6 +1606,16 @@ def run_batch(
 #: fingerprints give the same digest, over output files and shards that still hold those
 #: bytes, has nothing to do: it parses no shard and rewrites nothing. Its bytes depend
 #: only on the outputs (a resumed run writes the same manifest as an uninterrupted one).
+#:
+#: Its modification time seals the files: the run that writes it (or finds it holding
+#: the bytes already) leaves it newer than the status change (``st_ctime_ns``) of every
+#: output file and shard. Writing, truncating, renaming or linking a file sets its ctime
+#: to the present (and no user can set it otherwise), so a file whose ctime is still
+#: older than the manifest's mtime holds the bytes the manifest was made from: the rerun
+#: reads no byte of it. A file changed since is hashed and compared, as all of them are
+#: when the manifest is not newer (a file system with coarse timestamps, a clock set
+#: back, a ``touch`` of the manifest cannot make it accept a changed file other than one
+#: changed while the clock stood behind the manifest's time; ``--force`` rebuilds).
 MANIFEST = "outputs.manifest"
 
 
@@ -1665,6 +1676,45 @@ def _write_manifest(
     }
     text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     _write(path, text)
+    _seal(path, [out / name for name in files] + [shard_dir / j.shard_name for j in jobs])
+
+
+def _newest_change(paths: Iterable[Path]) -> int | None:
+    """The latest ``st_ctime_ns`` of regular files (None when one is missing or not a file)."""
+    newest = 0
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        newest = max(newest, st.st_ctime_ns)
+    return newest
+
+
+def _seal(manifest: Path, paths: Sequence[Path]) -> None:
+    """Leave the manifest's mtime after the last status change of ``paths`` (see
+    :data:`MANIFEST`): touched when it is not, a few times at most (a file system whose
+    timestamps are coarser than the run gives up: its reruns hash the files)."""
+    newest = _newest_change(paths)
+    if newest is None:
+        return
+    for attempt in range(4):
+        try:
+            if manifest.stat().st_mtime_ns > newest:
+                return
+            if attempt:
+                time.sleep(0.005)
+            os.utime(manifest)
+        except OSError:  # the folder is read-only, or the manifest gone: reruns hash the files
+            return
+
+
+def _sealed(manifest_mtime_ns: int, paths: Iterable[Path]) -> bool:
+    """Whether no file of ``paths`` changed since the manifest was sealed (:func:`_seal`)."""
+    newest = _newest_change(paths)
+    return newest is not None and newest < manifest_mtime_ns
 
 
 def _unchanged_outputs(
@@ -1672,27 +1722,45 @@ def _unchanged_outputs(
 ) -> BatchSummary | None:
     """The summary of the last run when its outputs still stand for these jobs, else None."""
     try:
-        doc = json.loads((shard_dir / MANIFEST).read_text(encoding="utf-8"))
+        manifest = shard_dir / MANIFEST
+        with manifest.open("rb") as fh:
+            sealed_at = os.fstat(fh.fileno()).st_mtime_ns
+            doc = json.loads(fh.read().decode("utf-8"))
         if doc.get("digest") != digest:
             return None
         files = doc["files"]
-        if not files or any(_file_digest(out / name) != sha for name, sha in files.items()):
-            return None  # an output was removed, edited or replaced
-        if doc["shards"] is None or _shards_digest(shard_dir, jobs) != doc["shards"]:
-            return None  # a shard is gone or was changed: read them all again
+        if not files or doc["shards"] is None:
+            return None
+        outputs = [out / name for name in files]
+        if not _sealed(sealed_at, [*outputs, *(shard_dir / j.shard_name for j in jobs)]):
+            # a file changed since the manifest was written: do its bytes still match?
+            if any(_file_digest(p) != files[p.name] for p in outputs):
+                return None  # an output was removed, edited or replaced
+            if _shards_digest(shard_dir, jobs) != doc["shards"]:
+                return None  # a shard is gone or was changed: read them all again
+        # in the order a run that assembles gives them (the manifest holds them sorted)
+        counts = {str(k): int(v) for k, v in doc["type_counts"].items()}
+        stages = {str(k): int(v) for k, v in doc["stages"].items()}
+        paths = {name: out / rel for name, rel in doc["paths"].items()}
         return BatchSummary(
             n_ok=int(doc["n_ok"]),
             n_failed=int(doc["n_failed"]),
-            type_counts={str(k): int(v) for k, v in doc["type_counts"].items()},
-            paths={name: out / rel for name, rel in doc["paths"].items()},
+            type_counts=_in_order(counts, _TYPES),
+            paths=_in_order(paths, (*OUTPUT_FILES, "dicom")),
             n_jobs=len(jobs),
             n_computed=0,
             n_up_to_date=len(jobs),
             n_roi_errors=int(doc["n_roi_errors"]),
-            stages={str(k): int(v) for k, v in doc["stages"].items()},
+            stages=_in_order(stages, STAGES),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no manifest, or not one this version wrote: assemble
+
+
+def _in_order(mapping: Mapping[str, _V], order: Sequence[str]) -> dict[str, _V]:
+    """``mapping`` with the keys of ``order`` first, in that order, then the others sorted."""
+    rank = {k: i for i, k in enumerate(order)}
+    return {k: mapping[k] for k in sorted(mapping, key=lambda k: (rank.get(k, len(rank)), k))}
 
 
 def _outcomes_in_order(

@@ -944,6 +944,55 @@ def test_a_rerun_recomputes_the_studies_whose_files_changed_and_only_those(six: 
     assert computed == {key(s) for s in ("g0/s0", "g1/s1", "g0/s2", "g1/s3", "g0/s4")}
     r = run("batch", str(root), "-o", str(out), "--workers", "1")
     assert r.returncode == 0 and "all 6 studies up to date" in r.stderr
+    # the summary of a rerun with nothing to do is the summary of the run that computed it
+    assert r.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]
+
+
+def test_a_rerun_with_nothing_changed_reads_no_output_and_sees_edits_that_keep_size_and_time(
+    six: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest's modification time seals the outputs and shards: a rerun with nothing
+    changed hashes none of them, and an output or shard edited with its size and
+    modification time put back is still seen (its status change time moved on)."""
+    import modic.batch as batch
+
+    out = tmp_path / "out"
+    run_batch(six, out, workers=1)
+    hashed: list[Path] = []
+    reads: list[Path] = []
+    real_digest, real_read = batch._file_digest, batch._read_shard
+    monkeypatch.setattr(batch, "_file_digest", lambda p: hashed.append(p) or real_digest(p))
+    monkeypatch.setattr(batch, "_read_shard", lambda p: reads.append(p) or real_read(p))
+    before = tree_digest(out)
+    again = run_batch(six, out, workers=1)
+    assert (hashed, reads) == ([], []) and again.n_up_to_date == 6
+    assert tree_digest(out) == before
+
+    def edit_in_place(path: Path, old: bytes, new: bytes) -> None:
+        st = path.stat()
+        data = path.read_bytes()
+        assert len(old) == len(new) and old in data
+        path.write_bytes(data.replace(old, new, 1))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # size and mtime as they were
+
+    results = out / "results.csv"
+    good = results.read_bytes()
+    edit_in_place(results, b"type 0", b"type 2")
+    run_batch(six, out, workers=1)
+    shards = set((out / SHARD_DIR).glob("*.json"))
+    assert results in hashed and set(reads) == shards  # assembled again from the shards
+    assert results.read_bytes() == good
+    hashed.clear()
+    reads.clear()
+    run_batch(six, out, workers=1)
+    assert (hashed, reads) == ([], [])  # sealed again by the run that assembled
+
+    shard = sorted((out / SHARD_DIR).glob("*.json"))[0]
+    edit_in_place(shard, b'\n "study"', b'\n\t"study"')  # the same JSON, other bytes
+    run_batch(six, out, workers=1)
+    assert set(reads) == shards and {k: v[0] for k, v in tree_digest(out).items() if k.endswith(".csv")} == {
+        k: v[0] for k, v in before.items() if k.endswith(".csv")
+    }
 
 
 def test_a_rerun_imports_no_numpy_nor_the_other_commands() -> None:
