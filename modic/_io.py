@@ -10,7 +10,6 @@ old file or the complete new one, never a partial file.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from contextlib import suppress
 from pathlib import Path
@@ -207,7 +206,7 @@ def atomic_write_bytes(
             raise output_error(exc, exc.filename, "cannot create the folder") from None
     elif not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder to write {target.name} in")
-    tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    tmp = folder / f".{target.name}.{os.urandom(6).hex()}.tmp"  # secrets.token_hex, without its imports
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     except OSError as exc:
