@@ -283,6 +283,11 @@ def _robust(ref: NDArray[np.float64], axis: int = -1) -> tuple[NDArray[np.float6
     return med, 1.4826 * mad
 
 
+#: Samples up to this size have their resampled deviations sorted (row by row) rather than
+#: selected in :func:`_resampled_median_mad`: faster for short rows; the same values.
+_SORT_MAX = 128
+
+
 def _resampled_median_mad(
     samples: Sequence[NDArray[np.float64]], draws: Sequence[NDArray[np.intp]], n_mad: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -292,8 +297,8 @@ def _resampled_median_mad(
     Each sample is sorted once; a resample is then just how often it draws each sorted
     value (one ``bincount`` of all draws), and its median the mean of the order statistics
     ``(n - 1) // 2`` and ``n // 2`` (0-based), found by ``searchsorted`` on the cumulative
-    counts of all resamples laid end to end. The MAD is a selection
-    (``np.partition``) of the drawn absolute deviations. The values are those of
+    counts of all resamples laid end to end. The MAD is the middle of the drawn absolute
+    deviations (rows sorted up to :data:`_SORT_MAX`, ``np.partition`` beyond). The values are those of
     :func:`_robust` (``np.median``) of the drawn copies, for the same draws.
 
     Parameters
@@ -332,8 +337,18 @@ def _resampled_median_mad(
     for i in range(n_mad):
         x, n = samples[i], int(sizes[i])
         mid = [(n - 1) // 2, n // 2]
-        dev = np.partition(np.abs(x[draws[i]] - med[i * b : (i + 1) * b, None]), mid, axis=1)
-        spread[:, i] = 1.4826 * (dev[:, mid[0]] + dev[:, mid[1]]) / 2.0
+        dev = np.abs(x[draws[i]] - med[i * b : (i + 1) * b, None])
+        # the two middle order statistics of each row (the same values whichever way they
+        # are found): sorting short rows is faster than selecting; a long row is
+        # partitioned at the upper one, the lower one then being the largest before it
+        if n <= _SORT_MAX:
+            dev.sort(axis=1)
+            low, high = dev[:, mid[0]], dev[:, mid[1]]
+        else:
+            dev = np.partition(dev, mid[1], axis=1)
+            high = dev[:, mid[1]]
+            low = high if mid[0] == mid[1] else dev[:, : mid[1]].max(axis=1)
+        spread[:, i] = 1.4826 * (low + high) / 2.0
     return med.reshape(g, b).T, spread
 
 
@@ -714,8 +729,9 @@ def _median_departure(
 
 def _evidence(
     prep: _Prepared, p: ClassifierParameters
-) -> tuple[NDArray[np.float64], bool, int, float, float]:
-    """Voxel fractions, region significant?, region type, region best cosine, region max |z|."""
+) -> tuple[NDArray[np.float64], bool, int, float, float, NDArray[np.float64], NDArray[np.float64]]:
+    """Voxel fractions, region significant?, region type, region best cosine, region max
+    |z|, and the region's median log departure and the voxel unit (:func:`_median_departure`)."""
     unit = _units(prep.cv, p)
     logdev = prep.logreg - np.log(prep.med)
     frac = _fractions(_voxel_types(logdev[None], unit[None], prep.sig, p, prep.roles))[0]
@@ -728,7 +744,7 @@ def _evidence(
         + prep.systematic**2
     )
     sig, rtype, rcos = _region_pattern(d[None], sd[None], prep.sig, p, prep.roles)
-    return frac, bool(sig[0]), int(rtype[0]), float(rcos[0]), float(np.max(np.abs(d / sd)))
+    return frac, bool(sig[0]), int(rtype[0]), float(rcos[0]), float(np.max(np.abs(d / sd))), d, unit
 
 
 def _point(
@@ -737,9 +753,8 @@ def _point(
     """Point estimate: region code, voxel fractions, region best cosine, region max |z|,
     the change code that the marrow beyond the region explained (0 if none), and whether
     a type-3 call was made indeterminate for its near-normal T1."""
-    frac, sig, rtype, rcos, rz = _evidence(prep, p)
+    frac, sig, rtype, rcos, rz, d, unit = _evidence(prep, p)  # d, unit: _median_departure's
     code = int(_decide(frac[None], np.array([sig]), np.array([rtype], dtype=np.int8), p)[0])
-    d, unit = _median_departure(prep, p)
     explained = 0
     if _point_body_veto(prep, p, code, d, unit):
         code, explained = 0, code
@@ -803,7 +818,7 @@ def evidence(
     whole departs from the reference, and the type its pattern matches (1-3, 4 = none).
     :func:`decide_codes` turns many of them into region types for any fraction thresholds.
     """
-    frac, sig, rtype, _, _ = _evidence(
+    frac, sig, rtype, *_ = _evidence(
         _Prepared(region, reference, context, parameters, check=False), parameters
     )
     return frac, sig, rtype
