@@ -1,6 +1,6 @@
 """How long classifying one study takes, stage by stage, on the bundled sample studies.
 
-Run:  python benchmarks/bench_classify.py [--repeats 5] [--compare REV]
+Run:  python benchmarks/bench_classify.py [--repeats 5] [--compare REV] [--cohort N]
 
 Prints, per sample study (11 endplate ROIs, 6 references, T1 + T2 + STIR), the CPU time
 (this process) and wall time of ``modic.classify`` and of its stages, run one after
@@ -16,6 +16,11 @@ average is printed).
 ``--compare REV`` clones this repository at the git revision REV into a temporary folder
 and runs the same measurement on it in a subprocess, interleaved with this tree's, so the
 two columns are measured under the same load.
+
+``--cohort N`` measures, in a second table, the first N studies of the batch benchmark's
+cohort (``benchmarks/_data/cohort_200``, written by bench_cohort.py; small phantom studies,
+11 endplates, mostly normal, so the extent is seldom measured), the studies ``modic batch``
+classifies.
 """
 
 from __future__ import annotations
@@ -85,15 +90,25 @@ def _study(study: Any, ann: Any, repeats: int) -> dict[str, list[float]]:
     return best
 
 
-def measure(repeats: int) -> dict[str, dict[str, list[float]]]:
-    """Per study and stage: [min CPU s, min wall s]."""
+COHORT = Path(__file__).resolve().parent / "_data" / "cohort_200"
+
+
+def measure(repeats: int, cohort: int = 0) -> dict[str, dict[str, list[float]]]:
+    """Per study and stage: [min CPU s, min wall s]; the sample studies, or with ``cohort``
+    the first ``cohort`` studies of :data:`COHORT`."""
     import modic
 
+    if cohort:
+        folders = sorted(p for p in COHORT.glob("study_*") if p.is_dir())[:cohort]
+        studies = [(f.name, f, f.with_name(f.name + ".modic.json")) for f in folders]
+    else:
+        studies = [
+            (n, modic.data.sample_study_path(n), modic.data.sample_annotations_path(n))
+            for n in modic.data.sample_study_names()
+        ]
     out = {}
-    for name in modic.data.sample_study_names():
-        study = modic.load_study(modic.data.sample_study_path(name))
-        ann = modic.read_annotations(modic.data.sample_annotations_path(name))
-        out[name] = _study(study, ann, repeats)
+    for name, folder, rois in studies:
+        out[name] = _study(modic.load_study(folder), modic.read_annotations(rois), repeats)
     return out
 
 
@@ -105,9 +120,9 @@ def _clone(rev: str) -> Path:
     return tmp
 
 
-def _other(clone: Path, repeats: int) -> dict[str, dict[str, list[float]]]:
+def _other(clone: Path, repeats: int, cohort: int = 0) -> dict[str, dict[str, list[float]]]:
     env = dict(os.environ, PYTHONPATH=str(clone))
-    cmd = [sys.executable, __file__, "--repeats", str(repeats), "--json"]
+    cmd = [sys.executable, __file__, "--repeats", str(repeats), "--cohort", str(cohort), "--json"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=clone)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -134,30 +149,41 @@ def main() -> None:
     ap.add_argument(
         "--compare", metavar="REV", help="also measure this git revision (a clean clone), side by side"
     )
+    ap.add_argument(
+        "--cohort",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure the first N studies of benchmarks/_data/cohort_200 (a second table)",
+    )
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.json:
-        print(json.dumps(measure(args.repeats)))
+        print(json.dumps(measure(args.repeats, args.cohort)))
         return
+    if args.cohort and not COHORT.is_dir():
+        ap.error(f"--cohort: {COHORT} does not exist; python benchmarks/bench_cohort.py writes it")
     print(f"cores: {os.cpu_count()}; load average at the start {os.getloadavg()[0]:.1f}")
     print(f"minimum of {args.repeats} runs per study; 'classify' is the whole modic.classify")
-    if args.compare:
-        clone = _clone(args.compare)
-        runs = []
-        for _ in range(2):  # interleaved: this tree, the other, this tree, the other
-            runs.append(("this", measure(args.repeats)))
-            runs.append((args.compare[:10], _other(clone, args.repeats)))
-        mine = {
-            n: {s: [min(runs[0][1][n][s][i], runs[2][1][n][s][i]) for i in (0, 1)] for s in STAGES}
-            for n in runs[0][1]
-        }
-        theirs = {
-            n: {s: [min(runs[1][1][n][s][i], runs[3][1][n][s][i]) for i in (0, 1)] for s in STAGES}
-            for n in runs[1][1]
-        }
-        _table("", [(args.compare[:10], theirs), ("this", mine)])
-    else:
-        _table("", [("this", measure(args.repeats))])
+    clone = _clone(args.compare) if args.compare else None
+    for cohort in (0, args.cohort) if args.cohort else (0,):
+        title = f"the first {cohort} studies of {COHORT.name}" if cohort else "the sample studies"
+        if clone is not None:
+            runs = []
+            for _ in range(2):  # interleaved: this tree, the other, this tree, the other
+                runs.append(("this", measure(args.repeats, cohort)))
+                runs.append((args.compare[:10], _other(clone, args.repeats, cohort)))
+            mine = {
+                n: {s: [min(runs[0][1][n][s][i], runs[2][1][n][s][i]) for i in (0, 1)] for s in STAGES}
+                for n in runs[0][1]
+            }
+            theirs = {
+                n: {s: [min(runs[1][1][n][s][i], runs[3][1][n][s][i]) for i in (0, 1)] for s in STAGES}
+                for n in runs[1][1]
+            }
+            _table(title, [(args.compare[:10], theirs), ("this", mine)])
+        else:
+            _table(title, [("this", measure(args.repeats, cohort))])
     print(f"load average at the end {os.getloadavg()[0]:.1f} (CPU < wall: other processes had the cores)")
 
 
