@@ -466,9 +466,9 @@ def _positions(pieces: list[_Piece], image: NDArray[np.float32]
     notes: list[str] = []
     if len(pieces) < 3:
         return pieces, list(range(len(pieces))), notes
+
     def step_ratios(pcs: list[_Piece]) -> tuple[NDArray[np.float64], list[float]] | None:
-        st = np.array([float(np.linalg.norm(pcs[i + 1].centre - pcs[i].centre))
-                       for i in range(len(pcs) - 1)])
+        st = _steps(pcs)
         md = float(np.median(st))
         ok = np.flatnonzero((st >= PITCH_BAND[0] * md) & (st <= PITCH_BAND[1] * md))
         if ok.size < 2:
@@ -496,8 +496,7 @@ def _positions(pieces: list[_Piece], image: NDArray[np.float32]
         bright.append(pieces[i])
     if len(bright) >= 3:
         pieces = bright
-    steps = np.array([float(np.linalg.norm(pieces[i + 1].centre - pieces[i].centre))
-                      for i in range(len(pieces) - 1)])
+    steps = _steps(pieces)
     med = float(np.median(steps))
     ordinary = (steps >= PITCH_BAND[0] * med) & (steps <= PITCH_BAND[1] * med)
     if ordinary.sum() < 2:
@@ -530,6 +529,28 @@ def _positions(pieces: list[_Piece], image: NDArray[np.float32]
     for r in ratio:  # one level per step unless the step is clearly longer (a missed body)
         positions.append(positions[-1] + max(1, int(math.floor(r + 0.5 - MISSED_MARGIN))))
     return out, positions, notes
+
+
+def _steps(pieces: list[_Piece]) -> NDArray[np.float64]:
+    """Distances (mm) between consecutive centres, those of the two end pieces moved out to
+    where a whole body's centre would be when the image's edge cuts them: a body cut by the
+    edge has its visible centre shifted away from the edge by half of what is cut off (its
+    extent along the step short of the median of the uncut bodies'), which made a step over
+    a missed body look like 1.5 pitches (development seed 710007)."""
+    centres = [p.centre for p in pieces]
+    n = len(pieces)
+    whole = [i for i in range(n) if not _cut_by_edge(pieces[i])]
+    if n >= 3 and len(whole) >= 2:
+        for end, nb in ((0, 1), (n - 1, n - 2)):
+            if end in whole:
+                continue
+            u = pieces[end].centre - pieces[nb].centre
+            u = u / max(float(np.linalg.norm(u)), 1e-9)
+            lo, hi = _extent_along(pieces[end], u)
+            h = float(np.median([np.subtract(*_extent_along(pieces[i], u)[::-1]) for i in whole]))
+            if hi - lo < h:
+                centres[end] = pieces[end].centre + 0.5 * (h - (hi - lo)) * u
+    return np.array([float(np.linalg.norm(centres[i + 1] - centres[i])) for i in range(n - 1)])
 
 
 def _missed_notes(positions: Sequence[int]) -> list[str]:

@@ -309,6 +309,31 @@ def test_the_column_is_followed_off_the_midline_to_the_sacrum() -> None:
     assert (i, evidence, notes) == (6, "both", [])
 
 
+def test_a_body_cut_by_the_image_edge_counts_a_missed_body_next_to_it() -> None:
+    """The top of the image cuts T12 (9 of its 24 mm show) and the chain missed L1: the
+    step from T12's visible middle to L2 is short of two pitches by half the cut-off
+    height, and taken at face value T12 falls half way and is dropped with the missed body
+    (the levels above L2 lost). The cut piece's centre moved out to where the whole body's
+    would be, the step is two pitches: T12 is kept and L1 counted as missed."""
+    import dataclasses
+
+    from modic.propose import _positions
+
+    rows = 44  # image rows cut off at the top
+    cropped = []
+    for p in _column([0, 2, 5, 9, 14, 24, 40], _HEIGHTS[:7], _WIDTHS[:7], [10, 10, 11, 11, 11, 11]):
+        mask = p.mask[rows:]
+        rr, cc = np.nonzero(mask)
+        cropped.append(dataclasses.replace(
+            p, mask=mask, area=float(mask.sum()), centre=np.array([rr.mean(), cc.mean()]),
+            bbox=(int(rr.min()), int(cc.min()), int(rr.max()) + 1, int(cc.max()) + 1), extent=None))
+    assert cropped[0].bbox[0] == 0 and 8 <= cropped[0].bbox[2] <= 10  # T12: 9 mm of it
+    pieces = [cropped[0], *cropped[2:]]  # L1 missed
+    kept, positions, _ = _positions(pieces, np.full(pieces[0].mask.shape, 100.0, np.float32))
+    assert len(kept) == 6 and kept[0] is pieces[0]
+    assert positions == [0, 2, 3, 4, 5, 6]
+
+
 def test_rois_are_proposed_and_complete(sample_case: Case) -> None:
     ann = sample_case.proposal.annotations
     assert {r.origin for r in ann.rois} == {"proposed"}
