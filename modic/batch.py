@@ -1495,11 +1495,19 @@ def run_batch(
     fingerprints: dict[str, str] = {}
     tasks: list[_Task] = []
     missing: list[BatchJob] = []
+    listings = {j.relpath: tree.listing(j.study_dir) for j in jobs if j.failure is None}
+    inputs = _inputs_digest(jobs, listings, options)
+    if not force and inputs is not None:
+        # the inputs of the last assembly, file by file: nothing to fingerprint study by study
+        unchanged = _unchanged_outputs(out, shard_dir, jobs, inputs=inputs)
+        if unchanged is not None:
+            _log_plan(len(jobs), len(jobs), 0, 0, top)
+            return replace(unchanged, elapsed_s=time.monotonic() - started)
     current: dict[str, str] = {}
     for job in jobs:
         if job.failure is not None:
             continue
-        listing = tree.listing(job.study_dir)
+        listing = listings[job.relpath]
         if listing is not None or job.study_dir.is_dir():
             current[job.relpath] = input_fingerprint(job, options, listing)
     digest = _run_digest(jobs, current, options)
@@ -1595,7 +1603,7 @@ def run_batch(
         elapsed_s=time.monotonic() - started,
     )
     # every outcome in a shard: the next run with nothing changed can keep these outputs
-    _write_manifest(out, shard_dir, jobs, digest if not unsharded else None, run_summary)
+    _write_manifest(out, shard_dir, jobs, digest if not unsharded else None, run_summary, inputs)
     return run_summary
 
 
@@ -1606,6 +1614,10 @@ def run_batch(
 #: fingerprints give the same digest, over output files and shards that still hold those
 #: bytes, has nothing to do: it parses no shard and rewrites nothing. Its bytes depend
 #: only on the outputs (a resumed run writes the same manifest as an uninterrupted one).
+#:
+#: It also holds a digest of the inputs themselves (:func:`_inputs_digest`: the walk's
+#: listings, hashed without JSON), so that a rerun with nothing changed need not
+#: fingerprint each study to find it.
 #:
 #: Its modification time seals the files: the run that writes it (or finds it holding
 #: the bytes already) leaves it newer than the status change (``st_ctime_ns``) of every
@@ -1626,6 +1638,40 @@ def _run_digest(jobs: Sequence[BatchJob], fingerprints: Mapping[str, str], optio
         "jobs": [[j.relpath, fingerprints.get(j.relpath)] for j in jobs],
     }
     return hashlib.sha256(utf8(json.dumps(doc, sort_keys=True, ensure_ascii=False))).hexdigest()
+
+
+def _inputs_digest(
+    jobs: Sequence[BatchJob],
+    listings: Mapping[str, Sequence[tuple[str, int, int]] | None],
+    options: Mapping[str, Any],
+) -> str | None:
+    """SHA-256 of all that the jobs' fingerprints are made of (:func:`input_fingerprint`:
+    the format, the version, the options, each annotation file's size and mtime and each
+    study folder's listing), without their JSON: equal digests mean equal fingerprints,
+    so a rerun whose digest is the manifest's need not fingerprint study by study.
+
+    None when a job's listing is not known from the walk (no study folder, a symlink), or
+    it failed before running or has proposed ROIs: those runs fingerprint each study.
+    """
+    from array import array
+
+    h = hashlib.sha256()
+    h.update(utf8(json.dumps([SHARD_FORMAT, __version__, dict(options)], sort_keys=True, ensure_ascii=False)))
+    try:
+        for job in jobs:
+            listing = listings.get(job.relpath)
+            if listing is None or job.failure is not None or job.proposed:
+                return None
+            st = job.annotation_path.stat()
+            # no file name holds a NUL, and the counts make the fields unambiguous
+            h.update(utf8(f"\0{job.relpath}\0{st.st_size}\0{st.st_mtime_ns}\0{len(listing)}\0"))
+            names, sizes, mtimes = zip(*listing, strict=True) if listing else ((), (), ())
+            h.update(utf8("\0".join(names)))
+            h.update(array("q", sizes).tobytes())
+            h.update(array("q", mtimes).tobytes())
+    except (OSError, OverflowError):  # an annotation file gone; a size or time beyond 64 bits
+        return None
+    return h.hexdigest()
 
 
 def _file_digest(path: Path) -> str | None:
@@ -1655,9 +1701,15 @@ def _shards_digest(shard_dir: Path, jobs: Sequence[BatchJob]) -> str | None:
 
 
 def _write_manifest(
-    out: Path, shard_dir: Path, jobs: Sequence[BatchJob], digest: str | None, result: BatchSummary
+    out: Path,
+    shard_dir: Path,
+    jobs: Sequence[BatchJob],
+    digest: str | None,
+    result: BatchSummary,
+    inputs: str | None = None,
 ) -> None:
-    """Record what the outputs were made from (no digest: remove the record)."""
+    """Record what the outputs were made from (no digest: remove the record); ``inputs``:
+    the :func:`_inputs_digest` of the run."""
     path = shard_dir / MANIFEST
     if digest is None:
         path.unlink(missing_ok=True)
@@ -1665,6 +1717,7 @@ def _write_manifest(
     files = sorted(p.name for p in result.paths.values() if p.parent == out and p.is_file())
     doc = {
         "digest": digest,
+        "inputs": inputs,
         "shards": _shards_digest(shard_dir, jobs),
         "files": {name: _file_digest(out / name) for name in files},
         "paths": {name: p.relative_to(out).as_posix() for name, p in result.paths.items()},
@@ -1718,15 +1771,22 @@ def _sealed(manifest_mtime_ns: int, paths: Iterable[Path]) -> bool:
 
 
 def _unchanged_outputs(
-    out: Path, shard_dir: Path, jobs: Sequence[BatchJob], digest: str
+    out: Path, shard_dir: Path, jobs: Sequence[BatchJob], digest: str | None = None, inputs: str | None = None
 ) -> BatchSummary | None:
-    """The summary of the last run when its outputs still stand for these jobs, else None."""
+    """The summary of the last run when its outputs still stand for these jobs, else None.
+
+    The jobs are those of the last run when their fingerprints give its ``digest``
+    (:func:`_run_digest`) or, cheaper, when their inputs give its ``inputs``
+    (:func:`_inputs_digest`); one of the two is given.
+    """
     try:
         manifest = shard_dir / MANIFEST
         with manifest.open("rb") as fh:
             sealed_at = os.fstat(fh.fileno()).st_mtime_ns
             doc = json.loads(fh.read().decode("utf-8"))
-        if doc.get("digest") != digest:
+        if (digest is None or doc.get("digest") != digest) and (
+            inputs is None or doc.get("inputs") != inputs
+        ):
             return None
         files = doc["files"]
         if not files or doc["shards"] is None:

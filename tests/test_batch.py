@@ -952,20 +952,25 @@ def test_a_rerun_with_nothing_changed_reads_no_output_and_sees_edits_that_keep_s
     six: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The manifest's modification time seals the outputs and shards: a rerun with nothing
-    changed hashes none of them, and an output or shard edited with its size and
-    modification time put back is still seen (its status change time moved on)."""
+    changed hashes none of them (and fingerprints no study: the manifest's digest of the
+    inputs is theirs), and an output or shard edited with its size and modification time
+    put back is still seen (its status change time moved on)."""
     import modic.batch as batch
 
     out = tmp_path / "out"
     run_batch(six, out, workers=1)
     hashed: list[Path] = []
     reads: list[Path] = []
-    real_digest, real_read = batch._file_digest, batch._read_shard
+    fingerprinted: list[str] = []
+    real_digest, real_read, real_fingerprint = batch._file_digest, batch._read_shard, batch.input_fingerprint
     monkeypatch.setattr(batch, "_file_digest", lambda p: hashed.append(p) or real_digest(p))
     monkeypatch.setattr(batch, "_read_shard", lambda p: reads.append(p) or real_read(p))
+    monkeypatch.setattr(
+        batch, "input_fingerprint", lambda j, *a: fingerprinted.append(j.relpath) or real_fingerprint(j, *a)
+    )
     before = tree_digest(out)
     again = run_batch(six, out, workers=1)
-    assert (hashed, reads) == ([], []) and again.n_up_to_date == 6
+    assert (hashed, reads, fingerprinted) == ([], [], []) and again.n_up_to_date == 6
     assert tree_digest(out) == before
 
     def edit_in_place(path: Path, old: bytes, new: bytes) -> None:
