@@ -140,6 +140,26 @@ class ClassifierParameters:
         in a wide band, was called 0 at 0.99 there. Isotonic fit of being right on
         ``typed`` among the type-0 calls of the calibration cohort
         (benchmarks/calibrate_classifier.py). Empty: no cap.
+    partial_length_mm : float
+        A type-0 call on a region whose voxels carry their position along the endplate
+        (:attr:`SignalContext.along_mm`, every endplate ROI that :mod:`modic.reading`
+        prepares) is checked for a *local* departure: the longest run along the endplate,
+        in 1 mm columns across the region's depth, of columns in which at least
+        ``partial_column_share`` of the voxels are typed 1-3, at least this long, whose
+        voxels' median departs from the reference in a Modic pattern beyond ``region_z`` of
+        its uncertainty. Such a call stays type 0 (on the development cohorts a local
+        departure in a whole-endplate band was partial volume at the endplate, a Schmorl
+        node or a band leaving the body more often than a change over part of the
+        endplate) but claims at most ``partial_confidence``, and says where. 0: off.
+    partial_column_share : float
+        See ``partial_length_mm``: the share of a column's voxels (across the region's
+        depth) typed 1-3 for the column to belong to a local departure; a majority, so
+        that a thin layer of partial volume along the endplate (one or two voxels of a
+        band's five or six) does not make one.
+    partial_confidence : float
+        The most a type-0 call with a local departure may claim: the rule-of-succession
+        share of such calls that were right on the development cohorts
+        (benchmarks/calibrate_proposed.py). 1: no cap.
     body_explained_confidence : float
         The most a call may claim when a change pattern was read as normal marrow because
         the marrow beyond the region departs as much (``body_ratio``): that reading is a
@@ -211,6 +231,10 @@ class ClassifierParameters:
     )
     #: the same run: 5 of the 7 calls the body-marrow rule turned to type 0 were right
     body_explained_confidence: float = 0.667
+    #: a local departure in a type-0 region (docs/classifier.md, "Whole-endplate bands")
+    partial_length_mm: float = 5.0
+    partial_column_share: float = 0.5
+    partial_confidence: float = 0.818
 
     def __post_init__(self) -> None:
         for name in ("voxel_z", "region_z", "iso_margin"):
@@ -238,6 +262,12 @@ class ClassifierParameters:
                 "ClassifierParameters.normal_typed_calibration must be (x, y) knots in [0, 1], x increasing "
                 "and y non-increasing"
             )
+        if not self.partial_length_mm >= 0:
+            raise ValueError("ClassifierParameters.partial_length_mm must be >= 0 (0: off)")
+        if not 0 < self.partial_column_share <= 1:
+            raise ValueError("ClassifierParameters.partial_column_share must be in (0, 1]")
+        if not 0 < self.partial_confidence <= 1:
+            raise ValueError("ClassifierParameters.partial_confidence must be in (0, 1]")
         if not 0 < self.body_explained_confidence <= 1:
             raise ValueError("ClassifierParameters.body_explained_confidence must be in (0, 1]")
 

@@ -176,12 +176,19 @@ class SignalContext:
         :func:`modic.reading.body_marrow_samples`), on the scale of the region's samples.
         Empty when not measured. A change is anchored at the endplate: a departure that
         the marrow beyond shows as strongly is patchy marrow (``body_ratio``).
+    along_mm : tuple of float
+        Position of each region sample along the endplate (antero-posterior, mm, in the
+        T1 plane; :func:`modic.extent.along_endplate`), in the order of the region's
+        samples; empty when not known. A type-0 call is checked for a local departure
+        over part of the endplate (``partial_length_mm``). Ignored when its length is not
+        the number of region samples.
     """
 
     fat_ratio: dict[Role, float] = field(default_factory=dict)
     systematic: dict[Role, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     body: dict[Role, float] = field(default_factory=dict)
+    along_mm: tuple[float, ...] = ()
 
 
 EMPTY_CONTEXT = SignalContext()
@@ -247,6 +254,10 @@ class TypeDecision:
     body_rule : bool
         Whether the body-marrow rule (step 4) read a change pattern as normal marrow (its
         confidence is then at most ``body_explained_confidence``).
+    partial_mm : float
+        For a type-0 call: the length (mm along the endplate) of a local departure in a
+        Modic pattern over part of the region (``partial_length_mm``; its confidence is
+        then at most ``partial_confidence``); 0 when there is none or it was not looked for.
     """
 
     modic_type: ModicType
@@ -257,6 +268,7 @@ class TypeDecision:
     reason: str = ""
     agreement: float = 0.0
     body_rule: bool = False
+    partial_mm: float = 0.0
 
 
 # voxel type codes
@@ -765,6 +777,73 @@ def _point(
     return code, frac, rcos, rz, explained, faint
 
 
+#: Width (mm) of the columns along the endplate in which a local departure is looked for:
+#: about one pixel of a lumbar sagittal T1 (0.6-1.2 mm), so that a column spans the
+#: region's depth and holds a few voxels.
+_PARTIAL_BIN_MM = 1.0
+
+
+def _partial_departure(
+    prep: _Prepared, p: ClassifierParameters, along: NDArray[np.float64]
+) -> tuple[float, int, float]:
+    """A local departure over part of a region (``partial_length_mm``): its length along
+    the endplate (mm), its code (1-3, 12, 23) and the share of its voxels typed 1-3;
+    ``(0, 0, 0)`` when there is none.
+
+    ``along`` (n,): each region sample's position along the endplate, mm. The region is
+    cut into columns :data:`_PARTIAL_BIN_MM` wide across its depth; a column belongs to
+    the departure when ``partial_column_share`` of its voxels are typed 1-3 (an empty
+    column, between pixel centres, takes its nearest neighbour's share). The longest run
+    of such columns, at least ``partial_length_mm`` long and short of the whole region,
+    is decided as a region of its own (steps 3-4: its voxel types, and its median against
+    the reference beyond ``region_z`` of its uncertainty); a change there is the answer.
+    """
+    t = along - along.min()
+    col = np.floor(t / _PARTIAL_BIN_MM).astype(np.intp)
+    ncol = int(col.max()) + 1
+    min_cols = int(np.ceil(p.partial_length_mm / _PARTIAL_BIN_MM - 1e-9))
+    if ncol <= min_cols:  # the region is no longer than a local departure
+        return 0.0, 0, 0.0
+    unit = _units(prep.cv, p)
+    logdev = prep.logreg - np.log(prep.med)
+    types = _voxel_types(logdev[None], unit[None], prep.sig, p, prep.roles)[0]
+    typed = (types >= 1) & (types <= 3)
+    count = np.bincount(col, minlength=ncol)
+    share = np.bincount(col, weights=typed.astype(np.float64), minlength=ncol) / np.maximum(count, 1)
+    filled = np.flatnonzero(count > 0)  # sorted; an empty column takes its nearest one's share
+    at = np.arange(ncol)
+    pos = np.searchsorted(filled, at)
+    lo = filled[np.maximum(pos - 1, 0)]
+    hi = filled[np.minimum(pos, filled.size - 1)]
+    good = share[np.where(np.abs(at - lo) < np.abs(hi - at), lo, hi)] >= p.partial_column_share
+    # the longest run of good columns
+    edges = np.diff(np.concatenate([[0], good.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if starts.size == 0:
+        return 0.0, 0, 0.0
+    k = int(np.argmax(stops - starts))
+    a, b = int(starts[k]), int(stops[k])
+    if b - a < min_cols or b - a >= ncol:
+        return 0.0, 0, 0.0
+    inside = (col >= a) & (col < b)
+    n = int(inside.sum())
+    if n < p.min_voxels:
+        return 0.0, 0, 0.0
+    frac = _fractions(types[inside][None])[0]
+    d = np.median(logdev[inside], axis=0)
+    nref = np.array([prep.ref[r].size for r in prep.roles])
+    sd = np.sqrt(
+        _median_se(prep.cv, n) ** 2 + _median_se(prep.cv, nref) ** 2 + p.tissue_sd**2 + prep.systematic**2
+    )
+    sig, rtype, _ = _region_pattern(d[None], sd[None], prep.sig, p, prep.roles)
+    if not sig[0] or rtype[0] == _UNTYPED:
+        return 0.0, 0, 0.0
+    code = int(_decide(frac[None], sig, rtype, p)[0])
+    if code not in _CHANGE_CODES:
+        return 0.0, 0, 0.0
+    return (b - a) * _PARTIAL_BIN_MM, code, float(frac[1:4].sum())
+
+
 def _faint_sclerosis(
     codes: NDArray[np.integer],
     d: NDArray[np.float64],
@@ -1009,6 +1088,12 @@ def classify_samples(
             confidence, capped_by = cap, "typed"
     if explained and p.body_explained_confidence < confidence:
         confidence, capped_by = p.body_explained_confidence, "body"
+    partial_mm, partial_code, partial_typed = 0.0, 0, 0.0
+    along = np.asarray(context.along_mm, dtype=np.float64)
+    if modic_type is ModicType.NONE and p.partial_length_mm > 0 and along.size == n:
+        partial_mm, partial_code, partial_typed = _partial_departure(prep, p, along)
+        if partial_mm and p.partial_confidence < confidence:
+            confidence, capped_by = p.partial_confidence, "partial"
 
     ratios = {}
     unit = _units(prep.cv, p)
@@ -1057,6 +1142,23 @@ def classify_samples(
             f"cannot be ruled out (confidence at most {confidence:.2f}, what such calls earned on the "
             "calibration cohort)"
         )
+    if partial_mm:
+        length = float(along.max() - along.min()) + _PARTIAL_BIN_MM
+        local = (
+            f"{partial_mm:.0f} mm of the region's {length:.0f} mm along the endplate depart from the "
+            f"reference in a type {_CODE_TO_TYPE[partial_code].value} pattern ({partial_typed:.0%} of the "
+            "voxels there)"
+        )
+        warnings.append(
+            f"{local}: a change over part of the endplate, or partial volume at the endplate, a Schmorl "
+            "node or an ROI leaving the vertebral body; look at that part"
+        )
+        if capped_by == "partial":
+            reason = (
+                f"the region as a whole reads as normal, but {local}: a change over part of the endplate "
+                f"cannot be ruled out (confidence at most {confidence:.2f}, what such calls earned on the "
+                "development cohorts)"
+            )
     if explained:
         reason = (
             f"the region departs from the reference in a type {_CODE_TO_TYPE[explained].value} pattern "
@@ -1077,6 +1179,7 @@ def classify_samples(
         reason=reason,
         agreement=agreement,
         body_rule=bool(explained),
+        partial_mm=partial_mm,
     )
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "measure_extent",
     "add_extent",
     "body_for",
+    "along_endplate",
 ]
 
 HeightGrade = Literal["A", "B", "C"]
@@ -274,6 +275,39 @@ class _Frame:
     t: NDArray[np.float64]  # (h, w) mm along e
     pixel_mm: float
     edge: NDArray[np.bool_]  # (h, w): on the window border (the image's, where it is cut)
+
+
+def along_endplate(
+    points: NDArray[np.float64], toward_disc: NDArray[np.float64], normal: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Position of each of an endplate ROI's points along its endplate, mm.
+
+    Parameters
+    ----------
+    points : (n, 3) ndarray
+        LPS positions (the ROI's pixel centres, :func:`modic.measure.roi_points`).
+    toward_disc : (3,) ndarray
+        Unit LPS vector from the body towards the disc (``modic.reading._disc_direction``).
+    normal : (3,) ndarray
+        Unit normal of the T1 slices (the sagittal plane's, left-right).
+
+    Returns
+    -------
+    (n,) ndarray
+        Along the endplate (antero-posterior in the T1 plane: the in-plane direction
+        perpendicular to ``toward_disc``, the ``e`` axis of the extent's frame), from the
+        points' centroid, mm.
+
+    Examples
+    --------
+    >>> pts = np.array([[0.0, -10.0, 0.0], [0.0, 0.0, 0.5], [0.0, 12.0, 1.0]])
+    >>> np.round(np.abs(along_endplate(pts, np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))), 2)
+    array([10.67,  0.67, 11.33])
+    """
+    u = toward_disc - (toward_disc @ normal) * normal
+    u = u / np.linalg.norm(u)
+    e = np.cross(normal, u)
+    return np.asarray((points - points.mean(axis=0)) @ e, dtype=np.float64)
 
 
 def _frame(study: Any, roi: Any, pts: Any, slice_index: int) -> _Frame:

@@ -30,6 +30,7 @@ from .annotations import ROI, VERTEBRAE, Annotations
 from .contrast import StudyContrast, fat_ratio_for, measure_contrast
 from .criteria import DEFAULT_PARAMETERS, ClassifierParameters, SignalContext, classify_samples
 from .errors import MeasurementError
+from .extent import along_endplate
 from .geometry import MappedRegion, map_region
 from .measure import RegionSample, _sample_mapped, bilinear, choose_reference, roi_points, sample_region
 from .results import ModicResult, ModicResults, SeriesUsed
@@ -697,11 +698,13 @@ def prepare_region(
     body = (
         body_marrow_samples(roi, study, ref_t1, p, points=pts, direction=toward) if p.body_ratio > 0 else None
     )
+    along = along_endplate(pts, toward, study.t1.geometry.normal)[keep]  # for a local departure
     context = SignalContext(
         fat_ratio=fat_ratio_for(contrast, region),
         systematic=systematic,
         notes=list(contrast.notes),
         body={r: float(np.median(v)) for r, v in body.items()} if body else {},
+        along_mm=tuple(float(x) for x in along),
     )
     return PreparedRegion(
         roi, ref, region, keep, ref_values, context, dict(factor), warnings, reference, focal=focal & ~keep
