@@ -50,7 +50,11 @@ How the bodies are found (classical image analysis, no model weights)
    endplate are dark on every sequence, so the edge found is the marrow's; the vertebral
    cortical shell is 0.4-1.2 mm thick on micro-CT, Silva et al. 1994, Edwards et al. 2001;
    the phantom's cortex is 0.9-1.2 mm and its bony endplate 0.8-1.1 mm). A pixel joins the
-   shell when its centre lies within that distance of the marrow's edge.
+   shell when its centre lies within that distance of the marrow's edge. Parts of the
+   piece thinner than ``THIN_MM`` in front of or behind the body are left out, and the
+   outline never grows across a thin dark line (the epidural fat behind the posterior
+   wall: :func:`_drop_thin`, :func:`_outline`); where the outline ran through a gap in a
+   bony endplate into the disc, its marrow core is taken (:func:`_trim_leaks`).
 5. **ROIs.** :func:`modic.bands.endplate_bands` places the bands (``height_mm`` 5,
    ``inset_mm`` 1 from the endplate surface: the marrow next to the endplate of the
    Nordic Modic Consensus Group, Jensen et al. 2007, and Udby et al. 2022; see
@@ -184,11 +188,20 @@ FILL_REACH = 0.25
 #: midline; :func:`_extend_below`).
 EXTEND_REACH = 2
 EXTEND_MAX = 2
-#: A disc this much higher than the chain's median disc hides changed marrow (mm).
-DISC_EXCESS_MM = 3.0
 #: An outline out of line with its neighbours (height share, axis turn in degrees).
 HEIGHT_TOLERANCE = 0.3
 AXIS_TOLERANCE_DEG = 20.0
+#: An outline this much higher than its marrow core may have run into a disc (mm;
+#: :func:`_trim_leaks`).
+LEAK_MIN_MM = 2.0
+#: ... and the core is taken only within this share of its neighbours' height: lumbar
+#: bodies differ by < 10 % between neighbouring levels (Panjabi et al. 1992, Zhou et al.
+#: 2000), core heights by up to 17 % on the development seeds (710001: L4 against L2, L3,
+#: L5); the sample study siemens_3T_rle_t2fs's L5 core is 32 % short, a T1-dark change at
+#: its endplate lost with the disc.
+LEAK_CORE_SHARE = 0.2
+#: Parts of a marrow piece thinner than this are no vertebral body (mm; :func:`_drop_thin`).
+THIN_MM = 5.0
 #: Cortical shell added around the marrow outline, mm.
 CORTEX_MM = 1.0
 
@@ -690,24 +703,109 @@ def _body_axis(p: _Piece, sp: tuple[float, float], head: NDArray[np.float64]
 # outline
 # ----------------------------------------------------------------------------------------
 def _outline(piece: _Piece, img: NDArray[np.float32], level: float, others: NDArray[np.bool_],
-             sp: tuple[float, float]) -> NDArray[np.bool_]:
-    """Refine a marrow piece to the body outline (see the module docstring, step 4)."""
-    from scipy import ndimage
-    from skimage.morphology import convex_hull_image
+             sp: tuple[float, float], axis: NDArray[np.float64] | None = None
+             ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Refine a marrow piece to the body outline (see the module docstring, step 4).
 
-    base = piece.mask
+    Returns the outline grown from the whole piece and the outline of its *core* alone
+    (the piece re-thresholded at the half-maximum edge, the one part of it that holds most
+    of the piece): a piece found at a low trial marrow level can run through a gap in the
+    bony endplate into a disc whose T1 is 0.6-0.8 of the marrow's, which the core leaves
+    out; the piece keeps a T1-dark change at the endplate, which the core can lose.
+    :func:`_trim_leaks` picks one of the two by the heights of the neighbouring bodies.
+    """
+    # on a box 12 mm around the piece (everything below reaches < 8 mm beyond it)
+    r0, c0, r1, c1 = piece.bbox
+    m = int(math.ceil(12.0 / min(sp)))
+    box = (slice(max(0, r0 - m), r1 + m), slice(max(0, c0 - m), c1 + m))
+    full, core = _outline_in(piece.mask[box], img[box], level, others[box], sp, axis)
+    out = (np.zeros_like(piece.mask), np.zeros_like(piece.mask))
+    out[0][box], out[1][box] = full, core
+    return out
+
+
+def _outline_in(piece_mask: NDArray[np.bool_], img: NDArray[np.float32], level: float,
+                others: NDArray[np.bool_], sp: tuple[float, float], axis: NDArray[np.float64] | None
+                ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    from scipy import ndimage
+
+    base = piece_mask if axis is None else _drop_thin(piece_mask, sp, axis)
     near = ndimage.binary_dilation(base, structure=_disk(2.0 / min(sp)))
     ring = ndimage.binary_dilation(base, structure=_disk(4.0 / min(sp))) & ~near & ~others
     marrow = float(np.median(img[base]))
     dark = float(np.percentile(img[ring], 25)) if ring.any() else MARROW_BAND[0] * level
     edge = 0.5 * (marrow + min(dark, marrow))
-    grown = near & (img > edge) & (img < MARROW_BAND[1] * 1.15 * marrow) & ~others
-    grown |= base
+    above = near & (img > edge) & (img < MARROW_BAND[1] * 1.15 * marrow) & ~others
+    # grown never across a thin dark line (the cortex of the posterior wall, a bony
+    # endplate), even where partial volume leaves it above the edge: behind the posterior
+    # wall lies the bright epidural fat. The line's own pixels next to the body are its.
+    wall = _dark_lines(img, sp) >= DARK_LINE * marrow
+    grown = (above & ~wall) | base
     lab, n = ndimage.label(grown)
     if n > 1:
         keep = np.unique(lab[base])
         grown = np.isin(lab, keep[keep > 0])
+    grown |= above & wall & ndimage.binary_dilation(grown)
     grown = ndimage.binary_opening(grown, structure=_disk(1.0 / min(sp))) | base
+    if axis is not None:  # the epidural fat just behind the wall, grown into
+        grown = _drop_thin(grown, sp, axis)
+    full = _finish(grown, others, sp)
+    # the core: the part above the edge, opened (cutting the thin bridges through a
+    # partial-volume endplate), the one component holding most of the piece
+    core = ndimage.binary_opening(above, structure=_disk(1.0 / min(sp)))
+    lab, n = ndimage.label(core)
+    if n == 0:
+        return full, full
+    counts = np.bincount(lab[base & core], minlength=n + 1)
+    counts[0] = 0
+    if counts.max() == 0:
+        return full, full
+    core = lab == int(np.argmax(counts))
+    return full, _finish(core if axis is None else _drop_thin(core, sp, axis), others, sp)
+
+
+def _drop_thin(mask: NDArray[np.bool_], sp: tuple[float, float], axis: NDArray[np.float64]
+               ) -> NDArray[np.bool_]:
+    """A marrow piece without its parts thinner than ``THIN_MM`` that lie in front of or
+    behind the body (a strip of epidural fat behind the posterior wall, which the marrow
+    band joined to the body around a corner).
+
+    The piece is opened by a disc of that diameter; the component holding most of it is
+    the body. The pixels the opening took are given back within ``(sqrt(2) - 1) *
+    THIN_MM / 2`` of it (what the opening takes from a right-angled corner), and wherever
+    they lie within the body's extent across ``axis`` (the column's direction, (d_row,
+    d_col)): a thin layer at an endplate (marrow beside a mixed change) is the body's.
+    """
+    from scipy import ndimage
+
+    # opened in mm (a pixel's centre more than r from the piece's edge, which runs half a
+    # pixel beyond the outer pixels' centres): a disc of pixels is too coarse on 1.5 mm ones
+    r = 0.5 * THIN_MM
+    t = r + 0.5 * min(sp)
+    inner = ndimage.distance_transform_edt(mask, sampling=sp) > t
+    opened = mask & (ndimage.distance_transform_edt(~inner, sampling=sp) <= t)
+    lab, n = ndimage.label(opened)
+    if n == 0:
+        return mask
+    counts = np.bincount(lab.ravel())
+    counts[0] = 0
+    kept = lab == int(np.argmax(counts))
+    across = np.array([-axis[1], axis[0]])
+    rr, cc = np.nonzero(kept)
+    a = rr * sp[0] * across[0] + cc * sp[1] * across[1]
+    rows, cols = np.indices(mask.shape)
+    ag = rows * sp[0] * across[0] + cols * sp[1] * across[1]
+    inside = (ag >= a.min() - 0.5 * min(sp)) & (ag <= a.max() + 0.5 * min(sp))
+    out: NDArray[np.bool_] = mask & (inside | _dilate(kept, (math.sqrt(2.0) - 1.0) * r + 0.5 * min(sp), sp))
+    return out
+
+
+def _finish(grown: NDArray[np.bool_], others: NDArray[np.bool_], sp: tuple[float, float]
+            ) -> NDArray[np.bool_]:
+    """Holes filled, deep notches closed from the convex hull, the cortical shell added."""
+    from scipy import ndimage
+    from skimage.morphology import convex_hull_image
+
     grown = ndimage.binary_fill_holes(grown)
     hull = convex_hull_image(grown)
     notch = ndimage.binary_opening(hull & ~grown, structure=_disk(1.5 / min(sp)))
@@ -719,6 +817,65 @@ def _outline(piece: _Piece, img: NDArray[np.float32], level: float, others: NDAr
     body = body | ((dist <= CORTEX_MM + 0.5 * min(sp) + 1e-6) & ~others)
     out: NDArray[np.bool_] = ndimage.binary_fill_holes(body)
     return out
+
+
+def _trim_leaks(outlines: list[tuple[str, int, NDArray[np.bool_], float, list[str]]],
+                cores: list[NDArray[np.bool_]], sp: tuple[float, float]
+                ) -> list[tuple[str, int, NDArray[np.bool_], float, list[str]]]:
+    """Each body's outline or its core's (:func:`_outline`), whichever height is nearer
+    its neighbours'.
+
+    A body's height is the extent of its outline along the chain across its central
+    12 mm; the neighbours' is the median of the core heights of up to two bodies on each
+    side (S1 and bodies cut by the image's edge left out). The core is taken when the
+    outline is at least ``LEAK_MIN_MM`` higher than it and its height is the nearer
+    (neighbouring lumbar bodies differ in height by < 10 %: the phantom's nominal
+    dimensions, after Panjabi et al. 1992 and Zhou et al. 2000): an outline that ran into
+    a disc is then a disc's height too tall, one that holds a T1-dark change at its
+    endplate is as high as its neighbours and its core is not.
+    """
+    n = len(outlines)
+    if n < 3:
+        return outlines
+
+    def centre(m: NDArray[np.bool_]) -> NDArray[np.float64]:
+        r, c = np.nonzero(m)
+        return np.array([r.mean() * sp[0], c.mean() * sp[1]])
+
+    def height(m: NDArray[np.bool_], u: NDArray[np.float64], c0: NDArray[np.float64]) -> float:
+        r, c = np.nonzero(m)
+        pts = np.stack([r * sp[0], c * sp[1]], axis=1) - c0
+        across = np.abs(pts @ np.array([-u[1], u[0]])) < 6.0
+        t = pts[across] @ u
+        return float(np.ptp(t)) if t.size else 0.0
+
+    cs = [centre(o[2]) for o in outlines]
+    hs, hc = [], []
+    for i in range(n):
+        j0, j1 = max(0, i - 1), min(n - 1, i + 1)
+        u = cs[j1] - cs[j0]
+        u = u / max(float(np.linalg.norm(u)), 1e-9)
+        c0 = centre(cores[i])
+        hs.append(height(outlines[i][2], u, c0))
+        hc.append(height(cores[i], u, c0))
+    ok = [o[0] != "S1" and not _touches_edge(o[2]) for o in outlines]
+    out = []
+    for i, o in enumerate(outlines):
+        near = [hc[j] for j in (i - 2, i - 1, i + 1, i + 2) if 0 <= j < n and ok[j]]
+        if not ok[i] or len(near) < 2 or hs[i] - hc[i] < LEAK_MIN_MM:
+            out.append(o)
+            continue
+        h = float(np.median(near))
+        if abs(hc[i] - h) < abs(hs[i] - h) and abs(hc[i] - h) <= LEAK_CORE_SHARE * h:
+            o = (o[0], o[1], cores[i], o[3], [*o[4], f"outline trimmed to its marrow core: "
+                                              f"{hs[i]:.0f} mm high against its neighbours' "
+                                              f"{h:.0f} mm (ran into a disc?)"])
+        out.append(o)
+    return out
+
+
+def _touches_edge(m: NDArray[np.bool_]) -> bool:
+    return bool(m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any())
 
 
 # ----------------------------------------------------------------------------------------
@@ -873,6 +1030,7 @@ def propose(
     # outline each body on its own midline slice
     bodies: list[ProposedBody] = []
     outlines: list[tuple[str, int, NDArray[np.bool_], float, list[str]]] = []
+    cores: list[NDArray[np.bool_]] = []
     med_area = float(np.median([p.area for p in lumbar]))
     wanted = None if vertebrae is None else {str(v).upper() for v in vertebrae}
     for j, (p, name) in enumerate(zip(lumbar, names, strict=True)):
@@ -891,9 +1049,14 @@ def propose(
         if not piece.s1:
             piece = _whole(piece, chains[k], others, med_area, sp)
             level = piece.level
-        mask = _outline(piece, img, level, others & ~piece.mask, sp)
+        # the column's direction through the body (from the body above to the one below)
+        above_q = lumbar[j - 1] if j > 0 else p
+        below_q = lumbar[j + 1] if j + 1 < len(lumbar) else p
+        axis = below_q.centre - above_q.centre if below_q is not above_q else -head
+        mask, core = _outline(piece, img, level, others & ~piece.mask, sp, axis / np.linalg.norm(axis))
         if piece.s1:  # S1 next to the rest of the sacrum: do not grow into S2
-            mask &= _dilate(piece.mask, CORTEX_MM, sp)
+            mask &= _with_shell(piece.mask, sp)
+            core = mask
         body_notes: list[str] = []
         conf = label_conf * min(1.0, piece.solidity / 0.95)
         ratio = p.area / med_area
@@ -901,7 +1064,8 @@ def propose(
             conf *= 0.6
             body_notes.append(f"its area is {ratio:.1f}x the median of the bodies found")
         outlines.append((name, k, mask, conf, body_notes))
-    outlines = _close_wide_discs(outlines, sp)
+        cores.append(core)
+    outlines = _trim_leaks(outlines, cores, sp)
     for name, k, mask, conf, body_notes in outlines:
         regions: BodyRegions | None = None
         edge = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
@@ -952,70 +1116,6 @@ def _chains(arr: NDArray[np.float32], sp: tuple[float, float], head: NDArray[np.
     return chains
 
 
-def _close_wide_discs(outlines: list[tuple[str, int, NDArray[np.bool_], float, list[str]]],
-                      sp: tuple[float, float]) -> list[tuple[str, int, NDArray[np.bool_], float, list[str]]]:
-    """Give back to a body the changed marrow its outline left out at an endplate.
-
-    A T1-dark change over a whole endplate (type 1 or 3, the dark layer of a mixed change)
-    is not marrow-like, so the outline stops above it and the gap to the next body looks
-    like a disc ``DISC_EXCESS_MM`` or more higher than the chain's median disc. The excess
-    is given to the shorter of the two bodies (its height against the median body), grown
-    towards the disc across the body's own width; and said so.
-    """
-    if len(outlines) < 3:
-        return outlines
-    out: list[list[Any]] = [list(o) for o in outlines]
-    info = []
-    for _name, _k, mask, _c, _n in outlines:
-        r, c = np.nonzero(mask)
-        info.append(np.stack([r * sp[0], c * sp[1]], axis=1))
-    gaps, dirs = [], []
-    for i in range(len(outlines) - 1):
-        a, b = info[i], info[i + 1]
-        u = b.mean(axis=0) - a.mean(axis=0)
-        u /= np.linalg.norm(u)
-        across = np.array([-u[1], u[0]])
-        ca, cb = a.mean(axis=0), b.mean(axis=0)
-        # the central third across: the disc's height there
-        sa = np.abs((a - ca) @ across) < 6.0
-        sb = np.abs((b - cb) @ across) < 6.0
-        gap = float((b[sb] @ u).min() - (a[sa] @ u).max()) if sa.any() and sb.any() else 0.0
-        gaps.append(gap)
-        dirs.append(u)
-    med = float(np.median(gaps))
-    heights = []
-    for i, pts in enumerate(info):
-        u = dirs[min(i, len(dirs) - 1)]
-        heights.append(float(np.ptp(pts @ u)))
-    med_h = float(np.median(heights))
-    for i, gap in enumerate(gaps):
-        excess = gap - med
-        if excess < DISC_EXCESS_MM or outlines[i + 1][0] == "S1" and gap > 0 and excess < 2 * DISC_EXCESS_MM:
-            continue
-        j = i if heights[i] / med_h <= heights[i + 1] / med_h else i + 1
-        if heights[j] + excess > 1.1 * med_h:
-            continue  # both bodies are full height: a wide disc
-        u = dirs[i] if j == i else -dirs[i]
-        grow_mask: NDArray[np.bool_] = out[j][2]
-        pts = info[j]
-        across = np.array([-u[1], u[0]])
-        c0 = pts.mean(axis=0)
-        t = pts @ u
-        a = (pts - c0) @ across
-        rows, cols = np.mgrid[0:grow_mask.shape[0], 0:grow_mask.shape[1]]
-        g = np.stack([rows.ravel() * sp[0], cols.ravel() * sp[1]], axis=1)
-        tg = g @ u
-        ag = (g - c0) @ across
-        lo, hi = np.percentile(a, [10, 90])
-        add = (tg > t.max() - 0.5) & (tg <= t.max() + excess) & (ag >= lo) & (ag <= hi)
-        grown = grow_mask | add.reshape(grow_mask.shape)
-        out[j][2] = grown
-        out[j][4] = [*list(out[j][4]), f"outline extended {excess:.0f} mm towards the "
-                     f"{'lower' if j == i else 'upper'} disc, which looked {excess:.0f} mm higher than the "
-                     "others (dark marrow at the endplate?)"]
-    return [(o[0], o[1], o[2], o[3], o[4]) for o in out]
-
-
 def _check_shapes(bodies: list[ProposedBody]) -> list[ProposedBody]:
     """Flag outlines out of line with their neighbours: a body height off by more than
     ``HEIGHT_TOLERANCE`` from the median of its two neighbours on each side, or an axis
@@ -1064,6 +1164,13 @@ def _whole(p: _Piece, chain: _Chain | None, others: NDArray[np.bool_], med_area:
             continue
         best = q
     return best
+
+
+def _with_shell(marrow: NDArray[np.bool_], sp: tuple[float, float]) -> NDArray[np.bool_]:
+    """The marrow and its cortical shell: the pixels whose centres lie within ``CORTEX_MM`` of
+    the marrow's edge, which runs half a pixel beyond the centres of its outer pixels (as in
+    :func:`_finish`; 1 mm from the outer centres alone adds nothing on pixels over 1 mm)."""
+    return _dilate(marrow, CORTEX_MM + 0.5 * min(sp) + 1e-6, sp)
 
 
 def _dilate(mask: NDArray[np.bool_], mm: float, sp: tuple[float, float]) -> NDArray[np.bool_]:

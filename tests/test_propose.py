@@ -334,6 +334,136 @@ def test_a_body_cut_by_the_image_edge_counts_a_missed_body_next_to_it() -> None:
     assert positions == [0, 2, 3, 4, 5, 6]
 
 
+# ----------------------------------------------------------------------------------------
+# outlines on drawn slices: bodies, discs, endplates and fat of known place (1 mm pixels)
+# ----------------------------------------------------------------------------------------
+_TOP, _H, _DISC, _LEFT, _W = 10, 24, 9, 30, 40  # first body's top row, heights, first column
+
+
+def _drawn_column(n: int = 5, marrow: float = 1000.0, disc: float = 650.0):
+    """A sagittal slice of ``n`` bodies (``_H`` x ``_W`` mm marrow, head up, anterior left)
+    walled by a 1 mm cortex (400) with discs (``disc``) between them, in soft tissue (300),
+    and each body's marrow rectangle ``(r0, r1, c0, c1)``."""
+    img = np.full((_TOP + n * (_H + _DISC) + 20, _LEFT + _W + 40), 300.0, np.float32)
+    boxes = []
+    for i in range(n):
+        r0 = _TOP + i * (_H + _DISC)
+        img[r0 - 1:r0 + _H + 1, _LEFT - 1:_LEFT + _W + 1] = 400.0  # cortex, bony endplates
+        img[r0:r0 + _H, _LEFT:_LEFT + _W] = marrow
+        if i + 1 < n:
+            img[r0 + _H + 1:r0 + _H + _DISC - 1, _LEFT - 1:_LEFT + _W + 1] = disc
+        boxes.append((r0, r0 + _H, _LEFT, _LEFT + _W))
+    return img, boxes
+
+
+def _piece_of(mask: np.ndarray):
+    from modic.propose import _Piece
+
+    rr, cc = np.nonzero(mask)
+    return _Piece(mask, float(mask.sum()), np.array([rr.mean(), cc.mean()]), 0.9,
+                  (int(rr.min()), int(cc.min()), int(rr.max()) + 1, int(cc.max()) + 1), 800.0,
+                  spacing=(1.0, 1.0))
+
+
+def _box_mask(shape, box) -> np.ndarray:
+    m = np.zeros(shape, dtype=bool)
+    m[box[0]:box[1], box[2]:box[3]] = True
+    return m
+
+
+def _outlines_of(img: np.ndarray, pieces):
+    """The outlines of a drawn column as propose() makes them: each piece refined against
+    its neighbours (``_outline``), then outline or core by the neighbours' heights."""
+    from modic.propose import CORTEX_MM, _dilate, _outline, _smooth, _trim_leaks
+
+    sm = _smooth(img)
+    outlines, cores = [], []
+    for j, p in enumerate(pieces):
+        others = np.zeros_like(p.mask)
+        for q in pieces[max(0, j - 1):j] + pieces[j + 1:j + 2]:
+            others |= _dilate(q.mask, CORTEX_MM + 0.5, (1.0, 1.0))
+        full, core = _outline(p, sm, p.level, others & ~p.mask, (1.0, 1.0), np.array([1.0, 0.0]))
+        outlines.append((f"L{j + 1}", 0, full, 1.0, []))
+        cores.append(core)
+    return _trim_leaks(outlines, cores, (1.0, 1.0))
+
+
+def test_an_outline_that_ran_into_a_disc_is_trimmed_to_its_marrow_core() -> None:
+    """A marrow piece found at a low trial level runs through an 8 mm gap in L3's inferior
+    endplate into the disc below (T1 0.65 of the marrow's): its outline is a disc's height
+    too tall. Its core (the marrow above the half-maximum edge) is as high as the
+    neighbours, so it is taken, and said."""
+    img, boxes = _drawn_column()
+    r0, r1, c0, c1 = boxes[2]
+    img[r1:r1 + 1, c0 + 16:c0 + 24] = 1000.0  # the gap in the bony endplate
+    masks = [_box_mask(img.shape, b) for b in boxes]
+    masks[2][r1:r1 + 7, c0 + 6:c1 - 6] = True  # the piece in the disc below
+    pieces = [_piece_of(m) for m in masks]
+    out = _outlines_of(img, pieces)
+    for (name, _k, mask, _c, _notes), (b0, b1, _, _) in zip(out, boxes, strict=True):
+        # the marrow and its 1 mm bony endplates; under the 8 mm gap the blurred edge pokes
+        # 1-3 mm out (the piece ran 7 mm into the disc across 28 mm: about 200 pixels)
+        beyond = mask[:b0 - 1].sum() + mask[b1 + 1:].sum()
+        assert beyond <= 40, (name, beyond)
+    assert any("trimmed to its marrow core" in n for n in out[2][4])
+    assert not any(out[j][4] for j in (0, 1, 3, 4))
+
+
+def test_a_t1_dark_change_at_an_endplate_stays_in_the_outline() -> None:
+    """A T1-dark change over L3's whole inferior endplate (6 mm, 0.55 of the marrow) is in
+    its marrow piece; the core above the half-maximum edge loses it and is 6 mm short of
+    the neighbours: the outline keeps the change (its band is to measure it)."""
+    img, boxes = _drawn_column()
+    r0, r1, c0, c1 = boxes[2]
+    img[r1 - 6:r1, c0:c1] = 550.0
+    pieces = [_piece_of(_box_mask(img.shape, b)) for b in boxes]
+    out = _outlines_of(img, pieces)
+    mask = out[2][2]
+    assert mask[r1 - 6:r1, c0 + 2:c1 - 2].all()
+    assert not out[2][4]
+
+
+def test_epidural_fat_behind_the_posterior_wall_is_left_out() -> None:
+    """Behind L3's posterior wall (a 1 mm cortex that the smoothing leaves at 0.76 of the
+    marrow, above the half-maximum edge) lies a 3 mm strip of epidural fat, brighter than
+    the marrow, which the marrow band joined to the body around its lower corner: the
+    outline stops at the wall. Thin
+    marrow beside a mixed change at the endplate (3 mm pillars, within the body's
+    width) stays."""
+    from modic.propose import _drop_thin
+
+    img, boxes = _drawn_column()
+    r0, r1, c0, c1 = boxes[2]
+    img[r0 - 1:r1 + 1, c1:c1 + 1] = 400.0  # the posterior wall
+    img[r0 - 4:r1 + 4, c1 + 1:c1 + 4] = 1250.0  # epidural fat
+    masks = [_box_mask(img.shape, b) for b in boxes]
+    masks[2][r0:r1 + 2, c1 + 1:c1 + 4] = True  # the fat in the piece ...
+    masks[2][r1 - 2:r1 + 2, c1 - 2:c1 + 4] = True  # ... joined round the corner
+    pieces = [_piece_of(m) for m in masks]
+    mask = _outlines_of(img, pieces)[2][2]
+    cols = np.flatnonzero(mask[r0 + 2:r1 - 2].any(axis=0))
+    assert cols.max() <= c1 + 1, cols.max()  # the marrow and its cortex, not the fat
+    assert mask[r0 + 2:r1 - 2, c1 - 1].all()
+    # a mixed change in the middle of the inferior endplate leaves 3 mm of marrow each side
+    piece = _box_mask(img.shape, boxes[2])
+    piece[r1 - 8:r1, c0 + 3:c1 - 3] = False
+    kept = _drop_thin(piece, (1.0, 1.0), np.array([1.0, 0.0]))
+    assert kept[r1 - 8:r1, c0:c0 + 3].all() and kept[r1 - 8:r1, c1 - 3:c1].all()
+
+
+def test_the_cortical_shell_of_s1_cut_out_of_the_sacrum() -> None:
+    """S1 cut out of the sacral marrow is clipped to its piece and the cortical shell: on
+    1.25 mm pixels the ring of pixels next to the marrow (centres 1.25 mm from the outer
+    marrow centres, so 0.6 mm beyond the marrow's edge) is in it, the next ring is not."""
+    from modic.propose import _with_shell
+
+    marrow = np.zeros((40, 40), dtype=bool)
+    marrow[10:30, 10:30] = True
+    shell = _with_shell(marrow, (1.25, 1.25))
+    assert shell[9, 10:30].all() and shell[30, 10:30].all() and shell[10:30, 9].all()
+    assert not shell[8].any() and not shell[:, 31].any()
+
+
 def test_rois_are_proposed_and_complete(sample_case: Case) -> None:
     ann = sample_case.proposal.annotations
     assert {r.origin for r in ann.rois} == {"proposed"}
