@@ -1040,25 +1040,9 @@ def propose(
             continue
         if wanted is not None and name not in wanted:
             continue
-        k, piece, img, level = _own_slice(p, chains, mid, chain, post, head, sp, sacral=name == "S1",
-                                          covered=covered)
-        others = np.zeros_like(piece.mask)
-        for q in (lumbar[j - 1] if j > 0 else None, lumbar[j + 1] if j + 1 < len(lumbar) else None):
-            if q is not None:
-                others |= _dilate(q.mask, CORTEX_MM + 0.5, sp)
-        if name == "S1" and j + 1 >= len(lumbar) and s1_i + 1 < len(pieces):
-            others |= _dilate(pieces[s1_i + 1].mask, 1.0, sp)
-        if not piece.s1:
-            piece = _whole(piece, chains[k], others, med_area, sp)
-            level = piece.level
-        # the column's direction through the body (from the body above to the one below)
-        above_q = lumbar[j - 1] if j > 0 else p
-        below_q = lumbar[j + 1] if j + 1 < len(lumbar) else p
-        axis = below_q.centre - above_q.centre if below_q is not above_q else -head
-        mask, core = _outline(piece, img, level, others & ~piece.mask, sp, axis / np.linalg.norm(axis))
-        if piece.s1:  # S1 next to the rest of the sacrum: do not grow into S2
-            mask &= _with_shell(piece.mask, sp)
-            core = mask
+        own = _own_slice(p, chains, mid, chain, post, head, sp, sacral=name == "S1", covered=covered)
+        k, mask, core, piece = _outline_body(own, mid, j, lumbar, pieces, s1_i, name, chains, med_area,
+                                             sp, head, s)
         body_notes: list[str] = []
         conf = label_conf * min(1.0, piece.solidity / 0.95)
         ratio = p.area / med_area
@@ -1145,6 +1129,68 @@ def _check_shapes(bodies: list[ProposedBody]) -> list[ProposedBody]:
             b = dataclasses.replace(b, confidence=round(b.confidence * 0.5, 3), notes=notes)
         out.append(b)
     return out
+
+
+def _outline_body(own: tuple[int, _Piece, NDArray[np.float32], float], mid: int, j: int,
+                  lumbar: list[_Piece], pieces: list[_Piece], s1_i: int, name: str,
+                  chains: Sequence[_Chain | None], med_area: float, sp: tuple[float, float],
+                  head: NDArray[np.float64], s: Any
+                  ) -> tuple[int, NDArray[np.bool_], NDArray[np.bool_], _Piece]:
+    """Body ``j`` of ``lumbar`` outlined on its own slice ``own`` (:func:`_own_slice`), or,
+    when no endplate bands fit that outline (:func:`_bands_fit`: a scoliosis puts the
+    psoas or the fat beside the body on the slice where the canal lies behind it;
+    fresh seeds 710257, 710261 of the widened cohort), on the slice the chain found it on
+    (``mid`` for the midline chain's own pieces). Returns the slice, outline, core and piece
+    (:func:`_outline_on`)."""
+    p = lumbar[j]
+    k, mask, core, piece = _outline_on(own, j, lumbar, pieces, s1_i, name, chains, med_area, sp, head)
+    found = p.slice_index if 0 <= p.slice_index < len(chains) else mid
+    c = chains[found]
+    if k == found or c is None or _bands_fit(mask, sp, head, s):
+        return k, mask, core, piece
+    at = (found, p, c.image, p.level if p.level else c.level)
+    return _outline_on(at, j, lumbar, pieces, s1_i, name, chains, med_area, sp, head)
+
+
+def _outline_on(own: tuple[int, _Piece, NDArray[np.float32], float], j: int, lumbar: list[_Piece],
+                pieces: list[_Piece], s1_i: int, name: str, chains: Sequence[_Chain | None],
+                med_area: float, sp: tuple[float, float], head: NDArray[np.float64]
+                ) -> tuple[int, NDArray[np.bool_], NDArray[np.bool_], _Piece]:
+    """Body ``j`` of ``lumbar`` (named ``name``) outlined on slice ``own = (k, piece, image,
+    level)``: its slice, outline, marrow core and the piece grown to the whole body."""
+    k, piece, img, level = own
+    p = lumbar[j]
+    others = np.zeros_like(piece.mask)
+    for q in (lumbar[j - 1] if j > 0 else None, lumbar[j + 1] if j + 1 < len(lumbar) else None):
+        if q is not None:
+            others |= _dilate(q.mask, CORTEX_MM + 0.5, sp)
+    if name == "S1" and j + 1 >= len(lumbar) and s1_i + 1 < len(pieces):
+        others |= _dilate(pieces[s1_i + 1].mask, 1.0, sp)
+    if not piece.s1:
+        piece = _whole(piece, chains[k], others, med_area, sp)
+        level = piece.level
+    # the column's direction through the body (from the body above to the one below)
+    above_q = lumbar[j - 1] if j > 0 else p
+    below_q = lumbar[j + 1] if j + 1 < len(lumbar) else p
+    axis = below_q.centre - above_q.centre if below_q is not above_q else -head
+    mask, core = _outline(piece, img, level, others & ~piece.mask, sp, axis / np.linalg.norm(axis))
+    if piece.s1:  # S1 next to the rest of the sacrum: do not grow into S2
+        mask &= _with_shell(piece.mask, sp)
+        core = mask
+    return k, mask, core, piece
+
+
+def _bands_fit(mask: NDArray[np.bool_], sp: tuple[float, float], head: NDArray[np.float64], s: Any) -> bool:
+    """Whether endplate bands can be placed on an outline (:func:`modic.bands.endplate_bands`
+    finds a body there: its axis near the head direction, both endplates); an outline cut
+    by the image edge counts as fitting (it gets no bands anyway)."""
+    if mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any():
+        return True
+    try:
+        endplate_bands(mask, sp, head, s, reference=False)
+    except (BandError, ValueError):
+        return False
+    return True
 
 
 def _whole(p: _Piece, chain: _Chain | None, others: NDArray[np.bool_], med_area: float,

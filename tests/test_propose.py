@@ -464,6 +464,71 @@ def test_the_cortical_shell_of_s1_cut_out_of_the_sacrum() -> None:
     assert not shell[8].any() and not shell[:, 31].any()
 
 
+def test_a_body_whose_own_slice_shows_no_body_is_outlined_where_the_chain_found_it() -> None:
+    """A scoliosis: the slice where the canal lies behind L3 (two slices off the midline)
+    shows, near L3's centre, a tall narrow bright strip (fat beside the body), no
+    vertebral body. Its outline takes no endplate bands (its axis is across the column's),
+    so L3 is outlined on the midline slice the chain found it on, as a body; where the
+    other slice shows the body itself, it is outlined there."""
+    import dataclasses
+
+    from skimage.draw import polygon
+
+    from modic.bands import BandSettings
+    from modic.propose import _Chain, _outline_body, _Piece
+
+    shape, sp = (200, 160), (1.0, 1.0)
+    head = np.array([-1.0, 0.0])
+
+    def piece(mask: np.ndarray, k: int) -> _Piece:
+        rr, cc = np.nonzero(mask)
+        return _Piece(mask, float(mask.sum()), np.array([rr.mean(), cc.mean()]), 0.95,
+                      (int(rr.min()), int(cc.min()), int(rr.max()) + 1, int(cc.max()) + 1),
+                      500.0, spacing=sp, value=1000.0, slice_index=k)
+
+    def box(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        m = np.zeros(shape, bool)
+        m[r0:r1, c0:c1] = True
+        return m
+
+    bodies = [box(30, 55, 60, 100), box(66, 92, 60, 100), box(103, 129, 60, 100)]  # L2, L3, L4
+    midline = np.full(shape, 200.0, np.float32)
+    for m in bodies:
+        midline[m] = 1000.0
+    lumbar = [piece(m, -1) for m in bodies]  # the midline chain's own pieces
+    # 12 x 34 mm, its long side turned 15 degrees from the column: no body
+    strip = np.zeros(shape, bool)
+    up = _turned(_HEAD, 75.0)
+    across = np.array([up[1], -up[0]])
+    corners = [np.array([79.0, 80.0]) + a * 6.0 * up + b * 17.0 * across
+               for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))]
+    rr, cc = polygon([c[0] for c in corners], [c[1] for c in corners], shape)
+    strip[rr, cc] = True
+    lateral = np.full(shape, 200.0, np.float32)
+    lateral[strip] = 1000.0
+    q = piece(strip, 0)
+    mid = 2
+    chains: list = [None] * 5
+    chains[mid] = _Chain(list(lumbar), 1.0, 500.0, mid, midline, list(lumbar))
+    chains[0] = _Chain([q], 0.2, 500.0, 0, lateral, [q])
+    args = (1, lumbar, lumbar, 2, "L3", chains, float(np.median([p.area for p in lumbar])), sp, head,
+            BandSettings())
+
+    k, mask, _, _ = _outline_body((0, q, lateral, 500.0), mid, *args)
+    assert k == mid
+    inside = mask & bodies[1]
+    assert inside.sum() >= 0.9 * bodies[1].sum() and (mask & ~bodies[1]).sum() <= 0.25 * bodies[1].sum()
+
+    # the body itself on the other slice: outlined there
+    shifted = box(67, 93, 61, 101)
+    other = np.full(shape, 200.0, np.float32)
+    other[shifted] = 1000.0
+    p1 = dataclasses.replace(piece(shifted, 1))
+    chains[1] = _Chain([p1], 0.9, 500.0, 1, other, [p1])
+    k, mask, _, _ = _outline_body((1, p1, other, 500.0), mid, *args)
+    assert k == 1 and (mask & shifted).sum() >= 0.9 * shifted.sum()
+
+
 def test_rois_are_proposed_and_complete(sample_case: Case) -> None:
     ann = sample_case.proposal.annotations
     assert {r.origin for r in ann.rois} == {"proposed"}
