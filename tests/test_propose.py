@@ -529,6 +529,31 @@ def test_a_body_whose_own_slice_shows_no_body_is_outlined_where_the_chain_found_
     assert k == 1 and (mask & shifted).sum() >= 0.9 * shifted.sum()
 
 
+def test_a_body_cut_by_the_edge_and_joined_along_it_is_left_out() -> None:
+    """A body cut by the top of the image shows at most its whole section: a T12 outline
+    that ran along the edge into other tissue (here 2.8x a body's area) is no body and is
+    left out, while a body the edge cuts in half, and a whole body away from the edge of
+    twice the median area (flagged elsewhere, not left out), are kept."""
+    from modic.propose import _joined_along_edge
+
+    shape, sp = (200, 160), (1.0, 1.0)
+    med_area = 40.0 * 26.0  # mm2: a lumbar body's sagittal section
+
+    def box(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        m = np.zeros(shape, bool)
+        m[r0:r1, c0:c1] = True
+        return m
+
+    half = box(0, 13, 60, 100)  # the lower half of T12
+    assert _joined_along_edge(half, sp, med_area) is None
+    joined = half | box(0, 20, 0, 60) | box(0, 20, 100, 160)  # and the tissue along the edge
+    ratio = _joined_along_edge(joined, sp, med_area)
+    assert ratio == pytest.approx((13 * 40 + 20 * 120) / med_area)  # 2.8x
+    big = box(60, 112, 60, 100)  # twice a body, off the edge
+    assert _joined_along_edge(big, sp, med_area) is None
+    assert _joined_along_edge(half, (2.0, 2.0), med_area) is not None  # 2 mm pixels: 4x the area
+
+
 def test_rois_are_proposed_and_complete(sample_case: Case) -> None:
     ann = sample_case.proposal.annotations
     assert {r.origin for r in ann.rois} == {"proposed"}
