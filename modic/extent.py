@@ -304,10 +304,19 @@ def along_endplate(
     >>> np.round(np.abs(along_endplate(pts, np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))), 2)
     array([10.67,  0.67, 11.33])
     """
+    _, e = _endplate_axes(toward_disc, normal)
+    return np.asarray((points - points.mean(axis=0)) @ e, dtype=np.float64)
+
+
+def _endplate_axes(
+    toward_disc: NDArray[np.float64], normal: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The in-plane unit vectors ``(u, e)`` of an endplate's frame, LPS: ``u`` towards the
+    disc (``toward_disc`` without its component along the slices' ``normal``), ``e`` along
+    the endplate (``normal x u``)."""
     u = toward_disc - (toward_disc @ normal) * normal
     u = u / np.linalg.norm(u)
-    e = np.cross(normal, u)
-    return np.asarray((points - points.mean(axis=0)) @ e, dtype=np.float64)
+    return u, np.cross(normal, u)
 
 
 def _frame(study: Any, roi: Any, pts: Any, slice_index: int) -> _Frame:
@@ -317,10 +326,7 @@ def _frame(study: Any, roi: Any, pts: Any, slice_index: int) -> _Frame:
     rc = g.patient_to_rowcol(pts)
     centre = pts.mean(axis=0)
     normal = g.normal
-    d = _disc_direction(roi, pts)
-    u = d - (d @ normal) * normal
-    u = u / np.linalg.norm(u)
-    e = np.cross(normal, u)
+    u, e = _endplate_axes(_disc_direction(roi, pts), normal)
     ps = g.pixel_spacing
     pixel = float(min(ps))
     c_rc = rc.mean(axis=0)

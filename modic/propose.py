@@ -894,6 +894,7 @@ def _joined_along_edge(mask: NDArray[np.bool_], sp: tuple[float, float], med_are
 
 
 def _touches_edge(m: NDArray[np.bool_]) -> bool:
+    """Whether a mask touches the border of its slice (:func:`_cut_by_edge` for a piece)."""
     return bool(m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any())
 
 
@@ -1074,7 +1075,7 @@ def propose(
     med_outline = float(np.median(whole_areas)) if whole_areas else med_area
     for name, k, mask, conf, body_notes in outlines:
         regions: BodyRegions | None = None
-        edge = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+        edge = _touches_edge(mask)
         joined = None if name == "S1" else _joined_along_edge(mask, sp, med_outline)  # S1 may join the sacrum
         if joined is not None:
             warnings.append(f"{name}: cut by the edge of the image and {joined:.1f}x the median "
@@ -1209,7 +1210,7 @@ def _bands_fit(mask: NDArray[np.bool_], sp: tuple[float, float], head: NDArray[n
     """Whether endplate bands can be placed on an outline (:func:`modic.bands.endplate_bands`
     finds a body there: its axis near the head direction, both endplates); an outline cut
     by the image edge counts as fitting (it gets no bands anyway)."""
-    if mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any():
+    if _touches_edge(mask):
         return True
     try:
         endplate_bands(mask, sp, head, s, reference=False)
