@@ -127,6 +127,11 @@ def evaluate(study_dir: Path, truth: GroundTruth, classify: bool = False) -> dic
         tm = truth_body_mask(anat, tname, study, b.slice_index)
         inter = float((tm & b.mask).sum())
         res["dice"][tname] = 2 * inter / float(tm.sum() + b.mask.sum())
+        # how far the slice it is outlined on lies from the truth body's centre, in slices
+        # (0: the nearest slice; a reader draws on the body's midline)
+        if tname in {v.name for v in truth.vertebrae}:
+            k_true = float(study.t1.geometry.patient_to_index(np.asarray(truth.vertebra(tname).center)[None])[0, 0])
+            res.setdefault("off_slices", {})[tname] = abs(b.slice_index - k_true)
         for ep, err in endplate_errors(anat, tname, study, b.slice_index, b.mask, tm).items():
             res["endplate"][f"{tname} {ep}"] = err
     expected = [v for v in ("T12", "L1", "L2", "L3", "L4", "L5", "S1")]
@@ -176,11 +181,14 @@ def _classify(study: Any, truth: GroundTruth, proposed: Any) -> dict[str, Any]:
         errors: list[Any] = []  # an ROI that cannot be measured counts as wrong
         res = modic.classify(study, ann, errors=errors)
         right = 0
+        calls = {}
         for r in res:
             key = (r.label.vertebra, str(r.label.endplate))
             if key in wanted:
                 right += int(_canon(r) == types[key])
+                calls[" ".join(key)] = [_canon(r), types[key], round(float(r.confidence), 3)]
         out[f"right_{name}"] = right
+        out[f"calls_{name}"] = calls  # "L4 inferior": [call, truth, confidence] (--json)
         out[f"total_{name}"] = len(wanted)  # every truth endplate L1-S1, proposed or not
     return out
 
@@ -261,6 +269,11 @@ def summarize(rows: list[dict[str, Any]]) -> None:
           f"{np.percentile(err, 95):.2f} mm, mean signed {sgn.mean():+.2f} mm (n={err.size})")
     missing = sum(len(r["missing"]) for r in good)
     print(f"bodies T12-S1 missing: {missing} of {7 * len(good)}")
+    off = np.array([v for r in good for v in r.get("off_slices", {}).values()])
+    if off.size:
+        print(f"outline slice from the truth body's centre: median {np.median(off):.2f} slices, "
+              f"95th pct {np.percentile(off, 95):.2f}; off the nearest slice: {int((off > 0.5).sum())} "
+              f"of {off.size} bodies, 1.5 slices or more: {int((off >= 1.5).sum())}")
     t = np.array([r["time"] for r in good])
     print(f"time per study: median {np.median(t):.2f} s, max {t.max():.2f} s")
     if "right_proposed" in good[0]:

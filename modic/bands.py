@@ -112,6 +112,11 @@ class BandSettings:
     reference_height_fraction, reference_length_fraction : float
         Central shares of the local body height and of its length for the reference
         (defaults 0.4 and 0.5).
+    reference_position : float
+        Where the reference's middle lies along the body's local height, 0 at the
+        inferior endplate and 1 at the superior (default 0.5: the middle). The reference
+        must stay inside the body: ``reference_position +- reference_height_fraction / 2``
+        within 0.05-0.95.
     cortex_mm : float
         Smallest distance from the reference to the body's outline, mm (default 2).
 
@@ -127,8 +132,11 @@ class BandSettings:
     reference_height_fraction: float = 0.4
     reference_length_fraction: float = 0.5
     cortex_mm: float = 2.0
+    reference_position: float = 0.5
 
     def __post_init__(self) -> None:
+        rhf = self.reference_height_fraction
+        half = 0.5 * rhf if isinstance(rhf, (int, float)) else 0.0  # a bad height is named below
         checks = {
             "height_mm": 0.5 <= self.height_mm <= 20.0,
             "inset_mm": 0.0 <= self.inset_mm <= 10.0,
@@ -136,6 +144,7 @@ class BandSettings:
             "reference_height_fraction": 0.05 <= self.reference_height_fraction <= 0.9,
             "reference_length_fraction": 0.05 <= self.reference_length_fraction <= 1.0,
             "cortex_mm": 0.0 <= self.cortex_mm <= 10.0,
+            "reference_position": 0.05 + half <= self.reference_position <= 0.95 - half,
         }
         ranges = {
             "height_mm": "0.5-20 mm",
@@ -144,6 +153,7 @@ class BandSettings:
             "reference_height_fraction": "0.05-0.9",
             "reference_length_fraction": "0.05-1",
             "cortex_mm": "0-10 mm",
+            "reference_position": "0.05-0.95 with the reference's height inside",
         }
         for name, ok in checks.items():
             value = getattr(self, name)
@@ -466,7 +476,7 @@ def _reference(
 
     h = frame.top[frame.bin] - frame.bottom[frame.bin]
     rel = (frame.v - frame.bottom[frame.bin]) / np.where(h > 0, h, 1.0)
-    mid_height = np.abs(rel - 0.5) <= 0.5 * s.reference_height_fraction
+    mid_height = np.abs(rel - s.reference_position) <= 0.5 * s.reference_height_fraction
     mid_length = frame.within_length(s.reference_length_fraction)
     padded = np.pad(clean, 1)
     dist = ndimage.distance_transform_edt(padded, sampling=sp)[1:-1, 1:-1]

@@ -178,6 +178,28 @@ SACRUM_MAX_BODIES = 6.0
 #: A body is outlined on a slice at most this many slices from the column's midline
 #: (S1 always on the midline: the sacral alae are as big as S1 off the midline).
 OWN_SLICE_REACH = 2
+#: Behind a body on the slices through the spinal canal, at most this share of the strip
+#: 3-12 mm behind its posterior wall is marrow-like (CSF and epidural fat: 0.17-0.67 on
+#: the canal slices of the development studies printed, 600001, 600003, 700000 and the
+#: sample studies; beside the pedicles 0.7-1.0, sometimes as low as 0.6). The body is outlined
+#: on the slice through the canal nearest its lateral middle (:func:`_body_middle`,
+#: sections followed within ``LATERAL_REACH_MM`` of its centre).
+CANAL_SHARE = 0.7
+LATERAL_REACH_MM = 10.0
+#: Slices a body's outline is tried on before the best of them is kept (each try is one
+#: outline, about 10 ms).
+OUTLINE_TRIES = 3
+#: Normal marrow of the vertebrae differs by less than this share on T1 at the middle of
+#: the body once the receive coil's gradient along the spine (up to 1.6x over L1-S1) is
+#: taken out (heterogeneous marrow moves a 10 x 12 mm region's median by a few per cent,
+#: noise by 1-2 %); the classifier's
+#: reference check flags 15 % (docs/classifier.md). A central reference further off is
+#: moved to one of REF_ALTERNATIVES ((position along the height from the inferior
+#: endplate, share of the height); outside the bands, whose 1-6 mm reach 0.3 of a 20 mm
+#: body) when that is REF_GAIN (log ratio, 5 %) nearer its neighbours' level.
+REF_OFF = 0.10
+REF_ALTERNATIVES = ((0.35, 0.25), (0.65, 0.25))
+REF_GAIN = 0.05
 #: A body missed on the midline slice is taken from a neighbouring slice when its centre is
 #: within this share of a pitch of the place the distances expect it (a lumbar body is
 #: 0.7-0.8 of a pitch high, so a candidate that far off would straddle a disc).
@@ -1052,15 +1074,22 @@ def propose(
     outlines: list[tuple[str, int, NDArray[np.bool_], float, list[str]]] = []
     cores: list[NDArray[np.bool_]] = []
     med_area = float(np.median([p.area for p in lumbar]))
+    middles = _column_middles(lumbar, names, chains, mid)
+    axes: list[NDArray[np.float64]] = []
     wanted = None if vertebrae is None else {str(v).upper() for v in vertebrae}
     for j, (p, name) in enumerate(zip(lumbar, names, strict=True)):
         if name not in PROPOSED_LEVELS:
             continue
         if wanted is not None and name not in wanted:
             continue
-        own = _own_slice(p, chains, mid, chain, post, head, sp, sacral=name == "S1", covered=covered)
-        k, mask, core, piece = _outline_body(own, mid, j, lumbar, pieces, s1_i, name, chains, med_area,
-                                             sp, head, s)
+        own = _own_slices(p, chains, mid, chain, post, head, sp, sacral=name == "S1", covered=covered,
+                          centre=middles[j])
+        # the column's direction: the band axes of the (up to two) bodies outlined above
+        column = None if name == "S1" or not axes else np.mean(axes[-2:], axis=0)
+        k, mask, core, piece, axis = _outline_body(own, mid, j, lumbar, pieces, s1_i, name, chains,
+                                                   med_area, sp, head, s, column)
+        if axis is not None and name != "S1":
+            axes.append(axis)
         body_notes: list[str] = []
         conf = label_conf * min(1.0, piece.solidity / 0.95)
         ratio = p.area / med_area
@@ -1094,6 +1123,7 @@ def propose(
         centre = g.index_to_patient([k, float(rr.mean()), float(cc.mean())])
         bodies.append(ProposedBody(name, k, mask, np.asarray(centre, dtype=float),
                                    round(float(conf), 3), regions, body_notes))
+    bodies = _normal_references(bodies, arr, sp, head, s)
     bodies = _check_shapes(bodies)
     for b in bodies:
         for nt in b.notes:
@@ -1128,6 +1158,77 @@ def _chains(arr: NDArray[np.float32], sp: tuple[float, float], head: NDArray[np.
     return chains
 
 
+def _normal_references(bodies: list[ProposedBody], t1: NDArray[Any], sp: tuple[float, float],
+                       head: NDArray[np.float64], s: BandSettings) -> list[ProposedBody]:
+    """Each body's reference in normal marrow. A central reference whose median T1 lies
+    more than ``REF_OFF`` from the level the other bodies' central references predict
+    (their median, after the coil gradient along the spine: the Theil-Sen slope of log T1
+    per level; ``t1``: the T1 array, slices first) holds part of a change or a focus (a
+    change reaches 15-60 % of the body's height from its endplate, so into the middle:
+    development seeds 600009, 600042, the sample ge_3T_type3_mixed12's S1). It is moved to
+    the one of ``REF_ALTERNATIVES`` nearest that level when that is at least ``REF_GAIN``
+    (log ratio) nearer, never towards an endplate whose band reads off the level too, and
+    the body's note says so."""
+    def value(k: int, m: NDArray[np.bool_] | None) -> float | None:
+        if m is None or int(m.sum()) < 10:
+            return None
+        v = float(np.median(t1[k][m]))
+        return v if v > 0 else None
+
+    vals = [value(b.slice_index, b.regions.reference if b.regions is not None else None) for b in bodies]
+    known = [(i, math.log(x)) for i, x in enumerate(vals) if x]
+    if len(known) < 4:
+        return bodies
+    # the coil gradient along the spine: the median of the pairwise slopes of log T1 per
+    # level (Theil-Sen), robust to the one or two references a change holds
+    slope = float(np.median([(b2 - b1) / (i2 - i1) for n, (i1, b1) in enumerate(known)
+                             for i2, b2 in known[n + 1:]]))
+    out = []
+    for j, b in enumerate(bodies):
+        v, reg = vals[j], b.regions
+        if v is None or reg is None:
+            out.append(b)
+            continue
+        level = math.exp(float(np.median([x - slope * (i - j) for i, x in known if i != j])))
+        off = abs(math.log(v / level))
+        if off <= math.log(1.0 + REF_OFF):
+            out.append(b)
+            continue
+        bands = _dilate((reg.superior if reg.superior is not None else np.zeros_like(b.mask))
+                        | (reg.inferior if reg.inferior is not None else np.zeros_like(b.mask)), 1.0, sp)
+        best: tuple[float, NDArray[np.bool_], float] | None = None
+        for pos, hf in REF_ALTERNATIVES:
+            # never towards an endplate whose band itself reads off the level (a change
+            # there reaches towards the middle: seed 710002's L2, a type 1 at its superior
+            # endplate, and a central reference read bright)
+            vb = value(b.slice_index, reg.superior if pos > 0.5 else reg.inferior)
+            if vb is not None and abs(math.log(vb / level)) > math.log(1.0 + REF_OFF):
+                continue
+            try:
+                alt = endplate_bands(b.mask, sp, head, dataclasses.replace(
+                    s, reference_position=pos, reference_height_fraction=hf), reference=True).reference
+            except (BandError, ValueError):
+                continue
+            if alt is None:
+                continue
+            alt = alt & ~bands
+            va = value(b.slice_index, alt)
+            if va is None or int(alt.sum()) < 0.4 * int(reg.reference.sum()):  # type: ignore[union-attr]
+                continue
+            d = abs(math.log(va / level))
+            if best is None or d < best[0]:
+                best = (d, alt, pos)
+        if best is None or best[0] > off - REF_GAIN:
+            out.append(b)
+            continue
+        toward = "superior" if best[2] > 0.5 else "inferior"
+        note = (f"reference moved toward the {toward} endplate: the central marrow reads {v / level:.2f}x "
+                "the level of the other vertebrae's on T1 (part of a change or a focus in it?)")
+        out.append(dataclasses.replace(b, regions=dataclasses.replace(reg, reference=best[1]),
+                                       notes=[*b.notes, note]))
+    return out
+
+
 def _check_shapes(bodies: list[ProposedBody]) -> list[ProposedBody]:
     """Flag outlines out of line with their neighbours: a body height off by more than
     ``HEIGHT_TOLERANCE`` from the median of its two neighbours on each side, or an axis
@@ -1157,25 +1258,50 @@ def _check_shapes(bodies: list[ProposedBody]) -> list[ProposedBody]:
     return out
 
 
-def _outline_body(own: tuple[int, _Piece, NDArray[np.float32], float], mid: int, j: int,
+def _outline_body(own: list[tuple[int, _Piece, NDArray[np.float32], float]], mid: int, j: int,
                   lumbar: list[_Piece], pieces: list[_Piece], s1_i: int, name: str,
                   chains: Sequence[_Chain | None], med_area: float, sp: tuple[float, float],
-                  head: NDArray[np.float64], s: Any
-                  ) -> tuple[int, NDArray[np.bool_], NDArray[np.bool_], _Piece]:
-    """Body ``j`` of ``lumbar`` outlined on its own slice ``own`` (:func:`_own_slice`), or,
-    when no endplate bands fit that outline (:func:`_bands_fit`: a scoliosis puts the
-    psoas or the fat beside the body on the slice where the canal lies behind it;
-    fresh seeds 710257, 710261 of the widened cohort), on the slice the chain found it on
-    (``mid`` for the midline chain's own pieces). Returns the slice, outline, core and piece
-    (:func:`_outline_on`)."""
+                  head: NDArray[np.float64], s: Any, column: NDArray[np.float64] | None
+                  ) -> tuple[int, NDArray[np.bool_], NDArray[np.bool_], _Piece, NDArray[np.float64] | None]:
+    """Body ``j`` of ``lumbar`` outlined on the first of its slices ``own``
+    (:func:`_own_slices`) whose outline takes endplate bands (:func:`_band_axis`) with an
+    axis within ``AXIS_TOLERANCE_DEG`` of the ``column``'s direction there (the bands'
+    axes of the bodies above; None: any axis fits), else on the slice the chain found it
+    on (``mid`` for the midline chain's own pieces) when that is better in line, else on
+    the first. A scoliosis puts the psoas or the fat beside the body on the slice where
+    the canal lies behind it (fresh seeds 710257, 710261 of the widened cohort: no bands
+    fit); a body joins a change of its neighbour across the disc on one slice (the sample
+    siemens_3T_rle_t2fs's L5 on its midline: turned 33 degrees). An outline cut by the
+    image edge takes no bands and is kept. Returns the slice, outline, core and piece
+    (:func:`_outline_on`) and the outline's band axis."""
     p = lumbar[j]
-    k, mask, core, piece = _outline_on(own, j, lumbar, pieces, s1_i, name, chains, med_area, sp, head)
     found = p.slice_index if 0 <= p.slice_index < len(chains) else mid
     c = chains[found]
-    if k == found or c is None or _bands_fit(mask, sp, head, s):
-        return k, mask, core, piece
-    at = (found, p, c.image, p.level if p.level else c.level)
-    return _outline_on(at, j, lumbar, pieces, s1_i, name, chains, med_area, sp, head)
+    options = list(own)
+    if c is not None and all(o[0] != found for o in options):
+        options.insert(1, (found, p, c.image, p.level if p.level else c.level))
+    tried = []
+    for at in options[:OUTLINE_TRIES]:
+        k, mask, core, piece = _outline_on(at, j, lumbar, pieces, s1_i, name, chains, med_area, sp, head)
+        if _touches_edge(mask):
+            return k, mask, core, piece, None
+        axis = _band_axis(mask, sp, head, s)
+        turn = math.inf if axis is None else (0.0 if column is None else _angle(axis, column))
+        if turn <= AXIS_TOLERANCE_DEG:
+            return k, mask, core, piece, axis
+        tried.append((turn, (k, mask, core, piece, axis)))
+    return min(tried, key=lambda t: t[0])[1]
+
+
+def _band_axis(mask: NDArray[np.bool_], sp: tuple[float, float], head: NDArray[np.float64], s: Any
+               ) -> NDArray[np.float64] | None:
+    """The axis of the endplate bands an outline takes (band settings ``s``), ``(d_row,
+    d_col)`` towards the head; None when no bands fit it."""
+    try:
+        reg = endplate_bands(mask, sp, head, s, reference=False)
+    except (BandError, ValueError):
+        return None
+    return np.asarray(reg.axis, dtype=float)
 
 
 def _outline_on(own: tuple[int, _Piece, NDArray[np.float32], float], j: int, lumbar: list[_Piece],
@@ -1204,19 +1330,6 @@ def _outline_on(own: tuple[int, _Piece, NDArray[np.float32], float], j: int, lum
         mask &= _with_shell(piece.mask, sp)
         core = mask
     return k, mask, core, piece
-
-
-def _bands_fit(mask: NDArray[np.bool_], sp: tuple[float, float], head: NDArray[np.float64], s: Any) -> bool:
-    """Whether endplate bands can be placed on an outline (:func:`modic.bands.endplate_bands`
-    finds a body there: its axis near the head direction, both endplates); an outline cut
-    by the image edge counts as fitting (it gets no bands anyway)."""
-    if _touches_edge(mask):
-        return True
-    try:
-        endplate_bands(mask, sp, head, s, reference=False)
-    except (BandError, ValueError):
-        return False
-    return True
 
 
 def _whole(p: _Piece, chain: _Chain | None, others: NDArray[np.bool_], med_area: float,
@@ -1535,31 +1648,49 @@ def _extend_below(pieces: list[_Piece], positions: list[int], chains: Sequence[_
     return out, pos
 
 
-def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Chain,
-               post: NDArray[np.float64], head: NDArray[np.float64], sp: tuple[float, float],
-               sacral: bool = False, covered: Any = None
-               ) -> tuple[int, _Piece, NDArray[np.float32], float]:
-    """The body's own midline slice, within ``OWN_SLICE_REACH`` of the column's: where the
-    spinal canal lies behind it (:func:`_behind`), the larger section on a tie; among the
-    slices that the other sagittal series cover (``covered(k, piece)``), when any is."""
+def _own_slices(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Chain,
+                post: NDArray[np.float64], head: NDArray[np.float64], sp: tuple[float, float],
+                sacral: bool = False, covered: Any = None, centre: float | None = None
+                ) -> list[tuple[int, _Piece, NDArray[np.float32], float]]:
+    """The slices to outline a body on, ``(k, piece, image, level)``, best first: of the
+    slices within ``OWN_SLICE_REACH`` of the column's midline ``mid`` or within one slice
+    of the body's lateral middle ``centre`` (:func:`_column_middles`; ``mid`` when not
+    given) that show the body, and of those the other sagittal series cover
+    (``covered(k, piece)``) when any is, those with the spinal canal behind the body
+    (:func:`_behind` at most ``CANAL_SHARE``, or within 0.1 of the lowest), nearest
+    ``centre`` first, then nearest ``mid``. S1: one slice (:func:`_s1_slice`)."""
     if p.s1:  # found with the sacrum below it, on the slice it was found on
         if 0 <= p.slice_index != mid and chains[p.slice_index] is not None:
             c = chains[p.slice_index]
             assert c is not None
-            return p.slice_index, p, c.image, c.level
-        return mid, p, chain.image, chain.level
+            return [_s1_slice((p.slice_index, p, c.image, c.level), chains, mid, centre, covered)]
+        return [_s1_slice((mid, p, chain.image, chain.level), chains, mid, centre, covered)]
+    if sacral:
+        k0, c0 = mid, chain
+        if p.slice_index >= 0 and p.slice_index != mid and chains[p.slice_index] is not None:
+            k0, c0 = p.slice_index, chains[p.slice_index]  # type: ignore[assignment]
+        return [_s1_slice((k0, p, c0.image, p.level or c0.level), chains, mid, centre, covered)]
     if p.slice_index >= 0 and p.slice_index != mid and chains[p.slice_index] is not None:
         # a body the midline chain missed, taken from a neighbouring slice
         mid, chain = p.slice_index, chains[p.slice_index]  # type: ignore[assignment]
     cands: dict[int, tuple[_Piece, _Chain]] = {mid: (p, chain)}
+    if centre is None:
+        centre = float(mid)
     for k in range(len(chains)):
         c = chains[k]
-        if c is None or k == mid or abs(k - mid) > OWN_SLICE_REACH or sacral:
+        if c is None or k == mid or (abs(k - mid) > OWN_SLICE_REACH and abs(k - centre) > 1.0):
             continue
         best = None
+        # the chain's piece there; else a candidate of the body's size (the chain of a
+        # slice through the canal can miss a body that the slices beside it hold)
         for q in c.pieces:
             if float(np.linalg.norm(q.centre - p.centre)) < 10.0:
                 if best is None or q.area > best.area:
+                    best = q
+        if best is None:
+            for q in c.candidates:
+                if (float(np.linalg.norm(q.centre - p.centre)) < 10.0 and q.area <= 1.5 * p.area
+                        and (best is None or q.area > best.area)):
                     best = q
         if best is not None and best.area >= MIDLINE_SHARE * p.area:
             cands[k] = (best, c)
@@ -1569,10 +1700,95 @@ def _own_slice(p: _Piece, chains: Sequence[_Chain | None], mid: int, chain: _Cha
             cands = ok
     score = {k: _behind(q, c, post, head, sp) for k, (q, c) in cands.items()}
     low = min(score.values())
-    ks = [k for k in cands if score[k] <= low + 0.1]
-    k = max(ks, key=lambda k: (cands[k][0].area, -abs(k - mid)))
-    q, c = cands[k]
-    return k, q, c.image, q.level
+    # not beside the pedicles (marrow behind the wall); among the others the slice nearest
+    # the body's lateral middle (the share behind the wall varies by 0.2-0.3 between
+    # neighbouring slices in the canal, so its lowest value alone picks a slice at random)
+    ks = sorted((k for k in cands if score[k] <= max(low + 0.1, CANAL_SHARE)),
+                key=lambda k: (abs(k - centre), abs(k - mid), score[k]))
+    return [(k, cands[k][0], cands[k][1].image, cands[k][0].level) for k in ks]
+
+
+def _s1_slice(found: tuple[int, _Piece, NDArray[np.float32], float], chains: Sequence[_Chain | None],
+              mid: int, centre: float | None, covered: Any) -> tuple[int, _Piece, NDArray[np.float32], float]:
+    """S1 on the slice it was found on (``found = (k, piece, image, level)``), unless that
+    is the column's midline slice ``mid`` and L5's lateral middle (``centre``) lies more
+    than one slice from it (the midline chain ran along the side of a straight column:
+    development seeds 600003, 600022 and the sample siemens_15T_type1_type2, whose T1-dark
+    changes break the bodies up on the central slices): then on the slice nearest that
+    middle, within one slice of it, that holds a candidate of 0.85-1.5 times S1's area
+    within 10 mm of its centre (S1 alone, not joined to the sacrum; the sacral alae beside
+    S1 lie further out), when there is one. An S1 that the column's course below the
+    midline chain or the sacrum search found on another slice (a scoliosis, which can
+    carry S1 2-3 slices beyond L5's middle) stays there."""
+    k0, p = found[0], found[1]
+    if centre is None or k0 != mid or abs(k0 - centre) <= 1.0:
+        return found
+    best: tuple[int, _Piece, NDArray[np.float32], float] | None = None
+    for k in sorted(range(len(chains)), key=lambda k: abs(k - centre)):
+        c = chains[k]
+        if c is None or k == k0 or abs(k - centre) > 1.0:
+            continue
+        qs = [q for q in [*c.pieces, *c.candidates]
+              if float(np.linalg.norm(q.centre - p.centre)) < 10.0
+              and MIDLINE_SHARE * p.area <= q.area <= 1.5 * p.area]
+        if not qs:
+            continue
+        q = max(qs, key=lambda q: q.area)
+        if covered is not None and not covered(k, q):
+            continue
+        best = (k, q, c.image, q.level or c.level)
+        break
+    return found if best is None else best
+
+
+def _body_middle(p: _Piece, chains: Sequence[_Chain | None], mid: int) -> float | None:
+    """The slice (fractional) through a body's lateral middle: halfway between the first
+    and the last slice that show it, followed out from slice ``mid`` (a slice without a
+    candidate of 0.5-1.5 times the body's area within ``LATERAL_REACH_MM`` of its centre
+    shows none; one such slice between two that show it is passed over). None when the
+    run reaches the first or last slice (the series does not cover the whole body) or
+    holds fewer than three slices (a change that darkens the body breaks its marrow up).
+
+    The body's section is nearly constant over its central slices, but the marrow pieces
+    found there vary by 10-30 % with the trial levels; its sides are where it ends.
+    """
+    def shows(k: int) -> bool:
+        c = chains[k]
+        return c is not None and any(
+            0.5 * p.area <= q.area <= 1.5 * p.area
+            and float(np.linalg.norm(q.centre - p.centre)) <= LATERAL_REACH_MM for q in c.candidates)
+
+    n = len(chains)
+    ends = []
+    for step in (-1, 1):
+        last, k = mid, mid + step
+        while 0 <= k < n and (shows(k) or (0 <= k + step < n and shows(k + step))):
+            if shows(k):
+                last = k
+            k += step
+        if last in (0, n - 1):
+            return None
+        ends.append(last)
+    if ends[1] - ends[0] < 2:
+        return None
+    return 0.5 * (ends[0] + ends[1])
+
+
+def _column_middles(lumbar: list[_Piece], names: list[str], chains: Sequence[_Chain | None], mid: int
+                    ) -> list[float]:
+    """Each body's lateral middle (:func:`_body_middle`), as the median of its own and its
+    two neighbours' (a body whose middle cannot be measured takes its neighbours'; a
+    scoliosis moves the middle by at most one slice per level); the column's midline
+    slice ``mid`` where none is known. S1 counts for none (the sacral alae beside it); its
+    own is L5's."""
+    own = [None if q.s1 or name == "S1"
+           else _body_middle(q, chains, q.slice_index if q.slice_index >= 0 else mid)
+           for q, name in zip(lumbar, names, strict=True)]
+    out = []
+    for j in range(len(lumbar)):
+        near = [m for m in own[max(0, j - 1):j + 2] if m is not None]
+        out.append(float(np.median(near)) if near else float(mid))
+    return out
 
 
 def _apply_anchor(lumbar: list[_Piece], positions: list[int], names: list[str], a_name: str,

@@ -115,6 +115,21 @@ def test_head_direction_and_custom_settings() -> None:
     assert cols.min() == 8 and cols.max() == 49
 
 
+def test_reference_position_moves_the_reference_along_the_height() -> None:
+    # a 30 mm tall box, rows 10..39 on 1 mm pixels, the head up the image (row 10 superior)
+    m = np.zeros((60, 60), dtype=bool)
+    m[10:40, 8:50] = True
+    centre = endplate_bands(m, (1.0, 1.0), (-1.0, 0.0)).reference
+    low = endplate_bands(m, (1.0, 1.0), (-1.0, 0.0),
+                         BandSettings(reference_position=0.3, reference_height_fraction=0.2)).reference
+    assert centre is not None and low is not None
+    rows = np.nonzero(centre.any(axis=1))[0]
+    assert rows.min() >= 10 + 9 and rows.max() <= 39 - 9  # the middle 0.4 of 30 mm: 12 mm
+    rows = np.nonzero(low.any(axis=1))[0]
+    # 0.2-0.4 of the height above the inferior edge (row 39.5): rows 27.5-33.5 mm
+    assert rows.min() >= 27 and rows.max() <= 34 and rows.max() > 31
+
+
 def test_one_surface_only_for_a_cut_body() -> None:
     m, centre, axis, across = body_mask(20.0, 36.0, 30.0, (1.0, 1.0))
     r = endplate_bands(m, (1.0, 1.0), up=(-1.0, 0.0), surfaces=("superior",))
@@ -160,5 +175,7 @@ def test_bad_arguments() -> None:
         BandSettings(height_mm=0.1)
     with pytest.raises(ValueError, match="length_fraction"):
         BandSettings(length_fraction=1.5)
+    with pytest.raises(ValueError, match="reference_position"):
+        BandSettings(reference_position=0.8)  # 0.8 + 0.4 / 2 reaches the superior endplate
     with pytest.raises(ValueError, match="perpendicular"):
         image_direction([1, 0, 0], [0, 1, 0, 0, 0, -1])
