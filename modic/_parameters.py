@@ -166,6 +166,16 @@ class ClassifierParameters:
         judgement the bootstrap cannot test, since the marrow beyond moves with it in
         every resample. The rule-of-succession share of such calls that were right on the
         calibration cohort ((right + 1) / (n + 2)). 1: no cap.
+    reference_flag_confidence, proposed_reference_flag_confidence : float
+        The most a call may claim when its reference is flagged as holding part of a
+        change or heterogeneous marrow (:mod:`modic.reading`: off the level the other
+        references predict, or a T1 spread well above the noise): the spread the region is
+        compared with is widened by it, so a change can hide in it, and a normal band can
+        depart from a reference that holds a change. The first for a reference a person
+        drew (or imported), the second for one modic proposed (``origin="proposed"``: placed
+        in the middle of the body without looking, it holds part of a change more often).
+        Each is the rule-of-succession share of such typed calls that were right on the
+        development cohorts (benchmarks/calibrate_reference_flag.py). 1: no cap.
     """
 
     voxel_z: float = 2.5
@@ -235,6 +245,10 @@ class ClassifierParameters:
     partial_length_mm: float = 5.0
     partial_column_share: float = 0.5
     partial_confidence: float = 0.818
+    #: a call against a flagged reference (docs/classifier.md, "Flagged references"):
+    #: 136 of 144 right with the reader's references, 174 of 210 with proposed ones
+    reference_flag_confidence: float = 0.938
+    proposed_reference_flag_confidence: float = 0.825
 
     def __post_init__(self) -> None:
         for name in ("voxel_z", "region_z", "iso_margin"):
@@ -270,6 +284,9 @@ class ClassifierParameters:
             raise ValueError("ClassifierParameters.partial_confidence must be in (0, 1]")
         if not 0 < self.body_explained_confidence <= 1:
             raise ValueError("ClassifierParameters.body_explained_confidence must be in (0, 1]")
+        for name in ("reference_flag_confidence", "proposed_reference_flag_confidence"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"ClassifierParameters.{name} must be in (0, 1]")
 
 
 DEFAULT_PARAMETERS = ClassifierParameters()

@@ -591,6 +591,12 @@ class PreparedRegion:
     focal : (n,) bool ndarray
         Samples left out as part of a T1-bright focus separated from the endplate by
         normal marrow (hemangioma, focal fat; :func:`focal_lesion_mask`).
+    reference_flagged : bool
+        The reference may hold part of a change or heterogeneous marrow: it lies off the
+        level the other references predict, or its T1 spread is well above the noise (the
+        warnings say which); the call's confidence is capped
+        (``ClassifierParameters.reference_flag_confidence``, or
+        ``proposed_reference_flag_confidence`` for a reference modic proposed).
     """
 
     roi: ROI
@@ -603,6 +609,7 @@ class PreparedRegion:
     warnings: list[str]
     reference_samples: dict[Role, RegionSample] = field(default_factory=dict)
     focal: NDArray[np.bool_] | None = None
+    reference_flagged: bool = False
 
     @property
     def region_values(self) -> dict[Role, NDArray[np.float64]]:
@@ -655,7 +662,8 @@ def prepare_region(
     systematic, sys_note = reference_model.systematic(ref, roi, p)
     if sys_note:
         warnings.append(sys_note)
-    if ref.id in reference_model.flagged:
+    flagged = ref.id in reference_model.flagged
+    if flagged:
         warnings.append(reference_model.flagged[ref.id])
     moved = {r: f for r, f in factor.items() if abs(np.log(f)) >= 0.03}
     if moved:
@@ -691,6 +699,7 @@ def prepare_region(
     rn = contrast.relative_noise
     t1_cv = float(np.median(np.abs(ref_values[Role.T1] - ref_t1)) * 1.4826 / ref_t1)
     if Role.T1 in rn and t1_cv > max(2.5 * rn[Role.T1], 0.12):
+        flagged = True
         warnings.append(
             f"the reference marrow is heterogeneous (T1 spread {t1_cv:.0%} against image noise "
             f"{rn[Role.T1]:.0%}): it may hold part of a change, a fat island or a vessel"
@@ -707,7 +716,8 @@ def prepare_region(
         along_mm=tuple(float(x) for x in along),
     )
     return PreparedRegion(
-        roi, ref, region, keep, ref_values, context, dict(factor), warnings, reference, focal=focal & ~keep
+        roi, ref, region, keep, ref_values, context, dict(factor), warnings, reference, focal=focal & ~keep,
+        reference_flagged=flagged,
     )
 
 
@@ -765,6 +775,21 @@ def classify_roi(
     except MeasurementError as exc:
         raise MeasurementError(f"ROI {roi.label}: {exc}") from None
     warnings = prep.warnings + list(decision.warnings)
+    confidence, reason = decision.confidence, decision.reason
+    cap = (
+        parameters.proposed_reference_flag_confidence
+        if prep.reference.origin == "proposed"
+        else parameters.reference_flag_confidence
+    )
+    if prep.reference_flagged and confidence > cap:
+        # the spread the region is compared with is the reference's: a change can hide in a
+        # heterogeneous one, and a normal band depart from one holding a change
+        confidence = cap
+        reason = (
+            f"{reason}; but the reference may hold part of a change or heterogeneous marrow (see the "
+            f"warnings): confidence at most {cap:.2f}, what calls against such references earned on the "
+            "development cohorts"
+        )
     region = prep.region
     for role, s in region.items():
         g = study.volumes[role].geometry
@@ -789,7 +814,7 @@ def classify_roi(
         roi_id=roi.id,
         label=roi.label,
         modic_type=decision.modic_type,
-        confidence=decision.confidence,
+        confidence=confidence,
         ratios=decision.ratios,
         fractions=decision.fractions,
         reference_label=prep.reference.label,
@@ -797,7 +822,7 @@ def classify_roi(
         series=series,
         warnings=warnings,
         study_key=study.key,
-        reason=decision.reason,
+        reason=reason,
         excluded_voxels=prep.excluded,
         reference_correction=prep.correction,
         contrast=contrast,

@@ -350,3 +350,28 @@ def test_the_same_tissue_as_a_band_anchored_at_the_endplate_is_a_change(tmp_path
     (res,) = modic.classify(study, [band, ref])
     assert res.modic_type is modic.ModicType.TYPE2, (res.modic_type, res.reason)
     assert not any("continues into the vertebral body" in w for w in res.warnings)
+
+
+def test_a_call_against_a_flagged_reference_claims_at_most_the_cap(tmp_path):
+    # a reference half in the type 1 change and half in normal marrow: heterogeneous, so the
+    # spread the region is compared with is wide and the call cannot be sure
+    study = modic.load_study(build_study(tmp_path, "1"))
+    roi = annotations_for(study, reference=None).rois[0]
+    mixed = _rect(study, RoiLabel.for_reference("L4"), 18, 12, 34, 19)  # columns 18-25 changed
+    capped = replace(DEFAULT_PARAMETERS, reference_flag_confidence=0.6)
+    uncapped = replace(DEFAULT_PARAMETERS, reference_flag_confidence=1.0)
+    (res,) = modic.classify(study, [roi, mixed], parameters=capped)
+    assert any("reference marrow is heterogeneous" in w for w in res.warnings)
+    assert res.confidence <= 0.6
+    assert "confidence at most 0.60" in res.reason
+    (free,) = modic.classify(study, [roi, mixed], parameters=uncapped)
+    assert free.confidence > 0.6  # the cap is what lowered it
+    # a reference modic proposed has its own cap
+    proposed = replace(mixed, origin="proposed")
+    (res,) = modic.classify(study, [roi, proposed],
+                            parameters=replace(capped, proposed_reference_flag_confidence=0.5))
+    assert res.confidence <= 0.5 and "confidence at most 0.50" in res.reason
+    # a reference in normal marrow is not flagged, and its call keeps its confidence
+    (clean,) = modic.classify(study, annotations_for(study), parameters=capped)
+    assert not any("heterogeneous" in w or "hold part of a change" in w for w in clean.warnings)
+    assert clean.modic_type.value == "1" and clean.confidence > 0.9
