@@ -18,6 +18,12 @@ Usage::
     python benchmarks/calibrate_reference_flag.py --widened --seeds 700000-700039
     python benchmarks/calibrate_reference_flag.py --realistic --seeds 600000-600059
     python benchmarks/calibrate_reference_flag.py --widened --seeds 710000-710079 --json out.json
+    python benchmarks/calibrate_reference_flag.py --widened --seeds 700000-700039 --typed
+
+``--typed`` also prints the type-0 calls per bin of the share of their voxels typed 1-3
+(``ClassifierParameters.proposed_normal_typed_calibration``; 2026-12-04, the three cohorts
+together, proposed ROIs: 0-10 % 668 of 693 right, 10-20 % 792 of 815, 20-30 % 154 of 172,
+30 % or more 34 of 57).
 
 The caps themselves are switched off unless ``--capped`` is given, so the calls are
 measured as they were before the rule.
@@ -71,9 +77,11 @@ def measure(folder: str, capped: bool) -> list[dict[str, Any]]:
             key = (r.label.vertebra, str(r.label.endplate))
             if key[0] not in WANTED or key not in types:
                 continue
+            f = r.fractions
             rows.append({"seed": truth.seed, "endplate": " ".join(key), "source": source,
                          "call": _canon(r), "truth": types[key], "confidence": float(r.confidence),
-                         "flagged": any(f in w for w in r.warnings for f in FLAGS)})
+                         "flagged": any(f in w for w in r.warnings for f in FLAGS),
+                         "typed": float(f["1"] + f["2"] + f["3"])})
     return rows
 
 
@@ -84,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--widened", action="store_true")
     ap.add_argument("--capped", action="store_true", help="with the cap on (the calls as modic gives them)")
     ap.add_argument("--json", help="write every call to this file")
+    ap.add_argument("--typed", action="store_true",
+                    help="also the type-0 calls by their typed share (proposed_normal_typed_calibration)")
     args = ap.parse_args(argv)
     import cohort
     import propose as bench
@@ -95,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for rs in pool.map(measure, [str(s.folder) for s in studies],
                                      [args.capped] * len(studies)) for r in rs]
     summarize(rows)
+    if args.typed:
+        summarize_typed(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
@@ -117,6 +129,23 @@ def summarize(rows: list[dict[str, Any]]) -> None:
                 hi = [r for r in c if r["confidence"] >= 0.9]
                 print(f"  called {call}: {len(c)}, right {ok}; at confidence >= 0.9: {len(hi)}, right "
                       f"{sum(r['call'] == r['truth'] for r in hi)}")
+
+
+#: The bins of the typed share (ClassifierParameters.normal_typed_calibration's knots lie
+#: at their middles, the last at 0.35).
+TYPED_BINS = ((0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 1.01))
+
+
+def summarize_typed(rows: list[dict[str, Any]]) -> None:
+    """Type-0 calls per source and bin of the share of voxels typed 1-3: how many, how many
+    right, and (right + 1) / (n + 2)."""
+    for source in ("proposed", "reader"):
+        print(f"type-0 calls with {source} ROIs, by typed share:")
+        for lo, hi in TYPED_BINS:
+            sel = [r for r in rows if r["source"] == source and r["call"] == "0" and lo <= r["typed"] < hi]
+            ok = sum(r["truth"] == "0" for r in sel)
+            print(f"  {lo:.0%}-{min(hi, 1.0):.0%}: {len(sel)} calls, {ok} right, (right + 1) / (n + 2) = "
+                  f"{(ok + 1) / (len(sel) + 2):.3f}")
 
 
 if __name__ == "__main__":

@@ -140,6 +140,14 @@ class ClassifierParameters:
         in a wide band, was called 0 at 0.99 there. Isotonic fit of being right on
         ``typed`` among the type-0 calls of the calibration cohort
         (benchmarks/calibrate_classifier.py). Empty: no cap.
+    proposed_normal_typed_calibration : tuple of (float, float)
+        ``normal_typed_calibration`` for an endplate ROI modic proposed (``origin=
+        "proposed"``): a band over the whole endplate, placed without looking, more often
+        misses a change or holds only its edge, so its type-0 calls earn less at the same
+        typed share. Rule-of-succession shares of right type-0 calls per bin of the typed
+        share on the development cohorts (benchmarks/calibrate_reference_flag.py
+        ``--typed``), pooled where a bin earned more than the one before. Empty: use
+        ``normal_typed_calibration``.
     partial_length_mm : float
         A type-0 call on a region whose voxels carry their position along the endplate
         (:attr:`SignalContext.along_mm`, every endplate ROI that :mod:`modic.reading`
@@ -239,6 +247,14 @@ class ClassifierParameters:
         (0.25, 0.944),
         (0.35, 0.929),
     )
+    #: proposed bands (docs/classifier.md, "Flagged references"): 0-20 % typed 1460 of 1508
+    #: right, 20-30 %: 154 of 172, 30 % or more: 34 of 57
+    proposed_normal_typed_calibration: tuple[tuple[float, float], ...] = (
+        (0.05, 0.968),
+        (0.15, 0.968),
+        (0.25, 0.891),
+        (0.35, 0.593),
+    )
     #: the same run: 5 of the 7 calls the body-marrow rule turned to type 0 were right
     body_explained_confidence: float = 0.667
     #: a local departure in a type-0 region (docs/classifier.md, "Whole-endplate bands")
@@ -269,13 +285,14 @@ class ClassifierParameters:
             ys = [k[1] for k in knots]
             if xs != sorted(xs) or ys != sorted(ys) or not all(0 <= v <= 1 for v in xs + ys):
                 raise ValueError(f"ClassifierParameters.{name} must be increasing (x, y) knots in [0, 1]")
-        xs = [k[0] for k in self.normal_typed_calibration]
-        ys = [k[1] for k in self.normal_typed_calibration]
-        if xs != sorted(xs) or ys != sorted(ys, reverse=True) or not all(0 <= v <= 1 for v in xs + ys):
-            raise ValueError(
-                "ClassifierParameters.normal_typed_calibration must be (x, y) knots in [0, 1], x increasing "
-                "and y non-increasing"
-            )
+        for name in ("normal_typed_calibration", "proposed_normal_typed_calibration"):
+            xs = [k[0] for k in getattr(self, name)]
+            ys = [k[1] for k in getattr(self, name)]
+            if xs != sorted(xs) or ys != sorted(ys, reverse=True) or not all(0 <= v <= 1 for v in xs + ys):
+                raise ValueError(
+                    f"ClassifierParameters.{name} must be (x, y) knots in [0, 1], x increasing and y "
+                    "non-increasing"
+                )
         if not self.partial_length_mm >= 0:
             raise ValueError("ClassifierParameters.partial_length_mm must be >= 0 (0: off)")
         if not 0 < self.partial_column_share <= 1:

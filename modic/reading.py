@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -768,9 +768,14 @@ def classify_roi(
     prep = prepare_region(
         study, roi, references, parameters=parameters, contrast=contrast, reference_model=reference_model
     )
+    decide_with = parameters
+    if roi.origin == "proposed" and parameters.proposed_normal_typed_calibration:
+        # a band placed without looking: its type-0 calls earn less at the same typed share
+        knots = parameters.proposed_normal_typed_calibration
+        decide_with = replace(parameters, normal_typed_calibration=knots)
     try:
         decision = classify_samples(
-            prep.region_values, prep.reference_values, parameters=parameters, context=prep.context, seed=seed
+            prep.region_values, prep.reference_values, parameters=decide_with, context=prep.context, seed=seed
         )
     except MeasurementError as exc:
         raise MeasurementError(f"ROI {roi.label}: {exc}") from None

@@ -375,3 +375,17 @@ def test_a_call_against_a_flagged_reference_claims_at_most_the_cap(tmp_path):
     (clean,) = modic.classify(study, annotations_for(study), parameters=capped)
     assert not any("heterogeneous" in w or "hold part of a change" in w for w in clean.warnings)
     assert clean.modic_type.value == "1" and clean.confidence > 0.9
+
+
+def test_a_proposed_band_read_as_normal_claims_what_proposed_bands_earned(tmp_path):
+    # the same normal ROI, drawn and proposed: a proposed band's type 0 is capped by the
+    # typed-share knots of proposed bands (they miss a change more often)
+    study = modic.load_study(build_study(tmp_path, "0"))
+    ann = annotations_for(study)
+    (drawn,) = modic.classify(study, ann)
+    roi, ref = ann.rois
+    (proposed,) = modic.classify(study, [replace(roi, origin="proposed"), ref])
+    assert drawn.modic_type.value == proposed.modic_type.value == "0"
+    first = DEFAULT_PARAMETERS.proposed_normal_typed_calibration[0][1]
+    assert drawn.confidence > first >= proposed.confidence
+    assert proposed.confidence > 0.9
