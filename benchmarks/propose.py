@@ -260,6 +260,11 @@ def summarize(rows: list[dict[str, Any]]) -> None:
         print(f"  without transitional anatomy: {sum(r['levels_right'] for r in plain)}/{len(plain)}")
     warned = [r for r in good if not r["levels_right"] and r["warnings"]]
     print(f"  wrong levels with a warning: {len(warned)} of {len(good) - lev}")
+    # a study is wrong when a body's outline centre falls in another truth body, or in none
+    # (an outline off its body, not a name off by a level): the second kind counted apart
+    off_only = [r for r in good if not r["levels_right"] and r["wrong"]
+                and all(w.endswith("->None") for w in r["wrong"])]
+    print(f"  wrong only by outlines whose centre lies in no truth body: {len(off_only)} of {len(good) - lev}")
     dice = np.array([d for r in good for d in r["dice"].values()])
     print(f"body Dice: median {np.median(dice):.3f}, mean {dice.mean():.3f}, 5th pct "
           f"{np.percentile(dice, 5):.3f}, min {dice.min():.3f} (n={dice.size})")
