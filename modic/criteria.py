@@ -67,7 +67,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -182,6 +182,14 @@ class SignalContext:
         samples; empty when not known. A type-0 call is checked for a local departure
         over part of the endplate (``partial_length_mm``). Ignored when its length is not
         the number of region samples.
+    proposed : bool
+        The region is a band modic proposed (``ROI.origin == "proposed"``): its type-0 call
+        is capped by ``proposed_normal_typed_calibration``.
+    reference_flagged : {None, "drawn", "proposed"}
+        The reference may hold part of a change or heterogeneous marrow (off the level the
+        other references predict, or a T1 spread well above the noise; the warnings say
+        which), and who placed it: the call claims at most ``reference_flag_confidence``
+        or ``proposed_reference_flag_confidence``. None: not flagged.
     """
 
     fat_ratio: dict[Role, float] = field(default_factory=dict)
@@ -189,6 +197,8 @@ class SignalContext:
     notes: list[str] = field(default_factory=list)
     body: dict[Role, float] = field(default_factory=dict)
     along_mm: tuple[float, ...] = ()
+    proposed: bool = False
+    reference_flagged: Literal["drawn", "proposed"] | None = None
 
 
 EMPTY_CONTEXT = SignalContext()
@@ -1080,9 +1090,13 @@ def classify_samples(
     confidence = _calibrated(agreement, knots)
     typed = float(frac[1] + frac[2] + frac[3])
     capped_by = ""
-    if modic_type is ModicType.NONE and p.normal_typed_calibration:
-        xs = [k[0] for k in p.normal_typed_calibration]
-        ys = [k[1] for k in p.normal_typed_calibration]
+    # a band placed without looking earns less at the same typed share
+    typed_knots = p.normal_typed_calibration
+    if context.proposed and p.proposed_normal_typed_calibration:
+        typed_knots = p.proposed_normal_typed_calibration
+    if modic_type is ModicType.NONE and typed_knots:
+        xs = [k[0] for k in typed_knots]
+        ys = [k[1] for k in typed_knots]
         cap = float(np.interp(typed, xs, ys))
         if cap < confidence:
             confidence, capped_by = cap, "typed"
@@ -1094,6 +1108,13 @@ def classify_samples(
         partial_mm, partial_code, partial_typed = _partial_departure(prep, p, along)
         if partial_mm and p.partial_confidence < confidence:
             confidence, capped_by = p.partial_confidence, "partial"
+    # the spread the region is compared with is the reference's: a change can hide in a
+    # heterogeneous one, and a normal band depart from one holding a change
+    flag_cap = {"drawn": p.reference_flag_confidence, "proposed": p.proposed_reference_flag_confidence,
+                None: 1.0}[context.reference_flagged]
+    flag_capped = flag_cap < confidence
+    if flag_capped:
+        confidence = flag_cap
 
     ratios = {}
     unit = _units(prep.cv, p)
@@ -1140,7 +1161,7 @@ def classify_samples(
             f"{typed:.0%} of the voxels depart from the reference in a Modic pattern, short of the "
             f"{p.abnormal_fraction:.0%} that makes a change: read as normal, but a weak or small change "
             f"cannot be ruled out (confidence at most {confidence:.2f}, what such calls earned on the "
-            "calibration cohort)"
+            + ("development cohorts with proposed bands)" if context.proposed else "calibration cohort)")
         )
     if partial_mm:
         length = float(along.max() - along.min()) + _PARTIAL_BIN_MM
@@ -1168,6 +1189,12 @@ def classify_samples(
         warnings.append(
             f"read as normal marrow: the departure (type {_CODE_TO_TYPE[explained].value} pattern) continues "
             "into the vertebral body beyond the region as strongly (patchy or fatty-with-age marrow)"
+        )
+    if flag_capped:
+        reason = (
+            f"{reason}; but the reference may hold part of a change or heterogeneous marrow (see the "
+            f"warnings): confidence at most {confidence:.2f}, what calls against such references earned on "
+            "the development cohorts"
         )
     warnings.extend(_consistency_warnings(modic_type, ratios, fractions, context))
     return TypeDecision(

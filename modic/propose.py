@@ -1752,11 +1752,15 @@ def _body_middle(p: _Piece, chains: Sequence[_Chain | None], mid: int) -> float 
     The body's section is nearly constant over its central slices, but the marrow pieces
     found there vary by 10-30 % with the trial levels; its sides are where it ends.
     """
+    seen: dict[int, bool] = {}
+
     def shows(k: int) -> bool:
-        c = chains[k]
-        return c is not None and any(
-            0.5 * p.area <= q.area <= 1.5 * p.area
-            and float(np.linalg.norm(q.centre - p.centre)) <= LATERAL_REACH_MM for q in c.candidates)
+        if k not in seen:
+            c = chains[k]
+            seen[k] = c is not None and any(
+                0.5 * p.area <= q.area <= 1.5 * p.area
+                and float(np.linalg.norm(q.centre - p.centre)) <= LATERAL_REACH_MM for q in c.candidates)
+        return seen[k]
 
     n = len(chains)
     ends = []

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -591,12 +591,6 @@ class PreparedRegion:
     focal : (n,) bool ndarray
         Samples left out as part of a T1-bright focus separated from the endplate by
         normal marrow (hemangioma, focal fat; :func:`focal_lesion_mask`).
-    reference_flagged : bool
-        The reference may hold part of a change or heterogeneous marrow: it lies off the
-        level the other references predict, or its T1 spread is well above the noise (the
-        warnings say which); the call's confidence is capped
-        (``ClassifierParameters.reference_flag_confidence``, or
-        ``proposed_reference_flag_confidence`` for a reference modic proposed).
     """
 
     roi: ROI
@@ -609,7 +603,6 @@ class PreparedRegion:
     warnings: list[str]
     reference_samples: dict[Role, RegionSample] = field(default_factory=dict)
     focal: NDArray[np.bool_] | None = None
-    reference_flagged: bool = False
 
     @property
     def region_values(self) -> dict[Role, NDArray[np.float64]]:
@@ -714,10 +707,11 @@ def prepare_region(
         notes=list(contrast.notes),
         body={r: float(np.median(v)) for r, v in body.items()} if body else {},
         along_mm=tuple(float(x) for x in along),
+        proposed=roi.origin == "proposed",
+        reference_flagged=("proposed" if ref.origin == "proposed" else "drawn") if flagged else None,
     )
     return PreparedRegion(
-        roi, ref, region, keep, ref_values, context, dict(factor), warnings, reference, focal=focal & ~keep,
-        reference_flagged=flagged,
+        roi, ref, region, keep, ref_values, context, dict(factor), warnings, reference, focal=focal & ~keep
     )
 
 
@@ -768,33 +762,13 @@ def classify_roi(
     prep = prepare_region(
         study, roi, references, parameters=parameters, contrast=contrast, reference_model=reference_model
     )
-    decide_with = parameters
-    if roi.origin == "proposed" and parameters.proposed_normal_typed_calibration:
-        # a band placed without looking: its type-0 calls earn less at the same typed share
-        knots = parameters.proposed_normal_typed_calibration
-        decide_with = replace(parameters, normal_typed_calibration=knots)
     try:
         decision = classify_samples(
-            prep.region_values, prep.reference_values, parameters=decide_with, context=prep.context, seed=seed
+            prep.region_values, prep.reference_values, parameters=parameters, context=prep.context, seed=seed
         )
     except MeasurementError as exc:
         raise MeasurementError(f"ROI {roi.label}: {exc}") from None
     warnings = prep.warnings + list(decision.warnings)
-    confidence, reason = decision.confidence, decision.reason
-    cap = (
-        parameters.proposed_reference_flag_confidence
-        if prep.reference.origin == "proposed"
-        else parameters.reference_flag_confidence
-    )
-    if prep.reference_flagged and confidence > cap:
-        # the spread the region is compared with is the reference's: a change can hide in a
-        # heterogeneous one, and a normal band depart from one holding a change
-        confidence = cap
-        reason = (
-            f"{reason}; but the reference may hold part of a change or heterogeneous marrow (see the "
-            f"warnings): confidence at most {cap:.2f}, what calls against such references earned on the "
-            "development cohorts"
-        )
     region = prep.region
     for role, s in region.items():
         g = study.volumes[role].geometry
@@ -819,7 +793,7 @@ def classify_roi(
         roi_id=roi.id,
         label=roi.label,
         modic_type=decision.modic_type,
-        confidence=confidence,
+        confidence=decision.confidence,
         ratios=decision.ratios,
         fractions=decision.fractions,
         reference_label=prep.reference.label,
@@ -827,7 +801,7 @@ def classify_roi(
         series=series,
         warnings=warnings,
         study_key=study.key,
-        reason=reason,
+        reason=decision.reason,
         excluded_voxels=prep.excluded,
         reference_correction=prep.correction,
         contrast=contrast,
